@@ -1,0 +1,66 @@
+# mlbox — see README.md. Two commands do all set-up on a fresh machine:
+#   make run    server on 127.0.0.1:5000, data in ./mlbox-data
+#   make test   every test: Go (incl. MinIO), MLflow-client conformance, browser
+
+GO          ?= go
+VERSION     ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS     := -s -w -X mlbox/app.Version=$(VERSION)
+BIN         := bin/mlbox
+MLBOX_CACHE ?= $(HOME)/.cache/mlbox
+export MLBOX_CACHE
+PYTEST_ARGS ?=
+
+.PHONY: all build run test test-go test-compat test-compat-2x test-ui bench examples minio venv venv-2x lint fmt clean
+
+all: build
+
+build:
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN) .
+
+run: build
+	./$(BIN) server --listen 127.0.0.1:5000 --data-dir ./mlbox-data
+
+# Everything. Slow builds (MinIO, the Python venvs) are cached in $(MLBOX_CACHE).
+test: build minio venv
+	$(MAKE) test-go
+	$(MAKE) test-compat
+	$(MAKE) test-compat-2x
+	$(MAKE) test-ui
+
+minio:
+	@scripts/minio.sh >/dev/null
+
+venv:
+	@scripts/venv.sh tests/compat/requirements.txt .venv >/dev/null
+
+venv-2x:
+	@scripts/venv.sh tests/compat/requirements-2x.txt .venv-2x >/dev/null
+
+test-go: minio
+	MLBOX_REQUIRE_MINIO=1 MLBOX_MINIO_BIN=$$(scripts/minio.sh) $(GO) test -race -count=1 ./...
+
+test-compat: build minio venv
+	MLBOX_BIN=$(CURDIR)/$(BIN) MLBOX_REQUIRE_MINIO=1 MLBOX_MINIO_BIN=$$(scripts/minio.sh) \
+		.venv/bin/python -m pytest -q tests/compat $(PYTEST_ARGS)
+
+# The same suite with the newest 2.x client (tests that need 3.x skip themselves).
+test-compat-2x: build minio venv-2x
+	MLBOX_BIN=$(CURDIR)/$(BIN) MLBOX_REQUIRE_MINIO=1 MLBOX_MINIO_BIN=$$(scripts/minio.sh) \
+		.venv-2x/bin/python -m pytest -q tests/compat $(PYTEST_ARGS)
+
+test-ui: build venv
+	MLBOX_BIN=$(CURDIR)/$(BIN) MLBOX_REQUIRE_CHROMIUM=1 .venv/bin/python -m pytest -q tests/ui $(PYTEST_ARGS)
+
+# A benchmark, not a test: prints throughput and p50/p99 (see docs/performance.md).
+bench: build
+	$(GO) run ./bench --mlbox $(BIN) $(BENCH_ARGS)
+
+lint:
+	$(GO) vet ./...
+	@test -z "$$(gofmt -l . | grep -v '^bench/testdata')" || (gofmt -l .; exit 1)
+
+fmt:
+	gofmt -w .
+
+clean:
+	rm -rf bin

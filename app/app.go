@@ -1,0 +1,232 @@
+// Package app is mlbox's composition root and its MLflow-facing HTTP API:
+// config, wiring, router and middleware, the MLflow REST handlers, and the
+// one place where domain errors become MLflow error codes.
+package app
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"path/filepath"
+	"runtime/debug"
+	"time"
+
+	"github.com/VictoriaMetrics/metrics"
+
+	"mlbox/store"
+	"mlbox/store/artifact"
+	"mlbox/ui"
+)
+
+// Version is stamped at build time (-ldflags "-X mlbox/app.Version=...").
+var Version = ""
+
+// MLflowVersion is the MLflow API version mlbox answers on /version.
+const MLflowVersion = "3.17.2"
+
+// BuildVersion returns Version, or the VCS revision from the build info.
+func BuildVersion() string {
+	if Version != "" {
+		return Version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, s := range bi.Settings {
+			if s.Key == "vcs.revision" && len(s.Value) >= 12 {
+				return "dev-" + s.Value[:12]
+			}
+		}
+		if bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+			return bi.Main.Version
+		}
+	}
+	return "dev"
+}
+
+// App is one mlbox server: the store, the artifact backend and the HTTP API.
+type App struct {
+	cfg     Config
+	log     *slog.Logger
+	store   *store.Store
+	arts    artifact.Store
+	metrics *metrics.Set
+	mux     *http.ServeMux
+	handler http.Handler
+	started time.Time
+}
+
+// New opens the store and the artifact backend and builds the router.
+func New(cfg Config, log *slog.Logger) (*App, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	a := &App{cfg: cfg, log: log, metrics: metrics.NewSet(), mux: http.NewServeMux(), started: time.Now()}
+	st, err := store.Open(cfg.DataDir, store.Options{
+		OpenTimeout: cfg.Store.OpenTimeout,
+		MaxBatch:    cfg.Store.MaxBatch,
+		Logger:      log.With("component", "store"),
+	})
+	if err != nil {
+		return nil, err
+	}
+	a.store = st
+	if err := a.openArtifacts(); err != nil {
+		st.Close()
+		return nil, err
+	}
+	a.routes()
+	a.registerMetrics()
+	a.handler = a.middleware(a.mux)
+	return a, nil
+}
+
+func (a *App) openArtifacts() error {
+	switch a.cfg.Artifacts.Backend {
+	case "s3":
+		c := a.cfg.Artifacts.S3
+		s3, err := artifact.NewS3(artifact.S3Config{
+			Endpoint: c.Endpoint, Bucket: c.Bucket, Prefix: c.Prefix, AccessKey: c.AccessKey, SecretKey: c.SecretKey,
+			Region: c.Region, Secure: c.Secure, CreateBucket: c.CreateBucket, RequestTimeout: c.Timeout,
+		})
+		if err != nil {
+			return fmt.Errorf("artifacts.s3: %w", err)
+		}
+		a.arts = s3
+	default:
+		root := a.cfg.Artifacts.Root
+		if root == "" {
+			root = filepath.Join(a.cfg.DataDir, "artifacts")
+		}
+		l, err := artifact.NewLocal(root)
+		if err != nil {
+			return fmt.Errorf("artifacts.root: %w", err)
+		}
+		a.arts = l
+	}
+	return nil
+}
+
+// Store exposes the metadata store (tests, CLI tools).
+func (a *App) Store() *store.Store { return a.store }
+
+// Handler is the whole HTTP API with middleware.
+func (a *App) Handler() http.Handler { return a.handler }
+
+// Serve serves HTTP on ln until ctx is done, then shuts down gracefully:
+// it stops accepting, waits for in-flight requests (up to
+// http.shutdown_timeout) and returns.
+func (a *App) Serve(ctx context.Context, ln net.Listener) error {
+	srv := &http.Server{
+		Handler:           a.handler,
+		ReadHeaderTimeout: a.cfg.HTTP.ReadHeaderTimeout,
+		IdleTimeout:       a.cfg.HTTP.IdleTimeout,
+		ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelWarn),
+		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+	rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	if err := a.arts.Ready(rctx); err != nil {
+		// Not fatal: the API keeps serving, artifact calls answer 503 and /readyz fails.
+		a.log.Error("artifact storage is not ready", "backend", a.cfg.Artifacts.Backend, "err", err)
+	}
+	cancel()
+	a.log.Info("listening", "addr", ln.Addr().String(), "data_dir", a.cfg.DataDir, "version", BuildVersion())
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	a.log.Info("shutting down", "timeout", a.cfg.HTTP.ShutdownTimeout.String())
+	sctx, cancel := context.WithTimeout(context.Background(), a.cfg.HTTP.ShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		a.log.Warn("in-flight requests did not finish in time", "err", err)
+		srv.Close()
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// Close closes the store and the artifact backend. Call after Serve returned.
+func (a *App) Close() error {
+	err := a.store.Close()
+	if a.arts != nil {
+		err = errors.Join(err, a.arts.Close())
+	}
+	return err
+}
+
+// handlerFunc is an HTTP handler that returns its error; serveErr writes it.
+type handlerFunc func(w http.ResponseWriter, r *http.Request) error
+
+func (a *App) wrap(h handlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if err := h(w, r); err != nil {
+			a.writeError(w, r, err)
+		}
+	}
+}
+
+func (a *App) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	ae := toAPIError(err)
+	if ae.Status >= 500 && ae.Status != http.StatusServiceUnavailable && ae.Status != http.StatusNotImplemented {
+		a.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+	}
+	b, _ := json.Marshal(map[string]string{"error_code": ae.Code, "message": ae.Msg})
+	writeRaw(w, ae.Status, b)
+}
+
+func (a *App) routes() {
+	m := a.mux
+	m.HandleFunc("GET /health", func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write([]byte("OK")) })
+	m.HandleFunc("GET /livez", func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write([]byte("OK")) })
+	m.HandleFunc("GET /readyz", a.readyz)
+	m.HandleFunc("GET /version", func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write([]byte(MLflowVersion)) })
+	m.HandleFunc("GET /metrics", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; version=0.0.4")
+		a.metrics.WritePrometheus(w)
+		metrics.WriteProcessMetrics(w)
+	})
+	m.HandleFunc("GET /api/mlbox/v1/version", func(w http.ResponseWriter, r *http.Request) {
+		_ = writeJSON(w, map[string]string{"version": BuildVersion(), "mlflow_api": MLflowVersion})
+	})
+	a.trackingRoutes()
+	a.artifactRoutes()
+	// Unknown API routes are a plain-text 404, which the MLflow client maps
+	// to ENDPOINT_NOT_FOUND (it falls back between endpoints on that).
+	for _, p := range []string{"/api/", "/ajax-api/"} {
+		m.HandleFunc(p, func(w http.ResponseWriter, r *http.Request) { http.NotFound(w, r) })
+	}
+	m.Handle("GET /", ui.Handler())
+}
+
+func (a *App) readyz(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
+	defer cancel()
+	if err := a.arts.Ready(ctx); err != nil {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		_, _ = w.Write([]byte("artifact storage not ready: " + err.Error()))
+		return
+	}
+	_, _ = w.Write([]byte("OK"))
+}
+
+// mlflow registers an MLflow RPC under /api/2.0/mlflow and /ajax-api/2.0/mlflow.
+func (a *App) mlflow(method, path string, h handlerFunc) {
+	hf := a.wrap(h)
+	for _, prefix := range []string{"/api/2.0/mlflow", "/ajax-api/2.0/mlflow"} {
+		a.mux.HandleFunc(method+" "+prefix+path, hf)
+	}
+}
+
+// mlflowRead registers a read RPC for both GET (query) and POST (JSON body).
+func (a *App) mlflowRead(path string, h handlerFunc) {
+	a.mlflow(http.MethodGet, path, h)
+	a.mlflow(http.MethodPost, path, h)
+}

@@ -1,0 +1,72 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strconv"
+
+	"mlbox/store"
+	"mlbox/store/artifact"
+)
+
+// apiError is an MLflow error response: {"error_code": ..., "message": ...}.
+type apiError struct {
+	Status int
+	Code   string
+	Msg    string
+}
+
+func (e *apiError) Error() string { return e.Code + ": " + e.Msg }
+
+func invalidParam(msg string) error {
+	return &apiError{http.StatusBadRequest, "INVALID_PARAMETER_VALUE", msg}
+}
+
+func missingParam(name string) error {
+	return invalidParam("Missing value for required parameter '" + name + "'. See the API docs for more information about request parameters.")
+}
+
+// toAPIError is the one place where domain errors become MLflow error codes
+// and HTTP statuses. Deterministic failures are always 4xx: the MLflow
+// client retries 5xx for minutes.
+func toAPIError(err error) *apiError {
+	var ae *apiError
+	if errors.As(err, &ae) {
+		return ae
+	}
+	var mbe *http.MaxBytesError
+	switch {
+	case errors.As(err, &mbe):
+		return &apiError{http.StatusRequestEntityTooLarge, "INVALID_PARAMETER_VALUE", "Request body too large: the limit is " + strconv.FormatInt(mbe.Limit, 10) + " bytes (http.max_request_bytes)"}
+	case errors.Is(err, context.Canceled):
+		return &apiError{499, "CANCELLED", "request cancelled"}
+	case errors.Is(err, context.DeadlineExceeded):
+		return &apiError{http.StatusGatewayTimeout, "DEADLINE_EXCEEDED", "request deadline exceeded"}
+	case errors.Is(err, artifact.ErrInvalidPath):
+		return &apiError{http.StatusBadRequest, "INVALID_PARAMETER_VALUE", err.Error()}
+	case errors.Is(err, artifact.ErrNotExist):
+		return &apiError{http.StatusNotFound, "RESOURCE_DOES_NOT_EXIST", err.Error()}
+	case errors.Is(err, artifact.ErrUnavailable):
+		return &apiError{http.StatusServiceUnavailable, "TEMPORARILY_UNAVAILABLE", err.Error()}
+	case errors.Is(err, artifact.ErrNotSupported):
+		return &apiError{http.StatusNotImplemented, "NOT_IMPLEMENTED", err.Error()}
+	case errors.Is(err, store.ErrClosed):
+		return &apiError{http.StatusServiceUnavailable, "TEMPORARILY_UNAVAILABLE", "server is shutting down"}
+	}
+	switch store.KindOf(err) {
+	case store.KindInvalid:
+		return &apiError{http.StatusBadRequest, "INVALID_PARAMETER_VALUE", err.Error()}
+	case store.KindNotFound:
+		return &apiError{http.StatusNotFound, "RESOURCE_DOES_NOT_EXIST", err.Error()}
+	case store.KindExists:
+		return &apiError{http.StatusBadRequest, "RESOURCE_ALREADY_EXISTS", err.Error()}
+	case store.KindPermission:
+		return &apiError{http.StatusForbidden, "PERMISSION_DENIED", err.Error()}
+	case store.KindUnavailable:
+		return &apiError{http.StatusServiceUnavailable, "TEMPORARILY_UNAVAILABLE", err.Error()}
+	case store.KindNotImplemented:
+		return &apiError{http.StatusNotImplemented, "NOT_IMPLEMENTED", err.Error()}
+	}
+	return &apiError{http.StatusInternalServerError, "INTERNAL_ERROR", "internal error"}
+}

@@ -1,0 +1,261 @@
+package app
+
+import (
+	"bytes"
+	"errors"
+	"encoding/json"
+	"io"
+	"math"
+	"mime"
+	"net/http"
+	"strconv"
+	"strings"
+)
+
+// Requests follow protobuf-JSON rules as MLflow's server reads them: int64
+// as number or string, doubles also as "NaN"/"Infinity"/"-Infinity", enums
+// by name or number, unknown fields ignored. GET requests carry the same
+// fields in the query string. The types below accept all those forms.
+
+// optString is a string field that may be absent; numbers are accepted
+// (experiment ids sent as numbers).
+type optString struct {
+	V   string
+	Set bool
+}
+
+func (s *optString) UnmarshalJSON(b []byte) error {
+	if string(b) == "null" {
+		return nil
+	}
+	if len(b) > 0 && b[0] == '"' {
+		if err := json.Unmarshal(b, &s.V); err != nil {
+			return err
+		}
+		s.Set = true
+		return nil
+	}
+	if len(b) > 0 && (b[0] == '-' || (b[0] >= '0' && b[0] <= '9')) {
+		s.V, s.Set = string(b), true
+		return nil
+	}
+	if string(b) == "true" || string(b) == "false" {
+		s.V, s.Set = string(b), true
+		return nil
+	}
+	return invalidParam("expected a string, got " + abbrev(b))
+}
+
+// optInt is an int64 field given as a number or a string.
+type optInt struct {
+	V   int64
+	Set bool
+}
+
+func (n *optInt) UnmarshalJSON(b []byte) error {
+	if string(b) == "null" {
+		return nil
+	}
+	s := string(b)
+	if len(b) > 0 && b[0] == '"' {
+		if err := json.Unmarshal(b, &s); err != nil {
+			return err
+		}
+	}
+	v, err := strconv.ParseInt(strings.TrimSpace(s), 10, 64)
+	if err != nil {
+		f, ferr := strconv.ParseFloat(s, 64)
+		if ferr != nil || f != math.Trunc(f) || math.Abs(f) > 1<<62 {
+			return invalidParam("expected an integer, got " + abbrev(b))
+		}
+		v = int64(f)
+	}
+	n.V, n.Set = v, true
+	return nil
+}
+
+// optFloat is a double given as a number or one of MLflow's strings.
+type optFloat struct {
+	V   float64
+	Set bool
+}
+
+func (f *optFloat) UnmarshalJSON(b []byte) error {
+	if string(b) == "null" {
+		return nil
+	}
+	if len(b) > 0 && b[0] == '"' {
+		var s string
+		if err := json.Unmarshal(b, &s); err != nil {
+			return err
+		}
+		switch s {
+		case "NaN", "nan":
+			f.V = math.NaN()
+		case "Infinity", "inf", "Inf":
+			f.V = math.Inf(1)
+		case "-Infinity", "-inf", "-Inf":
+			f.V = math.Inf(-1)
+		default:
+			v, err := strconv.ParseFloat(s, 64)
+			if err != nil {
+				return invalidParam("expected a number, got " + abbrev(b))
+			}
+			f.V = v
+		}
+		f.Set = true
+		return nil
+	}
+	if string(b) == "true" || string(b) == "false" {
+		return invalidParam("expected a number, got " + abbrev(b))
+	}
+	v, err := strconv.ParseFloat(string(b), 64)
+	if err != nil {
+		return invalidParam("expected a number, got " + abbrev(b))
+	}
+	f.V, f.Set = v, true
+	return nil
+}
+
+// optBool accepts true/false and the strings "true"/"True"/"false".
+type optBool struct {
+	V   bool
+	Set bool
+}
+
+func (o *optBool) UnmarshalJSON(b []byte) error {
+	s := strings.Trim(string(b), `"`)
+	switch strings.ToLower(s) {
+	case "null":
+		return nil
+	case "true", "1":
+		o.V, o.Set = true, true
+	case "false", "0":
+		o.V, o.Set = false, true
+	default:
+		return invalidParam("expected a boolean, got " + abbrev(b))
+	}
+	return nil
+}
+
+// strList is a repeated string field: a JSON array, or one string (GET
+// query with a single value).
+type strList []string
+
+func (l *strList) UnmarshalJSON(b []byte) error {
+	if string(b) == "null" {
+		return nil
+	}
+	if len(b) > 0 && b[0] == '[' {
+		var raw []optString
+		if err := json.Unmarshal(b, &raw); err != nil {
+			return err
+		}
+		for _, r := range raw {
+			*l = append(*l, r.V)
+		}
+		return nil
+	}
+	var one optString
+	if err := one.UnmarshalJSON(b); err != nil {
+		return err
+	}
+	*l = append(*l, one.V)
+	return nil
+}
+
+func abbrev(b []byte) string {
+	if len(b) > 40 {
+		return string(b[:40]) + "…"
+	}
+	return string(b)
+}
+
+// decodeRequest reads an MLflow request into v: the query string for GET
+// (and DELETE without a body), the JSON body otherwise.
+func (a *App) decodeRequest(r *http.Request, v any) error {
+	var body []byte
+	if r.Method == http.MethodGet || r.Method == http.MethodHead {
+		body = queryToJSON(r)
+	} else {
+		if ct := r.Header.Get("Content-Type"); ct != "" && r.Method != http.MethodDelete {
+			mt, _, err := mime.ParseMediaType(ct)
+			if err != nil || mt != "application/json" {
+				return invalidParam("Bad Request. Content-Type header must be one of ['application/json'], found '" + ct + "'")
+			}
+		}
+		var err error
+		body, err = io.ReadAll(http.MaxBytesReader(nil, r.Body, a.cfg.HTTP.MaxRequestBytes))
+		if err != nil {
+			return err
+		}
+		if len(bytes.TrimSpace(body)) == 0 {
+			if r.Method == http.MethodDelete && len(r.URL.RawQuery) > 0 {
+				body = queryToJSON(r)
+			} else {
+				body = []byte("{}")
+			}
+		}
+		// Very old clients send a JSON string that contains the JSON object.
+		if t := bytes.TrimSpace(body); len(t) > 0 && t[0] == '"' {
+			var inner string
+			if json.Unmarshal(t, &inner) == nil {
+				body = []byte(inner)
+			}
+		}
+	}
+	if err := json.Unmarshal(body, v); err != nil {
+		if ae, ok := err.(*apiError); ok {
+			return ae
+		}
+		var ute *json.UnmarshalTypeError
+		if errors.As(err, &ute) {
+			return invalidParam("Invalid value for field '" + ute.Field + "': expected " + ute.Type.String())
+		}
+		var inner *apiError
+		if errors.As(err, &inner) {
+			return inner
+		}
+		return invalidParam("Malformed request body: " + err.Error())
+	}
+	return nil
+}
+
+func queryToJSON(r *http.Request) []byte {
+	q := r.URL.Query()
+	m := make(map[string]any, len(q))
+	for k, vs := range q {
+		if len(vs) == 1 {
+			m[k] = vs[0]
+		} else {
+			m[k] = vs
+		}
+	}
+	b, _ := json.Marshal(m)
+	return b
+}
+
+// writeJSON writes a 200 JSON response.
+func writeJSON(w http.ResponseWriter, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	writeRaw(w, http.StatusOK, b)
+	return nil
+}
+
+func writeRaw(w http.ResponseWriter, status int, b []byte) {
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Content-Length", strconv.Itoa(len(b)))
+	w.WriteHeader(status)
+	_, _ = w.Write(b)
+}
+
+var emptyObject = []byte("{}")
+
+func writeEmpty(w http.ResponseWriter) error {
+	writeRaw(w, http.StatusOK, emptyObject)
+	return nil
+}

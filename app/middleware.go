@@ -1,0 +1,115 @@
+package app
+
+import (
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/VictoriaMetrics/metrics"
+)
+
+// statusWriter records the status code for metrics and logs.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+	bytes  int64
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	n, err := w.ResponseWriter.Write(b)
+	w.bytes += int64(n)
+	return n, err
+}
+
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// routeMetrics caches the per-route, per-status series so the hot path
+// does no string building after warm-up.
+type routeMetrics struct {
+	set      *metrics.Set
+	mu       sync.RWMutex
+	counters map[[2]string]*metrics.Counter
+	hists    map[string]*metrics.PrometheusHistogram
+}
+
+func (rm *routeMetrics) observe(route string, status int, d time.Duration) {
+	code := strconv.Itoa(status)
+	k := [2]string{route, code}
+	rm.mu.RLock()
+	c, h := rm.counters[k], rm.hists[route]
+	rm.mu.RUnlock()
+	if c == nil || h == nil {
+		rm.mu.Lock()
+		if c = rm.counters[k]; c == nil {
+			c = rm.set.GetOrCreateCounter(`mlbox_http_requests_total{route=` + strconv.Quote(route) + `,code="` + code + `"}`)
+			rm.counters[k] = c
+		}
+		if h = rm.hists[route]; h == nil {
+			h = rm.set.GetOrCreatePrometheusHistogram(`mlbox_http_request_duration_seconds{route=` + strconv.Quote(route) + `}`)
+			rm.hists[route] = h
+		}
+		rm.mu.Unlock()
+	}
+	c.Inc()
+	h.Update(d.Seconds())
+}
+
+// middleware adds request metrics, debug access logs and panic recovery.
+func (a *App) middleware(next http.Handler) http.Handler {
+	rm := &routeMetrics{set: a.metrics, counters: map[[2]string]*metrics.Counter{}, hists: map[string]*metrics.PrometheusHistogram{}}
+	inflight := a.metrics.NewGauge("mlbox_http_requests_in_flight", nil)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		sw := &statusWriter{ResponseWriter: w}
+		inflight.Inc()
+		defer func() {
+			inflight.Dec()
+			if p := recover(); p != nil {
+				if p == http.ErrAbortHandler {
+					panic(p)
+				}
+				a.log.Error("panic in handler", "method", r.Method, "path", r.URL.Path, "panic", p)
+				if sw.status == 0 {
+					a.writeError(sw, r, errPanic)
+				}
+			}
+			route := r.Pattern
+			if route == "" {
+				route = "unmatched"
+			}
+			if sw.status == 0 {
+				sw.status = http.StatusOK
+			}
+			d := time.Since(start)
+			rm.observe(route, sw.status, d)
+			if a.log.Enabled(r.Context(), -4) {
+				a.log.Debug("request", "method", r.Method, "path", r.URL.Path, "route", route, "status", sw.status, "bytes", sw.bytes, "duration_ms", float64(d.Microseconds())/1000)
+			}
+		}()
+		next.ServeHTTP(sw, r)
+	})
+}
+
+var errPanic = &apiError{http.StatusInternalServerError, "INTERNAL_ERROR", "internal error"}
+
+func (a *App) registerMetrics() {
+	st := a.store.Stats()
+	a.metrics.NewGauge("mlbox_store_size_bytes", func() float64 { return float64(a.store.Size()) })
+	a.metrics.NewGauge("mlbox_store_runs", func() float64 { return float64(a.store.RunCount()) })
+	a.metrics.NewGauge(`mlbox_store_commits_total`, func() float64 { return float64(st.Commits.Load()) })
+	a.metrics.NewGauge(`mlbox_store_writes_total`, func() float64 { return float64(st.Writes.Load()) })
+	a.metrics.NewGauge(`mlbox_store_failed_writes_total`, func() float64 { return float64(st.FailedTx.Load()) })
+	a.metrics.NewGauge(`mlbox_store_commit_seconds_total`, func() float64 { return float64(st.CommitNanos.Load()) / 1e9 })
+	a.metrics.NewGauge("mlbox_uptime_seconds", func() float64 { return time.Since(a.started).Seconds() })
+}

@@ -1,0 +1,163 @@
+// Command mlbox is the MLflow-compatible appliance: tracking, artifacts,
+// registry, serving and scheduling in one binary. See `mlbox help`.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"mlbox/app"
+)
+
+const usage = `mlbox: MLflow-compatible tracking, artifacts and registry in one binary.
+
+Usage:
+  mlbox server [flags]               run the server (MLflow REST API, artifact proxy, UI)
+  mlbox config check [--config F]    validate a config file and print the effective config (secrets masked)
+  mlbox version                      print the version
+
+Server flags (each is also a TOML key and an MLBOX_* environment variable;
+precedence: defaults < TOML file < environment < flags):
+  --config FILE        TOML config file (see config.example.toml)
+  --listen ADDR        listen address (default 127.0.0.1:5000)
+  --data-dir DIR       data directory: metadata (mlbox.db) and local artifacts (default ./mlbox-data)
+  --log-level LEVEL    debug, info, warn or error (default info)
+  --log-format FORMAT  text or json (default text)
+
+Point an unmodified MLflow client at it:
+  MLFLOW_TRACKING_URI=http://127.0.0.1:5000 python train.py
+
+Documentation: docs/ in the source tree (configuration.md, operations.md).
+`
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	switch args[0] {
+	case "server":
+		return cmdServer(args[1:], stderr)
+	case "config":
+		if len(args) < 2 || args[1] != "check" {
+			fmt.Fprintln(stderr, "usage: mlbox config check [--config FILE] [flags]")
+			return 2
+		}
+		return cmdConfigCheck(args[2:], stdout, stderr)
+	case "version", "--version", "-version":
+		fmt.Fprintf(stdout, "mlbox %s (MLflow API %s)\n", app.BuildVersion(), app.MLflowVersion)
+		return 0
+	case "help", "-h", "--help", "-help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	}
+	fmt.Fprintf(stderr, "mlbox: unknown command %q\n\n%s", args[0], usage)
+	return 2
+}
+
+func loadConfig(name string, args []string, stderr io.Writer) (app.Config, bool) {
+	fs := flag.NewFlagSet("mlbox "+name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	app.RegisterFlags(fs)
+	if err := fs.Parse(args); err != nil {
+		return app.Config{}, false
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "mlbox %s: unexpected argument %q\n", name, fs.Arg(0))
+		return app.Config{}, false
+	}
+	cfg, err := app.LoadConfig(fs, os.Environ())
+	if err != nil {
+		fmt.Fprintf(stderr, "mlbox: invalid configuration:\n%v\n", err)
+		return app.Config{}, false
+	}
+	return cfg, true
+}
+
+func cmdConfigCheck(args []string, stdout, stderr io.Writer) int {
+	cfg, ok := loadConfig("config check", args, stderr)
+	if !ok {
+		return 1
+	}
+	b, err := cfg.Masked().MarshalTOML()
+	if err != nil {
+		fmt.Fprintln(stderr, "mlbox:", err)
+		return 1
+	}
+	fmt.Fprintln(stdout, "# configuration is valid; effective values (secrets masked):")
+	stdout.Write(b)
+	return 0
+}
+
+func newLogger(cfg app.LogConfig, w io.Writer) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(cfg.Level))
+	opts := &slog.HandlerOptions{Level: level}
+	if strings.EqualFold(cfg.Format, "json") {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+func cmdServer(args []string, stderr io.Writer) int {
+	cfg, ok := loadConfig("server", args, stderr)
+	if !ok {
+		return 2
+	}
+	log := newLogger(cfg.Log, stderr)
+	// systemd's StateDirectory= hands the data dir over in $STATE_DIRECTORY.
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	a, err := app.New(cfg, log)
+	if err != nil {
+		log.Error("cannot start", "err", err)
+		return 1
+	}
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		log.Error("cannot listen", "addr", cfg.Listen, "err", err)
+		a.Close()
+		return 1
+	}
+	notifySystemd(log, "READY=1")
+	serr := a.Serve(ctx, ln)
+	notifySystemd(log, "STOPPING=1")
+	cerr := a.Close()
+	if err := errors.Join(serr, cerr); err != nil {
+		log.Error("server stopped with an error", "err", err)
+		return 1
+	}
+	log.Info("stopped")
+	return 0
+}
+
+// notifySystemd sends a state line to $NOTIFY_SOCKET (Type=notify units).
+func notifySystemd(log *slog.Logger, state string) {
+	sock := os.Getenv("NOTIFY_SOCKET")
+	if sock == "" {
+		return
+	}
+	if strings.HasPrefix(sock, "@") {
+		sock = "\x00" + sock[1:]
+	}
+	conn, err := net.DialUnix("unixgram", nil, &net.UnixAddr{Name: sock, Net: "unixgram"})
+	if err != nil {
+		log.Warn("sd_notify failed", "err", err)
+		return
+	}
+	defer conn.Close()
+	_, _ = conn.Write([]byte(state))
+}

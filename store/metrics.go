@@ -1,0 +1,221 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"slices"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// GetMetricHistory returns every point of one metric of a run ordered by
+// (timestamp, step, value), paged when max > 0.
+func (s *Store) GetMetricHistory(ctx context.Context, runID, key string, max int, token string) ([]Metric, string, error) {
+	if runID == "" {
+		return nil, "", Invalidf("Missing value for required parameter 'run_id'. See the API docs for more information about request parameters.")
+	}
+	if key == "" {
+		return nil, "", Invalidf("Missing value for required parameter 'metric_key'. See the API docs for more information about request parameters.")
+	}
+	offset, err := decodePageToken(token)
+	if err != nil {
+		return nil, "", err
+	}
+	var out []Metric
+	err = s.view(ctx, func(tx *bolt.Tx) error {
+		b, _, err := runBucket(tx, runID)
+		if err != nil {
+			return err
+		}
+		out = readHistory(b, key, nil, nil)
+		return nil
+	})
+	if err != nil {
+		return nil, "", err
+	}
+	sortHistory(out)
+	if max <= 0 {
+		max = len(out) + 1
+	}
+	res, next := page(out, offset, max)
+	return res, next, nil
+}
+
+// readHistory reads one metric's points in (step, timestamp, value) order,
+// optionally limited to steps in [from, to].
+func readHistory(b *bolt.Bucket, key string, from, to *int64) []Metric {
+	h := b.Bucket(rkHistory)
+	if h == nil {
+		return nil
+	}
+	kb := h.Bucket([]byte(key))
+	if kb == nil {
+		return nil
+	}
+	out := make([]Metric, 0, 64)
+	c := kb.Cursor()
+	var k, v []byte
+	if from != nil {
+		k, v = c.Seek(appendI64(nil, *from))
+	} else {
+		k, v = c.First()
+	}
+	for ; k != nil; k, v = c.Next() {
+		if len(k) != 24 {
+			continue
+		}
+		m := Metric{Key: key, Step: readI64(k[0:8]), Timestamp: readI64(k[8:16]), Value: readF64(k[16:24])}
+		if to != nil && m.Step > *to {
+			break
+		}
+		applyExtra(&m, v)
+		out = append(out, m)
+	}
+	return out
+}
+
+// sortHistory orders by (timestamp, step, value) as MLflow does; stored
+// order is by step, which is the same order in the usual case.
+func sortHistory(ms []Metric) {
+	less := func(a, b *Metric) int {
+		if a.Timestamp != b.Timestamp {
+			return cmpInt(a.Timestamp, b.Timestamp)
+		}
+		if a.Step != b.Step {
+			return cmpInt(a.Step, b.Step)
+		}
+		switch {
+		case a.Value < b.Value:
+			return -1
+		case a.Value > b.Value:
+			return 1
+		}
+		return 0
+	}
+	sorted := true
+	for i := 1; i < len(ms); i++ {
+		if less(&ms[i-1], &ms[i]) > 0 {
+			sorted = false
+			break
+		}
+	}
+	if !sorted {
+		slices.SortStableFunc(ms, func(a, b Metric) int { return less(&a, &b) })
+	}
+}
+
+// GetMetricHistoryBulkInterval returns points of one metric for several
+// runs, at up to max steps sampled evenly over [start, end] (all steps when
+// they fit), as the UI's chart wants them.
+func (s *Store) GetMetricHistoryBulkInterval(ctx context.Context, runIDs []string, key string, start, end *int64, max int) ([]Metric, error) {
+	switch {
+	case len(runIDs) == 0:
+		return nil, Invalidf("GetMetricHistoryBulkInterval request must specify at least one run_id.")
+	case len(runIDs) > 100:
+		return nil, Invalidf("GetMetricHistoryBulkInterval request cannot specify more than 100 run_ids. Received %d run_ids.", len(runIDs))
+	case key == "":
+		return nil, Invalidf("Missing value for required parameter 'metric_key'. See the API docs for more information about request parameters.")
+	case (start == nil) != (end == nil):
+		return nil, Invalidf("If either start step or end step are specified, both must be specified.")
+	case start != nil && *start > *end:
+		return nil, Invalidf("end_step must be greater than start_step. Found start_step=%d and end_step=%d.", *start, *end)
+	}
+	if max == 0 {
+		max = 2500
+	}
+	if max < 1 || max > 2500 {
+		return nil, Invalidf("max_results must be between 1 and 2500.")
+	}
+	perRun := make([][]Metric, len(runIDs))
+	err := s.view(ctx, func(tx *bolt.Tx) error {
+		for i, id := range runIDs {
+			b, _, err := runBucket(tx, id)
+			if err != nil {
+				return err
+			}
+			perRun[i] = readHistory(b, key, start, end)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	steps := map[int64]bool{}
+	for _, ms := range perRun {
+		for _, m := range ms {
+			steps[m.Step] = true
+		}
+	}
+	all := make([]int64, 0, len(steps))
+	for st := range steps {
+		all = append(all, st)
+	}
+	slices.Sort(all)
+	keep := steps
+	if len(all) > max {
+		keep = map[int64]bool{}
+		// evenly spaced, always including the first and last step
+		for i := 0; i < max; i++ {
+			idx := 0
+			if max > 1 {
+				idx = i * (len(all) - 1) / (max - 1)
+			}
+			keep[all[idx]] = true
+		}
+	}
+	var out []Metric
+	for i, ms := range perRun {
+		for _, m := range ms {
+			if keep[m.Step] {
+				m.RunID = runIDs[i]
+				out = append(out, m)
+			}
+		}
+	}
+	return out, nil // per run in request order, each by step
+}
+
+// loadRunIndex rebuilds the in-memory run index from the file.
+func (s *Store) loadRunIndex() error {
+	ix := s.runs
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	return s.db.View(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bktRuns).Cursor()
+		for id, v := c.First(); id != nil; id, v = c.Next() {
+			if v != nil {
+				continue
+			}
+			b := tx.Bucket(bktRuns).Bucket(id)
+			var info RunInfo
+			if err := json.Unmarshal(b.Get(rkInfo), &info); err != nil {
+				return err
+			}
+			ord := ix.putInfo(&info)
+			rc := b.Cursor()
+			for k, v := rc.First(); k != nil; k, v = rc.Next() {
+				if v == nil || len(k) < 2 || k[1] != 0 {
+					continue
+				}
+				key := string(k[2:])
+				switch k[0] {
+				case 'p':
+					setStr(ix.params, ord, key, string(v))
+				case 't':
+					setStr(ix.tags, ord, key, string(v))
+				case 'm':
+					if len(v) >= 24 {
+						ix.setMetric(ord, key, readF64(v[16:24]))
+					}
+				case 'd':
+					var di DatasetInput
+					if json.Unmarshal(v, &di) == nil {
+						ctxTag, _ := tagValue(di.Tags, TagDataCtx)
+						ix.rows[ord].datasets = append(ix.rows[ord].datasets, dsRef{di.Dataset.Name, di.Dataset.Digest, ctxTag})
+					}
+				}
+			}
+		}
+		return nil
+	})
+}

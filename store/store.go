@@ -1,0 +1,168 @@
+// Package store is mlbox's persistence: the metadata store on bbolt (one
+// file, <data_dir>/mlbox.db), its group commit, migrations and search
+// evaluation. Artifact storage lives in store/artifact.
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
+)
+
+// Options configure Open.
+type Options struct {
+	// OpenTimeout bounds the wait for the file lock another process holds.
+	OpenTimeout time.Duration
+	// MaxBatch caps the writes grouped into one commit.
+	MaxBatch int
+	// ArtifactRoot is the URI prefix for new experiments' artifact_location
+	// ("mlflow-artifacts:" gives "mlflow-artifacts:/<id>").
+	ArtifactRoot string
+	Logger       *slog.Logger
+	// NoSync skips fsync. Tests and benchmarks of CPU cost only; never in production.
+	NoSync bool
+}
+
+// Store is the metadata store. It is safe for concurrent use.
+type Store struct {
+	db     *bolt.DB
+	path   string
+	opts   Options
+	log    *slog.Logger
+	writes chan *writeReq
+	quit   chan struct{}
+	wg     sync.WaitGroup
+	closed atomic.Bool
+	mu     sync.RWMutex // held for reading by writers in flight; Close takes it for writing
+
+	runs *runIndex
+
+	// attachModelMetrics attaches metrics that carry a model_id to that
+	// logged model (loggedmodels.go).
+	attachModelMetrics func(tx *wtx, runID string, metrics []Metric)
+
+	stats Stats
+	// hooks run after a commit, in commit order (registry events etc.).
+	hooksMu sync.RWMutex
+	hooks   []func(Event)
+}
+
+// Stats are counters exported on /metrics.
+type Stats struct {
+	Commits     atomic.Uint64 // write transactions committed
+	Writes      atomic.Uint64 // write requests applied
+	FailedTx    atomic.Uint64 // write requests that returned an error
+	CommitNanos atomic.Uint64 // time spent in Commit (incl. fsync)
+}
+
+// DBFileName is the metadata file inside the data dir.
+const DBFileName = "mlbox.db"
+
+// Open opens (creating if needed) the metadata store in dataDir.
+func Open(dataDir string, opts Options) (*Store, error) {
+	if opts.OpenTimeout <= 0 {
+		opts.OpenTimeout = 5 * time.Second
+	}
+	if opts.MaxBatch <= 0 {
+		opts.MaxBatch = 512
+	}
+	if opts.ArtifactRoot == "" {
+		opts.ArtifactRoot = "mlflow-artifacts:"
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("create data dir: %w", err)
+	}
+	path := filepath.Join(dataDir, DBFileName)
+	db, err := bolt.Open(path, 0o600, &bolt.Options{
+		Timeout:        opts.OpenTimeout,
+		NoFreelistSync: true,
+		FreelistType:   bolt.FreelistMapType,
+		NoSync:         opts.NoSync,
+	})
+	if err != nil {
+		if errors.Is(err, bolterrors.ErrTimeout) {
+			return nil, fmt.Errorf("data dir %s is in use by another process (could not lock %s within %s)", dataDir, path, opts.OpenTimeout)
+		}
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	s := &Store{
+		db:     db,
+		path:   path,
+		opts:   opts,
+		log:    opts.Logger,
+		writes: make(chan *writeReq, 4*opts.MaxBatch),
+		quit:   make(chan struct{}),
+		runs:   newRunIndex(),
+	}
+	if err := s.migrate(); err != nil {
+		db.Close()
+		return nil, err
+	}
+	start := time.Now()
+	if err := s.loadRunIndex(); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("build run index: %w", err)
+	}
+	s.log.Info("store opened", "path", path, "runs", s.runs.count(), "index_ms", time.Since(start).Milliseconds())
+	s.wg.Add(1)
+	go s.committer()
+	return s, nil
+}
+
+// Close waits for in-flight writes, stops the committer and closes the file.
+func (s *Store) Close() error {
+	if s.closed.Swap(true) {
+		return nil
+	}
+	s.mu.Lock() // no writer is between its closed check and its send
+	close(s.quit)
+	s.mu.Unlock()
+	s.wg.Wait()
+	return s.db.Close()
+}
+
+// Path is the bbolt file's path.
+func (s *Store) Path() string { return s.path }
+
+// Size is the bbolt file's size in bytes.
+func (s *Store) Size() int64 {
+	var n int64
+	_ = s.db.View(func(tx *bolt.Tx) error { n = tx.Size(); return nil })
+	return n
+}
+
+// Stats returns the live counters.
+func (s *Store) Stats() *Stats { return &s.stats }
+
+// Event is emitted after a committed change that other parts react to.
+type Event struct {
+	Type string // e.g. "registered_model.created", "model_version_alias.created"
+	Data map[string]any
+}
+
+// OnEvent registers a hook called after each commit that emitted events.
+// Hooks run on the commit goroutine: they must not block.
+func (s *Store) OnEvent(fn func(Event)) {
+	s.hooksMu.Lock()
+	s.hooks = append(s.hooks, fn)
+	s.hooksMu.Unlock()
+}
+
+func (s *Store) view(ctx context.Context, fn func(tx *bolt.Tx) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return s.db.View(fn)
+}

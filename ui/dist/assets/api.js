@@ -1,0 +1,151 @@
+// Client for the MLflow REST API as served under /ajax-api/2.0/mlflow (same
+// JSON as /api/2.0/mlflow) and the artifact proxy under
+// /api/2.0/mlflow-artifacts. URLs are resolved against the UI root, which is
+// derived from this module's own URL, so the UI also works behind a reverse
+// proxy that mounts the server under a path prefix.
+
+export const ROOT = new URL('../', import.meta.url);
+const MLFLOW = new URL('ajax-api/2.0/mlflow/', ROOT);
+const ARTIFACTS = new URL('api/2.0/mlflow-artifacts/artifacts', ROOT);
+
+const STATUS_CODES = {
+  400: 'BAD_REQUEST', 401: 'UNAUTHENTICATED', 403: 'PERMISSION_DENIED', 404: 'ENDPOINT_NOT_FOUND',
+  405: 'METHOD_NOT_ALLOWED', 429: 'REQUEST_LIMIT_EXCEEDED', 500: 'INTERNAL_ERROR',
+  501: 'NOT_IMPLEMENTED', 503: 'TEMPORARILY_UNAVAILABLE',
+};
+
+/** An API failure: HTTP status, MLflow error_code and message. */
+export class ApiError extends Error {
+  constructor(status, code, message) {
+    super(message || code || `HTTP ${status}`);
+    this.name = 'ApiError';
+    this.status = status;
+    this.code = code;
+  }
+  toString() {
+    return this.code ? `${this.code}: ${this.message}` : this.message;
+  }
+}
+
+async function call(url, { method = 'GET', body, signal } = {}) {
+  const init = { method, signal, credentials: 'same-origin', headers: { Accept: 'application/json' } };
+  if (body !== undefined) {
+    init.headers['Content-Type'] = 'application/json';
+    init.body = JSON.stringify(body);
+  }
+  let resp;
+  try {
+    resp = await fetch(url, init);
+  } catch (e) {
+    if (e.name === 'AbortError') throw e;
+    throw new ApiError(0, 'NETWORK_ERROR', `cannot reach the server (${e.message})`);
+  }
+  const text = await resp.text();
+  let data = null;
+  if (text) {
+    try { data = JSON.parse(text); } catch { data = null; }
+  }
+  if (!resp.ok) {
+    if (data && typeof data === 'object' && (data.error_code || data.message)) {
+      throw new ApiError(resp.status, data.error_code || STATUS_CODES[resp.status], data.message || '');
+    }
+    const snippet = text && text.length < 200 && !/^\s*</.test(text) ? text.trim() : resp.statusText;
+    throw new ApiError(resp.status, STATUS_CODES[resp.status] || `HTTP_${resp.status}`, snippet || `HTTP ${resp.status}`);
+  }
+  if (text && (data === null || typeof data !== 'object')) {
+    throw new ApiError(resp.status, 'BAD_RESPONSE', 'the server did not answer with a JSON object');
+  }
+  return data || {};
+}
+
+function mlflowUrl(path, query) {
+  const url = new URL(path, MLFLOW);
+  for (const [k, v] of Object.entries(query || {})) {
+    if (v === undefined || v === null || v === '') continue;
+    for (const item of Array.isArray(v) ? v : [v]) url.searchParams.append(k, String(item));
+  }
+  return url;
+}
+
+const get = (path, query, signal) => call(mlflowUrl(path, query), { signal });
+const post = (path, body, signal) => call(mlflowUrl(path), { method: 'POST', body, signal });
+
+/** True when err means "this server has no such endpoint" (feature not there). */
+export function isMissingEndpoint(err) {
+  if (!(err instanceof ApiError)) return false;
+  if (err.code === 'ENDPOINT_NOT_FOUND' || err.code === 'NOT_IMPLEMENTED') return true;
+  if (err.status === 404 && err.code !== 'RESOURCE_DOES_NOT_EXIST') return true;
+  return err.status === 405 || err.status === 501 || err.status === 503;
+}
+
+export function searchExperiments({ filter, viewType, pageToken, signal } = {}) {
+  const body = { max_results: 1000 };
+  if (filter) body.filter = filter;
+  if (viewType) body.view_type = viewType;
+  if (pageToken) body.page_token = pageToken;
+  return post('experiments/search', body, signal);
+}
+
+export const getExperiment = (id, signal) => get('experiments/get', { experiment_id: id }, signal);
+
+export function searchRuns({ experimentId, filter, orderBy, viewType, pageToken, maxResults = 100, signal }) {
+  const body = { experiment_ids: [experimentId], max_results: maxResults };
+  if (filter) body.filter = filter;
+  if (orderBy && orderBy.length) body.order_by = orderBy;
+  if (viewType) body.run_view_type = viewType;
+  if (pageToken) body.page_token = pageToken;
+  return post('runs/search', body, signal);
+}
+
+export const getRun = (id, signal) => get('runs/get', { run_id: id }, signal);
+
+/** Whole history of one metric, following next_page_token (capped at `limit` points). */
+export async function metricHistory(runId, key, { signal, limit = 200000 } = {}) {
+  const out = [];
+  let token;
+  for (;;) {
+    const resp = await get('metrics/get-history',
+      { run_id: runId, metric_key: key, max_results: 25000, page_token: token }, signal);
+    out.push(...(resp.metrics || []));
+    token = resp.next_page_token;
+    if (!token || out.length >= limit) return out;
+  }
+}
+
+/** List one directory of the artifact proxy: [{path (basename), is_dir, file_size}]. */
+export async function listArtifacts(path, signal) {
+  const url = new URL(ARTIFACTS);
+  url.searchParams.set('path', path);
+  const resp = await call(url, { signal });
+  return resp.files || [];
+}
+
+/** Download URL of an artifact-proxy path such as "1/<run>/artifacts/model/MLmodel". */
+export function artifactUrl(path) {
+  return ARTIFACTS.href + '/' + path.split('/').filter(Boolean).map(encodeURIComponent).join('/');
+}
+
+export function searchRegisteredModels({ filter, pageToken, signal } = {}) {
+  return get('registered-models/search',
+    { filter, max_results: 1000, page_token: pageToken }, signal);
+}
+
+export const getRegisteredModel = (name, signal) => get('registered-models/get', { name }, signal);
+
+/** A filter-string literal: 'x', or "x" when x contains a single quote. */
+export function quote(s) {
+  return s.includes("'") ? '"' + s + '"' : "'" + s + "'";
+}
+
+export async function modelVersions(name, signal) {
+  const out = [];
+  let token;
+  for (let i = 0; i < 50; i++) {
+    const resp = await get('model-versions/search',
+      { filter: `name=${quote(name)}`, max_results: 1000, page_token: token }, signal);
+    out.push(...(resp.model_versions || []));
+    token = resp.next_page_token;
+    if (!token) break;
+  }
+  return out;
+}

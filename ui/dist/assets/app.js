@@ -1,0 +1,114 @@
+// mlbox UI entry point: a hash router (#/experiments/1, #/runs/<id>,
+// #/models/<name>) that mounts one view at a time into <main>.
+//
+// Each view is a function (main, ctx) that builds its DOM, starts its loads
+// through ctx.track(promise) and may return {update(query)} to react to a
+// query-string change of the same route without being rebuilt. <main>'s
+// data-state is "loading" while tracked loads are pending and "ready" after,
+// which the browser test waits for.
+import { h, replace, withQuery } from './dom.js';
+import { ROOT } from './api.js';
+import { errorBox } from './views/common.js';
+import { experimentsView } from './views/experiments.js';
+import { runsView } from './views/runs.js';
+import { runView } from './views/run.js';
+import { modelsView, modelView } from './views/models.js';
+
+const ROUTES = [
+  { re: /^(?:experiments)?$/, view: experimentsView, nav: 'experiments' },
+  { re: /^experiments\/([^/]+)$/, view: runsView, nav: 'experiments' },
+  // MLflow's own run URLs (the Python client prints these).
+  { re: /^experiments\/[^/]+\/runs\/([^/]+)(?:\/.*)?$/, view: runView, nav: 'experiments' },
+  { re: /^runs\/([^/]+)$/, view: runView, nav: 'experiments' },
+  { re: /^models$/, view: modelsView, nav: 'models' },
+  { re: /^models\/([^/]+)(?:\/versions\/([^/]+))?$/, view: modelView, nav: 'models' },
+];
+
+const main = document.getElementById('main');
+
+// A deep link without a fragment (/experiments/1, served as the SPA
+// fallback) becomes the equivalent #/ route.
+{
+  const root = ROOT.pathname;
+  const p = location.pathname;
+  if (!location.hash && p !== root && p.startsWith(root)) {
+    const rest = p.slice(root.length).replace(/^index\.html$/, '').replace(/\/+$/, '');
+    history.replaceState(null, '', root + (rest ? '#/' + rest : ''));
+  }
+}
+
+function parseHash() {
+  const raw = location.hash.replace(/^#\/?/, '');
+  const i = raw.indexOf('?');
+  const path = (i < 0 ? raw : raw.slice(0, i)).replace(/\/+$/, '');
+  const query = new URLSearchParams(i < 0 ? '' : raw.slice(i + 1));
+  return { path, query };
+}
+
+function decode(s) {
+  try { return decodeURIComponent(s); } catch { return s; }
+}
+
+let current = null;
+
+function notFound(el, ctx) {
+  ctx.title('Not found');
+  el.append(h('h1', null, 'Not found'),
+    h('p', { testid: 'not-found' }, 'No page at ', h('code', null, '#/' + ctx.path), '. ',
+      h('a', { href: '#/' }, 'Back to experiments')));
+}
+
+function mount() {
+  const { path, query } = parseHash();
+  let route = null;
+  let params = [];
+  for (const r of ROUTES) {
+    const m = r.re.exec(path);
+    if (m) {
+      route = r;
+      params = m.slice(1).map((x) => (x === undefined ? undefined : decode(x)));
+      break;
+    }
+  }
+  if (current && current.path === path && current.instance && current.instance.update) {
+    current.instance.update(query);
+    return;
+  }
+  if (current) current.ctrl.abort();
+  const ctrl = new AbortController();
+  let pending = 0;
+  const ctx = {
+    path, params, query, signal: ctrl.signal,
+    title(s) { document.title = s ? `${s} · mlbox` : 'mlbox'; },
+    /** Replace the route's query string without re-rendering (no hashchange). */
+    setQuery(q) {
+      if (!ctrl.signal.aborted) history.replaceState(null, '', withQuery('#/' + path, q));
+    },
+    /** Track a load: <main data-state> is "loading" until all tracked loads settle. */
+    track(promise) {
+      pending++;
+      main.dataset.state = 'loading';
+      return Promise.resolve(promise).catch((err) => {
+        if (ctrl.signal.aborted || (err && err.name === 'AbortError')) return;
+        console.error(err);
+        main.append(errorBox(err, { title: 'Something went wrong' }));
+      }).finally(() => {
+        if (ctrl.signal.aborted) return;
+        if (--pending === 0) main.dataset.state = 'ready';
+      });
+    },
+  };
+  for (const a of document.querySelectorAll('[data-nav]')) {
+    a.classList.toggle('active', !!route && a.dataset.nav === route.nav);
+  }
+  replace(main);
+  main.dataset.state = 'loading';
+  main.dataset.view = route ? route.view.name : 'notFound';
+  const instance = (route ? route.view : notFound)(main, ctx);
+  current = { path, ctrl, instance };
+  if (pending === 0) main.dataset.state = 'ready';
+  window.scrollTo(0, 0);
+}
+
+window.addEventListener('hashchange', mount);
+mount();
