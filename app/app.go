@@ -203,7 +203,15 @@ func (a *App) routes() {
 	for _, p := range []string{"/api/", "/ajax-api/"} {
 		m.HandleFunc(p, func(w http.ResponseWriter, r *http.Request) { http.NotFound(w, r) })
 	}
-	m.Handle("GET /", ui.Handler())
+	uih := ui.Handler()
+	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			w.Header().Set("Allow", "GET, HEAD")
+			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+			return
+		}
+		uih.ServeHTTP(w, r)
+	})
 }
 
 func (a *App) readyz(w http.ResponseWriter, r *http.Request) {

@@ -434,7 +434,6 @@ type metricJSON struct {
 	ModelID       optString `json:"model_id"`
 	DatasetName   optString `json:"dataset_name"`
 	DatasetDigest optString `json:"dataset_digest"`
-	RunID         optString `json:"run_id"`
 }
 
 func (m *metricJSON) toMetric() (store.Metric, error) {

@@ -74,8 +74,8 @@ func parseFlags(args []string) (*config, error) {
 		fmt.Fprintf(fs.Output(), "usage: go run ./bench [flags]\n\nLoad driver for mlbox (MLflow REST API). See docs/performance.md.\n\nflags:\n")
 		fs.PrintDefaults()
 	}
-	fs.StringVar(&c.url, "url", "", "target an already running server (e.g. http://127.0.0.1:5000); default: start --mlbox")
-	fs.StringVar(&c.mlbox, "mlbox", "bin/mlbox", "mlbox binary to start as `PATH server --listen 127.0.0.1:<port> --data-dir <tmp>` (ignored with --url)")
+	fs.StringVar(&c.url, "url", "", "`URL` of an already running server (e.g. http://127.0.0.1:5000); default: start --mlbox")
+	fs.StringVar(&c.mlbox, "mlbox", "bin/mlbox", "`PATH` of the mlbox binary, started as: PATH server --listen 127.0.0.1:<free port> --data-dir <temp dir> (ignored with --url)")
 	fs.BoolVar(&c.keepData, "keep-data", false, "keep the started server's temporary data dir and log (for debugging)")
 	wl := fs.String("workloads", "a,b,c,d", "comma-separated workloads to run: a (log-batch), b (log-metric), c (search), d (get-history)")
 	fs.DurationVar(&c.duration, "duration", 10*time.Second, "measured duration of each throughput run (workloads a, b)")
@@ -83,7 +83,7 @@ func parseFlags(args []string) (*config, error) {
 	fs.IntVar(&c.runs, "runs", 100000, "runs seeded for workload c")
 	fs.IntVar(&c.steps, "steps", 100000, "steps of the metric seeded for workload d")
 	fs.IntVar(&c.repeat, "repeat", 3, "measure each workload N times; the median is the headline")
-	fs.StringVar(&c.jsonPath, "json", "", "also write machine-readable results to FILE")
+	fs.StringVar(&c.jsonPath, "json", "", "also write machine-readable results to `FILE`")
 	fs.IntVar(&c.batchClients, "batch-clients", 8, "concurrent clients for workload a (each logs to its own run)")
 	fs.IntVar(&c.batchSize, "batch-size", 1000, "metrics per log-batch request (workload a and the seeding of d)")
 	fs.IntVar(&c.metricClients, "metric-clients", 16, "concurrent clients for workload b (each logs to its own run)")
@@ -95,7 +95,7 @@ func parseFlags(args []string) (*config, error) {
 	fs.IntVar(&c.historyPage, "history-page", 25000, "max_results of the paged get-history variant (the Python client uses 25000)")
 	fs.IntVar(&c.maxErrors, "max-errors", 10, "abort when a workload sees more failed requests than this")
 	fs.DurationVar(&c.timeout, "timeout", 60*time.Second, "per-request timeout")
-	fs.StringVar(&c.cpuProfile, "cpuprofile", "", "write a CPU profile of the driver itself to FILE (to check it is not the bottleneck)")
+	fs.StringVar(&c.cpuProfile, "cpuprofile", "", "write a CPU profile of the driver itself to `FILE` (to check it is not the bottleneck)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}

@@ -12,14 +12,14 @@ import (
 
 // runResult is one measured repetition of a workload.
 type runResult struct {
-	Requests    int     `json:"requests"`              // successful requests (for d paged: full histories)
-	Errors      int64   `json:"errors"`                // failed requests during the run
-	ElapsedS    float64 `json:"elapsed_s"`             // wall time of the run
-	Throughput  float64 `json:"throughput"`            // in result.Unit
-	P50Ms       float64 `json:"p50_ms"`                // exact (nearest-rank) percentiles of recorded latencies
-	P99Ms       float64 `json:"p99_ms"`                //
-	MeanMs      float64 `json:"mean_ms"`               //
-	MaxMs       float64 `json:"max_ms"`                //
+	Requests    int     `json:"requests"`               // successful requests (for d paged: full histories)
+	Errors      int64   `json:"errors"`                 // failed requests during the run
+	ElapsedS    float64 `json:"elapsed_s"`              // wall time of the run
+	Throughput  float64 `json:"throughput"`             // in result.Unit
+	P50Ms       float64 `json:"p50_ms"`                 // exact (nearest-rank) percentiles of recorded latencies
+	P99Ms       float64 `json:"p99_ms"`                 //
+	MeanMs      float64 `json:"mean_ms"`                //
+	MaxMs       float64 `json:"max_ms"`                 //
 	DriverCores float64 `json:"driver_cores,omitempty"` // CPU used by this driver / wall time
 	ServerCores float64 `json:"server_cores,omitempty"` // CPU used by the started server / wall time
 }

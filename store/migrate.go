@@ -21,13 +21,20 @@ var (
 )
 
 // SchemaVersion is the layout version this binary writes.
-const SchemaVersion = 1
+const SchemaVersion = 2
 
 // migrations[i] upgrades a file from schema version i to i+1. Version 0 is
 // an empty file. Add a function here (never edit an old one) when the
 // layout changes, and bump SchemaVersion.
 var migrations = []func(tx *bolt.Tx, s *Store) error{
 	0: migrateInit,
+	1: migrateLoggedModels,
+}
+
+// migrateLoggedModels adds MLflow 3 logged models (schema 2).
+func migrateLoggedModels(tx *bolt.Tx, _ *Store) error {
+	_, err := tx.CreateBucketIfNotExists(bktLoggedModels)
+	return err
 }
 
 func migrateInit(tx *bolt.Tx, s *Store) error {

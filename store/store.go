@@ -116,6 +116,7 @@ func Open(dataDir string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("build run index: %w", err)
 	}
 	s.log.Info("store opened", "path", path, "runs", s.runs.count(), "index_ms", time.Since(start).Milliseconds())
+	s.attachModelMetrics = s.attachMetricsToLoggedModels
 	s.wg.Add(1)
 	go s.committer()
 	return s, nil

@@ -427,8 +427,9 @@ func newIdleCtx(parent context.Context, d time.Duration) *idleCtx {
 	return ic
 }
 
-func (c *idleCtx) kick() { c.timer.Reset(c.d) }
-func (c *idleCtx) stop() { c.timer.Stop(); c.cancel(nil) }
+func (c *idleCtx) kick()  { c.timer.Reset(c.d) }
+func (c *idleCtx) pause() { c.timer.Stop() }
+func (c *idleCtx) stop()  { c.timer.Stop(); c.cancel(nil) }
 
 // listErr maps a listing error, reporting an idle timeout as unavailable.
 func (s *S3) listErr(parent context.Context, ic *idleCtx, op, key string, err error) error {
@@ -452,14 +453,17 @@ func (s *S3) each(ctx context.Context, op, prefix string, recursive bool, fn fun
 		}
 	}()
 	for obj := range ch {
-		ic.kick()
 		if obj.Err != nil {
 			return s.listErr(ctx, ic, op, prefix, obj.Err)
 		}
+		// The caller's work (e.g. GC deleting per file) is not storage
+		// latency: pause the idle timer while fn runs.
+		ic.pause()
 		more, err := fn(obj)
 		if err != nil || !more {
 			return err
 		}
+		ic.kick()
 	}
 	if err := ic.Err(); err != nil {
 		return s.listErr(ctx, ic, op, prefix, err)
@@ -557,6 +561,11 @@ func (s *S3) Delete(ctx context.Context, p string) error {
 	}
 	if rmErr != nil {
 		return s.listErr(ctx, ic, "delete", prefix, rmErr)
+	}
+	// A cancelled listing may end without an error item: never report a
+	// partial delete as success.
+	if err := ic.Err(); err != nil {
+		return s.listErr(ctx, ic, "delete", prefix, err)
 	}
 	return nil
 }

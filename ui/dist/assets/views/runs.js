@@ -40,8 +40,9 @@ export function runsView(main, ctx) {
   const errorSlot = h('div', { class: 'error-slot' });
   const tableSlot = h('div', { class: 'table-scroll', testid: 'runs-results' }, loading());
   const footer = h('div', { class: 'table-footer' });
+  const crumb = h('span', null, `Experiment ${expId}`);
   main.append(
-    h('nav', { class: 'crumbs' }, h('a', { href: '#/experiments' }, 'Experiments'), ' / ', `#${expId}`),
+    h('nav', { class: 'crumbs' }, h('a', { href: '#/experiments' }, 'Experiments'), ' / ', crumb),
     h('div', { class: 'page-head' }, title), meta, form, errorSlot, tableSlot, footer);
 
   form.addEventListener('submit', (ev) => {
@@ -72,6 +73,7 @@ export function runsView(main, ctx) {
     const { experiment: e } = await getExperiment(expId, ctx.signal);
     if (!e) return;
     ctx.title(e.name);
+    crumb.textContent = e.name || `Experiment ${expId}`;
     replace(title, e.name || `Experiment ${expId}`,
       e.lifecycle_stage === 'deleted' ? chip('deleted', 'chip-bad') : null);
     const tags = tagMap(e.tags);
@@ -157,7 +159,7 @@ export function runsView(main, ctx) {
       sortHeader('Run name', 'attributes.run_name', false, 'col-run_name'),
       sortHeader('Status', 'attributes.status', false, 'col-status'),
       sortHeader('Start time', 'attributes.start_time', true, 'col-start_time'),
-      h('th', { scope: 'col' }, 'Duration'),
+      h('th', { scope: 'col', class: 'num' }, 'Duration'),
       sortHeader('User', 'attributes.user_id', false, 'col-user_id'),
       pk.map((k, i) => sortHeader(k, `params.${quoteKey(k)}`, false, `col-param-${k}`, `col-param${i ? '' : ' first'}`)),
       mk.map((k, i) => sortHeader(k, `metrics.${quoteKey(k)}`, true, `col-metric-${k}`, `num col-metric${i ? '' : ' first'}`)));

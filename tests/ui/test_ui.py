@@ -1,0 +1,451 @@
+"""Browser tests of the embedded web UI: a real mlbox, data logged with the
+real MLflow client, and real headless Chromium (Debian's `chromium`).
+
+    MLBOX_BIN=bin/mlbox .venv/bin/python -m pytest -q tests/ui     (make test-ui)
+
+Most tests render a page with `chromium --headless --dump-dom` and assert on
+the resulting DOM; one takes a `--screenshot`; the interaction test drives the
+page over the DevTools protocol (--remote-debugging-pipe, stdlib only).
+
+Without Chromium the tests skip, unless MLBOX_REQUIRE_CHROMIUM=1 (make test /
+CI), in which case they fail. MLBOX_CHROMIUM=/path overrides the binary;
+MLBOX_UI_URL=http://host:port runs against an already running server.
+"""
+import json
+import os
+import struct
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+import uuid
+
+import pytest
+
+os.environ["MLFLOW_DISABLE_TELEMETRY"] = "true"
+os.environ["DO_NOT_TRACK"] = "true"
+os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "60")
+for _v in ("MLFLOW_EXPERIMENT_ID", "MLFLOW_EXPERIMENT_NAME", "MLFLOW_RUN_ID", "MLFLOW_TRACKING_URI"):
+    os.environ.pop(_v, None)
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(HERE, "..", "compat"))
+from browser import CDP, dump_dom, find_chromium, parse_html, screenshot  # noqa: E402
+from mlboxproc import MlboxProcess  # noqa: E402
+
+# User data that would run if the UI ever parsed server data as HTML. Both set
+# window.__xss and the document title; the CSP would block the <img> handler
+# too, but the point is that they never become elements at all.
+XSS_TAG = "<script>window.__xss=1;document.title='XSS'</script>"
+XSS_NAME = "<img src=x onerror=\"window.__xss=1;document.title='XSS'\">"
+XSS_PARAM = "<b>bold</b>"
+STEPS = 30
+
+
+@pytest.fixture(scope="session")
+def chromium():
+    path = find_chromium()
+    if not path:
+        msg = "chromium not found (apt-get install chromium, or set MLBOX_CHROMIUM)"
+        if os.environ.get("MLBOX_REQUIRE_CHROMIUM") == "1":
+            pytest.fail(msg + "; MLBOX_REQUIRE_CHROMIUM=1")
+        pytest.skip(msg)
+    return path
+
+
+class Site:
+    """The seeded server: URL, experiment id, run ids by name."""
+
+    def __init__(self, url):
+        self.url = url.rstrip("/")
+        self.runs = {}
+        self.registry = False
+
+    def page(self, route):
+        return f"{self.url}/#/{route}"
+
+    def api(self, path, body=None):
+        """POST (body) or GET an /api/2.0/mlflow path; returns (status, json)."""
+        req = urllib.request.Request(self.url + "/api/2.0/mlflow/" + path)
+        if body is not None:
+            req.data = json.dumps(body).encode()
+            req.add_header("Content-Type", "application/json")
+        try:
+            with urllib.request.urlopen(req, timeout=30) as r:
+                return r.status, json.loads(r.read() or b"{}")
+        except urllib.error.HTTPError as e:
+            raw = e.read()
+            try:
+                return e.code, json.loads(raw)
+            except ValueError:
+                return e.code, {"raw": raw.decode("utf-8", "replace")}
+
+
+def seed(site):
+    from mlflow import MlflowClient
+    from mlflow.entities import Metric, Param, RunTag
+    from mlflow.exceptions import MlflowException
+
+    c = MlflowClient(tracking_uri=site.url)
+    site.exp_name = f"ui-demo-{uuid.uuid4().hex[:8]}"
+    site.exp_id = c.create_experiment(site.exp_name, tags={
+        "mlflow.note.content": "Browser-test experiment", "team": "vision"})
+    t0 = int(time.time() * 1000) - 3_600_000
+    specs = [("gbm-fast", "gbm", 0.1), ("rf-mid", "rf", 0.05), ("gbm-slow", "gbm", 0.01)]
+    for i, (name, model, lr) in enumerate(specs):
+        run = c.create_run(site.exp_id, run_name=name, start_time=t0 + i * 60_000,
+                           tags={"mlflow.user": "alice"})
+        rid = run.info.run_id
+        metrics = []
+        for step in range(STEPS):
+            ts = t0 + i * 60_000 + step * 1000
+            metrics.append(Metric("loss", round(1.0 / (1 + step * lr * 10) + 0.01 * i, 6), ts, step))
+            metrics.append(Metric("accuracy", round(0.5 + 0.015 * step * (i + 1) / 3, 6), ts, step))
+        c.log_batch(rid, metrics=metrics,
+                    params=[Param("model", model), Param("lr", str(lr)), Param("depth", str(3 + i))],
+                    tags=[RunTag("note", XSS_TAG if i == 0 else "plain")])
+        c.set_terminated(rid, end_time=t0 + i * 60_000 + STEPS * 1000)
+        site.runs[name] = rid
+    # The first run also gets artifacts: a file and a directory.
+    d = tempfile.mkdtemp(prefix="mlbox-ui-art-")
+    with open(os.path.join(d, "summary.txt"), "w") as f:
+        f.write("hello from the ui test\n")
+    os.makedirs(os.path.join(d, "plots"))
+    with open(os.path.join(d, "plots", "roc.csv"), "w") as f:
+        f.write("fpr,tpr\n0,0\n1,1\n")
+    c.log_artifacts(site.runs["gbm-fast"], d)
+    # A run whose name and param value are HTML.
+    run = c.create_run(site.exp_id, run_name=XSS_NAME, start_time=t0 + 10 * 60_000)
+    c.log_batch(run.info.run_id, metrics=[Metric("loss", 0.7, t0, 0)], params=[Param("model", XSS_PARAM)])
+    c.set_terminated(run.info.run_id)
+    site.runs["xss"] = run.info.run_id
+
+    # The registry may not exist yet on this server; the UI must cope either way.
+    try:
+        site.model = f"ui-model-{uuid.uuid4().hex[:6]}"
+        c.create_registered_model(site.model, description="Model for the UI test")
+        src = f"runs:/{site.runs['gbm-fast']}/model"
+        v1 = c.create_model_version(site.model, src, run_id=site.runs["gbm-fast"])
+        c.create_model_version(site.model, src, run_id=site.runs["rf-mid"])
+        c.set_registered_model_alias(site.model, "champion", v1.version)
+        site.registry = True
+    except MlflowException:
+        site.registry = False
+
+
+@pytest.fixture(scope="module")
+def site(chromium):
+    url = os.environ.get("MLBOX_UI_URL")
+    proc = None
+    if not url:
+        proc = MlboxProcess().start()
+        url = proc.url
+    s = Site(url)
+    try:
+        seed(s)
+        yield s
+    finally:
+        if proc:
+            proc.stop()
+
+
+def render(chromium, url):
+    """Dump the DOM of url after the app settled; check it did."""
+    html = dump_dom(chromium, url)
+    doc = parse_html(html)
+    main = doc.find("main", id="main")
+    assert main is not None, html[:2000]
+    assert main.get("data-state") == "ready", f"page did not settle: {main.attrs}\n{html[-3000:]}"
+    return html, doc
+
+
+def rows(doc, testid="run-row"):
+    return doc.find_all(testid=testid)
+
+
+def run_names(doc):
+    return [r.find(testid="run-link").text() for r in rows(doc)]
+
+
+def metric_cell(row, key):
+    return row.find("td", data_metric=key).text().strip()
+
+
+def test_index_served_with_csp(site):
+    with urllib.request.urlopen(site.url + "/", timeout=10) as r:
+        body = r.read().decode()
+        csp = r.headers.get("Content-Security-Policy", "")
+    assert 'src="assets/app.js"' in body
+    assert "default-src 'self'" in csp and "frame-ancestors 'none'" in csp
+    assert "unsafe-inline" not in csp
+
+
+def test_experiments_page(chromium, site):
+    html, doc = render(chromium, site.page("experiments"))
+    names = {r.find(testid="experiment-link").text(): r for r in rows(doc, "experiment-row")}
+    assert site.exp_name in names, names.keys()
+    assert "Default" in names
+    link = names[site.exp_name].find(testid="experiment-link")
+    assert link.get("href") == f"#/experiments/{site.exp_id}"
+    assert "Browser-test experiment" in names[site.exp_name].text()
+    assert doc.find("a", data_nav="experiments").get("class") == "active"
+
+
+def test_experiment_search(chromium, site):
+    html, doc = render(chromium, site.page("experiments?q=" + urllib.parse.quote(site.exp_name[3:])))
+    names = [r.find(testid="experiment-link").text() for r in rows(doc, "experiment-row")]
+    assert names == [site.exp_name]
+    html, doc = render(chromium, site.page("experiments?q=no-such-experiment"))
+    assert not rows(doc, "experiment-row")
+    assert doc.find(testid="experiments-empty") is not None
+
+
+def test_runs_table(chromium, site):
+    html, doc = render(chromium, site.page(f"experiments/{site.exp_id}"))
+    assert doc.find(testid="experiment-name").text().strip() == site.exp_name
+    # Default order: newest start time first.
+    assert run_names(doc) == [XSS_NAME, "gbm-slow", "rf-mid", "gbm-fast"]
+    heads = [b.text().replace("▼", "").replace("▲", "").strip()
+             for b in doc.find(testid="runs-table").find_all("button")]
+    assert heads[:3] == ["Run name", "Status", "Start time"]
+    for col in ("depth", "lr", "model", "accuracy", "loss"):
+        assert col in heads
+    by_name = {r.find(testid="run-link").text(): r for r in rows(doc)}
+    fast = by_name["gbm-fast"]
+    assert fast.find(testid="run-link").get("href") == f"#/runs/{site.runs['gbm-fast']}"
+    assert fast.find(testid="status").text() == "Finished"
+    assert "alice" in fast.text()
+    assert fast.find("td", data_param="model").text() == "gbm"
+    assert fast.find("td", data_param="lr").text() == "0.1"
+    # Latest (last step) metric values.
+    assert metric_cell(fast, "loss") == str(round(1.0 / (1 + 29 * 0.1 * 10), 6))
+    assert metric_cell(fast, "accuracy") == str(round(0.5 + 0.015 * 29 / 3, 6))
+    assert "30.0s" in fast.text()  # duration
+    assert doc.find(testid="runs-count").text().startswith("4 runs")
+
+
+def test_runs_sorted_by_column(chromium, site):
+    order = urllib.parse.quote("metrics.`loss` ASC")
+    html, doc = render(chromium, site.page(f"experiments/{site.exp_id}?order={order}"))
+    losses = [float(metric_cell(r, "loss")) for r in rows(doc)]
+    assert losses == sorted(losses) and len(losses) == 4
+    btn = doc.find(testid="col-metric-loss")
+    assert btn.parent.get("aria-sort") == "ascending"
+    order = urllib.parse.quote("attributes.run_name DESC")
+    html, doc = render(chromium, site.page(f"experiments/{site.exp_id}?order={order}"))
+    names = run_names(doc)
+    assert names == sorted(names, reverse=True)
+
+
+def test_runs_filter_passthrough(chromium, site):
+    f = urllib.parse.quote("params.model = 'rf'")
+    html, doc = render(chromium, site.page(f"experiments/{site.exp_id}?filter={f}"))
+    assert run_names(doc) == ["rf-mid"]
+
+    bad = "metrics.loss > 'abc' and"
+    status, err = site.api("runs/search", {"experiment_ids": [site.exp_id], "filter": bad})
+    assert status == 400, (status, err)
+    html, doc = render(chromium, site.page(f"experiments/{site.exp_id}?filter={urllib.parse.quote(bad)}"))
+    box = doc.find(testid="runs-error")
+    assert box is not None, html
+    assert box.find(testid="runs-error-message").text() == err["message"]
+    assert box.find(testid="runs-error-code").text() == err["error_code"]
+    assert not rows(doc)
+
+
+def test_run_page(chromium, site):
+    rid = site.runs["gbm-fast"]
+    html, doc = render(chromium, site.page(f"runs/{rid}"))
+    assert doc.find(testid="run-name").text() == "gbm-fast"
+    assert doc.find(testid="run-id").text() == rid
+    assert doc.find(testid="run-experiment-link").text() == site.exp_name
+    metrics = {r.get("data-key"): r.find(testid="metric-value").text() for r in rows(doc, "metric-row")}
+    assert metrics == {"accuracy": str(round(0.5 + 0.015 * 29 / 3, 6)),
+                       "loss": str(round(1.0 / (1 + 29 * 0.1 * 10), 6))}
+    params = {r.get("data-key"): r.find("td").text() for r in doc.find(testid="run-params").find_all("tr")
+              if r.get("data-key")}
+    assert params == {"model": "gbm", "lr": "0.1", "depth": "3"}
+    # The chart: the first metric (accuracy), one vertex per step.
+    assert doc.find(testid="chart-title").text() == "accuracy"
+    chart = doc.find(testid="metric-chart")
+    svg = chart.find("svg")
+    assert svg is not None and "chart" in svg.get("class")
+    d = chart.find(testid="chart-line").get("d")
+    assert d.startswith("M") and d.count("L") == STEPS - 1
+    assert len(svg.find_all("circle", r="2.5")) == STEPS
+    assert f"{STEPS} values" in doc.find(testid="chart-summary").text()
+    # Artifacts through the proxy: a directory and a file with its download link.
+    art = doc.find(testid="artifacts")
+    assert art is not None
+    if art.find(testid="artifacts-unavailable") is None:
+        assert [b.text().strip("▸ ") for b in art.find_all(testid="artifact-dir")] == ["plots/"]
+        f = art.find(testid="artifact-file").find("a")
+        assert f.text() == "summary.txt"
+        href = f.get("href")
+        assert href.endswith(f"/api/2.0/mlflow-artifacts/artifacts/{site.exp_id}/{rid}/artifacts/summary.txt")
+        with urllib.request.urlopen(href, timeout=10) as r:
+            assert r.read() == b"hello from the ui test\n"
+
+
+def test_run_page_chart_for_selected_metric(chromium, site):
+    rid = site.runs["rf-mid"]
+    html, doc = render(chromium, site.page(f"runs/{rid}?metric=loss&x=time"))
+    assert doc.find(testid="chart-title").text() == "loss"
+    assert doc.find("tr", data_key="loss").get("class") == "selected"
+    assert "active" in doc.find(testid="chart-x-time").get("class", "")
+    assert doc.find(testid="chart-line").get("d").count("L") == STEPS - 1
+
+
+def test_user_data_is_escaped(chromium, site):
+    # Run page with a <script> tag value.
+    html, doc = render(chromium, site.page(f"runs/{site.runs['gbm-fast']}"))
+    note = doc.find(testid="run-tags").find("tr", data_key="note").find("td")
+    assert note.text() == XSS_TAG
+    assert "&lt;script&gt;window.__xss=1" in html
+    assert "<script>window.__xss" not in html
+    assert doc.find("title").text() == "gbm-fast · mlbox"
+    # Runs table with an <img onerror> run name and a <b> param value.
+    html, doc = render(chromium, site.page(f"experiments/{site.exp_id}"))
+    assert XSS_NAME in run_names(doc)
+    assert not [i for i in doc.find_all("img") if i.get("src") == "x"]
+    assert not doc.find_all("b")
+    assert "&lt;b&gt;bold&lt;/b&gt;" in html
+    assert "XSS" not in doc.find("title").text()
+    # The XSS run's own page: its name is the page title, as text.
+    html, doc = render(chromium, site.page(f"runs/{site.runs['xss']}"))
+    assert doc.find(testid="run-name").text() == XSS_NAME
+    assert doc.find("title").text() == XSS_NAME + " · mlbox"
+    assert not [i for i in doc.find_all("img") if i.get("src") == "x"]
+
+
+def test_models_pages(chromium, site):
+    html, doc = render(chromium, site.page("models"))
+    if not site.registry:
+        assert doc.find(testid="registry-unavailable") is not None, html
+        html, doc = render(chromium, site.page("models/anything"))
+        assert doc.find(testid="registry-unavailable") is not None, html
+        return
+    row = doc.find(testid="model-row", data_model=site.model)
+    assert row is not None, html
+    assert "@champion → v1" in row.text()
+    html, doc = render(chromium, site.page("models/" + urllib.parse.quote(site.model)))
+    versions = {r.get("data-version"): r for r in rows(doc, "version-row")}
+    assert set(versions) == {"1", "2"}
+    assert "@champion" in versions["1"].text()
+    assert versions["1"].find("a").get("href") == f"#/runs/{site.runs['gbm-fast']}"
+
+
+def test_deep_link_without_fragment(chromium, site):
+    # /experiments/<id> is answered with index.html (SPA fallback); the app
+    # loads its assets relative to the UI root and switches to #/experiments/<id>.
+    html, doc = render(chromium, f"{site.url}/experiments/{site.exp_id}")
+    assert doc.find(testid="experiment-name").text().strip() == site.exp_name
+    assert len(rows(doc)) == 4
+
+
+def test_unknown_route(chromium, site):
+    html, doc = render(chromium, site.page("no/such/page"))
+    assert doc.find(testid="not-found") is not None
+
+
+def test_screenshot(chromium, site, tmp_path):
+    path = str(tmp_path / "run.png")
+    screenshot(chromium, site.page(f"runs/{site.runs['gbm-fast']}"), path, size=(1280, 1000))
+    with open(path, "rb") as f:
+        data = f.read()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    width, height = struct.unpack(">II", data[16:24])
+    assert (width, height) == (1280, 1000)
+    assert len(data) > 20_000, "screenshot is suspiciously small (blank page?)"
+
+
+def test_interactions(chromium, site):
+    """Click and type through the UI over the DevTools protocol."""
+    cdp = CDP(chromium, site.url)
+    try:
+        # Report every CSP violation; injected by CDP, so not subject to the CSP.
+        cdp.call("Page.addScriptToEvaluateOnNewDocument", source=(
+            "window.__csp = [];"
+            "document.addEventListener('securitypolicyviolation',"
+            " e => window.__csp.push(e.violatedDirective + ' ' + e.blockedURI));"))
+        cdp.goto(site.page("experiments"))
+        # Type into the search box (debounced input event).
+        cdp.eval(f"""(() => {{
+            const i = document.querySelector('[data-testid=experiment-search]');
+            i.value = {json.dumps(site.exp_name)};
+            i.dispatchEvent(new Event('input'));
+        }})()""")
+        cdp.wait_for("document.querySelectorAll('[data-testid=experiment-row]').length === 1")
+        assert cdp.eval("location.hash").startswith("#/experiments?q=")
+        act = cdp.act
+        act("document.querySelector('[data-testid=experiment-link]').click()")
+        assert cdp.eval("location.hash") == f"#/experiments/{site.exp_id}"
+        assert cdp.eval("document.querySelectorAll('[data-testid=run-row]').length") == 4
+
+        # Click the loss header twice: DESC, then ASC.
+        names = "[...document.querySelectorAll('[data-testid=run-link]')].map(a => a.textContent)"
+        act("document.querySelector('[data-testid=col-metric-loss]').click()")
+        assert "order=metrics.%60loss%60+DESC" in cdp.eval("location.hash")
+        assert cdp.eval(names)[0] == "gbm-slow"
+        act("document.querySelector('[data-testid=col-metric-loss]').click()")
+        assert cdp.eval(names)[0] == "gbm-fast"
+        assert cdp.eval("document.querySelector('[data-testid=col-metric-loss]')"
+                        ".closest('th').getAttribute('aria-sort')") == "ascending"
+
+        # An invalid filter shows the server's message; a valid one filters.
+        submit = """(f => {{
+            document.querySelector('[data-testid=runs-filter]').value = f;
+            document.querySelector('[data-testid=runs-filter-form]').requestSubmit();
+        }})({})"""
+        bad = "params.model === 'x'"
+        act(submit.format(json.dumps(bad)))
+        msg = cdp.eval("document.querySelector('[data-testid=runs-error-message]')?.textContent")
+        status, err = site.api("runs/search", {"experiment_ids": [site.exp_id], "filter": bad})
+        assert status == 400 and msg == err["message"], (msg, err)
+        assert cdp.eval("document.querySelectorAll('[data-testid=run-row]').length") == 0
+        act(submit.format(json.dumps("metrics.loss < 0.5")))
+        assert cdp.eval("document.querySelector('[data-testid=runs-error]')") is None
+        assert sorted(cdp.eval(names)) == ["gbm-fast", "rf-mid"]
+
+        # Open a run, switch the chart to loss and to the time axis.
+        act("[...document.querySelectorAll('[data-testid=run-link]')]"
+            ".find(a => a.textContent === 'gbm-fast').click()")
+        assert cdp.eval("location.hash") == f"#/runs/{site.runs['gbm-fast']}"
+        assert cdp.eval("document.querySelector('[data-testid=chart-title]').textContent") == "accuracy"
+        act("document.querySelector('tr[data-key=loss] [data-testid=metric-select]').click()")
+        assert cdp.eval("document.querySelector('[data-testid=chart-title]').textContent") == "loss"
+        assert "metric=loss" in cdp.eval("location.hash")
+        act("document.querySelector('[data-testid=chart-x-time]').click()")
+        assert "x=time" in cdp.eval("location.hash")
+        assert cdp.eval("document.querySelector('[data-testid=chart-line]').getAttribute('d')").count("L") == STEPS - 1
+        # Hovering the chart shows the nearest point.
+        cdp.eval("""(() => {
+            const o = document.querySelector('svg.chart .overlay'), r = o.getBoundingClientRect();
+            o.dispatchEvent(new MouseEvent('mousemove', {clientX: r.right - 1, clientY: r.top + 5, bubbles: true}));
+        })()""")
+        assert cdp.eval("document.querySelector('[data-testid=chart-readout]').textContent").startswith("step 29 ·")
+
+        # Expand an artifact directory.
+        if cdp.eval("!!document.querySelector('[data-testid=artifact-dir]')"):
+            cdp.eval("document.querySelector('[data-testid=artifact-dir]').click()")
+            cdp.wait_for("[...document.querySelectorAll('[data-testid=artifact-file] a')]"
+                         ".some(a => a.textContent === 'roc.csv')")
+
+        # Back to the runs page via history: the sort and filter come back from the URL.
+        act("history.back()")
+        assert cdp.eval("location.hash").startswith(f"#/experiments/{site.exp_id}?")
+        assert sorted(cdp.eval(names)) == ["gbm-fast", "rf-mid"]
+        assert cdp.eval("document.querySelector('[data-testid=runs-filter]').value") == "metrics.loss < 0.5"
+
+        # Nothing executed, nothing blocked, nothing thrown.
+        assert cdp.eval("window.__xss") is None
+        assert "XSS" not in cdp.eval("document.title")
+        assert cdp.eval("window.__csp") == []
+        errors = [e for e in cdp.errors() if "favicon" not in e]
+        assert errors == [] or all("400" in e for e in errors), errors
+    finally:
+        cdp.close()
