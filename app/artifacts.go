@@ -116,16 +116,7 @@ func (a *App) listArtifacts(w http.ResponseWriter, r *http.Request) error {
 	if len(entries) == 0 {
 		return writeEmpty(w)
 	}
-	files := make([]fileInfoJSON, 0, len(entries))
-	for _, e := range entries {
-		fi := fileInfoJSON{Path: e.Name, IsDir: e.IsDir}
-		if !e.IsDir {
-			sz := e.Size
-			fi.FileSize = &sz
-		}
-		files = append(files, fi)
-	}
-	return writeJSON(w, map[string]any{"files": files})
+	return writeJSON(w, map[string]any{"files": fileInfos(entries, "")})
 }
 
 func (a *App) deleteArtifact(w http.ResponseWriter, r *http.Request) error {
@@ -290,32 +281,9 @@ func (a *App) listRunArtifacts(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	root, ok := proxiedPath(run.Info.ArtifactURI)
-	if !ok {
-		return writeJSON(w, map[string]any{"root_uri": run.Info.ArtifactURI})
-	}
-	rel, err := artifact.CleanPath(strings.Trim(req.Path.V, "/"))
-	if err != nil {
-		return invalidParam("Invalid path: " + err.Error())
-	}
-	ctx, cancel := context.WithTimeout(r.Context(), 30*time.Second)
-	defer cancel()
-	entries, err := a.arts.List(ctx, path.Join(root, rel))
+	resp, err := a.listUnderRoot(r.Context(), run.Info.ArtifactURI, req.Path.V)
 	if err != nil {
 		return err
-	}
-	files := make([]fileInfoJSON, 0, len(entries))
-	for _, e := range entries {
-		fi := fileInfoJSON{Path: path.Join(rel, e.Name), IsDir: e.IsDir}
-		if !e.IsDir {
-			sz := e.Size
-			fi.FileSize = &sz
-		}
-		files = append(files, fi)
-	}
-	resp := map[string]any{"root_uri": run.Info.ArtifactURI}
-	if len(files) > 0 {
-		resp["files"] = files
 	}
 	return writeJSON(w, resp)
 }
@@ -334,4 +302,42 @@ func proxiedPath(uri string) (string, bool) {
 	}
 	p, err := artifact.CleanPath(strings.TrimLeft(rest, "/"))
 	return p, err == nil
+}
+
+// listUnderRoot lists dir (relative to an artifact root URI) for the UI
+// listings: {root_uri, files: [{path relative to the root, is_dir, file_size}]}.
+func (a *App) listUnderRoot(ctx context.Context, rootURI, dir string) (map[string]any, error) {
+	resp := map[string]any{"root_uri": rootURI}
+	root, ok := proxiedPath(rootURI)
+	if !ok {
+		return resp, nil
+	}
+	rel, err := artifact.CleanPath(strings.Trim(dir, "/"))
+	if err != nil {
+		return nil, invalidParam("Invalid path: " + err.Error())
+	}
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	entries, err := a.arts.List(ctx, path.Join(root, rel))
+	if err != nil {
+		return nil, err
+	}
+	if len(entries) > 0 {
+		resp["files"] = fileInfos(entries, rel)
+	}
+	return resp, nil
+}
+
+// fileInfos converts entries to MLflow FileInfo JSON with paths under prefix.
+func fileInfos(entries []artifact.Entry, prefix string) []fileInfoJSON {
+	files := make([]fileInfoJSON, 0, len(entries))
+	for _, e := range entries {
+		fi := fileInfoJSON{Path: path.Join(prefix, e.Name), IsDir: e.IsDir}
+		if !e.IsDir {
+			sz := e.Size
+			fi.FileSize = &sz
+		}
+		files = append(files, fi)
+	}
+	return files
 }

@@ -65,6 +65,8 @@ func toAPIError(err error) *apiError {
 		return &apiError{http.StatusForbidden, "PERMISSION_DENIED", err.Error()}
 	case store.KindUnavailable:
 		return &apiError{http.StatusServiceUnavailable, "TEMPORARILY_UNAVAILABLE", err.Error()}
+	case store.KindBadRequest:
+		return &apiError{http.StatusBadRequest, "BAD_REQUEST", err.Error()}
 	case store.KindNotImplemented:
 		return &apiError{http.StatusNotImplemented, "NOT_IMPLEMENTED", err.Error()}
 	}

@@ -22,6 +22,8 @@ const (
 	KindUnavailable
 	// KindNotImplemented: the operation is not supported here (NOT_IMPLEMENTED, 501).
 	KindNotImplemented
+	// KindBadRequest: a generic client error where MLflow answers BAD_REQUEST (400).
+	KindBadRequest
 )
 
 // Error is a domain error with a user-facing message.
@@ -53,6 +55,11 @@ var (
 // Invalidf returns a KindInvalid error.
 func Invalidf(format string, a ...any) error {
 	return &Error{Kind: KindInvalid, Msg: fmt.Sprintf(format, a...)}
+}
+
+// BadRequestf returns a KindBadRequest error.
+func BadRequestf(format string, a ...any) error {
+	return &Error{Kind: KindBadRequest, Msg: fmt.Sprintf(format, a...)}
 }
 
 // NotFoundf returns a KindNotFound error.

@@ -17,7 +17,8 @@ import (
 func parseExperimentID(id string) (uint64, error) {
 	n, err := strconv.ParseUint(strings.TrimSpace(id), 10, 63)
 	if err != nil {
-		return 0, NotFoundf("No Experiment with id=%s exists", id)
+		// MLflow's SQL store has integer ids and rejects others as invalid.
+		return 0, Invalidf("Invalid value %q for parameter 'experiment_id': must be an integer", id)
 	}
 	return n, nil
 }
@@ -176,7 +177,8 @@ func (s *Store) RenameExperiment(ctx context.Context, id, newName string) error 
 		}
 		names := tx.Bucket(bktExpNames)
 		if names.Get([]byte(newName)) != nil {
-			return Existsf("Experiment(name=%s) already exists. Error: experiment name must be unique", newName)
+			// MLflow reports this unique-constraint violation as BAD_REQUEST.
+			return BadRequestf("Experiment(name=%s) already exists. Error: experiment name must be unique", newName)
 		}
 		if err := names.Delete([]byte(e.Name)); err != nil {
 			return err
@@ -216,7 +218,10 @@ func (s *Store) DeleteExperiment(ctx context.Context, id string) error {
 		return Invalidf("Cannot delete the default experiment '0'. This is an internally reserved experiment.")
 	}
 	now := time.Now().UnixMilli()
-	return s.modifyExperiment(ctx, id, false, func(tx *wtx, e *Experiment) error {
+	return s.modifyExperiment(ctx, id, true, func(tx *wtx, e *Experiment) error {
+		if e.LifecycleStage != StageActive { // as MLflow: only active experiments can be found to delete
+			return NotFoundf("No Experiment with id=%s exists", id)
+		}
 		e.LifecycleStage = StageDeleted
 		e.DeletedTime = now
 		return s.setRunsLifecycleTx(tx, id, StageDeleted, now)
@@ -226,8 +231,8 @@ func (s *Store) DeleteExperiment(ctx context.Context, id string) error {
 // RestoreExperiment undoes DeleteExperiment, restoring its runs.
 func (s *Store) RestoreExperiment(ctx context.Context, id string) error {
 	return s.modifyExperiment(ctx, id, true, func(tx *wtx, e *Experiment) error {
-		if e.LifecycleStage != StageDeleted {
-			return Invalidf("Cannot restore an experiment that is not deleted: experiment %s is %s", id, e.LifecycleStage)
+		if e.LifecycleStage != StageDeleted { // MLflow looks it up among deleted experiments only
+			return NotFoundf("No deleted Experiment with id=%s exists", id)
 		}
 		e.LifecycleStage = StageActive
 		e.DeletedTime = 0

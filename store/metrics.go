@@ -23,11 +23,10 @@ func (s *Store) GetMetricHistory(ctx context.Context, runID, key string, max int
 	}
 	var out []Metric
 	err = s.view(ctx, func(tx *bolt.Tx) error {
-		b, _, err := runBucket(tx, runID)
-		if err != nil {
-			return err
+		// MLflow answers an unknown run's history with an empty list.
+		if b := tx.Bucket(bktRuns).Bucket([]byte(runID)); b != nil {
+			out = readHistory(b, key, nil, nil)
 		}
-		out = readHistory(b, key, nil, nil)
 		return nil
 	})
 	if err != nil {

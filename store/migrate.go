@@ -21,7 +21,7 @@ var (
 )
 
 // SchemaVersion is the layout version this binary writes.
-const SchemaVersion = 2
+const SchemaVersion = 3
 
 // migrations[i] upgrades a file from schema version i to i+1. Version 0 is
 // an empty file. Add a function here (never edit an old one) when the
@@ -29,6 +29,33 @@ const SchemaVersion = 2
 var migrations = []func(tx *bolt.Tx, s *Store) error{
 	0: migrateInit,
 	1: migrateLoggedModels,
+	2: migrateRegistryAndJobs,
+}
+
+// Buckets of schema 3: the model registry, its audit trail and gates,
+// webhooks with their delivery queue and log, and scheduler jobs.
+var (
+	bktRegModels  = []byte("registered_models")  // name -> RegisteredModel JSON
+	bktModelVers  = []byte("model_versions")     // name \x00 u64be(version) -> ModelVersion JSON
+	bktAudit      = []byte("audit")              // name \x00 u64be(seq) -> AuditEntry JSON
+	bktApprovals  = []byte("approvals")          // name \x00 u64be(version) \x00 u64be(seq) -> Approval JSON
+	bktGates      = []byte("gates")              // name -> []GateRule JSON
+	bktWebhooks   = []byte("webhooks")           // webhook_id -> Webhook JSON
+	bktDeliveries = []byte("webhook_deliveries") // delivery_id -> Delivery JSON (the log)
+	bktDeliveryQ  = []byte("webhook_queue")      // u64be(due unix ms) \x00 delivery_id -> "" (pending)
+	bktJobs       = []byte("jobs")               // job name -> Job JSON
+	bktJobRuns    = []byte("job_runs")           // job name \x00 u64be(seq) -> JobRun JSON
+	bktRetention  = []byte("retention_log")      // u64be(seq) -> RetentionRecord JSON
+)
+
+// migrateRegistryAndJobs adds the registry, webhook and scheduler buckets (schema 3).
+func migrateRegistryAndJobs(tx *bolt.Tx, _ *Store) error {
+	for _, b := range [][]byte{bktRegModels, bktModelVers, bktAudit, bktApprovals, bktGates, bktWebhooks, bktDeliveries, bktDeliveryQ, bktJobs, bktJobRuns, bktRetention} {
+		if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // migrateLoggedModels adds MLflow 3 logged models (schema 2).

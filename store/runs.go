@@ -432,15 +432,15 @@ func validateBatch(metrics []Metric, params []Param, tags []Tag) error {
 	if n := len(metrics) + len(params) + len(tags); n > MaxBatchEntities {
 		return Invalidf("A batch logging request can contain at most %d metrics, params, and tags in total. Got %d total entities.", MaxBatchEntities, n)
 	}
-	seen := make(map[string]string, len(params))
+	seen := make(map[string]bool, len(params))
 	for _, p := range params {
 		if err := validateKey("param", p.Key); err != nil {
 			return err
 		}
-		if v, dup := seen[p.Key]; dup && v != p.Value {
+		if seen[p.Key] { // MLflow rejects duplicates even with equal values
 			return Invalidf("Duplicate parameter keys have been submitted: ['%s']. Please ensure the request contains only one param value per param key.", p.Key)
 		}
-		seen[p.Key] = p.Value
+		seen[p.Key] = true
 	}
 	for _, t := range tags {
 		if err := validateKey("tag", t.Key); err != nil {

@@ -113,7 +113,7 @@ func TestExperimentLifecycle(t *testing.T) {
 	if err := s.DeleteExperiment(ctx, "0"); KindOf(err) != KindInvalid {
 		t.Fatalf("deleting Default: %v", err)
 	}
-	if _, err := s.GetExperiment(ctx, "abc"); KindOf(err) != KindNotFound {
+	if _, err := s.GetExperiment(ctx, "abc"); KindOf(err) != KindInvalid {
 		t.Fatalf("bad id: %v", err)
 	}
 }

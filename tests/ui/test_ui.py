@@ -44,6 +44,7 @@ XSS_TAG = "<script>window.__xss=1;document.title='XSS'</script>"
 XSS_NAME = "<img src=x onerror=\"window.__xss=1;document.title='XSS'\">"
 XSS_PARAM = "<b>bold</b>"
 STEPS = 30
+PAGED_RUNS = 105
 
 
 @pytest.fixture(scope="session")
@@ -124,17 +125,26 @@ def seed(site):
     c.set_terminated(run.info.run_id)
     site.runs["xss"] = run.info.run_id
 
+    # An experiment with more runs than one page (100) of the runs table.
+    site.big_exp_id = c.create_experiment(f"ui-paging-{uuid.uuid4().hex[:8]}")
+    for i in range(PAGED_RUNS):
+        r = c.create_run(site.big_exp_id, run_name=f"run-{i:03d}", start_time=t0 + i)
+        c.log_batch(r.info.run_id, params=[Param("i", str(i))])
+
     # The registry may not exist yet on this server; the UI must cope either way.
     try:
         site.model = f"ui-model-{uuid.uuid4().hex[:6]}"
         c.create_registered_model(site.model, description="Model for the UI test")
-        src = f"runs:/{site.runs['gbm-fast']}/model"
-        v1 = c.create_model_version(site.model, src, run_id=site.runs["gbm-fast"])
-        c.create_model_version(site.model, src, run_id=site.runs["rf-mid"])
+        for name in ("gbm-fast", "rf-mid"):
+            rid = site.runs[name]
+            v = c.create_model_version(site.model, f"runs:/{rid}/model", run_id=rid)
+            if name == "gbm-fast":
+                v1 = v
         c.set_registered_model_alias(site.model, "champion", v1.version)
         site.registry = True
-    except MlflowException:
+    except MlflowException as e:
         site.registry = False
+        site.registry_error = e
 
 
 @pytest.fixture(scope="module")
@@ -347,6 +357,13 @@ def test_deep_link_without_fragment(chromium, site):
     assert len(rows(doc)) == 4
 
 
+def test_mlflow_style_run_url(chromium, site):
+    # The MLflow client prints "View run at <url>/#/experiments/<exp>/runs/<run>".
+    rid = site.runs["rf-mid"]
+    html, doc = render(chromium, site.page(f"experiments/{site.exp_id}/runs/{rid}"))
+    assert doc.find(testid="run-name").text() == "rf-mid"
+
+
 def test_unknown_route(chromium, site):
     html, doc = render(chromium, site.page("no/such/page"))
     assert doc.find(testid="not-found") is not None
@@ -361,6 +378,27 @@ def test_screenshot(chromium, site, tmp_path):
     width, height = struct.unpack(">II", data[16:24])
     assert (width, height) == (1280, 1000)
     assert len(data) > 20_000, "screenshot is suspiciously small (blank page?)"
+
+
+def test_runs_paging(chromium, site):
+    """More runs than one page: "Load more" fetches the next page (next_page_token)."""
+    cdp = CDP(chromium, site.url)
+    try:
+        cdp.goto(site.page(f"experiments/{site.big_exp_id}"))
+        count = "document.querySelectorAll('[data-testid=run-row]').length"
+        assert cdp.eval(count) == 100
+        assert cdp.eval("document.querySelector('[data-testid=runs-count]').textContent") == "100 runs loaded"
+        cdp.act("document.querySelector('[data-testid=runs-load-more]').click()")
+        assert cdp.eval(count) == PAGED_RUNS
+        assert cdp.eval("document.querySelector('[data-testid=runs-load-more]')") is None
+        names = cdp.eval("[...document.querySelectorAll('[data-testid=run-link]')].map(a => a.textContent)")
+        assert names == [f"run-{i:03d}" for i in reversed(range(PAGED_RUNS))]
+        # Sorting starts again from the first page.
+        cdp.act("document.querySelector('[data-testid=col-run_name]').click()")
+        assert cdp.eval(count) == 100
+        assert cdp.eval("document.querySelector('[data-testid=run-link]').textContent") == "run-000"
+    finally:
+        cdp.close()
 
 
 def test_interactions(chromium, site):
@@ -390,7 +428,7 @@ def test_interactions(chromium, site):
         names = "[...document.querySelectorAll('[data-testid=run-link]')].map(a => a.textContent)"
         act("document.querySelector('[data-testid=col-metric-loss]').click()")
         assert "order=metrics.%60loss%60+DESC" in cdp.eval("location.hash")
-        assert cdp.eval(names)[0] == "gbm-slow"
+        assert cdp.eval(names)[:2] == [XSS_NAME, "gbm-slow"]
         act("document.querySelector('[data-testid=col-metric-loss]').click()")
         assert cdp.eval(names)[0] == "gbm-fast"
         assert cdp.eval("document.querySelector('[data-testid=col-metric-loss]')"
@@ -407,7 +445,7 @@ def test_interactions(chromium, site):
         status, err = site.api("runs/search", {"experiment_ids": [site.exp_id], "filter": bad})
         assert status == 400 and msg == err["message"], (msg, err)
         assert cdp.eval("document.querySelectorAll('[data-testid=run-row]').length") == 0
-        act(submit.format(json.dumps("metrics.loss < 0.5")))
+        act(submit.format(json.dumps("metrics.loss < 0.1")))
         assert cdp.eval("document.querySelector('[data-testid=runs-error]')") is None
         assert sorted(cdp.eval(names)) == ["gbm-fast", "rf-mid"]
 
@@ -439,7 +477,7 @@ def test_interactions(chromium, site):
         act("history.back()")
         assert cdp.eval("location.hash").startswith(f"#/experiments/{site.exp_id}?")
         assert sorted(cdp.eval(names)) == ["gbm-fast", "rf-mid"]
-        assert cdp.eval("document.querySelector('[data-testid=runs-filter]').value") == "metrics.loss < 0.5"
+        assert cdp.eval("document.querySelector('[data-testid=runs-filter]').value") == "metrics.loss < 0.1"
 
         # Nothing executed, nothing blocked, nothing thrown.
         assert cdp.eval("window.__xss") is None
