@@ -199,6 +199,7 @@ func (a *App) routes() {
 	a.trackingRoutes()
 	a.artifactRoutes()
 	a.loggedModelRoutes()
+	a.registryRoutes()
 	// Unknown API routes are a plain-text 404, which the MLflow client maps
 	// to ENDPOINT_NOT_FOUND (it falls back between endpoints on that).
 	for _, p := range []string{"/api/", "/ajax-api/"} {

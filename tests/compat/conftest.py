@@ -198,8 +198,8 @@ def api(tracking_uri):
     class Api:
         base = tracking_uri
 
-        def get(self, path, **params):
-            return requests.get(self.base + path, params=params, timeout=60)
+        def get(self, _path, **params):
+            return requests.get(self.base + _path, params=params, timeout=60)
 
         def post(self, path, body):
             return requests.post(self.base + path, json=body, timeout=60)

@@ -45,6 +45,7 @@ XSS_NAME = "<img src=x onerror=\"window.__xss=1;document.title='XSS'\">"
 XSS_PARAM = "<b>bold</b>"
 STEPS = 30
 PAGED_RUNS = 105
+TEST_ENV = ("MLBOX_REQUIRE_CHROMIUM", "MLBOX_CHROMIUM", "MLBOX_UI_URL")
 
 
 @pytest.fixture(scope="session")
@@ -152,7 +153,12 @@ def site(chromium):
     url = os.environ.get("MLBOX_UI_URL")
     proc = None
     if not url:
-        proc = MlboxProcess().start()
+        proc = MlboxProcess()
+        # mlbox rejects MLBOX_* variables that are not config keys; these
+        # belong to this test, not to the server.
+        for k in TEST_ENV:
+            proc.env.pop(k, None)
+        proc.start()
         url = proc.url
     s = Site(url)
     try:
