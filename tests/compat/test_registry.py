@@ -35,7 +35,7 @@ def test_log_register_and_load(client, exp_name):
         mlflow.log_param("C", 1.0)
         mlflow.log_metric("acc", 0.75)
         info = _log_model(model, X, registered_model_name=name)
-    assert info.registered_model_version == 1
+    assert str(info.registered_model_version) == "1"
     mv = client.get_model_version(name, "1")
     assert mv.name == name and mv.version == "1"
     assert mv.status == "READY"
@@ -168,7 +168,7 @@ def test_registry_errors(client):
     missing = unique("missing")
     for call in (lambda: client.get_registered_model(missing),
                  lambda: client.get_model_version(missing, "1"),
-                 lambda: client.create_model_version(missing, "mlflow-artifacts:/x"),
+                 lambda: client.create_model_version(missing, "s3://bucket/model"),
                  lambda: client.delete_registered_model(missing),
                  lambda: client.get_model_version_by_alias(missing, "a")):
         with pytest.raises(MlflowException) as e:
@@ -205,8 +205,33 @@ def test_search_registered_models_and_versions(client):
 
     mname = f"{prefix}-0"
     for _ in range(3):
-        client.create_model_version(mname, "mlflow-artifacts:/0/x/artifacts/model")
+        client.create_model_version(mname, "s3://bucket/model")
     vs = client.search_model_versions(f"name = '{mname}'")
     assert sorted(v.version for v in vs) == ["1", "2", "3"]
     vs = client.search_model_versions(f"name = '{mname}' AND version_number >= 2", order_by=["version_number DESC"])
     assert [v.version for v in vs] == ["3", "2"]
+
+
+def test_model_version_source_validation(client, experiment_id):
+    """Which `source` values create-model-version accepts (3.x reference rules)."""
+    name = unique("src")
+    client.create_registered_model(name)
+    run = client.create_run(experiment_id)
+    rid, art = run.info.run_id, run.info.artifact_uri
+    ok = [("s3://bucket/path/model", None),
+          ("dbfs:/x/model", None),
+          (f"{art}/model", rid),             # inside the given run's artifacts
+          (f"runs:/{rid}/model", rid)]
+    for src, run_id in ok:
+        assert client.create_model_version(name, src, run_id=run_id).source == src
+    bad = [(f"{art}/model", None),           # proxied artifacts need the run that holds them
+           ("mlflow-artifacts:/elsewhere/model", rid),
+           (f"runs:/{rid}/model", None),
+           ("/tmp/model", None),             # local paths only inside the run's artifact dir
+           ("file:///tmp/model", None),
+           ("s3://bucket/../model", None),   # no relative segments
+           ("models:/m-0123456789abcdef0123456789abcdef", None)]  # needs model_id
+    for src, run_id in bad:
+        with pytest.raises(MlflowException) as e:
+            client.create_model_version(name, src, run_id=run_id)
+        assert e.value.error_code == "INVALID_PARAMETER_VALUE", src
