@@ -39,6 +39,8 @@ def test_log_and_download_artifacts(client, experiment_id, tmp_path):
     assert open(os.path.join(p, "a.txt")).read() == "hello"
     assert open(os.path.join(p, "sub", "b.bin"), "rb").read() == bytes(range(256)) * 40
     assert json.load(open(os.path.join(p, "sub", "deeper", "c.json"))) == {"k": 1}
+    for d in ("one", "all", "uri"):
+        (out / d).mkdir()
     p = mlflow.artifacts.download_artifacts(run_id=rid, artifact_path="data/csv/single.csv", dst_path=str(out / "one"))
     assert open(p).read() == "x,y\n1,2\n"
     # whole run
@@ -87,6 +89,7 @@ def test_empty_file_and_empty_run(client, experiment_id, tmp_path):
     client.log_artifact(rid, str(f))
     # (the reference server omits file_size 0, so the client sees None)
     assert [(f.path, f.is_dir, f.file_size or 0) for f in client.list_artifacts(rid)] == [("empty.dat", False, 0)]
+    (tmp_path / "dl").mkdir()
     p = client.download_artifacts(rid, "empty.dat", str(tmp_path / "dl"))
     assert open(p, "rb").read() == b""
 
