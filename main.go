@@ -23,6 +23,7 @@ const usage = `mlbox: MLflow-compatible tracking, artifacts and registry in one 
 Usage:
   mlbox server [flags]               run the server (MLflow REST API, artifact proxy, UI)
   mlbox config check [--config F]    validate a config file and print the effective config (secrets masked)
+  mlbox models download URI DIR      fetch a registered model version's artifacts (models:/NAME@ALIAS, /STAGE, /VERSION)
   mlbox version                      print the version
 
 Server flags (each is also a TOML key and an MLBOX_* environment variable;
@@ -57,6 +58,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return 2
 		}
 		return cmdConfigCheck(args[2:], stdout, stderr)
+	case "models":
+		return cmdModels(args[1:], stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintf(stdout, "mlbox %s (MLflow API %s)\n", app.BuildVersion(), app.MLflowVersion)
 		return 0

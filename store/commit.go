@@ -166,6 +166,14 @@ func (s *Store) tryGroup(group []*writeReq) (int, error) {
 			_ = tx.Rollback()
 			return i, err
 		}
+		// Outbox: webhook deliveries for the events are written in the
+		// same transaction, so they are durable exactly when the change is.
+		if len(t.events) > 0 {
+			if err := s.queueWebhookDeliveriesTx(t); err != nil {
+				_ = tx.Rollback()
+				return i, err
+			}
+		}
 		r.after, r.events = t.after, t.events
 	}
 	start := time.Now()

@@ -11,6 +11,11 @@ code and behaviour must be what real MLflow does. Tests marked
 (e.g. answers a deterministic client error with HTTP 500) and are skipped
 against real MLflow.
 
+MLBOX_COMPAT_MLFLOW_BIN=/path/to/venv/bin/mlflow selects which installation
+runs that reference server (default: the one next to the running Python), so
+the 2.x client can be validated against the current 3.x server:
+  MLBOX_COMPAT_TARGET=mlflow MLBOX_COMPAT_MLFLOW_BIN=.venv/bin/mlflow .venv-2x/bin/python -m pytest tests/compat
+
 With MLBOX_COMPAT_URL=http://host:port an already running server is used
 instead of starting one (handy while developing).
 """
@@ -76,7 +81,10 @@ class MlflowServerProcess:
         self.log_path = os.path.join(self.dir, "server.log")
 
     def start(self, timeout=120):
-        exe = os.path.join(os.path.dirname(sys.executable), "mlflow")
+        # MLBOX_COMPAT_MLFLOW_BIN picks the reference server's `mlflow` executable,
+        # e.g. the 3.x venv's while the tests run with the 2.x client: mlbox
+        # implements the current server behaviour for every client version.
+        exe = os.environ.get("MLBOX_COMPAT_MLFLOW_BIN") or os.path.join(os.path.dirname(sys.executable), "mlflow")
         cmd = [exe, "server", "--host", "127.0.0.1", "--port", str(self.port),
                "--backend-store-uri", f"sqlite:///{self.dir}/mlflow.db",
                "--artifacts-destination", f"{self.dir}/mlartifacts",
