@@ -56,6 +56,7 @@ type App struct {
 	mux     *http.ServeMux
 	handler http.Handler
 	started time.Time
+	hooks   *webhooks
 }
 
 // New opens the store and the artifact backend and builds the router.
@@ -73,6 +74,7 @@ func New(cfg Config, log *slog.Logger) (*App, error) {
 		return nil, err
 	}
 	a.store = st
+	a.hooks = newWebhooks(st, cfg.Webhooks, log.With("component", "webhooks"), a.metrics)
 	if err := a.openArtifacts(); err != nil {
 		st.Close()
 		return nil, err
@@ -132,6 +134,7 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 		a.log.Error("artifact storage is not ready", "backend", a.cfg.Artifacts.Backend, "err", err)
 	}
 	cancel()
+	a.hooks.Start(ctx)
 	a.log.Info("listening", "addr", ln.Addr().String(), "data_dir", a.cfg.DataDir, "version", BuildVersion())
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
@@ -147,6 +150,7 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 		a.log.Warn("in-flight requests did not finish in time", "err", err)
 		srv.Close()
 	}
+	a.hooks.Stop()
 	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
@@ -155,6 +159,7 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 
 // Close closes the store and the artifact backend. Call after Serve returned.
 func (a *App) Close() error {
+	a.hooks.Stop()
 	err := a.store.Close()
 	if a.arts != nil {
 		err = errors.Join(err, a.arts.Close())
@@ -200,6 +205,7 @@ func (a *App) routes() {
 	a.artifactRoutes()
 	a.loggedModelRoutes()
 	a.registryRoutes()
+	a.webhookRoutes()
 	// Unknown API routes are a plain-text 404, which the MLflow client maps
 	// to ENDPOINT_NOT_FOUND (it falls back between endpoints on that).
 	for _, p := range []string{"/api/", "/ajax-api/"} {

@@ -49,6 +49,7 @@ type Config struct {
 	HTTP      HTTPConfig      `koanf:"http"`
 	Store     StoreConfig     `koanf:"store"`
 	Artifacts ArtifactsConfig `koanf:"artifacts"`
+	Webhooks  WebhookConfig   `koanf:"webhooks"`
 }
 
 // LogConfig configures the process logger.
@@ -108,6 +109,7 @@ func DefaultConfig() Config {
 			Backend: "local",
 			S3:      S3Config{Secure: true, Timeout: 10 * time.Second},
 		},
+		Webhooks: DefaultWebhookConfig(),
 	}
 }
 
@@ -454,6 +456,7 @@ func (c Config) Validate() error {
 			}
 		}
 	}
+	p = append(p, c.Webhooks.Validate()...)
 	return cfgErr(p)
 }
 

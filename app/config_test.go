@@ -55,6 +55,7 @@ func TestConfigDefaults(t *testing.T) {
 		HTTP:      HTTPConfig{ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second, ShutdownTimeout: 30 * time.Second, MaxRequestBytes: 16777216},
 		Store:     StoreConfig{OpenTimeout: 5 * time.Second, MaxBatch: 512},
 		Artifacts: ArtifactsConfig{Backend: "local", S3: S3Config{Secure: true, Timeout: 10 * time.Second}},
+		Webhooks:  DefaultWebhookConfig(),
 	}
 	if !reflect.DeepEqual(def, want) {
 		t.Fatalf("DefaultConfig() = %+v\nwant %+v", def, want)
@@ -593,8 +594,8 @@ func TestConfigDocs(t *testing.T) {
 
 func TestConfigSchema(t *testing.T) {
 	s := cfgSchema()
-	if len(s.leaves) != 21 {
-		t.Errorf("schema has %d keys, want 21 (update this count when adding keys)", len(s.leaves))
+	if len(s.leaves) != 29 {
+		t.Errorf("schema has %d keys, want 29 (update this count when adding keys)", len(s.leaves))
 	}
 	for _, key := range []string{"data_dir", "artifacts.s3.secret_key", "http.max_request_bytes"} {
 		if s.leaf(key) == nil {

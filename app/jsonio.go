@@ -2,8 +2,8 @@ package app
 
 import (
 	"bytes"
-	"errors"
 	"encoding/json"
+	"errors"
 	"io"
 	"math"
 	"mime"

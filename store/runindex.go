@@ -22,10 +22,10 @@ type runIndex struct {
 
 type runRow struct {
 	id, exp, name, user, status, artifactURI, stage string
-	start, end                                     int64
-	hasEnd                                         bool
-	dead                                           bool // purged
-	datasets                                       []dsRef
+	start, end                                      int64
+	hasEnd                                          bool
+	dead                                            bool // purged
+	datasets                                        []dsRef
 }
 
 type dsRef struct{ name, digest, context string }

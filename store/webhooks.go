@@ -31,10 +31,12 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"math"
 	"net/url"
 	"regexp"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -301,6 +303,9 @@ func newUUID4() string {
 	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
 }
 
+// NewDeliveryID returns a fresh delivery id (a UUID4, as MLflow's).
+func NewDeliveryID() string { return newUUID4() }
+
 func getWebhookTx(tx *bolt.Tx, id string) (*webhookRecord, error) {
 	v := tx.Bucket(bktWebhooks).Get([]byte(id))
 	if v == nil || id == "" {
@@ -500,6 +505,7 @@ type Delivery struct {
 	CreationTime    int64             `json:"creation_time"`
 	LastUpdateTime  int64             `json:"last_update_time"`
 	ReplayOf        string            `json:"replay_of,omitempty"` // the delivery this one re-sends
+	LastError       string            `json:"last_error,omitempty"`
 	History         []DeliveryAttempt `json:"history,omitempty"`
 }
 
@@ -599,9 +605,7 @@ func (s *Store) queueWebhookDeliveriesTx(t *wtx) error {
 				continue
 			}
 			if raw == nil {
-				if raw, err = json.Marshal(data); err != nil {
-					return fmt.Errorf("webhook payload of %s: %w", typ, err)
-				}
+				raw = marshalPayload(data)
 			}
 			ent, act, _ := strings.Cut(typ, ".")
 			d := &Delivery{DeliveryID: newUUID4(), WebhookID: h.WebhookID, Entity: ent, Action: act, Data: raw,
@@ -612,6 +616,56 @@ func (s *Store) queueWebhookDeliveriesTx(t *wtx) error {
 		}
 	}
 	return nil
+}
+
+// marshalPayload encodes event data for the queue. A payload JSON cannot
+// represent (a NaN score, say) must not fail the write that emitted it, so
+// NaN and ±Inf become MLflow's strings "NaN", "Infinity", "-Infinity", and
+// anything else unencodable becomes its fmt representation.
+func marshalPayload(data map[string]any) []byte {
+	if raw, err := json.Marshal(data); err == nil {
+		return raw
+	}
+	raw, err := json.Marshal(jsonSafe(data))
+	if err != nil {
+		raw, _ = json.Marshal(map[string]string{"error": "event data is not representable as JSON: " + err.Error()})
+	}
+	return raw
+}
+
+func jsonSafe(v any) any {
+	switch x := v.(type) {
+	case nil, string, bool, int, int64, uint64, json.Number:
+		return x
+	case float64:
+		switch {
+		case math.IsNaN(x):
+			return "NaN"
+		case math.IsInf(x, 1):
+			return "Infinity"
+		case math.IsInf(x, -1):
+			return "-Infinity"
+		}
+		return x
+	case float32:
+		return jsonSafe(float64(x))
+	case map[string]any:
+		out := make(map[string]any, len(x))
+		for k, e := range x {
+			out[k] = jsonSafe(e)
+		}
+		return out
+	case []any:
+		out := make([]any, len(x))
+		for i, e := range x {
+			out[i] = jsonSafe(e)
+		}
+		return out
+	}
+	if b, err := json.Marshal(v); err == nil {
+		return json.RawMessage(b)
+	}
+	return fmt.Sprint(v)
 }
 
 // promptVariant renames registry events about MLflow prompts (registered
@@ -817,15 +871,24 @@ func (s *Store) DueDeliveries(ctx context.Context, now time.Time, limit int, ski
 			d, err := getDeliveryTx(tx, id)
 			if err != nil {
 				if KindOf(err) == KindNotFound {
-					continue // orphan: removed by the next RecordDeliveryAttempt or prune
+					continue // orphan: PruneDeliveries removes it
 				}
 				return err
+			}
+			if !queuedAs(d, k) {
+				continue // stale entry: PruneDeliveries removes it
 			}
 			due = append(due, *d)
 		}
 		return nil
 	})
 	return due, next, err
+}
+
+// queuedAs reports whether queue key k is the live entry of d: d is pending
+// and due at the key's time. Anything else is an orphan or a stale entry.
+func queuedAs(d *Delivery, k []byte) bool {
+	return d.Status == DeliveryPending && len(k) >= 9 && int64(binary.BigEndian.Uint64(k)) == max(d.NextAttemptTime, 0)
 }
 
 // WebhookQueueDepth is the number of pending delivery attempts.
@@ -838,15 +901,25 @@ func (s *Store) WebhookQueueDepth() int {
 	return n
 }
 
-// RecordDeliveryAttempt stores the outcome of an attempt on a pending
-// delivery. status is DeliveryPending (retry at retryAt), or a final status.
-// a may be nil when no request was made (cancelled). A delivery that no
-// longer exists (its webhook was deleted) is ignored.
-func (s *Store) RecordDeliveryAttempt(ctx context.Context, id string, a *DeliveryAttempt, status string, retryAt time.Time) error {
-	switch status {
+// DeliveryOutcome is the result of processing a pending delivery once.
+type DeliveryOutcome struct {
+	// Attempt is the HTTP attempt made, nil when none was (cancelled).
+	Attempt *DeliveryAttempt
+	// Status is DeliveryPending (retry at RetryAt) or a final status.
+	Status  string
+	RetryAt time.Time
+	// Reason explains a final status without an attempt (e.g. cancelled).
+	Reason string
+}
+
+// RecordDeliveryOutcome stores what happened to a pending delivery and
+// moves or removes its queue entry. A delivery that no longer exists (its
+// webhook was deleted) or is no longer pending is left alone.
+func (s *Store) RecordDeliveryOutcome(ctx context.Context, id string, o DeliveryOutcome) error {
+	switch o.Status {
 	case DeliveryPending, DeliverySucceeded, DeliveryFailed, DeliveryCancelled:
 	default:
-		return Invalidf("invalid delivery status %q", status)
+		return Invalidf("invalid delivery status %q", o.Status)
 	}
 	return s.update(ctx, func(tx *wtx) error {
 		q := tx.Bucket(bktDeliveryQ)
@@ -863,16 +936,24 @@ func (s *Store) RecordDeliveryAttempt(ctx context.Context, id string, a *Deliver
 		if err := q.Delete(queueKey(d.NextAttemptTime, id)); err != nil {
 			return err
 		}
-		if a != nil {
+		d.LastError = o.Reason
+		if o.Attempt != nil {
+			a := *o.Attempt
 			d.Attempts++
 			a.Attempt = d.Attempts
-			d.History = append(d.History, *a)
+			d.History = append(d.History, a)
+			if o.Reason == "" {
+				d.LastError = a.Error
+				if d.LastError == "" && (a.StatusCode < 200 || a.StatusCode > 299) {
+					d.LastError = "HTTP " + strconv.Itoa(a.StatusCode)
+				}
+			}
 		}
-		d.Status = status
+		d.Status = o.Status
 		d.LastUpdateTime = time.Now().UnixMilli()
 		d.NextAttemptTime = 0
-		if status == DeliveryPending {
-			d.NextAttemptTime = retryAt.UnixMilli()
+		if o.Status == DeliveryPending {
+			d.NextAttemptTime = o.RetryAt.UnixMilli()
 			if err := q.Put(queueKey(d.NextAttemptTime, id), nil); err != nil {
 				return err
 			}
@@ -882,13 +963,10 @@ func (s *Store) RecordDeliveryAttempt(ctx context.Context, id string, a *Deliver
 }
 
 // PruneDeliveries keeps the newest keep finished deliveries of each webhook
-// and deletes older ones; pending deliveries are never pruned. It also
-// drops queue entries whose delivery is gone. It returns how many entries
-// it deleted.
+// and deletes older ones (keep <= 0 keeps all); pending deliveries are never
+// pruned. It also drops queue entries whose delivery is gone or no longer
+// pending. It returns how many log entries it deleted.
 func (s *Store) PruneDeliveries(ctx context.Context, keep int) (int, error) {
-	if keep <= 0 {
-		return 0, nil
-	}
 	deleted := 0
 	err := s.update(ctx, func(tx *wtx) error {
 		deleted = 0
@@ -898,7 +976,11 @@ func (s *Store) PruneDeliveries(ctx context.Context, keep int) (int, error) {
 		var drop [][]byte
 		c := q.Cursor()
 		for k, _ := c.First(); k != nil; k, _ = c.Next() {
-			if len(k) < 9 || logb.Get(k[9:]) == nil {
+			if len(k) < 9 {
+				drop = append(drop, bytes.Clone(k))
+				continue
+			}
+			if d, err := getDeliveryTx(tx.Tx, string(k[9:])); err != nil || !queuedAs(d, k) {
 				drop = append(drop, bytes.Clone(k))
 			}
 		}
@@ -907,7 +989,7 @@ func (s *Store) PruneDeliveries(ctx context.Context, keep int) (int, error) {
 				return err
 			}
 		}
-		if idx == nil {
+		if idx == nil || keep <= 0 {
 			return nil
 		}
 		drop = drop[:0]

@@ -195,7 +195,10 @@ type localObject struct {
 	mod  time.Time
 }
 
-func (o *localObject) Size() int64        { return o.size }
+func (o *localObject) Size() int64 { return o.size }
+
+// OSFile exposes the open file, so the HTTP layer can send it with sendfile(2).
+func (o *localObject) OSFile() *os.File   { return o.File }
 func (o *localObject) ModTime() time.Time { return o.mod }
 
 // Open opens a regular file. Directories, missing files and special files
