@@ -17,6 +17,7 @@ import (
 
 	"github.com/VictoriaMetrics/metrics"
 
+	"mlbox/scheduler"
 	"mlbox/store"
 	"mlbox/store/artifact"
 	"mlbox/ui"
@@ -57,6 +58,7 @@ type App struct {
 	handler http.Handler
 	started time.Time
 	hooks   *webhooks
+	sched   *scheduler.Scheduler // jobs.go
 }
 
 // New opens the store and the artifact backend and builds the router.
@@ -136,6 +138,7 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	cancel()
 	a.hooks.Start(ctx)
 	a.log.Info("listening", "addr", ln.Addr().String(), "data_dir", a.cfg.DataDir, "version", BuildVersion())
+	defer a.startJobs(ctx, ln.Addr())() // stops the scheduler after the HTTP server
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
@@ -205,6 +208,7 @@ func (a *App) routes() {
 	a.artifactRoutes()
 	a.loggedModelRoutes()
 	a.registryRoutes()
+	a.jobRoutes()
 	a.webhookRoutes()
 	// Unknown API routes are a plain-text 404, which the MLflow client maps
 	// to ENDPOINT_NOT_FOUND (it falls back between endpoints on that).

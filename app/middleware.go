@@ -4,6 +4,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -109,8 +110,23 @@ func (a *App) middleware(next http.Handler) http.Handler {
 				a.log.Debug("request", "method", r.Method, "path", r.URL.Path, "route", route, "status", sw.status, "bytes", sw.bytes, "duration_ms", float64(d.Microseconds())/1000)
 			}
 		}()
+		// ServeMux would answer a path with dot segments with a redirect to
+		// its cleaned form; for artifacts that is a traversal attempt.
+		if strings.Contains(r.URL.Path, "/mlflow-artifacts/") && hasDotSegment(r.URL.Path) {
+			a.writeError(sw, r, invalidParam("Invalid path"))
+			return
+		}
 		next.ServeHTTP(sw, r)
 	})
+}
+
+func hasDotSegment(p string) bool {
+	for _, seg := range strings.Split(p, "/") {
+		if seg == ".." || seg == "." {
+			return true
+		}
+	}
+	return false
 }
 
 var errPanic = &apiError{http.StatusInternalServerError, "INTERNAL_ERROR", "internal error"}

@@ -17,8 +17,8 @@ func TestGatesApprovalsAudit(t *testing.T) {
 	s.must(t, "POST", api+"/registered-models/create", map[string]any{"name": "iris"})
 	weak := runWithAccuracy(t, s, 0.8)
 	strong := runWithAccuracy(t, s, 0.95)
-	s.must(t, "POST", api+"/model-versions/create", map[string]any{"name": "iris", "source": "runs:/" + weak + "/model"})
-	s.must(t, "POST", api+"/model-versions/create", map[string]any{"name": "iris", "source": "runs:/" + strong + "/model"})
+	s.must(t, "POST", api+"/model-versions/create", map[string]any{"name": "iris", "source": "runs:/" + weak + "/model", "run_id": weak})
+	s.must(t, "POST", api+"/model-versions/create", map[string]any{"name": "iris", "source": "runs:/" + strong + "/model", "run_id": strong})
 	s.must(t, "PUT", "/api/mlbox/v1/models/iris/gates", map[string]any{"gates": []any{
 		map[string]any{"name": "min-accuracy", "targets": []string{"stage:Production", "alias:champion"}, "metric": "metrics.accuracy >= 0.9"},
 		map[string]any{"name": "staged-first", "targets": []string{"stage:Production"}, "require_stage": "Staging"},
@@ -86,7 +86,7 @@ func TestRegistryErrors(t *testing.T) {
 	s := startServer(t)
 	s.must(t, "POST", api+"/registered-models/create", map[string]any{"name": "m"})
 	r := createRun(t, s, "0")
-	s.must(t, "POST", api+"/model-versions/create", map[string]any{"name": "m", "source": "runs:/" + r + "/model"})
+	s.must(t, "POST", api+"/model-versions/create", map[string]any{"name": "m", "source": "runs:/" + r + "/model", "run_id": r})
 	scenarios := []struct {
 		name, method, path string
 		body               any
@@ -96,7 +96,7 @@ func TestRegistryErrors(t *testing.T) {
 		{"duplicate model", "POST", api + "/registered-models/create", map[string]any{"name": "m"}, 400, "RESOURCE_ALREADY_EXISTS", "m"},
 		{"missing model", "GET", api + "/registered-models/get?name=nope", nil, 404, "RESOURCE_DOES_NOT_EXIST", "nope"},
 		{"bad name", "POST", api + "/registered-models/create", map[string]any{"name": "a/b"}, 400, "INVALID_PARAMETER_VALUE", ""},
-		{"version of missing model", "POST", api + "/model-versions/create", map[string]any{"name": "nope", "source": "runs:/" + r + "/model"}, 404, "RESOURCE_DOES_NOT_EXIST", ""},
+		{"version of missing model", "POST", api + "/model-versions/create", map[string]any{"name": "nope", "source": "runs:/" + r + "/model", "run_id": r}, 404, "RESOURCE_DOES_NOT_EXIST", ""},
 		{"source with ..", "POST", api + "/model-versions/create", map[string]any{"name": "m", "source": "mlflow-artifacts:/0/%2E%2E/x"}, 400, "INVALID_PARAMETER_VALUE", ".."},
 		{"local path source", "POST", api + "/model-versions/create", map[string]any{"name": "m", "source": "/etc/passwd"}, 400, "INVALID_PARAMETER_VALUE", "Local paths"},
 		{"missing version", "GET", api + "/model-versions/get?name=m&version=9", nil, 404, "RESOURCE_DOES_NOT_EXIST", ""},
@@ -124,7 +124,7 @@ func TestRegistryErrors(t *testing.T) {
 	// delete a version: number not reused, aliases dropped
 	s.must(t, "POST", api+"/registered-models/alias", map[string]any{"name": "m", "alias": "a", "version": "1"})
 	s.must(t, "DELETE", api+"/model-versions/delete", map[string]any{"name": "m", "version": "1"})
-	mv := s.must(t, "POST", api+"/model-versions/create", map[string]any{"name": "m", "source": "runs:/" + r + "/model"})["model_version"].(map[string]any)
+	mv := s.must(t, "POST", api+"/model-versions/create", map[string]any{"name": "m", "source": "runs:/" + r + "/model", "run_id": r})["model_version"].(map[string]any)
 	if mv["version"] != "2" {
 		t.Fatalf("version number reused: %v", mv["version"])
 	}

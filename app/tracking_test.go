@@ -70,6 +70,8 @@ func TestAPIScenarios(t *testing.T) {
 		{"log inputs", "POST", api + "/runs/log-inputs", map[string]any{"run_id": run, "datasets": []any{map[string]any{"tags": []any{map[string]any{"key": "mlflow.data.context", "value": "train"}}, "dataset": map[string]any{"name": "d", "digest": "x", "source_type": "local", "source": "{}"}}}}, 200, "", "{}"},
 		{"log inputs missing source", "POST", api + "/runs/log-inputs", map[string]any{"run_id": run, "datasets": []any{map[string]any{"dataset": map[string]any{"name": "d", "digest": "x"}}}}, 400, "INVALID_PARAMETER_VALUE", "source"},
 		{"artifact path traversal", "GET", "/api/2.0/mlflow-artifacts/artifacts/0/..%2F..%2Fetc/passwd", nil, 400, "INVALID_PARAMETER_VALUE", "Invalid path"},
+		{"artifact dot segments", "GET", "/api/2.0/mlflow-artifacts/artifacts/0/../../etc/passwd", nil, 400, "INVALID_PARAMETER_VALUE", "Invalid path"},
+		{"artifact put dot segments", "PUT", "/api/2.0/mlflow-artifacts/artifacts/1/../../b", "x", 400, "INVALID_PARAMETER_VALUE", "Invalid path"},
 		{"artifact list empty", "GET", "/api/2.0/mlflow-artifacts/artifacts?path=0/nothing", nil, 200, "", "{}"},
 		{"multipart on local is 501", "POST", "/api/2.0/mlflow-artifacts/mpu/create/0/x", map[string]any{"path": "/tmp/big.bin", "num_parts": 2}, 501, "NOT_IMPLEMENTED", "Multipart upload is not supported for the current artifact repository"},
 	}

@@ -366,7 +366,7 @@ func TestWebhookDeliveryFailures(t *testing.T) {
 	g := createHook(t, s, map[string]any{"name": "gone", "url": gone.URL, "events": events("MODEL_VERSION/STAGE_TRANSITIONED")})
 	d := createHook(t, s, map[string]any{"name": "down", "url": down.URL, "events": events("MODEL_VERSION/STAGE_TRANSITIONED")})
 	s.must(t, "POST", api+"/registered-models/create", map[string]any{"name": "m"})
-	s.must(t, "POST", api+"/model-versions/create", map[string]any{"name": "m", "source": "mlflow-artifacts:/0/r/artifacts/model"})
+	s.must(t, "POST", api+"/model-versions/create", map[string]any{"name": "m", "source": "s3://bucket/r/artifacts/model"})
 	s.must(t, "POST", api+"/model-versions/transition-stage", map[string]any{"name": "m", "version": "1", "stage": "Production"})
 
 	// 4xx other than 429: failed at once.
@@ -403,8 +403,8 @@ func TestWebhookSlackAndDiscord(t *testing.T) {
 	createHook(t, s, map[string]any{"name": "discord", "url": discord.URL, "format": "discord", "secret": "k",
 		"events": events("MODEL_VERSION/STAGE_TRANSITIONED", "GATE/BLOCKED")})
 	s.must(t, "POST", api+"/registered-models/create", map[string]any{"name": "iris"})
-	s.must(t, "POST", api+"/model-versions/create", map[string]any{"name": "iris", "source": "mlflow-artifacts:/0/r/artifacts/model"})
-	s.must(t, "POST", api+"/model-versions/create", map[string]any{"name": "iris", "source": "mlflow-artifacts:/0/r/artifacts/model"})
+	s.must(t, "POST", api+"/model-versions/create", map[string]any{"name": "iris", "source": "s3://bucket/r/artifacts/model"})
+	s.must(t, "POST", api+"/model-versions/create", map[string]any{"name": "iris", "source": "s3://bucket/r/artifacts/model"})
 	s.must(t, "POST", api+"/model-versions/transition-stage", map[string]any{"name": "iris", "version": "1", "stage": "Staging"})
 	s.must(t, "PUT", "/api/mlbox/v1/models/iris/gates", map[string]any{"gates": []any{
 		map[string]any{"name": "needs-approval", "targets": []string{"alias:champion"}, "approvals": 1}}})

@@ -28,6 +28,7 @@ if [ ! -f "$venv/.mlbox-complete" ]; then
     mkdir -p "$cache"
     tmp=$(mktemp -d "$cache/.venv-$hash.tmp.XXXXXX")
     trap 'rm -rf "$tmp"' EXIT
+    trap 'exit 130' INT TERM   # run the EXIT trap on Ctrl-C / kill too
     echo "venv.sh: building $venv from $req (this takes a few minutes once)" >&2
     "$python" -m venv "$tmp/venv"
     "$tmp/venv/bin/python" -m pip install --disable-pip-version-check -q -r "$req" >&2
@@ -46,7 +47,7 @@ if [ ! -f "$venv/.mlbox-complete" ]; then
         [ -f "$venv/.mlbox-complete" ] || { echo "venv.sh: could not move the venv to $venv" >&2; exit 1; }
     fi
     rm -rf "$tmp"
-    trap - EXIT
+    trap - EXIT INT TERM
 fi
 
 if [ -e "$link" ] && [ ! -L "$link" ]; then

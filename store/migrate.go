@@ -21,7 +21,7 @@ var (
 )
 
 // SchemaVersion is the layout version this binary writes.
-const SchemaVersion = 3
+const SchemaVersion = 4
 
 // migrations[i] upgrades a file from schema version i to i+1. Version 0 is
 // an empty file. Add a function here (never edit an old one) when the
@@ -30,6 +30,16 @@ var migrations = []func(tx *bolt.Tx, s *Store) error{
 	0: migrateInit,
 	1: migrateLoggedModels,
 	2: migrateRegistryAndJobs,
+	3: migrateDeployments,
+}
+
+// bktDeployments holds per-model serving settings (schema 4):
+// model name -> JSON owned by serve/.
+var bktDeployments = []byte("deployments")
+
+func migrateDeployments(tx *bolt.Tx, _ *Store) error {
+	_, err := tx.CreateBucketIfNotExists(bktDeployments)
+	return err
 }
 
 // Buckets of schema 3: the model registry, its audit trail and gates,

@@ -578,14 +578,16 @@ type CreateModelVersionRequest struct {
 
 var reAlias = regexp.MustCompile(`^[\w\-]+$`)
 
-// resolveSourceTx validates a version source and finds its storage location.
-func resolveSourceTx(tx *bolt.Tx, req *CreateModelVersionRequest) (string, error) {
+// checkSourceSyntax applies the rules that need no lookups (MLflow checks
+// the source before the model exists): no NUL, no ".." segment even behind
+// repeated URL-encoding, no local paths, no http(s) URLs.
+func checkSourceSyntax(req *CreateModelVersionRequest) error {
 	src := req.Source
 	if strings.ContainsRune(src, 0) {
-		return "", Invalidf("Invalid model version source: '%s'.", src)
+		return Invalidf("Invalid model version source: '%s'.", src)
 	}
 	dec := src
-	for i := 0; i < 5; i++ { // reject ".." hidden behind repeated URL-encoding
+	for i := 0; i < 5; i++ {
 		d, err := url.PathUnescape(dec)
 		if err != nil || d == dec {
 			break
@@ -594,9 +596,28 @@ func resolveSourceTx(tx *bolt.Tx, req *CreateModelVersionRequest) (string, error
 	}
 	for _, seg := range strings.FieldsFunc(dec, func(r rune) bool { return r == '/' || r == '\\' }) {
 		if seg == ".." {
-			return "", Invalidf("Invalid model version source: '%s'. Source paths cannot contain '..'.", src)
+			return Invalidf("Invalid model version source: '%s'. Source paths cannot contain '..'.", src)
 		}
 	}
+	scheme, _, hasScheme := strings.Cut(src, ":")
+	switch {
+	case !hasScheme || strings.HasPrefix(src, "/") || scheme == "file" || len(scheme) == 1:
+		return Invalidf("Invalid model version source: '%s'. Local paths are not allowed; use a runs:/, models:/ or mlflow-artifacts: URI.", src)
+	case scheme == "http" || scheme == "https":
+		return Invalidf("Invalid model version source: '%s'. HTTP URLs are not allowed as sources.", src)
+	case scheme == "runs" && req.RunID == "":
+		return Invalidf("Invalid model version source: '%s'. A runs:/ source needs the run_id parameter.", src)
+	case scheme == "mlflow-artifacts" && req.RunID == "":
+		return Invalidf("Invalid model version source: '%s'. A proxied artifact source needs the run_id of the run that holds it.", src)
+	case strings.HasPrefix(src, "models:/m-") && !strings.Contains(strings.TrimPrefix(src, "models:/"), "/") && req.ModelID == "":
+		return Invalidf("Invalid model version source: '%s'. A logged-model source needs the model_id parameter.", src)
+	}
+	return nil
+}
+
+// resolveSourceTx finds a valid source's storage location.
+func resolveSourceTx(tx *bolt.Tx, req *CreateModelVersionRequest) (string, error) {
+	src := req.Source
 	switch {
 	case strings.HasPrefix(src, "models:/m-") && !strings.Contains(strings.TrimPrefix(src, "models:/"), "/"):
 		id := strings.TrimPrefix(src, "models:/")
@@ -606,9 +627,6 @@ func resolveSourceTx(tx *bolt.Tx, req *CreateModelVersionRequest) (string, error
 		}
 		if req.RunID == "" {
 			req.RunID = lm.Info.SourceRunID
-		}
-		if req.ModelID == "" {
-			req.ModelID = id
 		}
 		return lm.Info.ArtifactURI, nil
 	case strings.HasPrefix(src, "models:/"):
@@ -626,20 +644,23 @@ func resolveSourceTx(tx *bolt.Tx, req *CreateModelVersionRequest) (string, error
 		}
 		return v.Source, nil
 	case strings.HasPrefix(src, "runs:/"):
-		rest := strings.TrimPrefix(src, "runs:/")
-		runID, rel, _ := strings.Cut(rest, "/")
+		runID, rel, _ := strings.Cut(strings.TrimPrefix(src, "runs:/"), "/")
 		_, info, err := runBucket(tx, runID)
 		if err != nil {
 			return "", err
 		}
-		if req.RunID == "" {
-			req.RunID = runID
-		}
 		return strings.TrimSuffix(info.ArtifactURI+"/"+rel, "/"), nil
-	case strings.HasPrefix(src, "/") || strings.HasPrefix(src, "file:") || !strings.Contains(src, ":"):
-		return "", Invalidf("Invalid model version source: '%s'. Local paths are not allowed; use a runs:/, models:/ or mlflow-artifacts: URI.", src)
+	case strings.HasPrefix(src, "mlflow-artifacts:"):
+		_, info, err := runBucket(tx, req.RunID)
+		if err != nil {
+			return "", err
+		}
+		if src != info.ArtifactURI && !strings.HasPrefix(src, strings.TrimSuffix(info.ArtifactURI, "/")+"/") {
+			return "", Invalidf("Invalid model version source: '%s'. It must be inside the artifacts of run %s (%s).", src, req.RunID, info.ArtifactURI)
+		}
+		return src, nil
 	}
-	return "", nil
+	return "", nil // another store (s3://, dbfs:/, ...): kept as given
 }
 
 // CreateModelVersion registers a new version (READY immediately).
@@ -651,6 +672,9 @@ func (s *Store) CreateModelVersion(ctx context.Context, req CreateModelVersionRe
 		if err := validateRegistryTag(t); err != nil {
 			return nil, err
 		}
+	}
+	if err := checkSourceSyntax(&req); err != nil {
+		return nil, err
 	}
 	var out *ModelVersion
 	err := s.update(ctx, func(tx *wtx) error {

@@ -139,7 +139,16 @@ func TestWebhookCRUD(t *testing.T) {
 		}
 		tok = next
 	}
-	if len(all) != 5 || all[0].WebhookID != w.WebhookID {
+	// Ordered by creation time; webhooks created in the same millisecond
+	// fall back to id order, so check the order and the set, not positions.
+	seen := map[string]bool{}
+	for i, x := range all {
+		seen[x.WebhookID] = true
+		if i > 0 && x.CreationTimestamp < all[i-1].CreationTimestamp {
+			t.Fatalf("list not ordered by creation time: %+v", all)
+		}
+	}
+	if len(all) != 5 || len(seen) != 5 || !seen[w.WebhookID] {
 		t.Fatalf("list: %d %+v", len(all), all)
 	}
 	if err := s.DeleteWebhook(ctx, w.WebhookID); err != nil {

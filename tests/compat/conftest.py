@@ -96,15 +96,18 @@ class MlflowServerProcess:
         deadline = time.time() + timeout
         while time.time() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"mlflow server exited with {self.proc.returncode}:\n{self.log()}")
+                msg = f"mlflow server exited with {self.proc.returncode}:\n{self.log()}"
+                self.stop()
+                raise RuntimeError(msg)
             try:
                 with urllib.request.urlopen(self.url + "/health", timeout=1) as r:
                     if r.status == 200:
                         return self
             except OSError:
                 time.sleep(0.2)
+        msg = "mlflow server did not become healthy:\n" + self.log()
         self.stop()
-        raise RuntimeError("mlflow server did not become healthy:\n" + self.log())
+        raise RuntimeError(msg)
 
     def log(self):
         try:

@@ -5,7 +5,6 @@ import os
 import mlflow
 import numpy as np
 import pytest
-from mlflow.exceptions import MlflowException
 
 
 def _listing(client, rid, path=None):

@@ -92,18 +92,22 @@ def test_set_experiment_creates_and_reuses(client, exp_name):
     assert run.info.experiment_id == exp.experiment_id
 
 
-@pytest.mark.skipif(not hasattr(mlflow.MlflowClient, "delete_experiment_tag"),
-                    reason="delete_experiment_tag is a 3.x client method")
-def test_experiment_tags(client, experiment_id):
+def test_experiment_tags(client, experiment_id, api):
     client.set_experiment_tag(experiment_id, "a", "1")
     client.set_experiment_tag(experiment_id, "b", "2")
     client.set_experiment_tag(experiment_id, "a", "3")  # upsert
     assert client.get_experiment(experiment_id).tags == {"a": "3", "b": "2"}
-    client.delete_experiment_tag(experiment_id, "a")
-    assert client.get_experiment(experiment_id).tags == {"b": "2"}
-    with pytest.raises(MlflowException) as e:
+    if hasattr(client, "delete_experiment_tag"):  # 3.x client
         client.delete_experiment_tag(experiment_id, "a")
-    assert e.value.error_code == "RESOURCE_DOES_NOT_EXIST"
+        with pytest.raises(MlflowException) as e:
+            client.delete_experiment_tag(experiment_id, "a")
+        assert e.value.error_code == "RESOURCE_DOES_NOT_EXIST"
+    else:
+        r = api.post("/api/2.0/mlflow/experiments/delete-experiment-tag", {"experiment_id": experiment_id, "key": "a"})
+        assert r.status_code == 200, r.text
+        r = api.post("/api/2.0/mlflow/experiments/delete-experiment-tag", {"experiment_id": experiment_id, "key": "a"})
+        assert r.status_code == 404 and r.json()["error_code"] == "RESOURCE_DOES_NOT_EXIST"
+    assert client.get_experiment(experiment_id).tags == {"b": "2"}
     mlflow.set_experiment(experiment_id=experiment_id)
     mlflow.set_experiment_tags({"c": "x", "d": "y"})
     assert client.get_experiment(experiment_id).tags == {"b": "2", "c": "x", "d": "y"}

@@ -10,8 +10,6 @@ from mlflow.entities import Metric, Param, RunStatus, RunTag, ViewType
 from mlflow.exceptions import MlflowException
 from packaging.version import Version
 
-from conftest import unique
-
 MLFLOW3 = Version(mlflow.__version__) >= Version("3.0")
 now_ms = lambda: int(time.time() * 1000)  # noqa: E731
 RUN_ID = re.compile(r"^[0-9a-f]{32}$")
@@ -321,6 +319,21 @@ def test_log_metrics_many_keys(client, experiment_id):
     assert data.params == {f"param_{i:03d}": str(i) for i in range(250)}
     assert {k: v for k, v in data.tags.items() if k.startswith("tag_")} == {f"tag_{i:03d}": str(i) for i in range(250)}
     assert client.get_metric_history(run.info.run_id, "metric_1499")[0].step == 3
+
+
+def test_async_logging(client, experiment_id):
+    with mlflow.start_run(experiment_id=experiment_id) as run:
+        for i in range(50):
+            mlflow.log_metric("a", float(i), step=i, synchronous=False)
+        mlflow.log_param("p", "1", synchronous=False)
+        mlflow.set_tag("t", "x", synchronous=False)
+        mlflow.log_metrics({"b": 1.0, "c": 2.0}, synchronous=False)
+        mlflow.flush_async_logging()
+    rid = run.info.run_id
+    data = client.get_run(rid).data
+    assert data.metrics == {"a": 49.0, "b": 1.0, "c": 2.0}
+    assert data.params == {"p": "1"} and data.tags["t"] == "x"
+    assert [m.step for m in client.get_metric_history(rid, "a")] == list(range(50))
 
 
 @pytest.mark.slow

@@ -4,7 +4,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import mlflow
 import pytest
-from mlflow.entities import Metric, Param, RunTag, ViewType
+from mlflow.entities import Metric, Param, ViewType
 from mlflow.exceptions import MlflowException
 
 from conftest import unique
