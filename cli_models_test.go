@@ -67,7 +67,7 @@ func TestModelsDownload(t *testing.T) {
 		mustJSON(t, "PUT", url+"/api/2.0/mlflow-artifacts/artifacts/0/"+run+"/artifacts/model/"+name, content)
 	}
 	mustJSON(t, "POST", api+"/registered-models/create", map[string]any{"name": "iris"})
-	mustJSON(t, "POST", api+"/model-versions/create", map[string]any{"name": "iris", "source": "runs:/" + run + "/model"})
+	mustJSON(t, "POST", api+"/model-versions/create", map[string]any{"name": "iris", "source": "runs:/" + run + "/model", "run_id": run})
 	mustJSON(t, "POST", api+"/registered-models/alias", map[string]any{"name": "iris", "alias": "champion", "version": "1"})
 	mustJSON(t, "POST", api+"/model-versions/transition-stage", map[string]any{"name": "iris", "version": "1", "stage": "Production"})
 

@@ -220,7 +220,7 @@ func histogram(name string, v []float64, n int) Histogram {
 	for i := range h.Edges {
 		h.Edges[i] = round(lo + (hi-lo)*float64(i)/float64(n))
 	}
-	h.Edges[n] = hi
+	h.Edges[0], h.Edges[n] = lo, hi
 	var ss float64
 	for _, x := range v {
 		ss += (x - h.Mean) * (x - h.Mean)
