@@ -693,35 +693,12 @@ func (a *App) getMetricHistory(w http.ResponseWriter, r *http.Request) error {
 	if err := require("metric_key", req.MetricKey); err != nil {
 		return err
 	}
-	ms, next, err := a.store.GetMetricHistory(r.Context(), id, req.MetricKey.V, int(req.MaxResults.V), req.PageToken.V)
+	body, err := a.store.AppendMetricHistoryJSON(r.Context(), nil, id, req.MetricKey.V, int(req.MaxResults.V), req.PageToken.V)
 	if err != nil {
 		return err
 	}
-	writeRaw(w, http.StatusOK, appendMetricsResponse(ms, next))
+	writeRaw(w, http.StatusOK, body)
 	return nil
-}
-
-func appendMetricsResponse(ms []store.Metric, next string) []byte {
-	b := make([]byte, 0, 32+len(ms)*80)
-	b = append(b, '{')
-	if len(ms) > 0 {
-		b = append(b, `"metrics":[`...)
-		for i := range ms {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = ms[i].AppendJSON(b)
-		}
-		b = append(b, ']')
-	}
-	if next != "" {
-		if len(ms) > 0 {
-			b = append(b, ',')
-		}
-		nb, _ := json.Marshal(next)
-		b = append(append(b, `"next_page_token":`...), nb...)
-	}
-	return append(b, '}')
 }
 
 func (a *App) getMetricHistoryBulkInterval(w http.ResponseWriter, r *http.Request) error {
@@ -749,6 +726,6 @@ func (a *App) getMetricHistoryBulkInterval(w http.ResponseWriter, r *http.Reques
 	if err != nil {
 		return err
 	}
-	writeRaw(w, http.StatusOK, appendMetricsResponse(ms, ""))
+	writeRaw(w, http.StatusOK, store.AppendMetricsJSON(nil, ms, ""))
 	return nil
 }

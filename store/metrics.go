@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"slices"
+	"strconv"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -218,3 +219,138 @@ func (s *Store) loadRunIndex() error {
 		return nil
 	})
 }
+
+// AppendMetricHistoryJSON appends the get-history response body
+// ({"metrics": [...], "next_page_token": ...}) for one metric of a run.
+// It is GetMetricHistory without the intermediate []Metric: when the
+// stored (step, timestamp, value) order is also the (timestamp, step, value)
+// order MLflow returns — true whenever timestamps do not go backwards as
+// steps grow — it encodes straight from the cursor and skips to the page
+// without decoding what precedes it. Otherwise it sorts in memory.
+func (s *Store) AppendMetricHistoryJSON(ctx context.Context, dst []byte, runID, key string, max int, token string) ([]byte, error) {
+	if runID == "" {
+		return nil, Invalidf("Missing value for required parameter 'run_id'. See the API docs for more information about request parameters.")
+	}
+	if key == "" {
+		return nil, Invalidf("Missing value for required parameter 'metric_key'. See the API docs for more information about request parameters.")
+	}
+	offset, err := decodePageToken(token)
+	if err != nil {
+		return nil, err
+	}
+	var fallback bool
+	err = s.view(ctx, func(tx *bolt.Tx) error {
+		rb := tx.Bucket(bktRuns).Bucket([]byte(runID))
+		var kb *bolt.Bucket
+		if rb != nil {
+			if h := rb.Bucket(rkHistory); h != nil {
+				kb = h.Bucket([]byte(key))
+			}
+		}
+		if kb == nil { // unknown run or key: an empty history, as in MLflow
+			dst = append(dst, "{}"...)
+			return nil
+		}
+		// Pass 1, keys only: count, and check the order.
+		n, sorted := 0, true
+		var prevTS int64
+		c := kb.Cursor()
+		for k, _ := c.First(); k != nil; k, _ = c.Next() {
+			if len(k) != 24 {
+				continue
+			}
+			ts := readI64(k[8:16])
+			if n > 0 && ts < prevTS {
+				sorted = false
+				break
+			}
+			prevTS = ts
+			n++
+		}
+		if !sorted {
+			fallback = true
+			return nil
+		}
+		limit := max
+		if limit <= 0 {
+			limit = n
+		}
+		end := min(offset+limit, n)
+		prefix := append(append([]byte(`{"key":`), strconvQuote(key)...), `,"value":`...)
+		dst = slices.Grow(dst, 48+(end-offset)*(len(prefix)+56))
+		dst = append(dst, '{')
+		if offset < end {
+			dst = append(dst, `"metrics":[`...)
+			i := 0
+			first := true
+			for k, v := c.First(); k != nil && i < end; k, v = c.Next() {
+				if len(k) != 24 {
+					continue
+				}
+				if i >= offset {
+					if !first {
+						dst = append(dst, ',')
+					}
+					first = false
+					if len(v) == 0 {
+						dst = append(dst, prefix...)
+						dst = AppendFloat(dst, readF64(k[16:24]))
+						dst = append(dst, `,"timestamp":`...)
+						dst = strconv.AppendInt(dst, readI64(k[8:16]), 10)
+						dst = append(dst, `,"step":`...)
+						dst = strconv.AppendInt(dst, readI64(k[0:8]), 10)
+						dst = append(dst, '}')
+					} else {
+						m := Metric{Key: key, Step: readI64(k[0:8]), Timestamp: readI64(k[8:16]), Value: readF64(k[16:24])}
+						applyExtra(&m, v)
+						dst = m.AppendJSON(dst)
+					}
+				}
+				i++
+			}
+			dst = append(dst, ']')
+		}
+		if end < n {
+			if offset < end {
+				dst = append(dst, ',')
+			}
+			dst = append(dst, `"next_page_token":`...)
+			dst = append(dst, strconvQuote(encodePageToken(end))...)
+		}
+		dst = append(dst, '}')
+		return nil
+	})
+	if err != nil || !fallback {
+		return dst, err
+	}
+	ms, next, err := s.GetMetricHistory(ctx, runID, key, max, token)
+	if err != nil {
+		return nil, err
+	}
+	return AppendMetricsJSON(dst, ms, next), nil
+}
+
+// AppendMetricsJSON appends {"metrics": [...], "next_page_token": ...}.
+func AppendMetricsJSON(b []byte, ms []Metric, next string) []byte {
+	b = slices.Grow(b, 32+len(ms)*80)
+	b = append(b, '{')
+	if len(ms) > 0 {
+		b = append(b, `"metrics":[`...)
+		for i := range ms {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = ms[i].AppendJSON(b)
+		}
+		b = append(b, ']')
+	}
+	if next != "" {
+		if len(ms) > 0 {
+			b = append(b, ',')
+		}
+		b = append(append(b, `"next_page_token":`...), strconvQuote(next)...)
+	}
+	return append(b, '}')
+}
+
+func strconvQuote(s string) []byte { return strconv.AppendQuote(nil, s) }

@@ -428,3 +428,38 @@ func TestErrorKinds(t *testing.T) {
 		t.Fatal("errors.Is by kind")
 	}
 }
+
+// TestHistoryJSONFastPath: the cursor-encoded body equals the general path,
+// for ordered and out-of-order timestamps, whole and paged.
+func TestHistoryJSONFastPath(t *testing.T) {
+	s, _ := openTest(t)
+	r, _ := s.CreateRun(ctx, CreateRunRequest{ExperimentID: "0"})
+	var ordered, shuffled []Metric
+	for i := 0; i < 50; i++ {
+		ordered = append(ordered, Metric{Key: "a", Value: float64(i) / 3, Timestamp: int64(1000 + i), Step: int64(i)})
+		shuffled = append(shuffled, Metric{Key: "b", Value: math.Inf(1 - 2*(i%2)), Timestamp: int64(1000 - i), Step: int64(i)})
+	}
+	ordered[7].ModelID = "m-1"
+	if err := s.LogBatch(ctx, r.Info.RunID, append(ordered, shuffled...), nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	for _, key := range []string{"a", "b", "missing"} {
+		for _, max := range []int{0, 7, 50, 100} {
+			tok := ""
+			for {
+				got, err := s.AppendMetricHistoryJSON(ctx, nil, r.Info.RunID, key, max, tok)
+				if err != nil {
+					t.Fatal(err)
+				}
+				ms, next, _ := s.GetMetricHistory(ctx, r.Info.RunID, key, max, tok)
+				if want := AppendMetricsJSON(nil, ms, next); string(got) != string(want) {
+					t.Fatalf("key %s max %d tok %q:\n got %s\nwant %s", key, max, tok, got, want)
+				}
+				if next == "" {
+					break
+				}
+				tok = next
+			}
+		}
+	}
+}
