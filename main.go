@@ -24,6 +24,8 @@ Usage:
   mlbox server [flags]               run the server (MLflow REST API, artifact proxy, UI)
   mlbox config check [--config F]    validate a config file and print the effective config (secrets masked)
   mlbox models download URI DIR      fetch a registered model version's artifacts (models:/NAME@ALIAS, /STAGE, /VERSION)
+  mlbox jobs list|run|history|log    scheduled jobs: list them, run one now, its history and logs
+  mlbox retention plan|apply|log     retention policies: dry run, apply, what was deleted
   mlbox version                      print the version
 
 Server flags (each is also a TOML key and an MLBOX_* environment variable;
@@ -60,6 +62,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdConfigCheck(args[2:], stdout, stderr)
 	case "models":
 		return cmdModels(args[1:], stdout, stderr)
+	case "jobs":
+		return cmdJobs(args[1:], stdout, stderr)
+	case "retention":
+		return cmdRetention(args[1:], stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintf(stdout, "mlbox %s (MLflow API %s)\n", app.BuildVersion(), app.MLflowVersion)
 		return 0

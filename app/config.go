@@ -35,6 +35,8 @@ import (
 	"github.com/knadh/koanf/providers/env/v2"
 	"github.com/knadh/koanf/providers/file"
 	"github.com/knadh/koanf/v2"
+
+	"mlbox/scheduler"
 )
 
 // Config is the effective server configuration. Components receive their own
@@ -43,13 +45,14 @@ import (
 // Field tags: `koanf` names the key; `mask:"secret"` hides the value in
 // Masked, `mask:"partial"` keeps a short prefix visible.
 type Config struct {
-	Listen    string          `koanf:"listen"`   // default "127.0.0.1:5000"
-	DataDir   string          `koanf:"data_dir"` // default "./mlbox-data"
-	Log       LogConfig       `koanf:"log"`
-	HTTP      HTTPConfig      `koanf:"http"`
-	Store     StoreConfig     `koanf:"store"`
-	Artifacts ArtifactsConfig `koanf:"artifacts"`
-	Webhooks  WebhookConfig   `koanf:"webhooks"`
+	Listen    string           `koanf:"listen"`   // default "127.0.0.1:5000"
+	DataDir   string           `koanf:"data_dir"` // default "./mlbox-data"
+	Log       LogConfig        `koanf:"log"`
+	HTTP      HTTPConfig       `koanf:"http"`
+	Store     StoreConfig      `koanf:"store"`
+	Artifacts ArtifactsConfig  `koanf:"artifacts"`
+	Webhooks  WebhookConfig    `koanf:"webhooks"`
+	Scheduler scheduler.Config `koanf:"scheduler"`
 }
 
 // LogConfig configures the process logger.
@@ -109,7 +112,8 @@ func DefaultConfig() Config {
 			Backend: "local",
 			S3:      S3Config{Secure: true, Timeout: 10 * time.Second},
 		},
-		Webhooks: DefaultWebhookConfig(),
+		Webhooks:  DefaultWebhookConfig(),
+		Scheduler: scheduler.DefaultConfig(),
 	}
 }
 
@@ -159,6 +163,7 @@ var cfgEnvNotKeys = []string{
 	"MLBOX_UI_URL",
 	"MLBOX_COMPAT_",
 	"MLBOX_TEST_",
+	"MLBOX_JOB_",
 }
 
 func cfgEnvIgnored(name string) bool {
@@ -457,6 +462,7 @@ func (c Config) Validate() error {
 		}
 	}
 	p = append(p, c.Webhooks.Validate()...)
+	p = append(p, c.Scheduler.Validate()...)
 	return cfgErr(p)
 }
 
@@ -513,6 +519,13 @@ const cfgMasked = "******"
 func (c Config) Masked() Config {
 	v := reflect.ValueOf(&c).Elem()
 	for _, f := range cfgSchema().leaves {
+		if f.tableArray {
+			fv := v.FieldByIndex(f.index)
+			if m := fv.MethodByName("Masked"); m.IsValid() && m.Type().NumIn() == 0 && m.Type().NumOut() == 1 && m.Type().Out(0) == f.typ {
+				fv.Set(m.Call(nil)[0])
+			}
+			continue
+		}
 		if f.mask == "" {
 			continue
 		}
@@ -565,13 +578,16 @@ func (c Config) MarshalTOML() ([]byte, error) {
 // ---- schema: the key set, derived from Config's koanf tags ----
 
 type cfgField struct {
-	key      string       // full dotted key, "" for the root
-	name     string       // last key segment (the koanf tag)
-	env      string       // MLBOX_… variable (leaves only)
-	index    []int        // reflect field index path from Config
-	typ      reflect.Type // leaf type
-	mask     string       // "", "secret" or "partial"
-	children []*cfgField  // non-nil for tables
+	// tableArray: a value read from an array of tables ([[scheduler.jobs]])
+	// through its DecodeTOML method; it has no variable and no flag.
+	tableArray bool
+	key        string       // full dotted key, "" for the root
+	name       string       // last key segment (the koanf tag)
+	env        string       // MLBOX_… variable (leaves only)
+	index      []int        // reflect field index path from Config
+	typ        reflect.Type // leaf type
+	mask       string       // "", "secret" or "partial"
+	children   []*cfgField  // non-nil for tables
 }
 
 func (f *cfgField) child(name string) *cfgField {
@@ -601,6 +617,17 @@ func (s *cfgSchemaT) leaf(key string) *cfgField {
 
 var cfgDurationType = reflect.TypeFor[time.Duration]()
 
+// cfgTableArray is implemented (on the pointer) by values read from an array
+// of tables, such as scheduler.Jobs. EncodeTOML renders the value for
+// MarshalTOML; an optional Masked method returning the same type hides
+// secrets in it.
+type cfgTableArray interface {
+	DecodeTOML(v any) error
+	EncodeTOML() string
+}
+
+var cfgTableArrayType = reflect.TypeFor[cfgTableArray]()
+
 var cfgSchema = sync.OnceValue(func() *cfgSchemaT {
 	s := &cfgSchemaT{byKey: map[string]*cfgField{}, byEnv: map[string]*cfgField{}}
 	s.root = &cfgField{children: []*cfgField{}}
@@ -627,6 +654,11 @@ var cfgSchema = sync.OnceValue(func() *cfgSchemaT {
 				continue
 			}
 			f.typ = sf.Type
+			if reflect.PointerTo(f.typ).Implements(cfgTableArrayType) {
+				f.tableArray = true
+				s.leaves = append(s.leaves, f)
+				continue
+			}
 			if !cfgSupported(f.typ) {
 				panic(fmt.Sprintf("app: config key %s has unsupported type %s", f.key, f.typ))
 			}
@@ -669,6 +701,10 @@ func cfgFlatten(c Config) map[string]any {
 	out := make(map[string]any, len(cfgSchema().leaves))
 	for _, f := range cfgSchema().leaves {
 		fv := v.FieldByIndex(f.index)
+		if f.tableArray {
+			out[f.key] = fv.Interface()
+			continue
+		}
 		if fv.Kind() == reflect.Slice {
 			out[f.key] = slices.Clone(fv.Interface().([]string))
 			continue
@@ -687,6 +723,13 @@ func (f *cfgField) fromTOML(v any) (any, error) {
 	secret := f.mask != ""
 	bad := func(want string) error {
 		return fmt.Errorf("must be %s (got %s)", want, cfgDescribe(v, secret))
+	}
+	if f.tableArray {
+		p := reflect.New(f.typ)
+		if err := p.Interface().(cfgTableArray).DecodeTOML(v); err != nil {
+			return nil, err
+		}
+		return p.Elem().Interface(), nil
 	}
 	if f.typ == cfgDurationType {
 		s, ok := v.(string)
@@ -828,6 +871,8 @@ func cfgDescribe(v any, secret bool) string {
 // cfgFormatTOML renders a leaf value as a TOML value.
 func cfgFormatTOML(v any) string {
 	switch x := v.(type) {
+	case interface{ EncodeTOML() string }:
+		return x.EncodeTOML()
 	case string:
 		return cfgQuoteTOML(x)
 	case time.Duration:

@@ -1,6 +1,8 @@
 package app
 
 import (
+	"mlbox/scheduler"
+
 	"bufio"
 	"bytes"
 	"errors"
@@ -56,6 +58,7 @@ func TestConfigDefaults(t *testing.T) {
 		Store:     StoreConfig{OpenTimeout: 5 * time.Second, MaxBatch: 512},
 		Artifacts: ArtifactsConfig{Backend: "local", S3: S3Config{Secure: true, Timeout: 10 * time.Second}},
 		Webhooks:  DefaultWebhookConfig(),
+		Scheduler: scheduler.DefaultConfig(),
 	}
 	if !reflect.DeepEqual(def, want) {
 		t.Fatalf("DefaultConfig() = %+v\nwant %+v", def, want)
@@ -576,7 +579,7 @@ func TestConfigDocs(t *testing.T) {
 		if !strings.Contains(doc, "`"+f.key+"`") {
 			t.Errorf("docs/configuration.md does not document key `%s`", f.key)
 		}
-		if !strings.Contains(doc, "`"+f.env+"`") {
+		if f.env != "" && !strings.Contains(doc, "`"+f.env+"`") {
 			t.Errorf("docs/configuration.md does not document variable `%s`", f.env)
 		}
 	}
@@ -594,8 +597,8 @@ func TestConfigDocs(t *testing.T) {
 
 func TestConfigSchema(t *testing.T) {
 	s := cfgSchema()
-	if len(s.leaves) != 29 {
-		t.Errorf("schema has %d keys, want 29 (update this count when adding keys)", len(s.leaves))
+	if len(s.leaves) != 38 {
+		t.Errorf("schema has %d keys, want 38 (update this count when adding keys)", len(s.leaves))
 	}
 	for _, key := range []string{"data_dir", "artifacts.s3.secret_key", "http.max_request_bytes"} {
 		if s.leaf(key) == nil {

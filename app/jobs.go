@@ -21,8 +21,7 @@ import (
 // retention log) and its place in the app's lifecycle. See docs/scheduler.md.
 
 // schedulerConfig is the [scheduler] table.
-// TODO(lead): return a.cfg.Scheduler once Config has the field.
-func (a *App) schedulerConfig() scheduler.Config { return scheduler.DefaultConfig() }
+func (a *App) schedulerConfig() scheduler.Config { return a.cfg.Scheduler }
 
 // newScheduler builds the scheduler from its config; it does not start it.
 func (a *App) newScheduler(cfg scheduler.Config) (*scheduler.Scheduler, error) {

@@ -31,6 +31,7 @@ func startJobsServer(t *testing.T, mutate func(*scheduler.Config)) *testServer {
 	}
 	sc := scheduler.DefaultConfig()
 	sc.KillGrace = 500 * time.Millisecond
+	sc.APICommands = true
 	if mutate != nil {
 		mutate(&sc)
 	}
@@ -164,6 +165,15 @@ func TestJobsAPI(t *testing.T) {
 	}
 }
 
+func TestJobsAPICommandsOff(t *testing.T) {
+	s := startJobsServer(t, func(c *scheduler.Config) { c.APICommands = false })
+	st, _, raw := s.call(t, "POST", "/api/mlbox/v1/jobs", map[string]any{"name": "x", "kind": "command", "command": map[string]any{"argv": []string{"true"}}})
+	if st != 403 || !strings.Contains(raw, "PERMISSION_DENIED") || !strings.Contains(raw, "scheduler.api_commands") {
+		t.Fatalf("%d %s", st, raw)
+	}
+	s.must(t, "POST", "/api/mlbox/v1/jobs", map[string]any{"name": "gc", "kind": "retention", "retention": map[string]any{"purge": map[string]any{"after_days": 30}}})
+}
+
 func TestRetentionAPI(t *testing.T) {
 	s := startJobsServer(t, nil)
 	st, arts := s.App.store, s.App.arts
@@ -255,6 +265,78 @@ func TestRetentionAPI(t *testing.T) {
 	}
 	if st, _, _ := s.call(t, "GET", "/api/mlbox/v1/retention/log/9", nil); st != 404 {
 		t.Fatalf("missing record: %d", st)
+	}
+}
+
+// TestJobInterruptedByServerShutdown: stopping the server interrupts a
+// running command, kills its process group and records the run before
+// Serve returns (the store is still open).
+func TestJobInterruptedByServerShutdown(t *testing.T) {
+	if _, err := os.Stat("/proc/self/stat"); err != nil {
+		t.Skip("needs /proc")
+	}
+	cfg := DefaultConfig()
+	cfg.DataDir = t.TempDir()
+	a, err := New(cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	sc := scheduler.DefaultConfig()
+	sc.KillGrace = 500 * time.Millisecond
+	sc.Jobs = scheduler.Jobs{{Name: "long", Kind: store.JobCommand,
+		Command: &store.CommandSpec{Argv: []string{"sh", "-c", "sleep 60 & echo $! > child.pid; echo $$ > leader.pid; wait"}}}}
+	if a.sched, err = a.newScheduler(sc); err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- a.Serve(ctx, ln) }()
+	s := &testServer{URL: "http://" + ln.Addr().String(), App: a}
+	s.must(t, "POST", "/api/mlbox/v1/jobs/long/run", nil)
+	work := filepath.Join(cfg.DataDir, "jobs", "long")
+	pid := func(name string) int {
+		deadline := time.Now().Add(30 * time.Second)
+		for time.Now().Before(deadline) {
+			b, _ := os.ReadFile(filepath.Join(work, name))
+			var n int
+			if _, err := fmt.Sscan(string(b), &n); err == nil && n > 0 {
+				return n
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		t.Fatalf("no %s", name)
+		return 0
+	}
+	leader, child := pid("leader.pid"), pid("child.pid")
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	run, err := a.store.GetJobRun(context.Background(), "long", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if run.Status != store.JobInterrupted || !strings.Contains(run.Error, "shutdown") {
+		t.Fatalf("run %+v", run)
+	}
+	for _, p := range []int{leader, child} {
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p))
+			if err != nil || strings.Contains(string(b), ") Z ") {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("process %d survived the shutdown", p)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
 	}
 }
 

@@ -765,6 +765,8 @@ func eventMessage(typ string, data map[string]any) string {
 			}
 		}
 		return m
+	case "retention.applied":
+		return "Retention policy " + s("policy") + " applied: " + s("runs_deleted") + " runs deleted, " + s("runs_purged") + " purged"
 	case "job.failed":
 		m := "Job " + firstOf(s("job"), name) + " failed"
 		if e := s("error"); e != "" {

@@ -720,7 +720,7 @@ func (s *Store) InterruptStaleJobRuns(ctx context.Context, msg string) ([]JobRun
 	return changed, err
 }
 
-// JobRunExists reports whether a run record is retained (orphan collection
+// jobRunExistsTx reports whether a run record is retained (orphan collection
 // of job logs).
 func jobRunExistsTx(tx *bolt.Tx, name string, n uint64) bool {
 	return tx.Bucket(bktJobRuns).Get(jobRunKey(name, n)) != nil

@@ -98,7 +98,7 @@ func purgeScenario(t *testing.T, arts artifact.Store) {
 	if _, err := s.CreateRegisteredModel(ctx, "m", "", nil, "t"); err != nil {
 		t.Fatal(err)
 	}
-	mv, err := s.CreateModelVersion(ctx, CreateModelVersionRequest{Name: "m", Source: "runs:/" + gone.Info.RunID + "/model"}, "t")
+	mv, err := s.CreateModelVersion(ctx, CreateModelVersionRequest{Name: "m", Source: "runs:/" + gone.Info.RunID + "/model", RunID: gone.Info.RunID}, "t")
 	if err != nil {
 		t.Fatal(err)
 	}

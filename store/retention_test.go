@@ -98,7 +98,7 @@ func seedRetention(t *testing.T, arts artifact.Store) *seeded {
 		t.Fatal(err)
 	}
 	for i := 0; i <= 5; i++ {
-		if _, err := s.CreateModelVersion(ctx, CreateModelVersionRequest{Name: "iris", Source: "runs:/" + d.runs[i].Info.RunID + "/model"}, "t"); err != nil {
+		if _, err := s.CreateModelVersion(ctx, CreateModelVersionRequest{Name: "iris", Source: "runs:/" + d.runs[i].Info.RunID + "/model", RunID: d.runs[i].Info.RunID}, "t"); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -118,7 +118,7 @@ func seedRetention(t *testing.T, arts artifact.Store) *seeded {
 	if _, err := s.CreateRegisteredModel(ctx, "other", "", nil, "t"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.CreateModelVersion(ctx, CreateModelVersionRequest{Name: "other", Source: "runs:/" + d.d3.Info.RunID + "/model"}, "t"); err != nil {
+	if _, err := s.CreateModelVersion(ctx, CreateModelVersionRequest{Name: "other", Source: "runs:/" + d.d3.Info.RunID + "/model", RunID: d.d3.Info.RunID}, "t"); err != nil {
 		t.Fatal(err)
 	}
 	for _, r := range []*Run{d.d1, d.d2, d.d3} {
@@ -446,7 +446,7 @@ func TestRetentionApplySkipsWhatChanged(t *testing.T) {
 	if _, err := s.CreateRegisteredModel(ctx, "m", "", nil, "t"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.CreateModelVersion(ctx, CreateModelVersionRequest{Name: "m", Source: "runs:/" + a.Info.RunID + "/model"}, "t"); err != nil {
+	if _, err := s.CreateModelVersion(ctx, CreateModelVersionRequest{Name: "m", Source: "runs:/" + a.Info.RunID + "/model", RunID: a.Info.RunID}, "t"); err != nil {
 		t.Fatal(err)
 	}
 	// Planned before the alias was set: apply must still spare the run.

@@ -111,6 +111,7 @@ var webhookEventTypes = []string{
 	"deployment.rolled_back",
 	"drift.detected",
 	"job.failed",
+	"retention.applied",
 }
 
 // mlflowEventTypes is how many entries at the head of webhookEventTypes are MLflow's.
@@ -1081,6 +1082,8 @@ func ExampleWebhookData(ev WebhookEvent) map[string]any {
 			"feature": "petal_length", "score": 0.42, "threshold": 0.2}
 	case "job.failed":
 		return map[string]any{"job": "example_job", "run_id": "1", "error": "exit status 1"}
+	case "retention.applied":
+		return map[string]any{"policy": "example_policy", "log_seq": 1, "runs_deleted": 12, "runs_purged": 3}
 	}
 	return map[string]any{}
 }

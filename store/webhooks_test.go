@@ -168,7 +168,7 @@ func TestWebhookOutbox(t *testing.T) {
 	if _, err := s.CreateRegisteredModel(ctx, "iris", "flowers", []Tag{{"team", "ml"}}, "alice"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.CreateModelVersion(ctx, CreateModelVersionRequest{Name: "iris", Source: "mlflow-artifacts:/0/abc/artifacts/model"}, "alice"); err != nil {
+	if _, err := s.CreateModelVersion(ctx, CreateModelVersionRequest{Name: "iris", Source: "s3://bucket/0/abc/artifacts/model"}, "alice"); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.TransitionModelVersionStage(ctx, "iris", "1", "staging", false, "alice"); err != nil {
@@ -233,7 +233,7 @@ func TestWebhookPromptEvents(t *testing.T) {
 	if _, err := s.CreateRegisteredModel(ctx, "greet", "", []Tag{{PromptTag, "true"}}, "a"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.CreateModelVersion(ctx, CreateModelVersionRequest{Name: "greet", Source: "mlflow-artifacts:/0/p/artifacts",
+	if _, err := s.CreateModelVersion(ctx, CreateModelVersionRequest{Name: "greet", Source: "s3://bucket/0/p/artifacts",
 		Tags: []Tag{{"mlflow.prompt.text", "Hello {{name}}!"}}}, "a"); err != nil {
 		t.Fatal(err)
 	}
