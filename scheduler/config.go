@@ -1,12 +1,9 @@
 package scheduler
 
 import (
-	"bytes"
-	"encoding/json"
+	"mlbox/internal/tomltable"
+
 	"fmt"
-	"slices"
-	"strconv"
-	"strings"
 	"time"
 
 	"mlbox/store"
@@ -119,23 +116,7 @@ func (j *Jobs) DecodeTOML(v any) error {
 
 // EncodeTOML renders the jobs as a TOML value: an array of inline tables
 // (one line; loading it gives the same jobs back).
-func (j Jobs) EncodeTOML() string {
-	var b strings.Builder
-	b.WriteByte('[')
-	for i, jc := range j {
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		raw, _ := json.Marshal(jc)
-		dec := json.NewDecoder(bytes.NewReader(raw))
-		dec.UseNumber()
-		var m map[string]any
-		_ = dec.Decode(&m)
-		writeTOMLValue(&b, m)
-	}
-	b.WriteByte(']')
-	return b.String()
-}
+func (j Jobs) EncodeTOML() string { return tomltable.Encode(j) }
 
 // Masked returns a copy with the values of command environment variables
 // replaced (they often hold credentials), for printing.
@@ -158,123 +139,12 @@ func (j Jobs) Masked() Jobs {
 	return out
 }
 
-func writeTOMLValue(b *strings.Builder, v any) {
-	switch x := v.(type) {
-	case map[string]any:
-		keys := make([]string, 0, len(x))
-		for k := range x {
-			keys = append(keys, k)
-		}
-		slices.Sort(keys)
-		b.WriteByte('{')
-		for i, k := range keys {
-			if i > 0 {
-				b.WriteString(", ")
-			}
-			b.WriteString(tomlKey(k))
-			b.WriteString(" = ")
-			writeTOMLValue(b, x[k])
-		}
-		b.WriteByte('}')
-	case []any:
-		b.WriteByte('[')
-		for i, e := range x {
-			if i > 0 {
-				b.WriteString(", ")
-			}
-			writeTOMLValue(b, e)
-		}
-		b.WriteByte(']')
-	case string:
-		b.WriteString(tomlString(x))
-	case json.Number:
-		b.WriteString(x.String())
-	case bool:
-		b.WriteString(strconv.FormatBool(x))
-	default:
-		b.WriteString(tomlString(fmt.Sprint(x)))
-	}
-}
-
-func tomlKey(k string) string {
-	for _, r := range k {
-		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '-') {
-			return tomlString(k)
-		}
-	}
-	if k == "" {
-		return `""`
-	}
-	return k
-}
-
-// tomlString quotes s as a TOML basic string.
-func tomlString(s string) string {
-	var b strings.Builder
-	b.WriteByte('"')
-	for _, r := range strings.ToValidUTF8(s, "\uFFFD") {
-		switch {
-		case r == '"':
-			b.WriteString(`\"`)
-		case r == '\\':
-			b.WriteString(`\\`)
-		case r == '\n':
-			b.WriteString(`\n`)
-		case r == '\t':
-			b.WriteString(`\t`)
-		case r < 0x20 || r == 0x7f:
-			fmt.Fprintf(&b, `\u%04X`, r)
-		default:
-			b.WriteRune(r)
-		}
-	}
-	b.WriteByte('"')
-	return b.String()
-}
-
 // DecodeJobs converts the parsed TOML value of scheduler.jobs (an array of
 // tables: []any or []map[string]any) into job entries. Unknown keys are
 // errors; durations are strings ("30m"). It does not validate: see
 // Config.Validate.
 func DecodeJobs(v any) ([]JobConfig, error) {
-	if v == nil {
-		return nil, nil
-	}
-	b, err := json.Marshal(v)
-	if err != nil {
-		return nil, fmt.Errorf("must be an array of tables ([[scheduler.jobs]])")
-	}
-	if !bytes.HasPrefix(bytes.TrimSpace(b), []byte("[")) {
-		return nil, fmt.Errorf("must be an array of tables ([[scheduler.jobs]])")
-	}
-	var raw []json.RawMessage
-	if err := json.Unmarshal(b, &raw); err != nil {
-		return nil, fmt.Errorf("must be an array of tables ([[scheduler.jobs]])")
-	}
-	if len(raw) == 0 {
-		return nil, nil // as the default, so `jobs = []` loads as no jobs
-	}
-	out := make([]JobConfig, 0, len(raw))
-	for i, r := range raw {
-		dec := json.NewDecoder(bytes.NewReader(r))
-		dec.DisallowUnknownFields()
-		var jc JobConfig
-		if err := dec.Decode(&jc); err != nil {
-			return nil, fmt.Errorf("entry %d: %s", i+1, jsonErr(err))
-		}
-		out = append(out, jc)
-	}
-	return out, nil
-}
-
-// jsonErr makes decoding errors read like config errors.
-func jsonErr(err error) string {
-	var ute *json.UnmarshalTypeError
-	if e, ok := err.(*json.UnmarshalTypeError); ok {
-		ute = e
-		return fmt.Sprintf("%s: must be %s (got %s)", ute.Field, ute.Type, ute.Value)
-	}
-	return err.Error()
+	return tomltable.Decode[JobConfig](v, "[[scheduler.jobs]]")
 }
 
 // Validate returns one problem per line, each naming its key

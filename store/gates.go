@@ -76,6 +76,33 @@ func (g *GateRule) validate() error {
 	return nil
 }
 
+// Validate checks a rule (and canonicalizes require_stage).
+func (g *GateRule) Validate() error { return g.validate() }
+
+// SetConfigGates installs the rules from the config file, by model name
+// ("*" applies to every model). They are checked in addition to the rules
+// set through the API, and are not stored in the database.
+func (s *Store) SetConfigGates(rules map[string][]GateRule) error {
+	for model, rs := range rules {
+		for i := range rs {
+			if err := rs[i].validate(); err != nil {
+				return fmt.Errorf("gates for %q: %w", model, err)
+			}
+		}
+	}
+	s.gatesMu.Lock()
+	s.configGates = rules
+	s.gatesMu.Unlock()
+	return nil
+}
+
+// ConfigGates returns the config-file rules that apply to a model.
+func (s *Store) ConfigGates(model string) []GateRule {
+	s.gatesMu.RLock()
+	defer s.gatesMu.RUnlock()
+	return append(slices.Clone(s.configGates["*"]), s.configGates[model]...)
+}
+
 func (g *GateRule) guards(target string) bool {
 	kind, val, _ := strings.Cut(target, ":")
 	for _, t := range g.Targets {
@@ -217,13 +244,14 @@ func gateError(rule GateRule, why string, perm bool) error {
 	return &Error{Kind: KindInvalid, Msg: msg}
 }
 
-// checkGatesTx evaluates the rules guarding target for version v.
-func checkGatesTx(tx *bolt.Tx, model string, v *versionRecord, target string) (GateRule, error) {
+// checkGatesTx evaluates the rules guarding target for version v: the
+// model's stored rules, then extra (the config file's).
+func checkGatesTx(tx *bolt.Tx, model string, v *versionRecord, target string, extra []GateRule) (GateRule, error) {
 	rules, err := gatesTx(tx, model)
 	if err != nil {
 		return GateRule{}, err
 	}
-	for _, g := range rules {
+	for _, g := range append(rules, extra...) {
 		if !g.guards(target) {
 			continue
 		}
@@ -323,7 +351,7 @@ func (s *Store) gated(ctx context.Context, model, version, target string, actor 
 		if err != nil {
 			return err
 		}
-		rule, gerr := checkGatesTx(tx.Tx, model, v, target)
+		rule, gerr := checkGatesTx(tx.Tx, model, v, target, s.ConfigGates(model))
 		if gerr != nil {
 			if KindOf(gerr) == 0 {
 				return gerr

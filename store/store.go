@@ -51,6 +51,9 @@ type Store struct {
 	attachModelMetrics func(tx *wtx, runID string, metrics []Metric)
 
 	stats Stats
+	gatesMu     sync.RWMutex
+	configGates map[string][]GateRule // from the config file, by model ("*" = all)
+
 	// hooks run after a commit, in commit order (registry events etc.).
 	hooksMu sync.RWMutex
 	hooks   []func(Event)
