@@ -18,6 +18,7 @@ import (
 	"github.com/VictoriaMetrics/metrics"
 
 	"mlbox/scheduler"
+	"mlbox/serve"
 	"mlbox/store"
 	"mlbox/store/artifact"
 	"mlbox/ui"
@@ -58,6 +59,8 @@ type App struct {
 	handler http.Handler
 	started time.Time
 	hooks   *webhooks
+	serve   *serve.Manager       // nil when serve.enabled is false
+	reqlog  *serve.RequestLog    // the inference request log, or nil
 	sched   *scheduler.Scheduler // jobs.go
 }
 
@@ -76,8 +79,17 @@ func New(cfg Config, log *slog.Logger) (*App, error) {
 		return nil, err
 	}
 	a.store = st
+	if err := st.SetConfigGates(cfg.Registry.Gates.byModel()); err != nil {
+		st.Close()
+		return nil, fmt.Errorf("registry.gates: %w", err)
+	}
 	a.hooks = newWebhooks(st, cfg.Webhooks, log.With("component", "webhooks"), a.metrics)
 	if err := a.openArtifacts(); err != nil {
+		st.Close()
+		return nil, err
+	}
+	if err := a.openServe(); err != nil {
+		a.arts.Close()
 		st.Close()
 		return nil, err
 	}
@@ -137,6 +149,7 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	cancel()
 	a.hooks.Start(ctx)
+	a.startServe(ctx)
 	a.log.Info("listening", "addr", ln.Addr().String(), "data_dir", a.cfg.DataDir, "version", BuildVersion())
 	defer a.startJobs(ctx, ln.Addr())() // stops the scheduler after the HTTP server
 	errc := make(chan error, 1)
@@ -163,7 +176,8 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 // Close closes the store and the artifact backend. Call after Serve returned.
 func (a *App) Close() error {
 	a.hooks.Stop()
-	err := a.store.Close()
+	err := a.closeServe()
+	err = errors.Join(err, a.store.Close())
 	if a.arts != nil {
 		err = errors.Join(err, a.arts.Close())
 	}
@@ -210,6 +224,7 @@ func (a *App) routes() {
 	a.registryRoutes()
 	a.jobRoutes()
 	a.webhookRoutes()
+	a.serveRoutes()
 	// Unknown API routes are a plain-text 404, which the MLflow client maps
 	// to ENDPOINT_NOT_FOUND (it falls back between endpoints on that).
 	for _, p := range []string{"/api/", "/ajax-api/"} {

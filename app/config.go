@@ -52,6 +52,8 @@ type Config struct {
 	Store     StoreConfig      `koanf:"store"`
 	Artifacts ArtifactsConfig  `koanf:"artifacts"`
 	Webhooks  WebhookConfig    `koanf:"webhooks"`
+	Serve     ServeConfig      `koanf:"serve"`
+	Registry  RegistryConfig   `koanf:"registry"`
 	Scheduler scheduler.Config `koanf:"scheduler"`
 }
 
@@ -113,6 +115,7 @@ func DefaultConfig() Config {
 			S3:      S3Config{Secure: true, Timeout: 10 * time.Second},
 		},
 		Webhooks:  DefaultWebhookConfig(),
+		Serve:     DefaultServeConfig(),
 		Scheduler: scheduler.DefaultConfig(),
 	}
 }
@@ -462,6 +465,8 @@ func (c Config) Validate() error {
 		}
 	}
 	p = append(p, c.Webhooks.Validate()...)
+	p = append(p, c.Serve.Validate()...)
+	p = append(p, c.Registry.Gates.Validate()...)
 	p = append(p, c.Scheduler.Validate()...)
 	return cfgErr(p)
 }

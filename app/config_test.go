@@ -59,6 +59,7 @@ func TestConfigDefaults(t *testing.T) {
 		Artifacts: ArtifactsConfig{Backend: "local", S3: S3Config{Secure: true, Timeout: 10 * time.Second}},
 		Webhooks:  DefaultWebhookConfig(),
 		Scheduler: scheduler.DefaultConfig(),
+		Serve:     DefaultServeConfig(),
 	}
 	if !reflect.DeepEqual(def, want) {
 		t.Fatalf("DefaultConfig() = %+v\nwant %+v", def, want)
@@ -597,8 +598,8 @@ func TestConfigDocs(t *testing.T) {
 
 func TestConfigSchema(t *testing.T) {
 	s := cfgSchema()
-	if len(s.leaves) != 38 {
-		t.Errorf("schema has %d keys, want 38 (update this count when adding keys)", len(s.leaves))
+	if len(s.leaves) != 67 {
+		t.Errorf("schema has %d keys, want 67 (update this count when adding keys)", len(s.leaves))
 	}
 	for _, key := range []string{"data_dir", "artifacts.s3.secret_key", "http.max_request_bytes"} {
 		if s.leaf(key) == nil {

@@ -496,7 +496,11 @@ func (a *App) getGates(w http.ResponseWriter, r *http.Request) error {
 	if rules == nil {
 		rules = []store.GateRule{}
 	}
-	return writeJSON(w, map[string]any{"gates": rules})
+	cfgRules := a.store.ConfigGates(r.PathValue("name"))
+	if cfgRules == nil {
+		cfgRules = []store.GateRule{}
+	}
+	return writeJSON(w, map[string]any{"gates": rules, "config_gates": cfgRules})
 }
 
 func (a *App) putGates(w http.ResponseWriter, r *http.Request) error {

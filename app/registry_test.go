@@ -139,3 +139,35 @@ func TestRegistryErrors(t *testing.T) {
 		t.Fatalf("audit after rename has %d entries", n)
 	}
 }
+
+// TestConfigGates: [[registry.gates]] from the config file guard moves on
+// top of the API's rules.
+func TestConfigGates(t *testing.T) {
+	toml := `[[registry.gates]]
+model = "*"
+name = "min-acc"
+targets = ["alias:champion"]
+metric = "metrics.accuracy >= 0.9"
+`
+	cfg, err := cfgTestLoad(t, toml, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := startServer(t, func(c *Config) { c.Registry = cfg.Registry })
+	s.must(t, "POST", api+"/registered-models/create", map[string]any{"name": "m"})
+	weak := runWithAccuracy(t, s, 0.5)
+	s.must(t, "POST", api+"/model-versions/create", map[string]any{"name": "m", "source": "runs:/" + weak + "/model", "run_id": weak})
+	st, _, raw := s.call(t, "POST", api+"/registered-models/alias", map[string]any{"name": "m", "alias": "champion", "version": "1"})
+	if st != 400 || !strings.Contains(raw, "min-acc") {
+		t.Fatalf("config gate did not block: %d %s", st, raw)
+	}
+	s.must(t, "POST", api+"/registered-models/alias", map[string]any{"name": "m", "alias": "other", "version": "1"})
+	g := s.must(t, "GET", "/api/mlbox/v1/models/m/gates", nil)
+	if len(g["config_gates"].([]any)) != 1 {
+		t.Fatalf("gates: %v", g)
+	}
+	// a bad gate in the file is a config error naming the entry
+	if _, err := cfgTestLoad(t, "[[registry.gates]]\nname = \"x\"\ntargets = [\"stage:Prod\"]\napprovals = 1\n", nil); err == nil || !strings.Contains(err.Error(), "registry.gates[1]") {
+		t.Fatalf("bad gate config: %v", err)
+	}
+}

@@ -1,0 +1,6 @@
+//go:build race
+
+package serve
+
+// raceEnabled: the race detector allocates, so allocation counts are off.
+const raceEnabled = true
