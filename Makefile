@@ -10,7 +10,7 @@ MLBOX_CACHE ?= $(HOME)/.cache/mlbox
 export MLBOX_CACHE
 PYTEST_ARGS ?=
 
-.PHONY: all build run test test-go test-compat test-compat-2x test-ui bench examples minio venv venv-2x lint fmt clean
+.PHONY: all build run test test-go test-compat test-compat-2x test-ui bench bench-serve examples minio venv venv-2x lint fmt clean
 
 all: build
 
@@ -52,8 +52,20 @@ test-ui: build venv
 	MLBOX_BIN=$(CURDIR)/$(BIN) MLBOX_REQUIRE_CHROMIUM=1 .venv/bin/python -m pytest -q tests/ui $(PYTEST_ARGS)
 
 # A benchmark, not a test: prints throughput and p50/p99 (see docs/performance.md).
-bench: build
+# First the MLflow REST workloads, then serving (bench/serve, docs/serving.md):
+# HTTP inference on the examples against `mlflow models serve` from the venv.
+# BENCH_SERVE_ARGS=--skip-mlflow leaves the baseline out.
+bench: build venv minio
 	$(GO) run ./bench --mlbox $(BIN) $(BENCH_ARGS)
+	$(GO) run ./bench/artifacts --mlbox $(BIN) --minio $$(scripts/minio.sh) $(BENCH_ARTIFACTS_ARGS)
+	$(GO) run ./bench/serve --mlbox $(BIN) $(BENCH_SERVE_ARGS)
+
+bench-serve: build venv
+	$(GO) run ./bench/serve --mlbox $(BIN) $(BENCH_SERVE_ARGS)
+
+# Rebuilds examples/*/model.wasm (committed; see examples/README.md).
+examples:
+	scripts/examples.sh
 
 lint:
 	$(GO) vet ./...

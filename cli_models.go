@@ -19,7 +19,13 @@ import (
 
 const modelsUsage = `Usage:
   mlbox models download [--tracking-uri URL] MODEL_URI DIR
+  mlbox models log --experiment NAME [--register MODEL] [--alias ALIAS] [--profile profile.json] FILE.wasm
+  mlbox models profile [--bins 10] [--label COL] [--out profile.json] data.csv
+  mlbox models rollback [--alias champion] NAME
 
+Run "mlbox models COMMAND -h" for a command's flags.
+
+download:
 MODEL_URI is models:/NAME@ALIAS, models:/NAME/STAGE (None, Staging,
 Production, Archived, or latest) or models:/NAME/VERSION. The version's
 artifacts are fetched through the server's artifact proxy into DIR.

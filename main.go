@@ -24,6 +24,9 @@ Usage:
   mlbox server [flags]               run the server (MLflow REST API, artifact proxy, UI)
   mlbox config check [--config F]    validate a config file and print the effective config (secrets masked)
   mlbox models download URI DIR      fetch a registered model version's artifacts (models:/NAME@ALIAS, /STAGE, /VERSION)
+  mlbox models log FILE.wasm         log a wasm model in a new run, optionally register it and set an alias
+  mlbox models profile data.csv      write a training-data profile (per-feature histograms) for drift
+  mlbox models rollback NAME         move an alias (default champion) back to its previous version
   mlbox jobs list|run|history|log    scheduled jobs: list them, run one now, its history and logs
   mlbox retention plan|apply|log     retention policies: dry run, apply, what was deleted
   mlbox version                      print the version

@@ -356,7 +356,11 @@ func (a *App) deploymentRequests(w http.ResponseWriter, r *http.Request) error {
 		return errServeDisabled
 	}
 	n := 100
-	if s := r.URL.Query().Get("n"); s != "" {
+	q := r.URL.Query()
+	if q.Get("n") == "" && q.Get("limit") != "" {
+		q.Set("n", q.Get("limit")) // ?limit=N is accepted too
+	}
+	if s := q.Get("n"); s != "" {
 		v, err := strconv.Atoi(s)
 		if err != nil || v < 0 || v > 10000 {
 			return invalidParam("n must be an integer between 0 and 10000, got " + strconv.Quote(s))
