@@ -50,7 +50,7 @@ type Store struct {
 	// logged model (loggedmodels.go).
 	attachModelMetrics func(tx *wtx, runID string, metrics []Metric)
 
-	stats Stats
+	stats       Stats
 	gatesMu     sync.RWMutex
 	configGates map[string][]GateRule // from the config file, by model ("*" = all)
 
