@@ -273,19 +273,7 @@ func (s *Store) SearchExperiments(ctx context.Context, view int, filter string, 
 	if max < 1 || max > 50000 {
 		return nil, "", Invalidf("Invalid value %d for parameter 'max_results' supplied. It must be at most 50000 and at least 1", max)
 	}
-	conds, err := search.ParseFilter(search.Experiments, filter)
-	if err != nil {
-		return nil, "", Invalidf("%s", err.Error())
-	}
-	var orders []search.OrderBy
-	for _, o := range orderBy {
-		ob, err := search.ParseOrderBy(search.Experiments, o)
-		if err != nil {
-			return nil, "", Invalidf("%s", err.Error())
-		}
-		orders = append(orders, ob)
-	}
-	offset, err := decodePageToken(token)
+	conds, orders, offset, err := parseSearch(search.Experiments, filter, orderBy, token)
 	if err != nil {
 		return nil, "", err
 	}

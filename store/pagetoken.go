@@ -3,6 +3,8 @@ package store
 import (
 	"encoding/base64"
 	"encoding/json"
+
+	"mlbox/store/search"
 )
 
 // Page tokens are opaque to clients; like MLflow's they are base64(JSON
@@ -41,4 +43,26 @@ func page[T any](items []T, offset, max int) ([]T, string) {
 		return items[offset:], ""
 	}
 	return items[offset:end], encodePageToken(end)
+}
+
+// parseSearch parses what every search takes: a filter, order_by clauses and
+// a page token, for one entity. Parse errors are INVALID_PARAMETER_VALUE.
+func parseSearch(e search.Entity, filter string, orderBy []string, token string) ([]search.Comparison, []search.OrderBy, int, error) {
+	conds, err := search.ParseFilter(e, filter)
+	if err != nil {
+		return nil, nil, 0, Invalidf("%s", err.Error())
+	}
+	orders := make([]search.OrderBy, 0, len(orderBy))
+	for _, o := range orderBy {
+		ob, err := search.ParseOrderBy(e, o)
+		if err != nil {
+			return nil, nil, 0, Invalidf("%s", err.Error())
+		}
+		orders = append(orders, ob)
+	}
+	offset, err := decodePageToken(token)
+	if err != nil {
+		return nil, nil, 0, err
+	}
+	return conds, orders, offset, nil
 }

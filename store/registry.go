@@ -469,19 +469,7 @@ func (s *Store) SearchRegisteredModels(ctx context.Context, filter string, max i
 	if max < 1 || max > 1000 {
 		return nil, "", Invalidf("Invalid value for request parameter max_results. It must be at most 1000, but got value %d", max)
 	}
-	conds, err := search.ParseFilter(search.RegisteredModels, filter)
-	if err != nil {
-		return nil, "", Invalidf("%s", err.Error())
-	}
-	var orders []search.OrderBy
-	for _, o := range orderBy {
-		ob, err := search.ParseOrderBy(search.RegisteredModels, o)
-		if err != nil {
-			return nil, "", Invalidf("%s", err.Error())
-		}
-		orders = append(orders, ob)
-	}
-	offset, err := decodePageToken(token)
+	conds, orders, offset, err := parseSearch(search.RegisteredModels, filter, orderBy, token)
 	if err != nil {
 		return nil, "", err
 	}
@@ -919,19 +907,7 @@ func (s *Store) SearchModelVersions(ctx context.Context, filter string, max int,
 	if max < 1 || max > 200000 {
 		return nil, "", Invalidf("Invalid value for request parameter max_results. It must be at most 200000, but got value %d", max)
 	}
-	conds, err := search.ParseFilter(search.ModelVersions, filter)
-	if err != nil {
-		return nil, "", Invalidf("%s", err.Error())
-	}
-	var orders []search.OrderBy
-	for _, o := range orderBy {
-		ob, err := search.ParseOrderBy(search.ModelVersions, o)
-		if err != nil {
-			return nil, "", Invalidf("%s", err.Error())
-		}
-		orders = append(orders, ob)
-	}
-	offset, err := decodePageToken(token)
+	conds, orders, offset, err := parseSearch(search.ModelVersions, filter, orderBy, token)
 	if err != nil {
 		return nil, "", err
 	}

@@ -58,19 +58,7 @@ func (s *Store) SearchRuns(ctx context.Context, req SearchRunsRequest) ([]*Run, 
 type runKey func(ord int32) (num float64, str string, isNum, ok bool)
 
 func (s *Store) searchRunIDs(req SearchRunsRequest) ([]string, string, error) {
-	conds, err := search.ParseFilter(search.Runs, req.Filter)
-	if err != nil {
-		return nil, "", Invalidf("%s", err.Error())
-	}
-	var orders []search.OrderBy
-	for _, o := range req.OrderBy {
-		ob, err := search.ParseOrderBy(search.Runs, o)
-		if err != nil {
-			return nil, "", Invalidf("%s", err.Error())
-		}
-		orders = append(orders, ob)
-	}
-	offset, err := decodePageToken(req.PageToken)
+	conds, orders, offset, err := parseSearch(search.Runs, req.Filter, req.OrderBy, req.PageToken)
 	if err != nil {
 		return nil, "", err
 	}
