@@ -1,8 +1,11 @@
 package app
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"mime"
 	"net/http"
 	"net/url"
@@ -50,6 +53,9 @@ func (a *App) uploadArtifact(w http.ResponseWriter, r *http.Request) error {
 	}
 	if p == "" {
 		return invalidParam("Invalid path: a file path is required")
+	}
+	if a.uploadSpliced(w, r, p) {
+		return nil
 	}
 	if err := a.arts.Put(r.Context(), p, r.Body, r.ContentLength); err != nil {
 		return err
@@ -345,4 +351,43 @@ func fileInfos(entries []artifact.Entry, prefix string) []fileInfoJSON {
 		files = append(files, fi)
 	}
 	return files
+}
+
+// spliceMin: local uploads at least this large bypass the HTTP server's body
+// reader (see uploadSpliced).
+const spliceMin = 8 << 20
+
+// uploadSpliced takes over the connection of a large HTTP/1.1 upload to
+// the local backend, so the body goes from the socket to the file with
+// splice(2) instead of being copied through user space twice. It answers
+// on the connection itself and closes it. It reports false, having done
+// nothing, when the request does not qualify.
+func (a *App) uploadSpliced(w http.ResponseWriter, r *http.Request, p string) bool {
+	if _, local := a.arts.(*artifact.Local); !local || r.ContentLength < spliceMin || r.ProtoMajor != 1 ||
+		len(r.TransferEncoding) > 0 || r.Header.Get("Expect") != "" {
+		return false
+	}
+	conn, brw, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		return false
+	}
+	defer conn.Close()
+	buffered, _ := brw.Reader.Peek(min(brw.Reader.Buffered(), int(min(r.ContentLength, 1<<30))))
+	body := &artifact.ConnBody{Prefix: bytes.Clone(buffered), Conn: conn, N: r.ContentLength}
+	// Bound the whole transfer: a minute plus one second per MiB.
+	_ = conn.SetDeadline(time.Now().Add(time.Minute + time.Duration(r.ContentLength>>20)*time.Second))
+	status, resp := http.StatusOK, emptyObject
+	if err := a.arts.Put(context.WithoutCancel(r.Context()), p, body, r.ContentLength); err != nil {
+		ae := toAPIError(err)
+		status = ae.Status
+		resp, _ = json.Marshal(map[string]string{"error_code": ae.Code, "message": ae.Msg})
+		if status >= 500 && status != http.StatusServiceUnavailable {
+			a.log.Error("upload failed", "path", p, "err", err)
+		}
+	}
+	fmt.Fprintf(brw, "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\nConnection: close\r\n\r\n",
+		status, http.StatusText(status), len(resp))
+	_, _ = brw.Write(resp)
+	_ = brw.Flush()
+	return true
 }

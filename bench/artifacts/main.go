@@ -230,7 +230,9 @@ func getFile(url, dst string, size int64) (time.Duration, error) {
 	if err != nil {
 		return 0, err
 	}
-	n, err := io.Copy(f, resp.Body)
+	// A client as a downloader would write it: large reads and writes
+	// (io.Copy's 32 KiB buffer makes the client, not the proxy, the limit).
+	n, err := io.CopyBuffer(struct{ io.Writer }{f}, resp.Body, make([]byte, 1<<20))
 	if err == nil {
 		err = f.Sync()
 	}

@@ -143,15 +143,22 @@ func (l *Local) Put(ctx context.Context, p string, r io.Reader, size int64) (err
 		}
 	}()
 
-	bp := copyBufPool.Get().(*[]byte)
-	defer copyBufPool.Put(bp)
-	src := io.Reader(ctxReader{ctx, r})
-	if size >= 0 {
-		src = io.LimitReader(src, size+1)
+	var n int64
+	if cb, ok := r.(*ConnBody); ok && size == cb.N {
+		// Straight from the socket (see ConnBody); the caller bounds it
+		// with the connection's deadline.
+		n, err = cb.writeTo(f)
+	} else {
+		bp := copyBufPool.Get().(*[]byte)
+		defer copyBufPool.Put(bp)
+		src := io.Reader(ctxReader{ctx, r})
+		if size >= 0 {
+			src = io.LimitReader(src, size+1)
+		}
+		// struct wrapper hides (*os.File).ReadFrom so the pooled buffer and
+		// the context check are used.
+		n, err = io.CopyBuffer(struct{ io.Writer }{f}, src, *bp)
 	}
-	// struct wrapper hides (*os.File).ReadFrom so the pooled buffer and the
-	// context check are used.
-	n, err := io.CopyBuffer(struct{ io.Writer }{f}, src, *bp)
 	if err != nil {
 		return fmt.Errorf("artifact: write %q: %w", rel, err)
 	}
