@@ -57,9 +57,6 @@ func (s *Store) update(ctx context.Context, fn func(*wtx) error) error {
 func (s *Store) committer() {
 	defer s.wg.Done()
 	batch := make([]*writeReq, 0, s.opts.MaxBatch)
-	lastSize := 1
-	timer := time.NewTimer(time.Hour)
-	timer.Stop()
 	for {
 		var first *writeReq
 		select {
@@ -77,34 +74,9 @@ func (s *Store) committer() {
 		}
 		batch = append(batch[:0], first)
 		s.fill(&batch)
-		// Linger: when the last group was bigger than what is queued now,
-		// the other writers are most likely a few microseconds away (their
-		// previous answer just went out). Waiting briefly for them costs far
-		// less than the fsync a second commit would.
-		// The writers answered by the last commit are not queued yet; the
-		// ones queued now came in during it. Both groups are active.
-		if want := min(lastSize+len(batch), s.opts.MaxBatch); len(batch) < want && lastSize > 1 {
-			timer.Reset(lingerMax)
-		linger:
-			for len(batch) < want {
-				select {
-				case r := <-s.writes:
-					batch = append(batch, r)
-					s.fill(&batch)
-				case <-timer.C:
-					break linger
-				}
-			}
-			timer.Stop()
-		}
-		lastSize = len(batch)
 		s.commitGroup(batch)
 	}
 }
-
-// lingerMax bounds how long a commit waits for more writers; it is a small
-// fraction of an fsync.
-const lingerMax = 300 * time.Microsecond
 
 // fill appends queued requests without blocking.
 func (s *Store) fill(batch *[]*writeReq) {
