@@ -8,6 +8,7 @@ import (
 	"math"
 	"mime"
 	"net/http"
+	"reflect"
 	"strconv"
 	"strings"
 )
@@ -205,20 +206,49 @@ func (a *App) decodeRequest(r *http.Request, v any) error {
 		}
 	}
 	if err := json.Unmarshal(body, v); err != nil {
-		if ae, ok := err.(*apiError); ok {
-			return ae
+		return decodeError(err)
+	}
+	return checkRequired(reflect.ValueOf(v).Elem())
+}
+
+// checkRequired reports the first optString field tagged required:"true"
+// that is missing or empty, as MLflow's "Missing value for required
+// parameter" error. Embedded structs are searched too.
+func checkRequired(v reflect.Value) error {
+	if v.Kind() != reflect.Struct {
+		return nil
+	}
+	t := v.Type()
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		if f.Anonymous {
+			if err := checkRequired(v.Field(i)); err != nil {
+				return err
+			}
+			continue
 		}
-		var ute *json.UnmarshalTypeError
-		if errors.As(err, &ute) {
-			return invalidParam("Invalid value for field '" + ute.Field + "': expected " + ute.Type.String())
+		if f.Tag.Get("required") != "true" {
+			continue
 		}
-		var inner *apiError
-		if errors.As(err, &inner) {
-			return inner
+		if s, ok := v.Field(i).Interface().(optString); ok && (!s.Set || s.V == "") {
+			name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+			return missingParam(name)
 		}
-		return invalidParam("Malformed request body: " + err.Error())
 	}
 	return nil
+}
+
+// decodeError turns a JSON decoding error into INVALID_PARAMETER_VALUE.
+func decodeError(err error) error {
+	var ae *apiError
+	if errors.As(err, &ae) {
+		return ae
+	}
+	var ute *json.UnmarshalTypeError
+	if errors.As(err, &ute) {
+		return invalidParam("Invalid value for field '" + ute.Field + "': expected " + ute.Type.String())
+	}
+	return invalidParam("Malformed request body: " + err.Error())
 }
 
 func queryToJSON(r *http.Request) []byte {

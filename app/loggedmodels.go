@@ -21,7 +21,7 @@ func (a *App) loggedModelRoutes() {
 
 func (a *App) createLoggedModel(w http.ResponseWriter, r *http.Request) error {
 	var req struct {
-		ExperimentID optString `json:"experiment_id"`
+		ExperimentID optString `json:"experiment_id" required:"true"`
 		Name         optString `json:"name"`
 		ModelType    optString `json:"model_type"`
 		SourceRunID  optString `json:"source_run_id"`
@@ -29,9 +29,6 @@ func (a *App) createLoggedModel(w http.ResponseWriter, r *http.Request) error {
 		Tags         []tagJSON `json:"tags"`
 	}
 	if err := a.decodeRequest(r, &req); err != nil {
-		return err
-	}
-	if err := require("experiment_id", req.ExperimentID); err != nil {
 		return err
 	}
 	params, err := toTags(req.Params, "params")
@@ -63,12 +60,9 @@ func (a *App) getLoggedModel(w http.ResponseWriter, r *http.Request) error {
 
 func (a *App) finalizeLoggedModel(w http.ResponseWriter, r *http.Request) error {
 	var req struct {
-		Status optString `json:"status"`
+		Status optString `json:"status" required:"true"`
 	}
 	if err := a.decodeRequest(r, &req); err != nil {
-		return err
-	}
-	if err := require("status", req.Status); err != nil {
 		return err
 	}
 	m, err := a.store.FinalizeLoggedModel(r.Context(), r.PathValue("model_id"), req.Status.V)

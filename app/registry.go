@@ -53,31 +53,21 @@ func actor(r *http.Request) string {
 }
 
 type nameReq struct {
-	Name optString `json:"name"`
+	Name optString `json:"name" required:"true"`
 }
 
 type versionReq struct {
-	Name    optString `json:"name"`
-	Version optString `json:"version"`
-}
-
-func (q *versionReq) check() error {
-	if err := require("name", q.Name); err != nil {
-		return err
-	}
-	return require("version", q.Version)
+	Name    optString `json:"name" required:"true"`
+	Version optString `json:"version" required:"true"`
 }
 
 func (a *App) createRegisteredModel(w http.ResponseWriter, r *http.Request) error {
 	var req struct {
-		Name        optString `json:"name"`
+		Name        optString `json:"name" required:"true"`
 		Tags        []tagJSON `json:"tags"`
 		Description optString `json:"description"`
 	}
 	if err := a.decodeRequest(r, &req); err != nil {
-		return err
-	}
-	if err := require("name", req.Name); err != nil {
 		return err
 	}
 	tags, err := toTags(req.Tags, "tags")
@@ -96,9 +86,6 @@ func (a *App) getRegisteredModel(w http.ResponseWriter, r *http.Request) error {
 	if err := a.decodeRequest(r, &req); err != nil {
 		return err
 	}
-	if err := require("name", req.Name); err != nil {
-		return err
-	}
 	m, err := a.store.GetRegisteredModel(r.Context(), req.Name.V)
 	if err != nil {
 		return err
@@ -108,16 +95,10 @@ func (a *App) getRegisteredModel(w http.ResponseWriter, r *http.Request) error {
 
 func (a *App) renameRegisteredModel(w http.ResponseWriter, r *http.Request) error {
 	var req struct {
-		Name    optString `json:"name"`
-		NewName optString `json:"new_name"`
+		Name    optString `json:"name" required:"true"`
+		NewName optString `json:"new_name" required:"true"`
 	}
 	if err := a.decodeRequest(r, &req); err != nil {
-		return err
-	}
-	if err := require("name", req.Name); err != nil {
-		return err
-	}
-	if err := require("new_name", req.NewName); err != nil {
 		return err
 	}
 	m, err := a.store.RenameRegisteredModel(r.Context(), req.Name.V, req.NewName.V, actor(r))
@@ -129,13 +110,10 @@ func (a *App) renameRegisteredModel(w http.ResponseWriter, r *http.Request) erro
 
 func (a *App) updateRegisteredModel(w http.ResponseWriter, r *http.Request) error {
 	var req struct {
-		Name        optString `json:"name"`
+		Name        optString `json:"name" required:"true"`
 		Description optString `json:"description"`
 	}
 	if err := a.decodeRequest(r, &req); err != nil {
-		return err
-	}
-	if err := require("name", req.Name); err != nil {
 		return err
 	}
 	m, err := a.store.UpdateRegisteredModel(r.Context(), req.Name.V, req.Description.V)
@@ -148,9 +126,6 @@ func (a *App) updateRegisteredModel(w http.ResponseWriter, r *http.Request) erro
 func (a *App) deleteRegisteredModel(w http.ResponseWriter, r *http.Request) error {
 	var req nameReq
 	if err := a.decodeRequest(r, &req); err != nil {
-		return err
-	}
-	if err := require("name", req.Name); err != nil {
 		return err
 	}
 	if err := a.store.DeleteRegisteredModel(r.Context(), req.Name.V, actor(r)); err != nil {
@@ -184,13 +159,10 @@ func (a *App) searchRegisteredModels(w http.ResponseWriter, r *http.Request) err
 
 func (a *App) getLatestVersions(w http.ResponseWriter, r *http.Request) error {
 	var req struct {
-		Name   optString `json:"name"`
+		Name   optString `json:"name" required:"true"`
 		Stages strList   `json:"stages"`
 	}
 	if err := a.decodeRequest(r, &req); err != nil {
-		return err
-	}
-	if err := require("name", req.Name); err != nil {
 		return err
 	}
 	vs, err := a.store.GetLatestVersions(r.Context(), req.Name.V, req.Stages)
@@ -204,17 +176,11 @@ func (a *App) getLatestVersions(w http.ResponseWriter, r *http.Request) error {
 
 func (a *App) setRegisteredModelTag(w http.ResponseWriter, r *http.Request) error {
 	var req struct {
-		Name  optString `json:"name"`
-		Key   optString `json:"key"`
+		Name  optString `json:"name" required:"true"`
+		Key   optString `json:"key" required:"true"`
 		Value optString `json:"value"`
 	}
 	if err := a.decodeRequest(r, &req); err != nil {
-		return err
-	}
-	if err := require("name", req.Name); err != nil {
-		return err
-	}
-	if err := require("key", req.Key); err != nil {
 		return err
 	}
 	if err := a.store.SetRegisteredModelTag(r.Context(), req.Name.V, store.Tag{Key: req.Key.V, Value: req.Value.V}); err != nil {
@@ -225,16 +191,10 @@ func (a *App) setRegisteredModelTag(w http.ResponseWriter, r *http.Request) erro
 
 func (a *App) deleteRegisteredModelTag(w http.ResponseWriter, r *http.Request) error {
 	var req struct {
-		Name optString `json:"name"`
-		Key  optString `json:"key"`
+		Name optString `json:"name" required:"true"`
+		Key  optString `json:"key" required:"true"`
 	}
 	if err := a.decodeRequest(r, &req); err != nil {
-		return err
-	}
-	if err := require("name", req.Name); err != nil {
-		return err
-	}
-	if err := require("key", req.Key); err != nil {
 		return err
 	}
 	if err := a.store.DeleteRegisteredModelTag(r.Context(), req.Name.V, req.Key.V); err != nil {
@@ -268,16 +228,10 @@ func (a *App) setAlias(w http.ResponseWriter, r *http.Request) error {
 
 func (a *App) deleteAlias(w http.ResponseWriter, r *http.Request) error {
 	var req struct {
-		Name  optString `json:"name"`
-		Alias optString `json:"alias"`
+		Name  optString `json:"name" required:"true"`
+		Alias optString `json:"alias" required:"true"`
 	}
 	if err := a.decodeRequest(r, &req); err != nil {
-		return err
-	}
-	if err := require("name", req.Name); err != nil {
-		return err
-	}
-	if err := require("alias", req.Alias); err != nil {
 		return err
 	}
 	if err := a.store.DeleteRegisteredModelAlias(r.Context(), req.Name.V, req.Alias.V, actor(r)); err != nil {
@@ -288,16 +242,10 @@ func (a *App) deleteAlias(w http.ResponseWriter, r *http.Request) error {
 
 func (a *App) getByAlias(w http.ResponseWriter, r *http.Request) error {
 	var req struct {
-		Name  optString `json:"name"`
-		Alias optString `json:"alias"`
+		Name  optString `json:"name" required:"true"`
+		Alias optString `json:"alias" required:"true"`
 	}
 	if err := a.decodeRequest(r, &req); err != nil {
-		return err
-	}
-	if err := require("name", req.Name); err != nil {
-		return err
-	}
-	if err := require("alias", req.Alias); err != nil {
 		return err
 	}
 	mv, err := a.store.GetModelVersionByAlias(r.Context(), req.Name.V, req.Alias.V)
@@ -309,8 +257,8 @@ func (a *App) getByAlias(w http.ResponseWriter, r *http.Request) error {
 
 func (a *App) createModelVersion(w http.ResponseWriter, r *http.Request) error {
 	var req struct {
-		Name        optString `json:"name"`
-		Source      optString `json:"source"`
+		Name        optString `json:"name" required:"true"`
+		Source      optString `json:"source" required:"true"`
 		RunID       optString `json:"run_id"`
 		Tags        []tagJSON `json:"tags"`
 		RunLink     optString `json:"run_link"`
@@ -318,12 +266,6 @@ func (a *App) createModelVersion(w http.ResponseWriter, r *http.Request) error {
 		ModelID     optString `json:"model_id"`
 	}
 	if err := a.decodeRequest(r, &req); err != nil {
-		return err
-	}
-	if err := require("name", req.Name); err != nil {
-		return err
-	}
-	if err := require("source", req.Source); err != nil {
 		return err
 	}
 	tags, err := toTags(req.Tags, "tags")
@@ -345,9 +287,6 @@ func (a *App) getModelVersion(w http.ResponseWriter, r *http.Request) error {
 	if err := a.decodeRequest(r, &req); err != nil {
 		return err
 	}
-	if err := req.check(); err != nil {
-		return err
-	}
 	mv, err := a.store.GetModelVersion(r.Context(), req.Name.V, req.Version.V)
 	if err != nil {
 		return err
@@ -363,9 +302,6 @@ func (a *App) updateModelVersion(w http.ResponseWriter, r *http.Request) error {
 	if err := a.decodeRequest(r, &req); err != nil {
 		return err
 	}
-	if err := req.check(); err != nil {
-		return err
-	}
 	mv, err := a.store.UpdateModelVersion(r.Context(), req.Name.V, req.Version.V, req.Description.V)
 	if err != nil {
 		return err
@@ -376,9 +312,6 @@ func (a *App) updateModelVersion(w http.ResponseWriter, r *http.Request) error {
 func (a *App) deleteModelVersion(w http.ResponseWriter, r *http.Request) error {
 	var req versionReq
 	if err := a.decodeRequest(r, &req); err != nil {
-		return err
-	}
-	if err := req.check(); err != nil {
 		return err
 	}
 	if err := a.store.DeleteModelVersion(r.Context(), req.Name.V, req.Version.V, actor(r)); err != nil {
@@ -415,9 +348,6 @@ func (a *App) getDownloadURI(w http.ResponseWriter, r *http.Request) error {
 	if err := a.decodeRequest(r, &req); err != nil {
 		return err
 	}
-	if err := req.check(); err != nil {
-		return err
-	}
 	uri, err := a.store.GetModelVersionDownloadURI(r.Context(), req.Name.V, req.Version.V)
 	if err != nil {
 		return err
@@ -428,16 +358,10 @@ func (a *App) getDownloadURI(w http.ResponseWriter, r *http.Request) error {
 func (a *App) setModelVersionTag(w http.ResponseWriter, r *http.Request) error {
 	var req struct {
 		versionReq
-		Key   optString `json:"key"`
+		Key   optString `json:"key" required:"true"`
 		Value optString `json:"value"`
 	}
 	if err := a.decodeRequest(r, &req); err != nil {
-		return err
-	}
-	if err := req.check(); err != nil {
-		return err
-	}
-	if err := require("key", req.Key); err != nil {
 		return err
 	}
 	if err := a.store.SetModelVersionTag(r.Context(), req.Name.V, req.Version.V, store.Tag{Key: req.Key.V, Value: req.Value.V}); err != nil {
@@ -449,15 +373,9 @@ func (a *App) setModelVersionTag(w http.ResponseWriter, r *http.Request) error {
 func (a *App) deleteModelVersionTag(w http.ResponseWriter, r *http.Request) error {
 	var req struct {
 		versionReq
-		Key optString `json:"key"`
+		Key optString `json:"key" required:"true"`
 	}
 	if err := a.decodeRequest(r, &req); err != nil {
-		return err
-	}
-	if err := req.check(); err != nil {
-		return err
-	}
-	if err := require("key", req.Key); err != nil {
 		return err
 	}
 	if err := a.store.DeleteModelVersionTag(r.Context(), req.Name.V, req.Version.V, req.Key.V); err != nil {
@@ -469,16 +387,10 @@ func (a *App) deleteModelVersionTag(w http.ResponseWriter, r *http.Request) erro
 func (a *App) transitionStage(w http.ResponseWriter, r *http.Request) error {
 	var req struct {
 		versionReq
-		Stage                   optString `json:"stage"`
+		Stage                   optString `json:"stage" required:"true"`
 		ArchiveExistingVersions optBool   `json:"archive_existing_versions"`
 	}
 	if err := a.decodeRequest(r, &req); err != nil {
-		return err
-	}
-	if err := req.check(); err != nil {
-		return err
-	}
-	if err := require("stage", req.Stage); err != nil {
 		return err
 	}
 	mv, err := a.store.TransitionModelVersionStage(r.Context(), req.Name.V, req.Version.V, req.Stage.V, req.ArchiveExistingVersions.V, actor(r))

@@ -65,14 +65,11 @@ func require(name string, v optString) error {
 
 func (a *App) createExperiment(w http.ResponseWriter, r *http.Request) error {
 	var req struct {
-		Name             optString `json:"name"`
+		Name             optString `json:"name" required:"true"`
 		ArtifactLocation optString `json:"artifact_location"`
 		Tags             []tagJSON `json:"tags"`
 	}
 	if err := a.decodeRequest(r, &req); err != nil {
-		return err
-	}
-	if err := require("name", req.Name); err != nil {
 		return err
 	}
 	tags, err := toTags(req.Tags, "tags")
@@ -87,7 +84,7 @@ func (a *App) createExperiment(w http.ResponseWriter, r *http.Request) error {
 }
 
 type expIDReq struct {
-	ExperimentID optString `json:"experiment_id"`
+	ExperimentID optString `json:"experiment_id" required:"true"`
 }
 
 func (a *App) expID(r *http.Request) (string, error) {
@@ -95,7 +92,7 @@ func (a *App) expID(r *http.Request) (string, error) {
 	if err := a.decodeRequest(r, &req); err != nil {
 		return "", err
 	}
-	return req.ExperimentID.V, require("experiment_id", req.ExperimentID)
+	return req.ExperimentID.V, nil
 }
 
 func (a *App) getExperiment(w http.ResponseWriter, r *http.Request) error {
@@ -112,12 +109,9 @@ func (a *App) getExperiment(w http.ResponseWriter, r *http.Request) error {
 
 func (a *App) getExperimentByName(w http.ResponseWriter, r *http.Request) error {
 	var req struct {
-		Name optString `json:"experiment_name"`
+		Name optString `json:"experiment_name" required:"true"`
 	}
 	if err := a.decodeRequest(r, &req); err != nil {
-		return err
-	}
-	if err := require("experiment_name", req.Name); err != nil {
 		return err
 	}
 	e, err := a.store.GetExperimentByName(r.Context(), req.Name.V)
@@ -193,16 +187,10 @@ func (a *App) restoreExperiment(w http.ResponseWriter, r *http.Request) error {
 
 func (a *App) updateExperiment(w http.ResponseWriter, r *http.Request) error {
 	var req struct {
-		ExperimentID optString `json:"experiment_id"`
-		NewName      optString `json:"new_name"`
+		ExperimentID optString `json:"experiment_id" required:"true"`
+		NewName      optString `json:"new_name" required:"true"`
 	}
 	if err := a.decodeRequest(r, &req); err != nil {
-		return err
-	}
-	if err := require("experiment_id", req.ExperimentID); err != nil {
-		return err
-	}
-	if err := require("new_name", req.NewName); err != nil {
 		return err
 	}
 	if err := a.store.RenameExperiment(r.Context(), req.ExperimentID.V, req.NewName.V); err != nil {
@@ -213,17 +201,11 @@ func (a *App) updateExperiment(w http.ResponseWriter, r *http.Request) error {
 
 func (a *App) setExperimentTag(w http.ResponseWriter, r *http.Request) error {
 	var req struct {
-		ExperimentID optString `json:"experiment_id"`
-		Key          optString `json:"key"`
+		ExperimentID optString `json:"experiment_id" required:"true"`
+		Key          optString `json:"key" required:"true"`
 		Value        optString `json:"value"`
 	}
 	if err := a.decodeRequest(r, &req); err != nil {
-		return err
-	}
-	if err := require("experiment_id", req.ExperimentID); err != nil {
-		return err
-	}
-	if err := require("key", req.Key); err != nil {
 		return err
 	}
 	if err := a.store.SetExperimentTag(r.Context(), req.ExperimentID.V, store.Tag{Key: req.Key.V, Value: req.Value.V}); err != nil {
@@ -234,16 +216,10 @@ func (a *App) setExperimentTag(w http.ResponseWriter, r *http.Request) error {
 
 func (a *App) deleteExperimentTag(w http.ResponseWriter, r *http.Request) error {
 	var req struct {
-		ExperimentID optString `json:"experiment_id"`
-		Key          optString `json:"key"`
+		ExperimentID optString `json:"experiment_id" required:"true"`
+		Key          optString `json:"key" required:"true"`
 	}
 	if err := a.decodeRequest(r, &req); err != nil {
-		return err
-	}
-	if err := require("experiment_id", req.ExperimentID); err != nil {
-		return err
-	}
-	if err := require("key", req.Key); err != nil {
 		return err
 	}
 	if err := a.store.DeleteExperimentTag(r.Context(), req.ExperimentID.V, req.Key.V); err != nil {
@@ -475,7 +451,7 @@ func (a *App) logMetric(w http.ResponseWriter, r *http.Request) error {
 func (a *App) logParam(w http.ResponseWriter, r *http.Request) error {
 	var req struct {
 		runIDReq
-		Key   optString `json:"key"`
+		Key   optString `json:"key" required:"true"`
 		Value optString `json:"value"`
 	}
 	if err := a.decodeRequest(r, &req); err != nil {
@@ -483,9 +459,6 @@ func (a *App) logParam(w http.ResponseWriter, r *http.Request) error {
 	}
 	id, err := req.id()
 	if err != nil {
-		return err
-	}
-	if err := require("key", req.Key); err != nil {
 		return err
 	}
 	if err := a.store.LogBatch(r.Context(), id, nil, []store.Param{{Key: req.Key.V, Value: req.Value.V}}, nil); err != nil {
@@ -497,7 +470,7 @@ func (a *App) logParam(w http.ResponseWriter, r *http.Request) error {
 func (a *App) setTag(w http.ResponseWriter, r *http.Request) error {
 	var req struct {
 		runIDReq
-		Key   optString `json:"key"`
+		Key   optString `json:"key" required:"true"`
 		Value optString `json:"value"`
 	}
 	if err := a.decodeRequest(r, &req); err != nil {
@@ -505,9 +478,6 @@ func (a *App) setTag(w http.ResponseWriter, r *http.Request) error {
 	}
 	id, err := req.id()
 	if err != nil {
-		return err
-	}
-	if err := require("key", req.Key); err != nil {
 		return err
 	}
 	if err := a.store.LogBatch(r.Context(), id, nil, nil, []store.Tag{{Key: req.Key.V, Value: req.Value.V}}); err != nil {
@@ -519,16 +489,13 @@ func (a *App) setTag(w http.ResponseWriter, r *http.Request) error {
 func (a *App) deleteTag(w http.ResponseWriter, r *http.Request) error {
 	var req struct {
 		runIDReq
-		Key optString `json:"key"`
+		Key optString `json:"key" required:"true"`
 	}
 	if err := a.decodeRequest(r, &req); err != nil {
 		return err
 	}
 	id, err := req.id()
 	if err != nil {
-		return err
-	}
-	if err := require("key", req.Key); err != nil {
 		return err
 	}
 	if err := a.store.DeleteTag(r.Context(), id, req.Key.V); err != nil {
@@ -649,16 +616,13 @@ func (a *App) logOutputs(w http.ResponseWriter, r *http.Request) error {
 func (a *App) logModel(w http.ResponseWriter, r *http.Request) error {
 	var req struct {
 		runIDReq
-		ModelJSON optString `json:"model_json"`
+		ModelJSON optString `json:"model_json" required:"true"`
 	}
 	if err := a.decodeRequest(r, &req); err != nil {
 		return err
 	}
 	id, err := req.id()
 	if err != nil {
-		return err
-	}
-	if err := require("model_json", req.ModelJSON); err != nil {
 		return err
 	}
 	var model map[string]any
@@ -679,7 +643,7 @@ func (a *App) logModel(w http.ResponseWriter, r *http.Request) error {
 func (a *App) getMetricHistory(w http.ResponseWriter, r *http.Request) error {
 	var req struct {
 		runIDReq
-		MetricKey  optString `json:"metric_key"`
+		MetricKey  optString `json:"metric_key" required:"true"`
 		MaxResults optInt    `json:"max_results"`
 		PageToken  optString `json:"page_token"`
 	}
@@ -688,9 +652,6 @@ func (a *App) getMetricHistory(w http.ResponseWriter, r *http.Request) error {
 	}
 	id, err := req.id()
 	if err != nil {
-		return err
-	}
-	if err := require("metric_key", req.MetricKey); err != nil {
 		return err
 	}
 	body, err := a.store.AppendMetricHistoryJSON(r.Context(), nil, id, req.MetricKey.V, int(req.MaxResults.V), req.PageToken.V)
@@ -704,15 +665,12 @@ func (a *App) getMetricHistory(w http.ResponseWriter, r *http.Request) error {
 func (a *App) getMetricHistoryBulkInterval(w http.ResponseWriter, r *http.Request) error {
 	var req struct {
 		RunIDs     strList   `json:"run_ids"`
-		MetricKey  optString `json:"metric_key"`
+		MetricKey  optString `json:"metric_key" required:"true"`
 		StartStep  optInt    `json:"start_step"`
 		EndStep    optInt    `json:"end_step"`
 		MaxResults optInt    `json:"max_results"`
 	}
 	if err := a.decodeRequest(r, &req); err != nil {
-		return err
-	}
-	if err := require("metric_key", req.MetricKey); err != nil {
 		return err
 	}
 	var start, end *int64
