@@ -18,7 +18,8 @@ import (
 	"mlbox/app"
 )
 
-const usage = `mlbox: MLflow-compatible tracking, artifacts and registry in one binary.
+const usage = `mlbox: MLflow-compatible tracking, artifacts, model registry, wasm model serving and
+scheduled retention/retraining in one binary.
 
 Usage:
   mlbox server [flags]               run the server (MLflow REST API, artifact proxy, UI)
@@ -42,7 +43,8 @@ precedence: defaults < TOML file < environment < flags):
 Point an unmodified MLflow client at it:
   MLFLOW_TRACKING_URI=http://127.0.0.1:5000 python train.py
 
-Documentation: docs/ in the source tree (configuration.md, operations.md).
+Documentation: docs/ in the source tree (configuration, operations, registry, webhooks,
+serving, wasm-abi, scheduler, performance).
 `
 
 func main() {
