@@ -38,23 +38,7 @@ func startJobsServer(t *testing.T, mutate func(*scheduler.Config)) *testServer {
 	if a.sched, err = a.newScheduler(sc); err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", cfg.Listen)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- a.Serve(ctx, ln) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("serve: %v", err)
-		}
-		if err := a.Close(); err != nil {
-			t.Errorf("close: %v", err)
-		}
-	})
-	return &testServer{URL: "http://" + ln.Addr().String(), App: a}
+	return serveTest(t, a, cfg.Listen)
 }
 
 // waitJobRun polls the history API until the run is no longer running.

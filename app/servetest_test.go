@@ -30,7 +30,14 @@ func startServer(t testing.TB, mutate ...func(*Config)) *testServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", cfg.Listen)
+	return serveTest(t, a, cfg.Listen)
+}
+
+// serveTest serves a on listen until the test ends, then shuts it down and
+// closes it, failing the test on errors from either.
+func serveTest(t testing.TB, a *App, listen string) *testServer {
+	t.Helper()
+	ln, err := net.Listen("tcp", listen)
 	if err != nil {
 		t.Fatal(err)
 	}
