@@ -137,7 +137,9 @@ func TestDriftBinMatchesHistogram(t *testing.T) {
 func TestDriftAlertsOncePerCrossing(t *testing.T) {
 	p, rows := irisProfile(t), irisRows(t)
 	var al alerts
-	d := NewDriftMonitor("iris", "1", p, DriftConfig{Window: 300, Threshold: 0.2}, al.add)
+	// iris.csv is ordered by class, so only a full window looks like the
+	// training data: no check before then (MinRows = Window).
+	d := NewDriftMonitor("iris", "1", p, DriftConfig{Window: 300, Threshold: 0.2, MinRows: 300}, al.add)
 	shifted := make([]float64, len(rows))
 	copy(shifted, rows)
 	for i := 2; i < len(shifted); i += 4 {
