@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -172,14 +173,49 @@ func TestAcknowledgedWritesSurviveKill9(t *testing.T) {
 		}
 	}
 	missing := 0
+	maxAcked := map[string]int64{}
 	acked.Range(func(k, _ any) bool {
 		if !have[k.(string)] {
 			missing++
 		}
+		key, step, _ := strings.Cut(k.(string), "/")
+		st, _ := strconv.ParseInt(step, 10, 64)
+		maxAcked[key] = max(maxAcked[key], st)
 		return true
 	})
 	if missing > 0 {
 		t.Fatalf("%d of %d acknowledged writes lost after kill -9", missing, n.Load())
+	}
+	// The latest values (get-run, and search through the run index) are
+	// at least the last acknowledged step of each key.
+	resp, err := http.Get("http://" + p2.addr + "/api/2.0/mlflow/runs/get?run_id=" + runID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var gr struct {
+		Run struct {
+			Data struct {
+				Metrics []struct {
+					Key  string
+					Step int64
+				} `json:"metrics"`
+			} `json:"data"`
+		} `json:"run"`
+	}
+	json.NewDecoder(resp.Body).Decode(&gr)
+	resp.Body.Close()
+	latest := map[string]int64{}
+	for _, m := range gr.Run.Data.Metrics {
+		latest[m.Key] = m.Step
+	}
+	for key, step := range maxAcked {
+		if latest[key] < step {
+			t.Errorf("latest %s is step %d after restart; step %d was acknowledged", key, latest[key], step)
+		}
+		st, body, err := post(p2.addr, "/runs/search", map[string]any{"experiment_ids": []string{"0"}, "filter": fmt.Sprintf("metrics.%s >= %d", key, step)})
+		if err != nil || st != 200 || !strings.Contains(string(body), runID) {
+			t.Errorf("search metrics.%s >= %d after restart: %d %s %v", key, step, st, body, err)
+		}
 	}
 	t.Logf("%d acknowledged writes all survived kill -9", n.Load())
 }

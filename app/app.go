@@ -73,6 +73,7 @@ func New(cfg Config, log *slog.Logger) (*App, error) {
 	st, err := store.Open(cfg.DataDir, store.Options{
 		OpenTimeout: cfg.Store.OpenTimeout,
 		MaxBatch:    cfg.Store.MaxBatch,
+		NoMetricLog: !cfg.Store.MetricLog,
 		Logger:      log.With("component", "store"),
 	})
 	if err != nil {

@@ -75,6 +75,7 @@ type HTTPConfig struct {
 type StoreConfig struct {
 	OpenTimeout time.Duration `koanf:"open_timeout"` // default 5s; how long to wait for the bbolt file lock
 	MaxBatch    int           `koanf:"max_batch"`    // default 512; max writes grouped into one commit (1..100000)
+	MetricLog   bool          `koanf:"metric_log"`   // default true; metric-only writes go to a write-ahead log (one fdatasync per group) and reach mlbox.db within a second
 }
 
 // ArtifactsConfig selects and configures the artifact backend.
@@ -109,7 +110,7 @@ func DefaultConfig() Config {
 			ShutdownTimeout:   30 * time.Second,
 			MaxRequestBytes:   16 << 20,
 		},
-		Store: StoreConfig{OpenTimeout: 5 * time.Second, MaxBatch: 512},
+		Store: StoreConfig{OpenTimeout: 5 * time.Second, MaxBatch: 512, MetricLog: true},
 		Artifacts: ArtifactsConfig{
 			Backend: "local",
 			S3:      S3Config{Secure: true, Timeout: 10 * time.Second},

@@ -55,7 +55,7 @@ func TestConfigDefaults(t *testing.T) {
 		DataDir:   "./mlbox-data",
 		Log:       LogConfig{Level: "info", Format: "text"},
 		HTTP:      HTTPConfig{ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second, ShutdownTimeout: 30 * time.Second, MaxRequestBytes: 16777216},
-		Store:     StoreConfig{OpenTimeout: 5 * time.Second, MaxBatch: 512},
+		Store:     StoreConfig{OpenTimeout: 5 * time.Second, MaxBatch: 512, MetricLog: true},
 		Artifacts: ArtifactsConfig{Backend: "local", S3: S3Config{Secure: true, Timeout: 10 * time.Second}},
 		Webhooks:  DefaultWebhookConfig(),
 		Scheduler: scheduler.DefaultConfig(),
@@ -598,8 +598,8 @@ func TestConfigDocs(t *testing.T) {
 
 func TestConfigSchema(t *testing.T) {
 	s := cfgSchema()
-	if len(s.leaves) != 67 {
-		t.Errorf("schema has %d keys, want 67 (update this count when adding keys)", len(s.leaves))
+	if len(s.leaves) != 68 {
+		t.Errorf("schema has %d keys, want 68 (update this count when adding keys)", len(s.leaves))
 	}
 	for _, key := range []string{"data_dir", "artifacts.s3.secret_key", "http.max_request_bytes"} {
 		if s.leaf(key) == nil {

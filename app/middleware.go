@@ -139,5 +139,11 @@ func (a *App) registerMetrics() {
 	a.metrics.NewGauge(`mlbox_store_writes_total`, func() float64 { return float64(st.Writes.Load()) })
 	a.metrics.NewGauge(`mlbox_store_failed_writes_total`, func() float64 { return float64(st.FailedTx.Load()) })
 	a.metrics.NewGauge(`mlbox_store_commit_seconds_total`, func() float64 { return float64(st.CommitNanos.Load()) / 1e9 })
+	a.metrics.NewGauge(`mlbox_store_metric_log_syncs_total`, func() float64 { return float64(st.WALSyncs.Load()) })
+	a.metrics.NewGauge(`mlbox_store_metric_log_writes_total`, func() float64 { return float64(st.WALWrites.Load()) })
+	a.metrics.NewGauge(`mlbox_store_metric_log_sync_seconds_total`, func() float64 { return float64(st.WALSyncNanos.Load()) / 1e9 })
+	a.metrics.NewGauge(`mlbox_store_metric_log_flushes_total`, func() float64 { return float64(st.Flushes.Load()) })
+	a.metrics.NewGauge(`mlbox_store_metric_log_flush_seconds_total`, func() float64 { return float64(st.FlushNanos.Load()) / 1e9 })
+	a.metrics.NewGauge(`mlbox_store_metric_log_pending_points`, func() float64 { return float64(a.store.PendingMetrics()) })
 	a.metrics.NewGauge("mlbox_uptime_seconds", func() float64 { return time.Since(a.started).Seconds() })
 }

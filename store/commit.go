@@ -54,6 +54,14 @@ func (s *Store) update(ctx context.Context, fn func(*wtx) error) error {
 	return <-r.done
 }
 
+// enqueue is update for the store's own writes during Close (the final
+// metric flush): it skips the closed check. The committer must be running.
+func (s *Store) enqueue(fn func(*wtx) error) error {
+	r := &writeReq{fn: fn, done: make(chan error, 1)}
+	s.writes <- r
+	return <-r.done
+}
+
 func (s *Store) committer() {
 	defer s.wg.Done()
 	batch := make([]*writeReq, 0, s.opts.MaxBatch)

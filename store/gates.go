@@ -245,8 +245,9 @@ func gateError(rule GateRule, why string, perm bool) error {
 }
 
 // checkGatesTx evaluates the rules guarding target for version v: the
-// model's stored rules, then extra (the config file's).
-func checkGatesTx(tx *bolt.Tx, model string, v *versionRecord, target string, extra []GateRule) (GateRule, error) {
+// model's stored rules, then extra (the config file's). It runs in a write
+// transaction, so pending metric points (pend) are current for it.
+func checkGatesTx(tx *bolt.Tx, pend *pendingMetrics, model string, v *versionRecord, target string, extra []GateRule) (GateRule, error) {
 	rules, err := gatesTx(tx, model)
 	if err != nil {
 		return GateRule{}, err
@@ -262,7 +263,7 @@ func checkGatesTx(tx *bolt.Tx, model string, v *versionRecord, target string, ex
 			if v.RunID == "" {
 				return g, gateError(g, fmt.Sprintf("version %s has no source run to check %q against", v.Version, g.Metric), false)
 			}
-			run, err := readRun(tx, v.RunID)
+			run, err := readRun(tx, v.RunID, pend.latest(v.RunID)[v.RunID])
 			if err != nil {
 				return g, gateError(g, fmt.Sprintf("source run %s of version %s: %v", v.RunID, v.Version, err), false)
 			}
@@ -351,7 +352,7 @@ func (s *Store) gated(ctx context.Context, model, version, target string, actor 
 		if err != nil {
 			return err
 		}
-		rule, gerr := checkGatesTx(tx.Tx, model, v, target, s.ConfigGates(model))
+		rule, gerr := checkGatesTx(tx.Tx, s.pending, model, v, target, s.ConfigGates(model))
 		if gerr != nil {
 			if KindOf(gerr) == 0 {
 				return gerr

@@ -23,10 +23,11 @@ func (s *Store) GetMetricHistory(ctx context.Context, runID, key string, max int
 		return nil, "", err
 	}
 	var out []Metric
+	pend := s.pending.history(runID, key) // before the transaction: see pending.go
 	err = s.view(ctx, func(tx *bolt.Tx) error {
 		// MLflow answers an unknown run's history with an empty list.
 		if b := tx.Bucket(bktRuns).Bucket([]byte(runID)); b != nil {
-			out = readHistory(b, key, nil, nil)
+			out = mergeHistory(readHistory(b, key, nil, nil), pend)
 		}
 		return nil
 	})
@@ -70,6 +71,20 @@ func readHistory(b *bolt.Bucket, key string, from, to *int64) []Metric {
 		}
 		applyExtra(&m, v)
 		out = append(out, m)
+	}
+	return out
+}
+
+// inSteps keeps the points with a step in [from, to] (all without bounds).
+func inSteps(ms []Metric, from, to *int64) []Metric {
+	if from == nil || len(ms) == 0 {
+		return ms
+	}
+	out := ms[:0:0]
+	for _, m := range ms {
+		if m.Step >= *from && m.Step <= *to {
+			out = append(out, m)
+		}
 	}
 	return out
 }
@@ -127,13 +142,17 @@ func (s *Store) GetMetricHistoryBulkInterval(ctx context.Context, runIDs []strin
 		return nil, Invalidf("max_results must be between 1 and 2500.")
 	}
 	perRun := make([][]Metric, len(runIDs))
+	pend := make([][]Metric, len(runIDs)) // before the transaction: see pending.go
+	for i, id := range runIDs {
+		pend[i] = s.pending.history(id, key)
+	}
 	err := s.view(ctx, func(tx *bolt.Tx) error {
 		for i, id := range runIDs {
 			b, _, err := runBucket(tx, id)
 			if err != nil {
 				return err
 			}
-			perRun[i] = readHistory(b, key, start, end)
+			perRun[i] = mergeHistory(readHistory(b, key, start, end), inSteps(pend[i], start, end))
 		}
 		return nil
 	})
@@ -238,8 +257,13 @@ func (s *Store) AppendMetricHistoryJSON(ctx context.Context, dst []byte, runID, 
 	if err != nil {
 		return nil, err
 	}
-	var fallback bool
+	// Points still pending in the metric log take the general path, which
+	// merges them.
+	fallback := s.pending.has(runID, key)
 	err = s.view(ctx, func(tx *bolt.Tx) error {
+		if fallback {
+			return nil
+		}
 		rb := tx.Bucket(bktRuns).Bucket([]byte(runID))
 		var kb *bolt.Bucket
 		if rb != nil {

@@ -240,6 +240,9 @@ func (s *Store) purgeRun(ctx context.Context, arts artifact.Store, runID, expID 
 			return err
 		}
 		tx.onCommit(func() {
+			s.latestMu.Lock()
+			s.pending.dropRun(runID)
+			s.latestMu.Unlock()
 			s.runs.mu.Lock()
 			s.runs.remove(runID)
 			s.runs.mu.Unlock()

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"math"
+	"slices"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -153,14 +154,17 @@ func (s *Store) CreateRun(ctx context.Context, req CreateRunRequest) (*Run, erro
 // GetRun returns a run with its latest metrics, params, tags and inputs.
 func (s *Store) GetRun(ctx context.Context, id string) (*Run, error) {
 	var run *Run
+	pend := s.pending.latest(id)[id]
 	err := s.view(ctx, func(tx *bolt.Tx) (err error) {
-		run, err = readRun(tx, id)
+		run, err = readRun(tx, id, pend)
 		return err
 	})
 	return run, err
 }
 
-func readRun(tx *bolt.Tx, id string) (*Run, error) {
+// readRun reads a run. pend holds latest values pending in the metric log
+// for it (pendingMetrics.latest, taken before tx began), merged in.
+func readRun(tx *bolt.Tx, id string, pend map[string]Metric) (*Run, error) {
 	b, info, err := runBucket(tx, id)
 	if err != nil {
 		return nil, err
@@ -179,6 +183,10 @@ func readRun(tx *bolt.Tx, id string) (*Run, error) {
 			run.Data.Tags = append(run.Data.Tags, Tag{Key: key, Value: string(v)})
 		case 'm':
 			m := decodeLatest(key, v)
+			if p, ok := pend[key]; ok && compareOrder(&m, &p) < 0 {
+				m = p
+				m.Key = key
+			}
 			run.Data.Metrics = append(run.Data.Metrics, m)
 		case 'd':
 			var di DatasetInput
@@ -192,6 +200,13 @@ func readRun(tx *bolt.Tx, id string) (*Run, error) {
 				run.Outputs = &RunOutputs{}
 			}
 			run.Outputs.ModelOutputs = append(run.Outputs.ModelOutputs, ModelOutput{ModelID: key, Step: readI64(v)})
+		}
+	}
+	for _, k := range slices.Sorted(mapKeys(pend)) { // keys only pending so far
+		if b.Get(pk(pfxLatest, k)) == nil {
+			m := pend[k]
+			m.Key = k
+			run.Data.Metrics = append(run.Data.Metrics, m)
 		}
 	}
 	return run, nil
@@ -356,6 +371,9 @@ func (s *Store) LogBatch(ctx context.Context, runID string, metrics []Metric, pa
 	for i := range tags {
 		tags[i].Value = truncate(tags[i].Value, MaxTagValueLength)
 	}
+	if s.wal != nil && len(params) == 0 && len(tags) == 0 && len(metrics) > 0 && !slices.ContainsFunc(metrics, func(m Metric) bool { return m.ModelID != "" }) {
+		return s.logMetrics(ctx, runID, metrics)
+	}
 	return s.update(ctx, func(tx *wtx) error {
 		b, info, err := activeRun(tx.Tx, runID)
 		if err != nil {
@@ -406,11 +424,9 @@ func (s *Store) LogBatch(ctx context.Context, runID string, metrics []Metric, pa
 				for _, t := range tags {
 					setStr(ix.tags, ord, t.Key, t.Value)
 				}
-				for k, v := range latest {
-					ix.setMetric(ord, k, v)
-				}
 			}
 			ix.mu.Unlock()
+			s.noteLatest(runID, latest)
 		})
 		if len(metrics) > 0 {
 			s.logModelMetrics(tx, runID, metrics)
@@ -463,8 +479,16 @@ func validateBatch(metrics []Metric, params []Param, tags []Tag) error {
 }
 
 // appendMetrics writes metric points to the history and updates the
-// latest-value records; it returns the new latest values by key.
-func (s *Store) appendMetrics(tx *wtx, b *bolt.Bucket, metrics []Metric) (map[string]float64, error) {
+// latest-value records; it returns the points that became the latest.
+func (s *Store) appendMetrics(tx *wtx, b *bolt.Bucket, metrics []Metric) (map[string]Metric, error) {
+	return putMetrics(b, metrics)
+}
+
+// putMetrics writes metric points into a run's bucket: each into its
+// metric's history (a set keyed by step, timestamp and value) and, when it
+// orders after the current latest value, as the latest value. It returns
+// the points that became the latest, by key.
+func putMetrics(b *bolt.Bucket, metrics []Metric) (map[string]Metric, error) {
 	if len(metrics) == 0 {
 		return nil, nil
 	}
@@ -472,7 +496,7 @@ func (s *Store) appendMetrics(tx *wtx, b *bolt.Bucket, metrics []Metric) (map[st
 	if err != nil {
 		return nil, err
 	}
-	latest := map[string]float64{}
+	latest := map[string]Metric{}
 	var (
 		curKey string
 		kb     *bolt.Bucket
@@ -498,10 +522,31 @@ func (s *Store) appendMetrics(tx *wtx, b *bolt.Bucket, metrics []Metric) (map[st
 			if err := b.Put(lk, append(ok, extra...)); err != nil {
 				return nil, err
 			}
-			latest[m.Key] = m.Value
+			l := *m
+			l.RunID = ""
+			latest[m.Key] = l
 		}
 	}
 	return latest, nil
+}
+
+// noteLatest updates the run index with metric points that became the
+// latest in bbolt, unless a point pending in the metric log orders after.
+func (s *Store) noteLatest(runID string, latest map[string]Metric) {
+	if len(latest) == 0 {
+		return
+	}
+	s.latestMu.Lock()
+	defer s.latestMu.Unlock()
+	vals := s.pending.noteLatest(runID, latest)
+	ix := s.runs
+	ix.mu.Lock()
+	if ord, ok := ix.ord(runID); ok {
+		for k, v := range vals {
+			ix.setMetric(ord, k, v)
+		}
+	}
+	ix.mu.Unlock()
 }
 
 // DeleteTag removes a run tag; a missing tag is RESOURCE_DOES_NOT_EXIST.

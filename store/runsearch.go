@@ -38,9 +38,10 @@ func (s *Store) SearchRuns(ctx context.Context, req SearchRunsRequest) ([]*Run, 
 		return nil, "", err
 	}
 	runs := make([]*Run, 0, len(ids))
+	pend := s.pending.latest(ids...)
 	err = s.view(ctx, func(tx *bolt.Tx) error {
 		for _, id := range ids {
-			r, err := readRun(tx, id)
+			r, err := readRun(tx, id, pend[id])
 			if err != nil {
 				if KindOf(err) == KindNotFound {
 					continue // purged between index and read

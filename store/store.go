@@ -30,6 +30,9 @@ type Options struct {
 	Logger       *slog.Logger
 	// NoSync skips fsync. Tests and benchmarks of CPU cost only; never in production.
 	NoSync bool
+	// NoMetricLog sends metric-only writes through bbolt commits like
+	// every other write, instead of the metric log (metricwal.go).
+	NoMetricLog bool
 }
 
 // Store is the metadata store. It is safe for concurrent use.
@@ -57,6 +60,20 @@ type Store struct {
 	// hooks run after a commit, in commit order (registry events etc.).
 	hooksMu sync.RWMutex
 	hooks   []func(Event)
+
+	// The metric log (metriclog.go); nil with Options.NoMetricLog.
+	wal       *metricWAL
+	pending   *pendingMetrics
+	walq      walQueue
+	walWG     sync.WaitGroup // writers in the metric log
+	flushKick chan struct{}
+	flushQuit chan struct{}
+	flushWG   sync.WaitGroup
+	flushMu   sync.Mutex
+	// latestMu orders the updates of a metric's latest value that come
+	// from the two write paths (bbolt commits and the metric log).
+	// Lock order: latestMu, then pending.mu, then runs.mu.
+	latestMu sync.Mutex
 }
 
 // Stats are counters exported on /metrics.
@@ -65,6 +82,12 @@ type Stats struct {
 	Writes      atomic.Uint64 // write requests applied
 	FailedTx    atomic.Uint64 // write requests that returned an error
 	CommitNanos atomic.Uint64 // time spent in Commit (incl. fsync)
+
+	WALSyncs     atomic.Uint64 // metric log appends (one fdatasync each)
+	WALWrites    atomic.Uint64 // write requests answered from the metric log
+	WALSyncNanos atomic.Uint64 // time spent appending and syncing the log
+	Flushes      atomic.Uint64 // metric log flushes into bbolt
+	FlushNanos   atomic.Uint64 // time spent in those flushes
 }
 
 // DBFileName is the metadata file inside the data dir.
@@ -109,9 +132,16 @@ func Open(dataDir string, opts Options) (*Store, error) {
 		quit:   make(chan struct{}),
 		runs:   newRunIndex(),
 	}
+	s.pending = newPendingMetrics(0)
 	if err := s.migrate(); err != nil {
 		db.Close()
 		return nil, err
+	}
+	if !opts.NoMetricLog {
+		if err := s.openMetricLog(dataDir); err != nil {
+			db.Close()
+			return nil, err
+		}
 	}
 	start := time.Now()
 	if err := s.loadRunIndex(); err != nil {
@@ -122,6 +152,12 @@ func Open(dataDir string, opts Options) (*Store, error) {
 	s.attachModelMetrics = s.attachMetricsToLoggedModels
 	s.wg.Add(1)
 	go s.committer()
+	if s.wal != nil {
+		s.flushKick = make(chan struct{}, 1)
+		s.flushQuit = make(chan struct{})
+		s.flushWG.Add(1)
+		go s.flusher()
+	}
 	return s, nil
 }
 
@@ -130,12 +166,37 @@ func (s *Store) Close() error {
 	if s.closed.Swap(true) {
 		return nil
 	}
+	var err error
+	if s.wal != nil {
+		err = s.closeMetricLog()
+	}
 	s.mu.Lock() // no writer is between its closed check and its send
 	close(s.quit)
 	s.mu.Unlock()
 	s.wg.Wait()
-	return s.db.Close()
+	if cerr := s.db.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
+
+// Flush copies metric points that are only in the metric log into the
+// bbolt file. Writers never need it (the log is durable); it is for a
+// consistent copy of the file alone, and for tests.
+func (s *Store) Flush() error {
+	if s.wal == nil {
+		return nil
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed.Load() {
+		return ErrClosed
+	}
+	return s.flushPending()
+}
+
+// PendingMetrics is the number of logged metric points not yet in bbolt.
+func (s *Store) PendingMetrics() int { return s.pending.count() }
 
 // Path is the bbolt file's path.
 func (s *Store) Path() string { return s.path }

@@ -1,0 +1,361 @@
+package store
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// Metric-only writes go through the metric log (metricwal.go): grouped,
+// appended with one fdatasync, answered, and flushed into bbolt in the
+// background. This file is that path: the log's committer, the flusher,
+// replay at open and the final flush at close.
+
+const (
+	// flushPoints starts a flush early when this many points are pending.
+	flushPoints = 32 << 10
+	// maxPendingPoints makes writers wait for a flush (back-pressure).
+	maxPendingPoints = 512 << 10
+	// flushInterval bounds how long a point stays only in the log.
+	flushInterval = time.Second
+)
+
+type walReq struct {
+	entry walEntry
+	done  chan error // nil, an error, or errLead
+}
+
+// errLead tells a queued writer to lead the next group.
+var errLead = errors.New("lead")
+
+// maxLogSyncs is how many log syncs may run at once. Two let a group start
+// its sync while the previous one is still in the device: a write waits
+// for about one sync instead of one and a half.
+const maxLogSyncs = 1
+
+// walQueue is the metric log's group commit. There is no committer
+// goroutine: a writer that finds a sync slot free leads a group itself
+// (takes everyone queued, writes one record, syncs, answers them); the
+// others wait. When a sync finishes and writers are queued, the first of
+// them is told to lead the next group.
+type walQueue struct {
+	mu      sync.Mutex
+	queue   []*walReq
+	syncing int  // groups between write and answer
+	handoff bool // a queued writer was told to lead and has not taken the queue yet
+}
+
+// openMetricLog replays the metric log into bbolt (points the last run
+// acknowledged but did not flush), then starts an empty log. Called from
+// Open before the run index is built.
+func (s *Store) openMetricLog(dataDir string) error {
+	dir := filepath.Join(dataDir, walDirName)
+	var flushed uint64
+	if err := s.db.View(func(tx *bolt.Tx) error {
+		if v := tx.Bucket(bktMeta).Get(keyWALFlushed); len(v) == 8 {
+			flushed = binary.BigEndian.Uint64(v)
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	var replay []walEntry
+	points := 0
+	last, segs, err := replayWAL(dir, flushed, func(_ uint64, entries []walEntry) error {
+		replay = append(replay, entries...)
+		for _, e := range entries {
+			points += len(e.metrics)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("metric log: %w", err)
+	}
+	if len(replay) > 0 || last > flushed {
+		start := time.Now()
+		err := s.db.Update(func(tx *bolt.Tx) error {
+			if err := applyEntries(tx, replay); err != nil {
+				return err
+			}
+			return tx.Bucket(bktMeta).Put(keyWALFlushed, u64(last))
+		})
+		if err != nil {
+			return fmt.Errorf("metric log: replay: %w", err)
+		}
+		s.log.Info("metric log replayed", "points", points, "last_seq", last, "ms", time.Since(start).Milliseconds())
+	}
+	w, err := openMetricWAL(dir, max(last, flushed), segs, s.opts.NoSync)
+	if err != nil {
+		return fmt.Errorf("metric log: %w", err)
+	}
+	s.wal = w
+	s.pending = newPendingMetrics(w.lastSeq())
+	return nil
+}
+
+// applyEntries writes logged points into bbolt. Points of runs that no
+// longer exist (purged after the write) are skipped. Idempotent.
+func applyEntries(tx *bolt.Tx, entries []walEntry) error {
+	byRun := map[string][]Metric{}
+	for _, e := range entries {
+		byRun[e.runID] = append(byRun[e.runID], e.metrics...)
+	}
+	runs := tx.Bucket(bktRuns)
+	for _, id := range slices.Sorted(mapKeys(byRun)) {
+		b := runs.Bucket([]byte(id))
+		if b == nil {
+			continue
+		}
+		ms := byRun[id]
+		// by key, then in history order: sequential inserts per bucket
+		slices.SortFunc(ms, func(a, b Metric) int {
+			if c := strings.Compare(a.Key, b.Key); c != 0 {
+				return c
+			}
+			return compareOrder(&a, &b)
+		})
+		if _, err := putMetrics(b, ms); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func mapKeys[V any](m map[string]V) func(func(string) bool) {
+	return func(yield func(string) bool) {
+		for k := range m {
+			if !yield(k) {
+				return
+			}
+		}
+	}
+}
+
+// logMetrics appends metric-only writes to the metric log. The run must
+// exist and be active (checked on the run index, as of now).
+func (s *Store) logMetrics(ctx context.Context, runID string, metrics []Metric) error {
+	if runID == "" {
+		return Invalidf("Missing value for required parameter 'run_id'. See the API docs for more information about request parameters.")
+	}
+	ix := s.runs
+	ix.mu.RLock()
+	ord, ok := ix.ord(runID)
+	stage := ""
+	if ok {
+		stage = ix.rows[ord].stage
+	}
+	ix.mu.RUnlock()
+	if !ok {
+		return NotFoundf("Run with id=%s not found", runID)
+	}
+	if stage != StageActive {
+		return Invalidf("The run %s must be in the 'active' state. Current state is %s.", runID, stage)
+	}
+	if err := s.pending.waitSpace(ctx, maxPendingPoints); err != nil {
+		return err
+	}
+	s.mu.RLock()
+	if s.closed.Load() {
+		s.mu.RUnlock()
+		return ErrClosed
+	}
+	s.walWG.Add(1)
+	s.mu.RUnlock()
+	defer s.walWG.Done()
+	// Once queued, the write is applied even if ctx ends.
+	r := &walReq{entry: walEntry{runID: runID, metrics: metrics}, done: make(chan error, 1)}
+	q := &s.walq
+	q.mu.Lock()
+	if q.handoff || q.syncing >= maxLogSyncs {
+		q.queue = append(q.queue, r)
+		q.mu.Unlock()
+		if err := <-r.done; err != errLead {
+			return err
+		}
+		q.mu.Lock()
+		q.handoff = false
+	} else {
+		q.syncing++
+		q.queue = append(q.queue, r)
+	}
+	batch := q.queue
+	q.queue = nil
+	q.mu.Unlock()
+	return s.walLead(r, batch)
+}
+
+// walLead writes and syncs one group, publishes it, answers the others in
+// it and returns the leader's own result. The caller holds a sync slot.
+func (s *Store) walLead(self *walReq, batch []*walReq) error {
+	entries := make([]walEntry, len(batch))
+	for i, r := range batch {
+		entries[i] = r.entry
+	}
+	start := time.Now()
+	seq, seg, err := s.wal.write(entries)
+	if err == nil {
+		if err = s.wal.sync(seg); err != nil {
+			s.pending.skip(seq)
+		}
+	}
+	if err == nil {
+		s.stats.WALSyncNanos.Add(uint64(time.Since(start)))
+		s.stats.WALSyncs.Add(1)
+		s.stats.WALWrites.Add(uint64(len(batch)))
+		s.publishPending(seq, entries)
+	} else {
+		s.stats.FailedTx.Add(uint64(len(batch)))
+	}
+	q := &s.walq
+	var next *walReq
+	q.mu.Lock()
+	q.syncing--
+	if len(q.queue) > 0 && !q.handoff {
+		q.syncing++
+		q.handoff = true
+		next = q.queue[0]
+	}
+	q.mu.Unlock()
+	for _, r := range batch {
+		if r != self {
+			r.done <- err
+		}
+	}
+	if next != nil {
+		// last, so that it is the goroutine scheduled next on this P
+		next.done <- errLead
+	}
+	if err == nil && s.pending.count() >= flushPoints {
+		select {
+		case s.flushKick <- struct{}{}:
+		default:
+		}
+	}
+	return err
+}
+
+// publishPending makes logged points visible: in the pending set, and in
+// the run index when they are the new latest value.
+func (s *Store) publishPending(seq uint64, entries []walEntry) {
+	s.latestMu.Lock()
+	defer s.latestMu.Unlock()
+	var base map[string]map[string]Metric
+	if miss := s.pending.missingHi(entries); len(miss) > 0 {
+		base = map[string]map[string]Metric{}
+		_ = s.db.View(func(tx *bolt.Tx) error {
+			runs := tx.Bucket(bktRuns)
+			for run, keys := range miss {
+				b := runs.Bucket([]byte(run))
+				if b == nil {
+					continue
+				}
+				for _, k := range keys {
+					if v := b.Get(pk(pfxLatest, k)); len(v) >= 24 {
+						if base[run] == nil {
+							base[run] = map[string]Metric{}
+						}
+						base[run][k] = decodeLatest(k, v)
+					}
+				}
+			}
+			return nil
+		})
+	}
+	changed := s.pending.add(seq, entries, base)
+	if len(changed) == 0 {
+		return
+	}
+	ix := s.runs
+	ix.mu.Lock()
+	for run, kv := range changed {
+		if ord, ok := ix.ord(run); ok {
+			for k, v := range kv {
+				ix.setMetric(ord, k, v)
+			}
+		}
+	}
+	ix.mu.Unlock()
+}
+
+func (s *Store) flusher() {
+	defer s.flushWG.Done()
+	t := time.NewTicker(flushInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+		case <-s.flushKick:
+		case <-s.flushQuit:
+			return
+		}
+		if err := s.flushPending(); err != nil {
+			s.log.Error("metric log flush failed; will retry", "err", err)
+		}
+	}
+}
+
+// flushPending copies pending points into bbolt in one transaction, then
+// forgets them and deletes log segments that are entirely flushed.
+func (s *Store) flushPending() error {
+	s.flushMu.Lock()
+	defer s.flushMu.Unlock()
+	gens := s.pending.freeze()
+	if len(gens) == 0 {
+		return nil
+	}
+	var entries []walEntry
+	var lastSeq uint64
+	for _, g := range gens {
+		for run, keys := range g.runs {
+			e := walEntry{runID: run}
+			for _, ms := range keys {
+				e.metrics = append(e.metrics, ms...)
+			}
+			entries = append(entries, e)
+		}
+		lastSeq = max(lastSeq, g.upTo)
+	}
+	start := time.Now()
+	err := s.enqueue(func(tx *wtx) error {
+		if err := applyEntries(tx.Tx, entries); err != nil {
+			return err
+		}
+		return tx.Bucket(bktMeta).Put(keyWALFlushed, u64(lastSeq))
+	})
+	if err != nil {
+		return err
+	}
+	s.stats.Flushes.Add(1)
+	s.stats.FlushNanos.Add(uint64(time.Since(start)))
+	s.latestMu.Lock()
+	s.pending.drop(gens)
+	s.latestMu.Unlock()
+	return s.wal.release(lastSeq)
+}
+
+// closeMetricLog waits for writers in the log, stops the flusher, flushes
+// what is pending and, if that worked, removes the log. Called by Close
+// with the bbolt committer still running.
+func (s *Store) closeMetricLog() error {
+	s.mu.Lock() // no writer is between its closed check and walWG.Add
+	s.mu.Unlock()
+	s.walWG.Wait()
+	close(s.flushQuit)
+	s.flushWG.Wait()
+	err := s.flushPending()
+	if err != nil {
+		s.log.Error("final metric log flush failed; the log is kept and replayed at next start", "err", err)
+	}
+	if cerr := s.wal.closeAll(err == nil); cerr != nil && err == nil {
+		err = cerr
+	}
+	return err
+}
