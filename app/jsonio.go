@@ -30,10 +30,11 @@ func (s *optString) UnmarshalJSON(b []byte) error {
 		return nil
 	}
 	if len(b) > 0 && b[0] == '"' {
-		if err := json.Unmarshal(b, &s.V); err != nil {
+		v, err := unquote(b)
+		if err != nil {
 			return err
 		}
-		s.Set = true
+		s.V, s.Set = v, true
 		return nil
 	}
 	if len(b) > 0 && (b[0] == '-' || (b[0] >= '0' && b[0] <= '9')) {
@@ -45,6 +46,27 @@ func (s *optString) UnmarshalJSON(b []byte) error {
 		return nil
 	}
 	return invalidParam("expected a string, got " + abbrev(b))
+}
+
+// unquote decodes a JSON string literal. Plain printable ASCII without
+// escapes, the usual case for ids, keys and numbers, is copied directly;
+// anything else goes through encoding/json (escapes, UTF-8 repair).
+func unquote(b []byte) (string, error) {
+	if n := len(b); n >= 2 && b[0] == '"' && b[n-1] == '"' {
+		plain := true
+		for _, c := range b[1 : n-1] {
+			if c < 0x20 || c >= 0x80 || c == '\\' || c == '"' {
+				plain = false
+				break
+			}
+		}
+		if plain {
+			return string(b[1 : n-1]), nil
+		}
+	}
+	var s string
+	err := json.Unmarshal(b, &s)
+	return s, err
 }
 
 // optInt is an int64 field given as a number or a string.
@@ -59,7 +81,8 @@ func (n *optInt) UnmarshalJSON(b []byte) error {
 	}
 	s := string(b)
 	if len(b) > 0 && b[0] == '"' {
-		if err := json.Unmarshal(b, &s); err != nil {
+		var err error
+		if s, err = unquote(b); err != nil {
 			return err
 		}
 	}
@@ -86,8 +109,8 @@ func (f *optFloat) UnmarshalJSON(b []byte) error {
 		return nil
 	}
 	if len(b) > 0 && b[0] == '"' {
-		var s string
-		if err := json.Unmarshal(b, &s); err != nil {
+		s, err := unquote(b)
+		if err != nil {
 			return err
 		}
 		switch s {
@@ -179,7 +202,7 @@ func (a *App) decodeRequest(r *http.Request, v any) error {
 	if r.Method == http.MethodGet || r.Method == http.MethodHead {
 		body = queryToJSON(r)
 	} else {
-		if ct := r.Header.Get("Content-Type"); ct != "" && r.Method != http.MethodDelete {
+		if ct := r.Header.Get("Content-Type"); ct != "" && ct != "application/json" && r.Method != http.MethodDelete {
 			mt, _, err := mime.ParseMediaType(ct)
 			if err != nil || mt != "application/json" {
 				return invalidParam("Bad Request. Content-Type header must be one of ['application/json'], found '" + ct + "'")
@@ -205,7 +228,11 @@ func (a *App) decodeRequest(r *http.Request, v any) error {
 			}
 		}
 	}
-	if err := json.Unmarshal(body, v); err != nil {
+	if handled, err := decodeFlat(body, v); handled {
+		if err != nil {
+			return decodeError(err)
+		}
+	} else if err := json.Unmarshal(body, v); err != nil {
 		return decodeError(err)
 	}
 	return checkRequired(reflect.ValueOf(v).Elem())
