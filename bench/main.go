@@ -63,6 +63,7 @@ type config struct {
 	maxErrors  int
 	timeout    time.Duration
 	cpuProfile string
+	client     string
 
 	settings map[string]string // every flag's effective value, for --json
 }
@@ -95,6 +96,7 @@ func parseFlags(args []string) (*config, error) {
 	fs.IntVar(&c.historyPage, "history-page", 25000, "max_results of the paged get-history variant (the Python client uses 25000)")
 	fs.IntVar(&c.maxErrors, "max-errors", 10, "abort when a workload sees more failed requests than this")
 	fs.DurationVar(&c.timeout, "timeout", 60*time.Second, "per-request timeout")
+	fs.StringVar(&c.client, "client", "raw", "HTTP client of the throughput workloads a and b: raw (a minimal HTTP/1.1 keep-alive client, one goroutine per connection, so the driver takes less CPU from the server it shares the machine with) or net/http (Go's http.Client)")
 	fs.StringVar(&c.cpuProfile, "cpuprofile", "", "write a CPU profile of the driver itself to `FILE` (to check it is not the bottleneck)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -131,6 +133,9 @@ func parseFlags(args []string) (*config, error) {
 	}
 	if c.duration <= 0 {
 		return nil, errors.New("--duration must be > 0")
+	}
+	if c.client != "raw" && c.client != "net/http" {
+		return nil, fmt.Errorf("--client: want raw or net/http, got %q", c.client)
 	}
 	c.url = strings.TrimRight(c.url, "/")
 	c.settings = map[string]string{}
@@ -214,8 +219,8 @@ func run() int {
 		fmt.Printf("cpu:        %s\n", rep.CPUModel)
 	}
 	fmt.Printf("cores:      NumCPU=%d GOMAXPROCS=%d (driver and server share the machine)\n", rep.NumCPU, rep.GOMAXPROCS)
-	fmt.Printf("settings:   workloads=%s duration=%s warmup=%s repeat=%d runs(c)=%d steps(d)=%d\n",
-		strings.Join(cfg.workloads, ","), cfg.duration, cfg.warmup, cfg.repeat, cfg.runs, cfg.steps)
+	fmt.Printf("settings:   workloads=%s duration=%s warmup=%s repeat=%d runs(c)=%d steps(d)=%d client(a,b)=%s\n",
+		strings.Join(cfg.workloads, ","), cfg.duration, cfg.warmup, cfg.repeat, cfg.runs, cfg.steps, cfg.client)
 
 	var srv *server
 	base := cfg.url

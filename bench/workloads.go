@@ -115,6 +115,8 @@ func (b *bench) workloadA(ctx context.Context) error {
 	}
 	ts0 := nowMs()
 	stepsPerReq := int64((cfg.batchSize + nk - 1) / nk)
+	post, done := b.posters(cfg.batchClients)
+	defer done()
 	op := func(ctx context.Context, wi int) (time.Duration, error) {
 		w := ws[wi]
 		// A fresh buffer per request: the transport may still hold the
@@ -138,7 +140,7 @@ func (b *bench) workloadA(ctx context.Context) error {
 		w.step += stepsPerReq
 		w.size = len(body)
 		t := time.Now()
-		err := b.c.do(ctx, http.MethodPost, pathLogBatch, body, nil)
+		err := post(ctx, wi, pathLogBatch, body)
 		return time.Since(t), err
 	}
 	b.throughputRuns(ctx, res, cfg.batchClients, float64(cfg.batchSize), op)
@@ -179,6 +181,8 @@ func (b *bench) workloadB(ctx context.Context) error {
 		}
 	}
 	ts0 := nowMs()
+	post, done := b.posters(cfg.metricClients)
+	defer done()
 	op := func(ctx context.Context, wi int) (time.Duration, error) {
 		w := ws[wi]
 		body := make([]byte, 0, 160)
@@ -191,7 +195,7 @@ func (b *bench) workloadB(ctx context.Context) error {
 		body = append(body, '}')
 		w.step++
 		t := time.Now()
-		err := b.c.do(ctx, http.MethodPost, pathLogMetric, body, nil)
+		err := post(ctx, wi, pathLogMetric, body)
 		return time.Since(t), err
 	}
 	b.throughputRuns(ctx, res, cfg.metricClients, 1, op)
