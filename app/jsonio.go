@@ -209,7 +209,7 @@ func (a *App) decodeRequest(r *http.Request, v any) error {
 			}
 		}
 		var err error
-		body, err = io.ReadAll(http.MaxBytesReader(nil, r.Body, a.cfg.HTTP.MaxRequestBytes))
+		body, err = readBody(r, a.cfg.HTTP.MaxRequestBytes)
 		if err != nil {
 			return err
 		}
@@ -236,6 +236,25 @@ func (a *App) decodeRequest(r *http.Request, v any) error {
 		return decodeError(err)
 	}
 	return checkRequired(reflect.ValueOf(v).Elem())
+}
+
+// readBody reads a request body of at most limit bytes, into a buffer of
+// the announced length when there is one. A body that ends early is a 400.
+func readBody(r *http.Request, limit int64) ([]byte, error) {
+	body := http.MaxBytesReader(nil, r.Body, limit)
+	var buf []byte
+	var err error
+	if n := r.ContentLength; n > 0 && n <= limit && n <= 1<<20 {
+		buf = make([]byte, n)
+		_, err = io.ReadFull(body, buf)
+	} else {
+		buf, err = io.ReadAll(body)
+	}
+	var mbe *http.MaxBytesError
+	if err != nil && !errors.As(err, &mbe) {
+		return nil, &apiError{http.StatusBadRequest, "BAD_REQUEST", "could not read the request body: " + err.Error()}
+	}
+	return buf, err
 }
 
 // checkRequired reports the first optString field tagged required:"true"

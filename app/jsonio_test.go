@@ -3,6 +3,9 @@ package app
 import (
 	"encoding/json"
 	"math"
+	"net/http"
+	"net/http/httptest"
+	"strings"
 	"testing"
 )
 
@@ -37,5 +40,21 @@ func TestOptTypesAcceptProtobufJSONForms(t *testing.T) {
 	}
 	if err := json.Unmarshal([]byte(`{"n":"1.5"}`), &req); err == nil {
 		t.Fatal("1.5 accepted as an integer")
+	}
+}
+
+func TestReadBodyShortAndLong(t *testing.T) {
+	r := httptest.NewRequest("POST", "/", strings.NewReader(`{"a":1}`))
+	r.ContentLength = 20 // announced more than sent: the client went away
+	if _, err := readBody(r, 1<<20); toAPIError(err).Status != http.StatusBadRequest {
+		t.Fatalf("short body: %v", err)
+	}
+	r = httptest.NewRequest("POST", "/", strings.NewReader(strings.Repeat("x", 100)))
+	if _, err := readBody(r, 10); toAPIError(err).Status != http.StatusRequestEntityTooLarge {
+		t.Fatalf("long body: %v", err)
+	}
+	r = httptest.NewRequest("POST", "/", strings.NewReader(`{"a":1}`))
+	if b, err := readBody(r, 1<<20); err != nil || string(b) != `{"a":1}` {
+		t.Fatalf("body %q %v", b, err)
 	}
 }

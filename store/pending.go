@@ -89,15 +89,21 @@ func (p *pendingMetrics) missingHi(entries []walEntry) map[string][]string {
 	return out
 }
 
+// latestChange is a metric whose latest value a logged record changed.
+type latestChange struct {
+	run, key string
+	value    float64
+}
+
 // add inserts a logged record. base holds the bbolt latest value of the
-// pairs missingHi returned. It returns, per run, the keys whose latest
-// value changed, with the new value. Called with latestMu held.
-func (p *pendingMetrics) add(seq uint64, entries []walEntry, base map[string]map[string]Metric) map[string]map[string]float64 {
+// pairs missingHi returned. It appends to changed the metrics whose latest
+// value changed (a key may appear more than once; the last entry wins).
+// Called with latestMu held.
+func (p *pendingMetrics) add(seq uint64, entries []walEntry, base map[string]map[string]Metric, changed []latestChange) []latestChange {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.doneLocked(seq)
 	g := p.gens[len(p.gens)-1]
-	var changed map[string]map[string]float64
 	for i := range entries {
 		e := &entries[i]
 		runs := g.runs[e.runID]
@@ -120,13 +126,7 @@ func (p *pendingMetrics) add(seq uint64, entries []walEntry, base map[string]map
 			}
 			if !ok || !orderLess(&m, &cur) {
 				cur = m
-				if changed == nil {
-					changed = map[string]map[string]float64{}
-				}
-				if changed[e.runID] == nil {
-					changed[e.runID] = map[string]float64{}
-				}
-				changed[e.runID][m.Key] = m.Value
+				changed = append(changed, latestChange{e.runID, m.Key, m.Value})
 			}
 			h[m.Key] = cur
 		}

@@ -371,7 +371,8 @@ func (s *Store) LogBatch(ctx context.Context, runID string, metrics []Metric, pa
 	for i := range tags {
 		tags[i].Value = truncate(tags[i].Value, MaxTagValueLength)
 	}
-	if s.wal != nil && len(params) == 0 && len(tags) == 0 && len(metrics) > 0 && !slices.ContainsFunc(metrics, func(m Metric) bool { return m.ModelID != "" }) {
+	if s.wal != nil && len(params) == 0 && len(tags) == 0 && len(metrics) > 0 && len(metrics) <= maxLoggedBatch &&
+		!slices.ContainsFunc(metrics, func(m Metric) bool { return m.ModelID != "" }) {
 		return s.logMetrics(ctx, runID, metrics)
 	}
 	return s.update(ctx, func(tx *wtx) error {
