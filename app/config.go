@@ -75,7 +75,7 @@ type HTTPConfig struct {
 type StoreConfig struct {
 	OpenTimeout time.Duration `koanf:"open_timeout"` // default 5s; how long to wait for the bbolt file lock
 	MaxBatch    int           `koanf:"max_batch"`    // default 512; max writes grouped into one commit (1..100000)
-	MetricLog   bool          `koanf:"metric_log"`   // default true; metric-only writes go to a write-ahead log (one fdatasync per group) and reach mlbox.db within a second
+	MetricLog   bool          `koanf:"metric_log"`   // default true; small metric-only writes go to a write-ahead log (one fdatasync per group) and reach mlbox.db within a second
 }
 
 // ArtifactsConfig selects and configures the artifact backend.

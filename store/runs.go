@@ -202,6 +202,9 @@ func readRun(tx *bolt.Tx, id string, pend map[string]Metric) (*Run, error) {
 			run.Outputs.ModelOutputs = append(run.Outputs.ModelOutputs, ModelOutput{ModelID: key, Step: readI64(v)})
 		}
 	}
+	if len(pend) == 0 {
+		return run, nil
+	}
 	for _, k := range slices.Sorted(mapKeys(pend)) { // keys only pending so far
 		if b.Get(pk(pfxLatest, k)) == nil {
 			m := pend[k]
