@@ -315,18 +315,7 @@ func (s *Store) flushPending() error {
 	if len(gens) == 0 {
 		return nil
 	}
-	var entries []walEntry
-	var lastSeq uint64
-	for _, g := range gens {
-		for run, keys := range g.runs {
-			e := walEntry{runID: run}
-			for _, ms := range keys {
-				e.metrics = append(e.metrics, ms...)
-			}
-			entries = append(entries, e)
-		}
-		lastSeq = max(lastSeq, g.upTo)
-	}
+	entries, lastSeq := s.pending.entries(gens)
 	start := time.Now()
 	err := s.enqueue(func(tx *wtx) error {
 		if err := applyEntries(tx.Tx, entries); err != nil {

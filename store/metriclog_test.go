@@ -530,3 +530,52 @@ func TestNoMetricLogOption(t *testing.T) {
 		t.Fatal(got)
 	}
 }
+
+// Purges edit pending generations while flushes copy them.
+func TestPurgeWhileFlushing(t *testing.T) {
+	s, _ := openTest(t)
+	arts := newLocalArts(t)
+	var runs []string
+	for i := 0; i < 30; i++ {
+		run := newLogRun(t, s)
+		for j := int64(0); j < 20; j++ {
+			logPoint(t, s, run, "k", j, 1)
+		}
+		runs = append(runs, run)
+	}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+				s.Flush()
+			}
+		}
+	}()
+	for i, run := range runs {
+		if i%2 == 0 {
+			logPoint(t, s, runs[i+1], "k", 100, 1) // keep the log busy
+			continue
+		}
+		if err := s.DeleteRun(ctx, run); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.PurgeRun(ctx, arts, run); err != nil {
+			t.Fatal(err)
+		}
+	}
+	close(stop)
+	wg.Wait()
+	s.Flush()
+	for i, run := range runs {
+		_, err := s.GetRun(ctx, run)
+		if (i%2 == 1) != (KindOf(err) == KindNotFound) {
+			t.Fatalf("run %d: %v", i, err)
+		}
+	}
+}

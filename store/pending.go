@@ -192,6 +192,26 @@ func (p *pendingMetrics) freeze() []*pendingGen {
 	return slices.Clone(frozen)
 }
 
+// entries copies the points of frozen generations for a flush, and
+// returns the seq up to which they hold every record.
+func (p *pendingMetrics) entries(gens []*pendingGen) ([]walEntry, uint64) {
+	p.mu.Lock() // dropRun may edit frozen generations
+	defer p.mu.Unlock()
+	var out []walEntry
+	var upTo uint64
+	for _, g := range gens {
+		for run, keys := range g.runs {
+			e := walEntry{runID: run}
+			for _, ms := range keys {
+				e.metrics = append(e.metrics, ms...)
+			}
+			out = append(out, e)
+		}
+		upTo = max(upTo, g.upTo)
+	}
+	return out, upTo
+}
+
 // drop removes flushed generations, and the latest records of pairs that
 // no longer have pending points (bbolt has their latest value now). Called
 // with latestMu held.
