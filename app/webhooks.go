@@ -879,9 +879,32 @@ type webhookReq struct {
 	Description optString           `json:"description"`
 	URL         optString           `json:"url"`
 	Events      *[]webhookEventJSON `json:"events"`
+	MlboxEvents *[]webhookEventJSON `json:"mlbox_events"` // mlbox's extras, as get/list return them
 	Secret      optString           `json:"secret"`
 	Status      optString           `json:"status"`
 	Format      optString           `json:"format"`
+}
+
+// webhookJSON is a webhook as the API returns it: MLflow's event types
+// under "events" and mlbox's extras under "mlbox_events". MLflow's client
+// parses "events" into its enums and cannot build a webhook with an event it
+// does not know; it ignores unknown fields, so the extras stay readable.
+type webhookJSON struct {
+	*store.Webhook
+	Events      []store.WebhookEvent `json:"events"`
+	MlboxEvents []store.WebhookEvent `json:"mlbox_events,omitempty"`
+}
+
+func toWebhookJSON(wh *store.Webhook) webhookJSON {
+	out := webhookJSON{Webhook: wh, Events: []store.WebhookEvent{}}
+	for _, e := range wh.Events {
+		if store.MLflowWebhookEvent(e.String()) {
+			out.Events = append(out.Events, e)
+		} else {
+			out.MlboxEvents = append(out.MlboxEvents, e)
+		}
+	}
+	return out
 }
 
 func (a *App) createWebhook(w http.ResponseWriter, r *http.Request) error {
@@ -895,12 +918,18 @@ func (a *App) createWebhook(w http.ResponseWriter, r *http.Request) error {
 	if err := require("url", req.URL); err != nil {
 		return err
 	}
-	if req.Events == nil {
+	if req.Events == nil && req.MlboxEvents == nil {
 		return missingParam("events")
 	}
-	events, err := toEvents(*req.Events)
-	if err != nil {
-		return err
+	var events []store.WebhookEvent
+	for _, in := range []*[]webhookEventJSON{req.Events, req.MlboxEvents} {
+		if in != nil {
+			evs, err := toEvents(*in)
+			if err != nil {
+				return err
+			}
+			events = append(events, evs...)
+		}
 	}
 	if err := a.hooks.checkTarget(r.Context(), req.URL.V); err != nil {
 		return err
@@ -912,7 +941,7 @@ func (a *App) createWebhook(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, map[string]any{"webhook": wh})
+	return writeJSON(w, map[string]any{"webhook": toWebhookJSON(wh)})
 }
 
 func (a *App) listWebhooks(w http.ResponseWriter, r *http.Request) error {
@@ -930,10 +959,14 @@ func (a *App) listWebhooks(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	out := make([]webhookJSON, len(hooks))
+	for i := range hooks {
+		out[i] = toWebhookJSON(&hooks[i])
+	}
 	return writeJSON(w, struct {
-		Webhooks      []store.Webhook `json:"webhooks,omitempty"`
-		NextPageToken string          `json:"next_page_token,omitempty"`
-	}{hooks, next})
+		Webhooks      []webhookJSON `json:"webhooks,omitempty"`
+		NextPageToken string        `json:"next_page_token,omitempty"`
+	}{out, next})
 }
 
 func checkMaxResults(n optInt) error {
@@ -954,7 +987,7 @@ func (a *App) getWebhook(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, map[string]any{"webhook": wh})
+	return writeJSON(w, map[string]any{"webhook": toWebhookJSON(wh)})
 }
 
 func (a *App) updateWebhook(w http.ResponseWriter, r *http.Request) error {
@@ -976,14 +1009,16 @@ func (a *App) updateWebhook(w http.ResponseWriter, r *http.Request) error {
 		st := enumName(req.Status.V, webhookStatusNums)
 		p.Status = &st
 	}
-	if req.Events != nil {
-		events, err := toEvents(*req.Events)
-		if err != nil {
-			return err
-		}
-		p.Events = events
-		if p.Events == nil {
-			p.Events = []store.WebhookEvent{} // present but empty: the store rejects it
+	for _, f := range []struct {
+		in  *[]webhookEventJSON
+		out *[]store.WebhookEvent
+	}{{req.Events, &p.Events}, {req.MlboxEvents, &p.ExtraEvents}} {
+		if f.in != nil {
+			evs, err := toEvents(*f.in)
+			if err != nil {
+				return err
+			}
+			*f.out = append([]store.WebhookEvent{}, evs...) // present, maybe empty
 		}
 	}
 	if p.URL != nil {
@@ -995,7 +1030,7 @@ func (a *App) updateWebhook(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, map[string]any{"webhook": wh})
+	return writeJSON(w, map[string]any{"webhook": toWebhookJSON(wh)})
 }
 
 func (a *App) deleteWebhook(w http.ResponseWriter, r *http.Request) error {

@@ -708,3 +708,53 @@ func TestWebhookDisabledBeforeDelivery(t *testing.T) {
 		t.Fatal("a disabled webhook was called")
 	}
 }
+
+// MLflow's event types come back under "events", mlbox's extras under
+// "mlbox_events"; an update of "events" alone (MLflow's client) keeps the
+// extras, one that names extras in "events" replaces everything.
+func TestWebhookEventsSplitForMLflowClients(t *testing.T) {
+	s := startServer(t)
+	evs := func(wh map[string]any, field string) string {
+		var out []string
+		list, _ := wh[field].([]any)
+		for _, e := range list {
+			m := e.(map[string]any)
+			out = append(out, m["entity"].(string)+"/"+m["action"].(string))
+		}
+		return strings.Join(out, ",")
+	}
+	wh := createHook(t, s, map[string]any{"name": "split", "url": "http://127.0.0.1:9/h", "status": "DISABLED",
+		"events": append(events("MODEL_VERSION/CREATED"), "gate.blocked", "job.failed")})
+	id := wh["webhook_id"].(string)
+	if evs(wh, "events") != "MODEL_VERSION/CREATED" || evs(wh, "mlbox_events") != "GATE/BLOCKED,JOB/FAILED" {
+		t.Fatalf("created: events %q, mlbox_events %q", evs(wh, "events"), evs(wh, "mlbox_events"))
+	}
+	get := func() map[string]any {
+		return s.must(t, "GET", api+"/webhooks/"+id, nil)["webhook"].(map[string]any)
+	}
+	for _, step := range []struct {
+		patch          map[string]any
+		mlflow, extras string
+	}{
+		{map[string]any{"events": events("REGISTERED_MODEL/CREATED")}, "REGISTERED_MODEL/CREATED", "GATE/BLOCKED,JOB/FAILED"},
+		{map[string]any{"mlbox_events": []any{"drift.detected"}}, "REGISTERED_MODEL/CREATED", "DRIFT/DETECTED"},
+		{map[string]any{"description": "x"}, "REGISTERED_MODEL/CREATED", "DRIFT/DETECTED"},
+		{map[string]any{"events": []any{"model_version.created", "retention.applied"}}, "MODEL_VERSION/CREATED", "RETENTION/APPLIED"},
+		{map[string]any{"mlbox_events": []any{}}, "MODEL_VERSION/CREATED", ""},
+	} {
+		s.must(t, "PATCH", api+"/webhooks/"+id, step.patch)
+		got := get()
+		if evs(got, "events") != step.mlflow || evs(got, "mlbox_events") != step.extras {
+			t.Fatalf("after %v: events %q, mlbox_events %q; want %q, %q", step.patch, evs(got, "events"), evs(got, "mlbox_events"), step.mlflow, step.extras)
+		}
+	}
+	// nothing left is still refused
+	if st, _, raw := s.call(t, "PATCH", api+"/webhooks/"+id, map[string]any{"events": []any{}}); st != 400 {
+		t.Fatalf("empty events: %d %s", st, raw)
+	}
+	// listing splits too
+	list := s.must(t, "GET", api+"/webhooks", nil)["webhooks"].([]any)
+	if _, ok := list[0].(map[string]any)["events"].([]any); !ok {
+		t.Fatalf("list: %v", list[0])
+	}
+}

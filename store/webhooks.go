@@ -211,9 +211,13 @@ type WebhookSpec struct {
 }
 
 // WebhookPatch is the input of UpdateWebhook: nil fields are left alone.
+// Events replaces the MLflow event types (and, if it holds any mlbox
+// extras, the extras too); ExtraEvents replaces the extras. So an update
+// from MLflow's client, which knows only MLflow's events, keeps the extras.
 type WebhookPatch struct {
 	Name, Description, URL, Secret, Status, Format *string
-	Events                                         []WebhookEvent // nil: unchanged; empty: invalid
+	Events                                         []WebhookEvent // nil: unchanged
+	ExtraEvents                                    []WebhookEvent // nil: unchanged
 }
 
 func validateWebhook(w *Webhook) error {
@@ -248,6 +252,20 @@ func validateWebhook(w *Webhook) error {
 		return Invalidf("Invalid webhook format '%s'. Valid formats are: generic, slack, discord", w.Format)
 	}
 	return nil
+}
+
+// patchEvents applies WebhookPatch's event rules to cur.
+func patchEvents(cur, events, extras []WebhookEvent) []WebhookEvent {
+	isExtra := func(e WebhookEvent) bool { return !MLflowWebhookEvent(e.String()) }
+	keepMLflow, keepExtras := events == nil, extras == nil && !slices.ContainsFunc(events, isExtra)
+	var out []WebhookEvent
+	for _, e := range cur {
+		if (isExtra(e) && keepExtras) || (!isExtra(e) && keepMLflow) {
+			out = append(out, e)
+		}
+	}
+	out = append(out, events...)
+	return append(out, extras...)
 }
 
 func dedupEvents(evs []WebhookEvent) []WebhookEvent {
@@ -434,8 +452,8 @@ func (s *Store) UpdateWebhook(ctx context.Context, id string, p WebhookPatch) (*
 		if p.Format != nil {
 			w.Format = CanonicalWebhookFormat(*p.Format)
 		}
-		if p.Events != nil {
-			w.Events = slices.Clone(p.Events)
+		if p.Events != nil || p.ExtraEvents != nil {
+			w.Events = patchEvents(w.Events, p.Events, p.ExtraEvents)
 		}
 		if err := validateWebhook(&w); err != nil {
 			return err
