@@ -440,21 +440,7 @@ func TestReadsSeeAcknowledgedPointsAcrossFlushes(t *testing.T) {
 	var acked atomic.Int64 // points answered so far
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() { // flush as often as possible
-		defer wg.Done()
-		for {
-			select {
-			case <-stop:
-				return
-			default:
-				if err := s.Flush(); err != nil {
-					t.Error(err)
-					return
-				}
-			}
-		}
-	}()
+	flushLoop(t, s, stop, &wg)
 	var readErr atomic.Value
 	wg.Add(1)
 	go func() {
@@ -545,18 +531,7 @@ func TestPurgeWhileFlushing(t *testing.T) {
 	}
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			select {
-			case <-stop:
-				return
-			default:
-				s.Flush()
-			}
-		}
-	}()
+	flushLoop(t, s, stop, &wg)
 	for i, run := range runs {
 		if i%2 == 0 {
 			logPoint(t, s, runs[i+1], "k", 100, 1) // keep the log busy
@@ -578,4 +553,23 @@ func TestPurgeWhileFlushing(t *testing.T) {
 			t.Fatalf("run %d: %v", i, err)
 		}
 	}
+}
+
+// flushLoop flushes s as often as it can until stop is closed.
+func flushLoop(t *testing.T, s *Store, stop <-chan struct{}, wg *sync.WaitGroup) {
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+				if err := s.Flush(); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}
+	}()
 }
