@@ -41,6 +41,12 @@ type walReq struct {
 // errLead tells a queued writer to lead the next group.
 var errLead = errors.New("lead")
 
+// errLogFailed marks a write the metric log could not make durable (an I/O
+// error of the log itself). LogBatch then commits it through bbolt: points
+// are a set, so a record that did land and is replayed later changes
+// nothing.
+var errLogFailed = errors.New("metric log failed")
+
 // maxLogSyncs is how many log syncs may run at once. Two let a group start
 // its sync while the previous one is still in the device: a write waits
 // for about one sync instead of one and a half.
@@ -216,8 +222,11 @@ func (s *Store) walLead(self *walReq, batch []*walReq) error {
 		s.stats.WALSyncs.Add(1)
 		s.stats.WALWrites.Add(uint64(len(batch)))
 		s.publishPending(seq, entries)
-	} else {
-		s.stats.FailedTx.Add(uint64(len(batch)))
+	} else if KindOf(err) != KindInvalid {
+		if !s.wal.usable() && s.walFailed.CompareAndSwap(false, true) {
+			s.log.Error("metric log failed; metric writes are committed to mlbox.db directly until restart", "err", err)
+		}
+		err = fmt.Errorf("%w: %w", errLogFailed, err)
 	}
 	q := &s.walq
 	var next *walReq

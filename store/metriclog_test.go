@@ -573,3 +573,38 @@ func flushLoop(t *testing.T, s *Store, stop <-chan struct{}, wg *sync.WaitGroup)
 		}
 	}()
 }
+
+// When the log cannot write, metric writes are committed through bbolt
+// instead: none is lost or refused.
+func TestMetricLogFailureFallsBackToBbolt(t *testing.T) {
+	s, dir := openTest(t)
+	run := newLogRun(t, s)
+	logPoint(t, s, run, "k", 1, 1) // in the log
+	s.wal.mu.Lock()
+	s.wal.f.Close() // the next write fails: I/O error of the log
+	s.wal.mu.Unlock()
+	for i := int64(2); i <= 5; i++ {
+		logPoint(t, s, run, "k", i, float64(i))
+	}
+	if s.wal.usable() {
+		t.Fatal("log still usable after a failed write")
+	}
+	if got := steps(t, s, run, "k"); !slices.Equal(got, []int64{1, 2, 3, 4, 5}) {
+		t.Fatalf("history %v", got)
+	}
+	if m, _ := latestOf(t, s, run, "k"); m.Step != 5 {
+		t.Fatalf("latest %+v", m)
+	}
+	if err := s.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	s.crashForTest()
+	s2 := reopen(t, dir)
+	if got := steps(t, s2, run, "k"); !slices.Equal(got, []int64{1, 2, 3, 4, 5}) {
+		t.Fatalf("after restart: history %v", got)
+	}
+	logPoint(t, s2, run, "k", 6, 6) // a new log after restart
+	if s2.PendingMetrics() != 1 {
+		t.Fatal("the log is not used again after restart")
+	}
+}

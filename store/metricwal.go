@@ -359,6 +359,14 @@ func (w *metricWAL) closeAll(clean bool) error {
 	return err
 }
 
+// usable reports whether the log still takes writes (no write or sync
+// has failed).
+func (w *metricWAL) usable() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.broken == nil
+}
+
 // lastSeq is the seq of the last record written.
 func (w *metricWAL) lastSeq() uint64 {
 	w.mu.Lock()

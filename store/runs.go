@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"math"
 	"slices"
 	"time"
@@ -375,8 +376,11 @@ func (s *Store) LogBatch(ctx context.Context, runID string, metrics []Metric, pa
 		tags[i].Value = truncate(tags[i].Value, MaxTagValueLength)
 	}
 	if s.wal != nil && len(params) == 0 && len(tags) == 0 && len(metrics) > 0 && len(metrics) <= maxLoggedBatch &&
-		!slices.ContainsFunc(metrics, func(m Metric) bool { return m.ModelID != "" }) {
-		return s.logMetrics(ctx, runID, metrics)
+		!slices.ContainsFunc(metrics, func(m Metric) bool { return m.ModelID != "" }) && s.wal.usable() {
+		if err := s.logMetrics(ctx, runID, metrics); !errors.Is(err, errLogFailed) {
+			return err
+		}
+		// the log failed under this write: commit it through bbolt
 	}
 	return s.update(ctx, func(tx *wtx) error {
 		b, info, err := activeRun(tx.Tx, runID)

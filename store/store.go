@@ -73,7 +73,8 @@ type Store struct {
 	// latestMu orders the updates of a metric's latest value that come
 	// from the two write paths (bbolt commits and the metric log).
 	// Lock order: latestMu, then pending.mu, then runs.mu.
-	latestMu sync.Mutex
+	latestMu  sync.Mutex
+	walFailed atomic.Bool // the log failed; logged once
 }
 
 // Stats are counters exported on /metrics.
