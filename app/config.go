@@ -65,10 +65,11 @@ type LogConfig struct {
 
 // HTTPConfig configures the HTTP server.
 type HTTPConfig struct {
-	ReadHeaderTimeout time.Duration `koanf:"read_header_timeout"` // default 10s
-	IdleTimeout       time.Duration `koanf:"idle_timeout"`        // default 120s
-	ShutdownTimeout   time.Duration `koanf:"shutdown_timeout"`    // default 30s; how long graceful shutdown waits for in-flight requests
-	MaxRequestBytes   int64         `koanf:"max_request_bytes"`   // default 16 MiB; limit for JSON API request bodies (not artifact uploads)
+	ReadHeaderTimeout time.Duration `koanf:"read_header_timeout"`      // default 10s
+	IdleTimeout       time.Duration `koanf:"idle_timeout"`             // default 120s
+	ShutdownTimeout   time.Duration `koanf:"shutdown_timeout"`         // default 30s; how long graceful shutdown waits for in-flight requests
+	MaxRequestBytes   int64         `koanf:"max_request_bytes"`        // default 16 MiB; limit for JSON API request bodies (not artifact uploads)
+	AuthToken         string        `koanf:"auth_token" mask:"secret"` // default "" (no authentication); when set, every request but the health checks must carry it (auth.go)
 }
 
 // StoreConfig configures the bbolt metadata store.
@@ -429,6 +430,9 @@ func (c Config) Validate() error {
 	positive("http.read_header_timeout", c.HTTP.ReadHeaderTimeout)
 	positive("http.idle_timeout", c.HTTP.IdleTimeout)
 	positive("http.shutdown_timeout", c.HTTP.ShutdownTimeout)
+	if n := len(c.HTTP.AuthToken); n > 0 && n < minAuthTokenLen {
+		add("http.auth_token", "must be at least %d characters (got %d)", minAuthTokenLen, n)
+	}
 	if c.HTTP.MaxRequestBytes <= 0 {
 		add("http.max_request_bytes", "must be positive (got %d)", c.HTTP.MaxRequestBytes)
 	}

@@ -32,6 +32,8 @@ func (a *App) newScheduler(cfg scheduler.Config) (*scheduler.Scheduler, error) {
 		WorkDir:   filepath.Join(a.cfg.DataDir, "jobs"),
 		Logger:    a.log.With("component", "scheduler"),
 		Metrics:   a.metrics,
+		// command jobs reach this server with the MLflow client or mlbox's CLI
+		TrackingToken: a.cfg.HTTP.AuthToken,
 	})
 }
 

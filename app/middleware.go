@@ -1,6 +1,7 @@
 package app
 
 import (
+	"crypto/sha256"
 	"io"
 	"net/http"
 	"strconv"
@@ -78,10 +79,12 @@ func (rm *routeMetrics) observe(route string, status int, d time.Duration) {
 	h.Update(d.Seconds())
 }
 
-// middleware adds request metrics, debug access logs and panic recovery.
+// middleware adds authentication (auth.go), request metrics, debug access
+// logs and panic recovery.
 func (a *App) middleware(next http.Handler) http.Handler {
 	rm := &routeMetrics{set: a.metrics, counters: map[[2]string]*metrics.Counter{}, hists: map[string]*metrics.PrometheusHistogram{}}
 	inflight := a.metrics.NewGauge("mlbox_http_requests_in_flight", nil)
+	authOn, token := a.cfg.HTTP.AuthToken != "", sha256.Sum256([]byte(a.cfg.HTTP.AuthToken))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		sw := &statusWriter{ResponseWriter: w}
@@ -110,6 +113,11 @@ func (a *App) middleware(next http.Handler) http.Handler {
 				a.log.Debug("request", "method", r.Method, "path", r.URL.Path, "route", route, "status", sw.status, "bytes", sw.bytes, "duration_ms", float64(d.Microseconds())/1000)
 			}
 		}()
+		if authOn && !authExempt(r.URL.Path) && !authorized(r, token) {
+			sw.Header().Set("WWW-Authenticate", `Basic realm="mlbox", charset="UTF-8"`)
+			a.writeError(sw, r, errUnauthenticated)
+			return
+		}
 		// ServeMux would answer a path with dot segments with a redirect to
 		// its cleaned form; for artifacts that is a traversal attempt.
 		if strings.Contains(r.URL.Path, "/mlflow-artifacts/") && hasDotSegment(r.URL.Path) {

@@ -54,6 +54,9 @@ type Options struct {
 	Artifacts artifact.Store // job logs, retention; nil: no logs are kept
 	// TrackingURI is MLFLOW_TRACKING_URI for command jobs ("http://127.0.0.1:5000").
 	TrackingURI string
+	// TrackingToken is MLFLOW_TRACKING_TOKEN for command jobs, when the
+	// server requires one (http.auth_token).
+	TrackingToken string
 	// WorkDir holds the default working directories of command jobs
 	// (<WorkDir>/<job>); default <tmp>/mlbox-jobs.
 	WorkDir string
@@ -757,10 +760,13 @@ func (s *Scheduler) commandEnv(job store.Job, run *store.JobRun, expName string)
 		"MLBOX_JOB_RUN":          strconv.FormatUint(run.Number, 10),
 	}
 	s.mu.Lock()
-	uri := s.opts.TrackingURI
+	uri, token := s.opts.TrackingURI, s.opts.TrackingToken
 	s.mu.Unlock()
 	if uri != "" {
 		set["MLFLOW_TRACKING_URI"] = uri
+	}
+	if token != "" {
+		set["MLFLOW_TRACKING_TOKEN"] = token
 	}
 	for k, v := range job.Command.Env {
 		set[k] = v

@@ -63,7 +63,7 @@ func newHarness(t *testing.T, mutate func(*Config), jobs ...store.Job) *harness 
 	if mutate != nil {
 		mutate(&cfg)
 	}
-	h.s, err = New(Options{Config: cfg, Store: st, Artifacts: h.arts, TrackingURI: "http://127.0.0.1:9", WorkDir: filepath.Join(h.dir, "work"), Metrics: h.set})
+	h.s, err = New(Options{Config: cfg, Store: st, Artifacts: h.arts, TrackingURI: "http://127.0.0.1:9", TrackingToken: "tok-0123456789abcdef", WorkDir: filepath.Join(h.dir, "work"), Metrics: h.set})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -135,7 +135,7 @@ func shJob(name, script string) store.Job {
 func TestCommandJob(t *testing.T) {
 	t.Setenv("MLBOX_ARTIFACTS_S3_SECRET_KEY", "hunter2")
 	t.Setenv("MLFLOW_RUN_ID", "leaked")
-	j := shJob("train", `echo "to stdout"; echo "to stderr" >&2; echo "uri=$MLFLOW_TRACKING_URI exp=$MLFLOW_EXPERIMENT_NAME run=$MLBOX_JOB_RUN extra=$EXTRA"; env | grep -E '^(MLBOX_ARTIFACTS|MLFLOW_RUN_ID)' || echo clean; pwd`)
+	j := shJob("train", `echo "to stdout"; echo "to stderr" >&2; echo "uri=$MLFLOW_TRACKING_URI exp=$MLFLOW_EXPERIMENT_NAME run=$MLBOX_JOB_RUN extra=$EXTRA token=$MLFLOW_TRACKING_TOKEN"; env | grep -E '^(MLBOX_ARTIFACTS|MLFLOW_RUN_ID)' || echo clean; pwd`)
 	j.Command.Env = map[string]string{"EXTRA": "yes"}
 	j.Command.Experiment = "retraining"
 	h := newHarness(t, nil, j)
@@ -149,7 +149,7 @@ func TestCommandJob(t *testing.T) {
 		t.Fatalf("run %+v", r)
 	}
 	out := h.log(t, r)
-	for _, want := range []string{"to stdout", "to stderr", "uri=http://127.0.0.1:9 exp=retraining run=1 extra=yes", "clean", filepath.Join(h.dir, "work", "train")} {
+	for _, want := range []string{"to stdout", "to stderr", "uri=http://127.0.0.1:9 exp=retraining run=1 extra=yes token=tok-0123456789abcdef", "clean", filepath.Join(h.dir, "work", "train")} {
 		if !strings.Contains(out, want) {
 			t.Errorf("log lacks %q:\n%s", want, out)
 		}
