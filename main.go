@@ -42,6 +42,8 @@ precedence: defaults < TOML file < environment < flags):
 
 Point an unmodified MLflow client at it:
   MLFLOW_TRACKING_URI=http://127.0.0.1:5000 python train.py
+With MLBOX_HTTP_AUTH_TOKEN (http.auth_token) set on the server, clients and the
+mlbox CLI commands send it as MLFLOW_TRACKING_TOKEN.
 
 Documentation: docs/ in the source tree (configuration, operations, registry, webhooks,
 serving, wasm-abi, scheduler, performance).
