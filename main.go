@@ -30,6 +30,7 @@ Usage:
   mlbox models rollback NAME         move an alias (default champion) back to its previous version
   mlbox jobs list|run|history|log    scheduled jobs: list them, run one now, its history and logs
   mlbox retention plan|apply|log     retention policies: dry run, apply, what was deleted
+  mlbox backup FILE                  copy a running server's metadata (mlbox.db) to FILE, checked
   mlbox version                      print the version
 
 Server flags (each is also a TOML key and an MLBOX_* environment variable;
@@ -73,6 +74,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdJobs(args[1:], stdout, stderr)
 	case "retention":
 		return cmdRetention(args[1:], stdout, stderr)
+	case "backup":
+		return cmdBackup(args[1:], stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintf(stdout, "mlbox %s (MLflow API %s)\n", app.BuildVersion(), app.MLflowVersion)
 		return 0

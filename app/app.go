@@ -8,11 +8,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"path/filepath"
 	"runtime/debug"
+	"strconv"
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
@@ -205,6 +207,32 @@ func (a *App) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	writeRaw(w, ae.Status, b)
 }
 
+// backup streams a consistent copy of mlbox.db (metric log flushed first):
+// the file a restore puts in place of the data dir's mlbox.db.
+func (a *App) backup(w http.ResponseWriter, r *http.Request) {
+	started := false
+	_, err := a.store.Backup(r.Context(), func(size int64) io.Writer {
+		started = true
+		h := w.Header()
+		h.Set("Content-Type", "application/octet-stream")
+		h.Set("Content-Length", strconv.FormatInt(size, 10))
+		h.Set("Content-Disposition", `attachment; filename="mlbox-`+time.Now().UTC().Format("20060102-150405")+`.db"`)
+		h.Set("Cache-Control", "no-store")
+		return w
+	})
+	if err == nil {
+		return
+	}
+	if !started {
+		a.writeError(w, r, err)
+		return
+	}
+	// Headers and part of the body are out: cut the connection, so the
+	// client sees a short body (Content-Length) instead of a good file.
+	a.log.Error("backup failed while streaming", "err", err)
+	panic(http.ErrAbortHandler)
+}
+
 func (a *App) routes() {
 	m := a.mux
 	m.HandleFunc("GET /health", func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write([]byte("OK")) })
@@ -219,6 +247,7 @@ func (a *App) routes() {
 	m.HandleFunc("GET /api/mlbox/v1/version", func(w http.ResponseWriter, r *http.Request) {
 		_ = writeJSON(w, map[string]string{"version": BuildVersion(), "mlflow_api": MLflowVersion})
 	})
+	m.HandleFunc("GET /api/mlbox/v1/backup", a.backup)
 	a.trackingRoutes()
 	a.artifactRoutes()
 	a.loggedModelRoutes()

@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -231,4 +232,21 @@ func (s *Store) view(ctx context.Context, fn func(tx *bolt.Tx) error) error {
 		return err
 	}
 	return s.db.View(fn)
+}
+
+// Backup writes a consistent copy of the bbolt file to w: first the metric
+// points still only in the metric log are flushed, then one read
+// transaction is copied (other requests go on meanwhile). size is known
+// before the first byte (for Content-Length).
+func (s *Store) Backup(ctx context.Context, w func(size int64) io.Writer) (int64, error) {
+	if err := s.Flush(); err != nil {
+		return 0, fmt.Errorf("flush the metric log: %w", err)
+	}
+	var n int64
+	err := s.view(ctx, func(tx *bolt.Tx) error {
+		var err error
+		n, err = tx.WriteTo(w(tx.Size()))
+		return err
+	})
+	return n, err
 }
