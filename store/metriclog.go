@@ -47,9 +47,10 @@ var errLead = errors.New("lead")
 // nothing.
 var errLogFailed = errors.New("metric log failed")
 
-// maxLogSyncs is how many log syncs may run at once. Two let a group start
-// its sync while the previous one is still in the device: a write waits
-// for about one sync instead of one and a half.
+// maxLogSyncs is how many log syncs may run at once. Overlapping syncs
+// would let a group start before the previous one is on disk, but measured
+// on a virtual disk with 2 of them each sync took longer (0.39 against
+// 0.29 ms), groups were half as big and b lost 15%.
 const maxLogSyncs = 1
 
 // walQueue is the metric log's group commit. There is no committer
@@ -88,7 +89,7 @@ func (s *Store) openMetricLog(dataDir string) error {
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("metric log: %w", err)
+		return fmt.Errorf("metric log: %w (to start without the unflushed points, move %s aside)", err, dir)
 	}
 	if len(replay) > 0 || last > flushed {
 		start := time.Now()
