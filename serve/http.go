@@ -116,6 +116,9 @@ type reqEvent struct {
 	Inputs    []float64
 	NFeatures int
 	Err       string
+	// meta is the answering version's metadata (nil before one was
+	// chosen): the request log masks positional inputs by its names.
+	meta *Metadata
 }
 
 // Handler returns the inference endpoints, to be mounted at /models/.
@@ -388,7 +391,7 @@ func (m *Manager) infer(w http.ResponseWriter, r *http.Request, name, alias, ver
 			}
 			called := modelCalled && status != 499
 			tgt.rm.observe(start.Add(lat), status, lat, rows, kind, called)
-			ev.Version, ev.Target = tgt.lv.version, tgt.role.String()
+			ev.Version, ev.Target, ev.meta = tgt.lv.version, tgt.role.String(), &tgt.lv.meta
 		}
 		ev.Status, ev.Latency, ev.Output, ev.Err = status, lat, st.resp, msg
 		if d != nil || tgt.lv != nil { // not for names that are not models
@@ -405,7 +408,7 @@ func (m *Manager) infer(w http.ResponseWriter, r *http.Request, name, alias, ver
 	in := st.in[:rows*nf]
 	m.obs.inputs(lv, in, nf)
 	ev.Version, ev.Target, ev.Status, ev.Latency, ev.Rows = lv.version, tgt.role.String(), http.StatusOK, lat, rows
-	ev.Output, ev.Inputs, ev.NFeatures = st.resp, in, nf
+	ev.Output, ev.Inputs, ev.NFeatures, ev.meta = st.resp, in, nf, &lv.meta
 	m.obs.request(ev)
 	if tgt.rt != nil && tgt.rt.shadow != nil {
 		m.mirror(d, tgt.rt, lv, in, rows, route, ev.Client)
@@ -749,7 +752,7 @@ func (m *Manager) runShadow(j *shadowJob, out, in []float64, resp []byte, ev *re
 	lat := time.Since(start)
 	j.s.rm.observe(start.Add(lat), status, lat, j.rows, kind, called)
 	*ev = reqEvent{Time: start, Model: j.d.name, Version: lv.version, Target: RoleShadow.String(), Route: j.route,
-		Client: j.client, Status: status, Latency: lat, Rows: j.rows, Output: resp, Inputs: in, NFeatures: nf, Err: msg}
+		Client: j.client, Status: status, Latency: lat, Rows: j.rows, Output: resp, Inputs: in, NFeatures: nf, Err: msg, meta: &lv.meta}
 	m.obs.request(ev)
 	return out, in, resp
 }

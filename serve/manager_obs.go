@@ -99,6 +99,11 @@ func (o *observer) request(ev *reqEvent) {
 	if len(ev.Output) > 0 {
 		e.Output = append([]byte(nil), ev.Output...)
 	}
+	if ev.meta != nil {
+		// the names of the version that answered, not of whichever
+		// version serves when the writer gets to the entry
+		e.inputNames = ev.meta.InputNames()
+	}
 	l.Record(e)
 }
 

@@ -79,6 +79,10 @@ type RequestEntry struct {
 	Input   json.RawMessage // the request body, masked before it is stored
 	Output  json.RawMessage
 	Error   string
+
+	// inputNames are the positional input names of the version that
+	// answered; nil: the model's names from SetInputNames.
+	inputNames []string
 }
 
 type requestEntryJSON struct {
@@ -390,9 +394,12 @@ func (l *RequestLog) write(batch []*RequestEntry) {
 // encode masks e's input and returns its stored form, shrunk to fit one
 // record.
 func (l *RequestLog) encode(e *RequestEntry) []byte {
-	l.mu.Lock()
-	names := l.names[e.Model]
-	l.mu.Unlock()
+	names := e.inputNames
+	if names == nil {
+		l.mu.Lock()
+		names = l.names[e.Model]
+		l.mu.Unlock()
+	}
 	e.Input = l.mask.apply(e.Input, names)
 	b, _ := e.MarshalJSON() // cannot fail: every RawMessage is valid
 	limit := min(int(l.cfg.MaxBytes/4), maxEntryBytes) - recordOverhead

@@ -449,3 +449,22 @@ func FuzzRequestLogMask(f *testing.F) {
 		}
 	})
 }
+
+// An entry carries the input names of the version that answered it: a swap
+// to a version with other column names between the request and the log's
+// writer does not change how the entry is masked.
+func TestRequestLogMasksByTheAnsweringVersionsNames(t *testing.T) {
+	l := openTestLog(t, t.TempDir(), RequestLogConfig{SampleRate: 1, MaskFields: []string{"email"}})
+	l.SetInputNames("m", []string{"age", "email"}) // the version serving now
+	e := entry("m", 1)
+	e.Input = json.RawMessage(`{"data":["a@b.c",31]}`)
+	e.inputNames = []string{"email", "age"} // the version that answered
+	l.Record(e)
+	got, err := l.Recent("m", 1)
+	if err != nil || len(got) != 1 {
+		t.Fatal(got, err)
+	}
+	if string(got[0].Input) != `{"data":["***",31]}` {
+		t.Fatalf("masked by the wrong names: %s", got[0].Input)
+	}
+}
