@@ -3,14 +3,21 @@
 package scheduler
 
 import (
+	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"io"
 	"os"
 	"os/exec"
+	"slices"
+	"strconv"
 	"syscall"
 	"time"
 	"unsafe"
+
+	"golang.org/x/sys/unix"
 )
 
 // runProcess runs argv in its own process group with output to out. When
@@ -25,8 +32,9 @@ func runProcess(ctx context.Context, argv []string, dir string, env []string, ou
 		return -1, err
 	}
 	defer pr.Close()
+	tag := newInstanceTag()
 	cmd := exec.Command(argv[0], argv[1:]...)
-	cmd.Dir, cmd.Env = dir, env
+	cmd.Dir, cmd.Env = dir, append(slices.Clip(env), tag)
 	cmd.Stdout, cmd.Stderr = pw, pw // one *os.File: no copying goroutines in os/exec
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
@@ -62,6 +70,7 @@ func runProcess(ctx context.Context, argv []string, dir string, env []string, ou
 		<-exited
 	}
 	_ = syscall.Kill(-pgid, syscall.SIGKILL) // stragglers: background children
+	killEscaped(tag)                         // and those that left the group
 	werr := cmd.Wait()
 
 	// Output ends when the last writer is gone; a process that left the
@@ -84,6 +93,55 @@ func runProcess(ctx context.Context, argv []string, dir string, env []string, ou
 		return code, werr
 	}
 	return 0, nil
+}
+
+// instanceTagVar is set, with a value unique to the run, in the
+// environment of every command run; its descendants inherit it.
+const instanceTagVar = "MLBOX_JOB_INSTANCE"
+
+func newInstanceTag() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return instanceTagVar + "=" + hex.EncodeToString(b[:])
+}
+
+// killEscaped kills the processes that carry tag in their environment:
+// the run's descendants that left its process group (setsid, a double
+// fork) and so escaped the group kill. Each candidate is pinned with a
+// pidfd before its environment is read, so a recycled pid is never
+// signalled. A process that cleared its environment, or runs as another
+// user, is not found. Passes repeat while they find something (a process
+// may fork while being looked for).
+func killEscaped(tag string) {
+	want := []byte(tag + "\x00")
+	self := os.Getpid()
+	for pass := 0; pass < 5; pass++ {
+		ents, err := os.ReadDir("/proc")
+		if err != nil {
+			return
+		}
+		found := false
+		for _, e := range ents {
+			pid, err := strconv.Atoi(e.Name())
+			if err != nil || pid == self {
+				continue
+			}
+			fd, err := unix.PidfdOpen(pid, 0)
+			if err != nil {
+				continue // gone, or a kernel without pidfds (< 5.3)
+			}
+			env, err := os.ReadFile("/proc/" + e.Name() + "/environ")
+			if err == nil && (bytes.HasPrefix(env, want) || bytes.Contains(env, append([]byte{0}, want...))) {
+				if unix.PidfdSendSignal(fd, unix.SIGKILL, nil, 0) == nil {
+					found = true
+				}
+			}
+			unix.Close(fd)
+		}
+		if !found {
+			return
+		}
+	}
 }
 
 // waitExited blocks until the process has exited, without reaping it

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -739,4 +740,24 @@ func TestCapture(t *testing.T) {
 	if b, _ := c.Bytes(); !strings.HasSuffix(string(b), "56789") || c.Total() != 1026 {
 		t.Fatalf("%q %d", b, c.Total())
 	}
+}
+
+// A process that leaves the job's process group (setsid) is found by the
+// run's environment tag and killed when the run ends.
+func TestExitKillsEscapedProcesses(t *testing.T) {
+	requireProc(t)
+	if _, err := exec.LookPath("setsid"); err != nil {
+		t.Skip("needs setsid(1)")
+	}
+	// the escaped process forks once more, so the tag must reach grandchildren too
+	h := newHarness(t, nil, shJob("escaper", `setsid sh -c 'sleep 60 & echo $! > grandchild.pid; echo $$ > escaped.pid; wait' & while [ ! -s grandchild.pid ]; do sleep 0.05; done; exit 0`))
+	if _, _, err := h.s.RunNow(bg, "escaper", ""); err != nil {
+		t.Fatal(err)
+	}
+	work := filepath.Join(h.dir, "work", "escaper")
+	escaped, grandchild := readPid(t, filepath.Join(work, "escaped.pid")), readPid(t, filepath.Join(work, "grandchild.pid"))
+	if r := h.wait(t, "escaper", 1); r.Status != store.JobSucceeded {
+		t.Fatalf("run %+v", r)
+	}
+	assertGone(t, escaped, grandchild)
 }
