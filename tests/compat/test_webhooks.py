@@ -1,12 +1,14 @@
 """Webhooks through MLflow's client (MLflow 3.3+), and webhooks that also
 subscribe to mlbox's extra events read back through that client.
 
-Every webhook here is DISABLED, so nothing is ever delivered."""
+Every webhook here is DISABLED, so nothing is ever delivered. The URL is an
+https URL with a public address because real MLflow accepts nothing else
+by default (the suite also runs against it)."""
 import pytest
 
 from conftest import unique
 
-HOOK_URL = "http://127.0.0.1:9/hook"
+HOOK_URL = "https://1.1.1.1/mlbox-compat-hook"
 
 
 @pytest.fixture
