@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -10,7 +9,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -76,14 +74,7 @@ func fetchBackup(ctx context.Context, c *restClient, dst string) (int64, error) 
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		raw, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-		var e struct {
-			Code string `json:"error_code"`
-			Msg  string `json:"message"`
-		}
-		if json.Unmarshal(raw, &e) == nil && e.Code != "" {
-			return 0, fmt.Errorf("%s: %s", e.Code, e.Msg)
-		}
-		return 0, fmt.Errorf("HTTP %d: %s", resp.StatusCode, strings.TrimSpace(string(raw)))
+		return 0, newRESTError("", resp.StatusCode, raw)
 	}
 	dir := filepath.Dir(dst)
 	tmp, err := os.CreateTemp(dir, ".mlbox-backup-*")

@@ -11,7 +11,6 @@ import (
 	"os"
 	"os/signal"
 	"strconv"
-	"strings"
 	"syscall"
 	"text/tabwriter"
 	"time"
@@ -340,15 +339,8 @@ func jobsLog(ctx context.Context, c *restClient, name, number string, w io.Write
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		var e struct {
-			Code string `json:"error_code"`
-			Msg  string `json:"message"`
-		}
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-		if json.Unmarshal(b, &e) == nil && e.Code != "" {
-			return fmt.Errorf("%s: %s", e.Code, e.Msg)
-		}
-		return fmt.Errorf("HTTP %d: %s", resp.StatusCode, strings.TrimSpace(string(b)))
+		return newRESTError("", resp.StatusCode, b)
 	}
 	_, err = io.Copy(w, resp.Body)
 	return err

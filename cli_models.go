@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -93,7 +94,13 @@ func (c *restClient) do(ctx context.Context, method, p string, body io.Reader, c
 }
 
 // call does a JSON API call and decodes the response into out (may be nil).
+// A non-200 answer is a *restError naming the method and path.
 func (c *restClient) call(ctx context.Context, method, p string, in, out any) error {
+	return c.callAs(ctx, method+" "+p, method, p, in, out)
+}
+
+// callAs is call with what to name in an error.
+func (c *restClient) callAs(ctx context.Context, what, method, p string, in, out any) error {
 	var body io.Reader
 	ctype := ""
 	if in != nil {
@@ -101,7 +108,7 @@ func (c *restClient) call(ctx context.Context, method, p string, in, out any) er
 		if err != nil {
 			return err
 		}
-		body, ctype = strings.NewReader(string(b)), "application/json"
+		body, ctype = bytes.NewReader(b), "application/json"
 	}
 	resp, err := c.do(ctx, method, p, body, ctype)
 	if err != nil {
@@ -113,19 +120,47 @@ func (c *restClient) call(ctx context.Context, method, p string, in, out any) er
 		return err
 	}
 	if resp.StatusCode != http.StatusOK {
-		var e struct {
-			Code string `json:"error_code"`
-			Msg  string `json:"message"`
-		}
-		if json.Unmarshal(raw, &e) == nil && e.Code != "" {
-			return fmt.Errorf("%s %s: %s: %s", method, p, e.Code, e.Msg)
-		}
-		return fmt.Errorf("%s %s: HTTP %d: %s", method, p, resp.StatusCode, strings.TrimSpace(string(raw)))
+		return newRESTError(what, resp.StatusCode, raw)
 	}
 	if out != nil {
 		return json.Unmarshal(raw, out)
 	}
 	return nil
+}
+
+// restError is an MLflow error response.
+type restError struct {
+	Status int
+	Code   string
+	Msg    string
+	what   string // e.g. "GET /api/..."; "" leaves it out of the message
+}
+
+// newRESTError reads an error answer: MLflow's {"error_code", "message"},
+// else the body as text.
+func newRESTError(what string, status int, raw []byte) *restError {
+	e := &restError{Status: status, what: what}
+	var body struct {
+		Code string `json:"error_code"`
+		Msg  string `json:"message"`
+	}
+	if json.Unmarshal(raw, &body) == nil && body.Code != "" {
+		e.Code, e.Msg = body.Code, body.Msg
+	} else {
+		e.Msg = strings.TrimSpace(string(raw))
+	}
+	return e
+}
+
+func (e *restError) Error() string {
+	msg := fmt.Sprintf("HTTP %d: %s", e.Status, e.Msg)
+	if e.Code != "" {
+		msg = e.Code + ": " + e.Msg
+	}
+	if e.what == "" {
+		return msg
+	}
+	return e.what + ": " + msg
 }
 
 type modelVersionJSON struct {

@@ -123,64 +123,14 @@ type logResult struct {
 	ExperimentID, RunID, Version string
 }
 
-// restError is an MLflow error response.
-type restError struct {
-	Status int
-	Code   string
-	Msg    string
-	what   string
-}
-
-func (e *restError) Error() string {
-	if e.Code != "" {
-		return fmt.Sprintf("%s: %s: %s", e.what, e.Code, e.Msg)
-	}
-	return fmt.Sprintf("%s: HTTP %d: %s", e.what, e.Status, e.Msg)
-}
-
 func isRESTCode(err error, code string) bool {
 	var re *restError
 	return errors.As(err, &re) && re.Code == code
 }
 
-// restCall is restClient.call with a typed error, so callers can tell
-// RESOURCE_DOES_NOT_EXIST from a failure.
+// restCall is restClient.call naming only the path (no query) in errors.
 func restCall(ctx context.Context, c *restClient, method, p string, in, out any) error {
-	var body io.Reader
-	ctype := ""
-	if in != nil {
-		b, err := json.Marshal(in)
-		if err != nil {
-			return err
-		}
-		body, ctype = bytes.NewReader(b), "application/json"
-	}
-	resp, err := c.do(ctx, method, p, body, ctype)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
-	if err != nil {
-		return err
-	}
-	if resp.StatusCode != http.StatusOK {
-		e := &restError{Status: resp.StatusCode, what: method + " " + strings.SplitN(p, "?", 2)[0]}
-		var body struct {
-			Code string `json:"error_code"`
-			Msg  string `json:"message"`
-		}
-		if json.Unmarshal(raw, &body) == nil && body.Code != "" {
-			e.Code, e.Msg = body.Code, body.Msg
-		} else {
-			e.Msg = strings.TrimSpace(string(raw))
-		}
-		return e
-	}
-	if out != nil {
-		return json.Unmarshal(raw, out)
-	}
-	return nil
+	return c.callAs(ctx, method+" "+strings.SplitN(p, "?", 2)[0], method, p, in, out)
 }
 
 // logWasmModel does `mlbox models log`.
