@@ -17,7 +17,7 @@ func newReq(method, url, ct, body string) (*http.Request, error) {
 	return req, err
 }
 
-func doReq(t *testing.T, req *http.Request) (int, map[string]any, string) {
+func doReq(t testing.TB, req *http.Request) (int, map[string]any, string) {
 	t.Helper()
 	resp, err := (&http.Client{Timeout: 30 * time.Second}).Do(req)
 	if err != nil {

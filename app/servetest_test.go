@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"strings"
 	"testing"
-	"time"
 )
 
 // testServer is a real mlbox API on 127.0.0.1:<free port>.
@@ -74,18 +73,7 @@ func (s *testServer) call(t testing.TB, method, path string, body any) (int, map
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	c := &http.Client{Timeout: 30 * time.Second}
-	resp, err := c.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
-	var m map[string]any
-	if json.Unmarshal(raw, &m) != nil {
-		m = nil
-	}
-	return resp.StatusCode, m, string(raw)
+	return doReq(t, req)
 }
 
 // must calls and fails the test unless the status is 200.

@@ -53,23 +53,7 @@ func startHookServer(t *testing.T, dataDir string, mutate ...func(*WebhookConfig
 		t.Fatal(err)
 	}
 	setWebhookConfig(a, mutate...)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- a.Serve(ctx, ln) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("serve: %v", err)
-		}
-		if err := a.Close(); err != nil {
-			t.Errorf("close: %v", err)
-		}
-	})
-	return &testServer{URL: "http://" + ln.Addr().String(), App: a}
+	return serveTest(t, a, "127.0.0.1:0")
 }
 
 // received is one request as a receiver saw it.
