@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"io"
 	"net"
 	"net/http"
 	"path/filepath"
@@ -118,7 +117,7 @@ func (a *App) readBody(r *http.Request) (map[string]json.RawMessage, error) {
 	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(ct, "application/json") {
 		return nil, invalidParam("Content-Type must be application/json, found '" + ct + "'")
 	}
-	b, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, a.cfg.HTTP.MaxRequestBytes))
+	b, err := readLimitedBody(r, a.cfg.HTTP.MaxRequestBytes)
 	if err != nil {
 		return nil, err
 	}

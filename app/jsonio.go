@@ -52,17 +52,8 @@ func (s *optString) UnmarshalJSON(b []byte) error {
 // escapes, the usual case for ids, keys and numbers, is copied directly;
 // anything else goes through encoding/json (escapes, UTF-8 repair).
 func unquote(b []byte) (string, error) {
-	if n := len(b); n >= 2 && b[0] == '"' && b[n-1] == '"' {
-		plain := true
-		for _, c := range b[1 : n-1] {
-			if c < 0x20 || c >= 0x80 || c == '\\' || c == '"' {
-				plain = false
-				break
-			}
-		}
-		if plain {
-			return string(b[1 : n-1]), nil
-		}
+	if _, end, ok := scanPlainString(b, 0); ok && end == len(b) {
+		return string(b[1 : end-1]), nil
 	}
 	var s string
 	err := json.Unmarshal(b, &s)
@@ -209,7 +200,7 @@ func (a *App) decodeRequest(r *http.Request, v any) error {
 			}
 		}
 		var err error
-		body, err = readBody(r, a.cfg.HTTP.MaxRequestBytes)
+		body, err = readLimitedBody(r, a.cfg.HTTP.MaxRequestBytes)
 		if err != nil {
 			return err
 		}
@@ -238,9 +229,9 @@ func (a *App) decodeRequest(r *http.Request, v any) error {
 	return checkRequired(reflect.ValueOf(v).Elem())
 }
 
-// readBody reads a request body of at most limit bytes, into a buffer of
+// readLimitedBody reads a request body of at most limit bytes, into a buffer of
 // the announced length when there is one. A body that ends early is a 400.
-func readBody(r *http.Request, limit int64) ([]byte, error) {
+func readLimitedBody(r *http.Request, limit int64) ([]byte, error) {
 	body := http.MaxBytesReader(nil, r.Body, limit)
 	var buf []byte
 	var err error

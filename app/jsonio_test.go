@@ -43,18 +43,18 @@ func TestOptTypesAcceptProtobufJSONForms(t *testing.T) {
 	}
 }
 
-func TestReadBodyShortAndLong(t *testing.T) {
+func TestReadLimitedBodyShortAndLong(t *testing.T) {
 	r := httptest.NewRequest("POST", "/", strings.NewReader(`{"a":1}`))
 	r.ContentLength = 20 // announced more than sent: the client went away
-	if _, err := readBody(r, 1<<20); toAPIError(err).Status != http.StatusBadRequest {
+	if _, err := readLimitedBody(r, 1<<20); toAPIError(err).Status != http.StatusBadRequest {
 		t.Fatalf("short body: %v", err)
 	}
 	r = httptest.NewRequest("POST", "/", strings.NewReader(strings.Repeat("x", 100)))
-	if _, err := readBody(r, 10); toAPIError(err).Status != http.StatusRequestEntityTooLarge {
+	if _, err := readLimitedBody(r, 10); toAPIError(err).Status != http.StatusRequestEntityTooLarge {
 		t.Fatalf("long body: %v", err)
 	}
 	r = httptest.NewRequest("POST", "/", strings.NewReader(`{"a":1}`))
-	if b, err := readBody(r, 1<<20); err != nil || string(b) != `{"a":1}` {
+	if b, err := readLimitedBody(r, 1<<20); err != nil || string(b) != `{"a":1}` {
 		t.Fatalf("body %q %v", b, err)
 	}
 }

@@ -17,7 +17,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"path/filepath"
 	"regexp"
@@ -312,7 +311,7 @@ func (a *App) putDeployment(w http.ResponseWriter, r *http.Request) error {
 	if a.serve == nil {
 		return errServeDisabled
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, a.cfg.HTTP.MaxRequestBytes))
+	body, err := readLimitedBody(r, a.cfg.HTTP.MaxRequestBytes)
 	if err != nil {
 		return err
 	}
