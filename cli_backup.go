@@ -6,12 +6,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"mlbox/store"
 	"net/http"
 	"os"
 	"path/filepath"
 	"time"
-
-	bolt "go.etcd.io/bbolt"
 )
 
 const backupUsage = `usage: mlbox backup [--tracking-uri URL] [--force] FILE
@@ -95,7 +94,7 @@ func fetchBackup(ctx context.Context, c *restClient, dst string) (int64, error) 
 	if err != nil {
 		return 0, err
 	}
-	if err := checkBoltFile(tmp.Name()); err != nil {
+	if err := store.VerifyFile(tmp.Name()); err != nil {
 		return 0, fmt.Errorf("the copy failed its check: %w", err)
 	}
 	if err := os.Rename(tmp.Name(), dst); err != nil {
@@ -106,22 +105,4 @@ func fetchBackup(ctx context.Context, c *restClient, dst string) (int64, error) 
 		d.Close()
 	}
 	return n, nil
-}
-
-// checkBoltFile opens a bbolt file read-only and runs its consistency check.
-func checkBoltFile(path string) error {
-	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true, Timeout: time.Second})
-	if err != nil {
-		return err
-	}
-	defer db.Close()
-	return db.View(func(tx *bolt.Tx) error {
-		if tx.Bucket([]byte("meta")) == nil {
-			return errors.New("no meta bucket: not an mlbox metadata file")
-		}
-		for err := range tx.Check() {
-			return err
-		}
-		return nil
-	})
 }

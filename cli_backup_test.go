@@ -55,7 +55,7 @@ func TestBackupCommand(t *testing.T) {
 	// a file that is not a bbolt file fails the check
 	bad := filepath.Join(t.TempDir(), "bad.db")
 	os.WriteFile(bad, []byte(strings.Repeat("x", 8192)), 0o600)
-	if checkBoltFile(bad) == nil {
+	if store.VerifyFile(bad) == nil {
 		t.Fatal("garbage passed the check")
 	}
 }

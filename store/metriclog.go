@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"maps"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -109,7 +110,6 @@ func (s *Store) openMetricLog(dataDir string) error {
 		return fmt.Errorf("metric log: %w", err)
 	}
 	s.wal = w
-	s.pending = newPendingMetrics(w.lastSeq())
 	return nil
 }
 
@@ -121,7 +121,7 @@ func applyEntries(tx *bolt.Tx, entries []walEntry) error {
 		byRun[e.runID] = append(byRun[e.runID], e.metrics...)
 	}
 	runs := tx.Bucket(bktRuns)
-	for _, id := range slices.Sorted(mapKeys(byRun)) {
+	for _, id := range slices.Sorted(maps.Keys(byRun)) {
 		b := runs.Bucket([]byte(id))
 		if b == nil {
 			continue
@@ -139,16 +139,6 @@ func applyEntries(tx *bolt.Tx, entries []walEntry) error {
 		}
 	}
 	return nil
-}
-
-func mapKeys[V any](m map[string]V) func(func(string) bool) {
-	return func(yield func(string) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
-		}
-	}
 }
 
 // logMetrics appends metric-only writes to the metric log. The run must

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"maps"
 	"math"
 	"slices"
 	"time"
@@ -206,7 +207,7 @@ func readRun(tx *bolt.Tx, id string, pend map[string]Metric) (*Run, error) {
 	if len(pend) == 0 {
 		return run, nil
 	}
-	for _, k := range slices.Sorted(mapKeys(pend)) { // keys only pending so far
+	for _, k := range slices.Sorted(maps.Keys(pend)) { // keys only pending so far
 		if b.Get(pk(pfxLatest, k)) == nil {
 			m := pend[k]
 			m.Key = k
@@ -413,7 +414,7 @@ func (s *Store) LogBatch(ctx context.Context, runID string, metrics []Metric, pa
 				return err
 			}
 		}
-		latest, err := s.appendMetrics(tx, b, metrics)
+		latest, err := putMetrics(b, metrics)
 		if err != nil {
 			return err
 		}
@@ -484,12 +485,6 @@ func validateBatch(metrics []Metric, params []Param, tags []Tag) error {
 		}
 	}
 	return nil
-}
-
-// appendMetrics writes metric points to the history and updates the
-// latest-value records; it returns the points that became the latest.
-func (s *Store) appendMetrics(tx *wtx, b *bolt.Bucket, metrics []Metric) (map[string]Metric, error) {
-	return putMetrics(b, metrics)
 }
 
 // putMetrics writes metric points into a run's bucket: each into its

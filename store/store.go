@@ -134,17 +134,19 @@ func Open(dataDir string, opts Options) (*Store, error) {
 		quit:   make(chan struct{}),
 		runs:   newRunIndex(),
 	}
-	s.pending = newPendingMetrics(0)
 	if err := s.migrate(); err != nil {
 		db.Close()
 		return nil, err
 	}
+	var lastSeq uint64
 	if !opts.NoMetricLog {
 		if err := s.openMetricLog(dataDir); err != nil {
 			db.Close()
 			return nil, err
 		}
+		lastSeq = s.wal.lastSeq()
 	}
+	s.pending = newPendingMetrics(lastSeq)
 	start := time.Now()
 	if err := s.loadRunIndex(); err != nil {
 		db.Close()
@@ -249,4 +251,23 @@ func (s *Store) Backup(ctx context.Context, w func(size int64) io.Writer) (int64
 		return err
 	})
 	return n, err
+}
+
+// VerifyFile opens a metadata file (a backup) read-only and checks that it
+// is one (it has the meta bucket) and that bbolt finds it consistent.
+func VerifyFile(path string) error {
+	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true, Timeout: time.Second})
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	return db.View(func(tx *bolt.Tx) error {
+		if tx.Bucket(bktMeta) == nil {
+			return errors.New("no meta bucket: not an mlbox metadata file")
+		}
+		for err := range tx.Check() {
+			return err
+		}
+		return nil
+	})
 }
