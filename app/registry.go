@@ -134,18 +134,21 @@ func (a *App) deleteRegisteredModel(w http.ResponseWriter, r *http.Request) erro
 	return writeEmpty(w)
 }
 
+// registrySearchReq is the request of both registry searches.
+type registrySearchReq struct {
+	Filter     optString `json:"filter"`
+	MaxResults optInt    `json:"max_results"`
+	OrderBy    strList   `json:"order_by"`
+	PageToken  optString `json:"page_token"`
+}
+
 func (a *App) searchRegisteredModels(w http.ResponseWriter, r *http.Request) error {
-	var req struct {
-		Filter     optString `json:"filter"`
-		MaxResults optInt    `json:"max_results"`
-		OrderBy    strList   `json:"order_by"`
-		PageToken  optString `json:"page_token"`
-	}
+	var req registrySearchReq
 	if err := a.decodeRequest(r, &req); err != nil {
 		return err
 	}
-	if req.MaxResults.Set && req.MaxResults.V < 1 {
-		return invalidParam("Invalid value for request parameter max_results. It must be at least 1, but got value " + strconv.FormatInt(req.MaxResults.V, 10))
+	if err := atLeastOne(req.MaxResults); err != nil {
+		return err
 	}
 	ms, next, err := a.store.SearchRegisteredModels(r.Context(), req.Filter.V, int(req.MaxResults.V), req.OrderBy, req.PageToken.V)
 	if err != nil {
@@ -321,17 +324,12 @@ func (a *App) deleteModelVersion(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (a *App) searchModelVersions(w http.ResponseWriter, r *http.Request) error {
-	var req struct {
-		Filter     optString `json:"filter"`
-		MaxResults optInt    `json:"max_results"`
-		OrderBy    strList   `json:"order_by"`
-		PageToken  optString `json:"page_token"`
-	}
+	var req registrySearchReq
 	if err := a.decodeRequest(r, &req); err != nil {
 		return err
 	}
-	if req.MaxResults.Set && req.MaxResults.V < 1 {
-		return invalidParam("Invalid value for request parameter max_results. It must be at least 1, but got value " + strconv.FormatInt(req.MaxResults.V, 10))
+	if err := atLeastOne(req.MaxResults); err != nil {
+		return err
 	}
 	vs, next, err := a.store.SearchModelVersions(r.Context(), req.Filter.V, int(req.MaxResults.V), req.OrderBy, req.PageToken.V)
 	if err != nil {

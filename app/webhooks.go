@@ -969,12 +969,17 @@ func (a *App) listWebhooks(w http.ResponseWriter, r *http.Request) error {
 	}{out, next})
 }
 
-func checkMaxResults(n optInt) error {
-	if !n.Set {
-		return nil
-	}
-	if n.V < 1 {
+// atLeastOne checks a max_results given as 0 or less, as MLflow does.
+func atLeastOne(n optInt) error {
+	if n.Set && n.V < 1 {
 		return invalidParam("Invalid value for request parameter max_results. It must be at least 1, but got value " + strconv.FormatInt(n.V, 10))
+	}
+	return nil
+}
+
+func checkMaxResults(n optInt) error {
+	if err := atLeastOne(n); err != nil || !n.Set {
+		return err
 	}
 	if n.V > 1000 {
 		return invalidParam("Invalid value for request parameter max_results. It must be at most 1000, but got value " + strconv.FormatInt(n.V, 10))
