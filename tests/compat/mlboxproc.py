@@ -38,17 +38,20 @@ class MlboxProcess:
     """One mlbox server on 127.0.0.1:<free port> with its own data dir.
 
     extra_args are appended to `mlbox server ...`; env entries override
-    os.environ (e.g. MLBOX_ARTIFACTS_BACKEND=s3).
+    os.environ (e.g. MLBOX_ARTIFACTS_BACKEND=s3). Without data_dir the
+    process gets a temp directory (data and log) that stop() removes, as
+    MinioProcess does; a given data_dir is the caller's to keep or remove.
     """
 
     def __init__(self, data_dir=None, extra_args=(), env=None):
-        self.data_dir = data_dir or tempfile.mkdtemp(prefix="mlbox-data-")
+        self._own = None if data_dir else tempfile.mkdtemp(prefix="mlbox-proc-")
+        self.data_dir = data_dir or os.path.join(self._own, "data")
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.extra_args = list(extra_args)
         self.env = dict(os.environ, **(env or {}))
         self.proc = None
-        self.log_path = os.path.join(self.data_dir, "..", f"mlbox-{self.port}.log")
+        self.log_path = os.path.join(self._own or os.path.join(self.data_dir, ".."), f"mlbox-{self.port}.log")
 
     def start(self, timeout=30):
         self._log = open(self.log_path, "wb")
@@ -89,6 +92,8 @@ class MlboxProcess:
                 self.proc.wait()
         if getattr(self, "_log", None):
             self._log.close()
+        if self._own:
+            shutil.rmtree(self._own, ignore_errors=True)
 
     def __enter__(self):
         return self.start()

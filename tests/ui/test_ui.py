@@ -13,6 +13,7 @@ MLBOX_UI_URL=http://host:port runs against an already running server.
 """
 import json
 import os
+import shutil
 import struct
 import sys
 import tempfile
@@ -120,6 +121,7 @@ def seed(site):
     with open(os.path.join(d, "plots", "roc.csv"), "w") as f:
         f.write("fpr,tpr\n0,0\n1,1\n")
     c.log_artifacts(site.runs["gbm-fast"], d)
+    shutil.rmtree(d, ignore_errors=True)
     # A run whose name and param value are HTML.
     run = c.create_run(site.exp_id, run_name=XSS_NAME, start_time=t0 + 10 * 60_000)
     c.log_batch(run.info.run_id, metrics=[Metric("loss", 0.7, t0, 0)], params=[Param("model", XSS_PARAM)])
