@@ -2,6 +2,7 @@ package serve
 
 import (
 	"encoding/json"
+	"mlbox/serve/mlmodel"
 	"strings"
 	"testing"
 	"time"
@@ -129,8 +130,16 @@ func TestJudge(t *testing.T) {
 	}
 }
 
-func TestParseMLmodel(t *testing.T) {
-	fl, flavors, err := parseMLmodel([]byte(`artifact_path: model
+func TestWasmFlavor(t *testing.T) {
+	parse := func(body string) (*wasmFlavor, []string, error) {
+		mm, err := mlmodel.Parse([]byte(body))
+		if err != nil {
+			return nil, nil, err
+		}
+		fl, err := wasmFlavorOf(mm)
+		return fl, mm.FlavorNames(), err
+	}
+	fl, flavors, err := parse(`artifact_path: model
 flavors:
   python_function: {loader_module: x}
   wasm:
@@ -143,22 +152,24 @@ flavors:
     profile: profile.json
 model_uuid: x
 signature:
-  inputs: '[{"name": "a # not a comment"}]'
-`))
+  inputs: '[{"name": "a # not a comment", "type": "double"}]'
+`)
 	if err != nil || fl.Module != "dir/model.wasm" || fl.SHA256 != "abcd" || fl.Profile != "profile.json" || fl.Fields["n_features"] != "4" ||
 		strings.Join(flavors, ",") != "python_function,wasm" {
 		t.Fatalf("%+v %v %v", fl, flavors, err)
+	}
+	if fl, _, err := parse("flavors: {wasm: {module: m, n_outputs: 3}}\n"); err != nil || fl.Module != "m" || fl.Fields["n_outputs"] != "3" {
+		t.Fatalf("flow style: %+v %v", fl, err)
 	}
 	for body, want := range map[string]string{
 		sklearnMLmodel:                       "no wasm flavor",
 		"flavors: {}\n":                      "no wasm flavor",
 		"artifact_path: x\n":                 "no wasm flavor",
-		"flavors: {wasm: {module: m}}\n":     "flow-style",
 		"flavors:\n  wasm:\n    sha256: x\n": "no module field",
-		"flavors:\n    wasm:\n  module: m\n": "bad indentation",
-		"flavors:\n  - wasm\n":               "expected a flavor name",
+		"flavors:\n    wasm:\n  module: m\n": "not valid YAML",
+		"flavors:\n  - wasm\n":               "not a mapping",
 	} {
-		if _, _, err := parseMLmodel([]byte(body)); err == nil || !strings.Contains(err.Error(), want) {
+		if _, _, err := parse(body); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%q: %v, want %q", body, err, want)
 		}
 	}

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"mlbox/serve/mlmodel"
 	"mlbox/store/artifact"
 )
 
@@ -41,18 +42,22 @@ func (m *Manager) loadVersion(ctx context.Context, name, version string, poolSiz
 	if err != nil {
 		return nil, fmt.Errorf("%w: artifact location %q: %v", ErrNotServable, uri, err)
 	}
-	mlmodel, err := m.readArtifact(ctx, path.Join(dir, "MLmodel"), maxMLmodelBytes)
+	mlmodelBytes, err := m.readArtifact(ctx, path.Join(dir, "MLmodel"), maxMLmodelBytes)
 	if errors.Is(err, artifact.ErrNotExist) {
 		return nil, fmt.Errorf("%w: it has no MLmodel file at %s", ErrNotServable, uri)
 	}
 	if err != nil {
 		return nil, err
 	}
-	fl, flavors, err := parseMLmodel(mlmodel)
+	mm, err := mlmodel.Parse(mlmodelBytes)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrNotServable, err)
+	}
+	fl, err := wasmFlavorOf(mm)
 	if errors.Is(err, errNoWasmFlavor) {
 		have := "none"
-		if len(flavors) > 0 {
-			have = strings.Join(flavors, ", ")
+		if len(mm.Flavors) > 0 {
+			have = strings.Join(mm.FlavorNames(), ", ")
 		}
 		return nil, fmt.Errorf("%w: its MLmodel has no wasm flavor (flavors: %s); mlbox serves models compiled to WebAssembly (docs/wasm-abi.md)", ErrNotServable, have)
 	}
