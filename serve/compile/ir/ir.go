@@ -1,0 +1,469 @@
+// Package ir is the model description of mlbox's model compiler: what a
+// front end (sklearn, and later XGBoost, LightGBM, ONNX) makes of a model
+// file, and what the code generator lowers to WebAssembly.
+//
+// A model is a short program over one row. The row's values live in a
+// vector of float64 slots: the inputs fill slots 0..len(Inputs)-1 and
+// every step writes new slots (a step never overwrites a slot another step
+// wrote, so the program is in single-assignment form). The model's
+// outputs are read from Out. Each step has a reference evaluator in plain
+// Go (Eval), which the tests use as the oracle between the library and
+// the generated module.
+//
+// String categories never reach the module as strings: the host encodes a
+// string column's value as its index in Input.Categories (NaN for a
+// missing value, -1 for a string outside the table), and the steps work
+// on those codes.
+package ir
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+)
+
+// Task says how to read the outputs.
+type Task string
+
+// Tasks.
+const (
+	// Classification: output k is the score of class Labels[k] (a
+	// probability when the model has them); the label is the arg max.
+	Classification Task = "classification"
+	// Regression: the outputs are the predicted values.
+	Regression Task = "regression"
+)
+
+// Predict functions: what MLflow's scoring server answers (the MLmodel's
+// python_function predict_fn).
+const (
+	PredictLabel    = "predict"
+	PredictProba    = "predict_proba"
+	PredictLogProba = "predict_log_proba"
+)
+
+// Model is one compiled model.
+type Model struct {
+	Task   Task
+	Inputs []Input
+	// Labels are the class labels as JSON values (ints stay ints, strings
+	// stay strings), one per output; classification only.
+	Labels []json.RawMessage
+	// OutputNames name the outputs of a regression (optional).
+	OutputNames []string
+	// PredictFn is what /invocations answers: PredictLabel (labels or
+	// values), PredictProba or PredictLogProba (the output matrix, which
+	// then holds probabilities).
+	PredictFn string
+	// HasProba says the outputs of a classifier are probabilities (false:
+	// decision scores, whose arg max is still the label).
+	HasProba bool
+	// NSlots is the size of the slot vector.
+	NSlots int
+	Steps  []Step
+	// Out are the slots of the outputs.
+	Out []int
+	// Producer names the front end (free text).
+	Producer string
+}
+
+// Input is one input column.
+type Input struct {
+	Name string
+	// Type is the MLflow column type: double, float, long, integer,
+	// boolean or string.
+	Type     string
+	Required bool
+	// Categories is the code table of a string column: code i stands for
+	// Categories[i].
+	Categories []string
+}
+
+// Step is one operation over the slot vector.
+type Step interface {
+	// Eval runs the step on one row's slots.
+	Eval(v []float64) error
+	// Reads and Writes list the slots the step reads and writes.
+	Reads() []int
+	Writes() []int
+}
+
+// OpKind is an element-wise operation.
+type OpKind uint8
+
+// Element-wise operations. Those with Vals take one constant per column
+// (or one for all); the others take none.
+const (
+	OpAdd OpKind = iota + 1 // x + c
+	OpSub                   // x - c
+	OpMul                   // x * c
+	OpDiv                   // x / c
+	OpMin                   // min(x, c), NaN propagating (numpy minimum, wasm f64.min)
+	OpMax                   // max(x, c), NaN propagating
+	// OpReplace: x becomes c when x is missing (Match; NaN matches NaN).
+	OpReplace
+	// OpIsMissing: 1 when x is missing (Match; NaN matches NaN), else 0.
+	OpIsMissing
+	OpExp
+	OpLog
+	OpLogistic // 1 / (1 + exp(-x))
+	OpTanh
+	OpSquare
+)
+
+var opNames = [...]string{OpAdd: "add", OpSub: "sub", OpMul: "mul", OpDiv: "div", OpMin: "min", OpMax: "max",
+	OpReplace: "replace", OpIsMissing: "is_missing", OpExp: "exp", OpLog: "log", OpLogistic: "logistic", OpTanh: "tanh", OpSquare: "square"}
+
+func (k OpKind) String() string {
+	if int(k) < len(opNames) && opNames[k] != "" {
+		return opNames[k]
+	}
+	return fmt.Sprintf("op(%d)", uint8(k))
+}
+
+// HasVals says whether the operation takes constants.
+func (k OpKind) HasVals() bool { return k <= OpReplace }
+
+// Op is one element-wise operation.
+type Op struct {
+	Kind OpKind
+	// Vals has one constant per column, or a single one for every column.
+	Vals []float64
+	// Match is the missing-value marker of OpReplace and OpIsMissing.
+	Match float64
+}
+
+func (o *Op) val(i int) float64 {
+	if len(o.Vals) == 1 {
+		return o.Vals[0]
+	}
+	return o.Vals[i]
+}
+
+// Missing reports whether x is the missing-value marker m (NaN matches
+// NaN).
+func Missing(x, m float64) bool { return x == m || m != m && x != x }
+
+// Apply runs the operation on column i's value x.
+func (o *Op) Apply(i int, x float64) float64 {
+	switch o.Kind {
+	case OpAdd:
+		return x + o.val(i)
+	case OpSub:
+		return x - o.val(i)
+	case OpMul:
+		return x * o.val(i)
+	case OpDiv:
+		return x / o.val(i)
+	case OpMin:
+		return wasmMin(x, o.val(i))
+	case OpMax:
+		return wasmMax(x, o.val(i))
+	case OpReplace:
+		if Missing(x, o.Match) {
+			return o.val(i)
+		}
+		return x
+	case OpIsMissing:
+		if Missing(x, o.Match) {
+			return 1
+		}
+		return 0
+	case OpExp:
+		return math.Exp(x)
+	case OpLog:
+		return math.Log(x)
+	case OpLogistic:
+		return 1 / (1 + math.Exp(-x))
+	case OpTanh:
+		return math.Tanh(x)
+	case OpSquare:
+		return x * x
+	}
+	panic("ir: unknown op " + o.Kind.String())
+}
+
+// wasmMin and wasmMax follow wasm's f64.min/max (and numpy's minimum and
+// maximum): NaN if either is NaN, -0 below +0.
+func wasmMin(a, b float64) float64 {
+	if a != a || b != b {
+		return math.NaN()
+	}
+	return math.Min(a, b)
+}
+
+func wasmMax(a, b float64) float64 {
+	if a != a || b != b {
+		return math.NaN()
+	}
+	return math.Max(a, b)
+}
+
+// Map applies Ops in order to each column: Out[i] = ops(In[i]).
+type Map struct {
+	In, Out []int
+	Ops     []Op
+}
+
+func (s *Map) Eval(v []float64) error {
+	for i, in := range s.In {
+		x := v[in]
+		for j := range s.Ops {
+			x = s.Ops[j].Apply(i, x)
+		}
+		v[s.Out[i]] = x
+	}
+	return nil
+}
+func (s *Map) Reads() []int  { return s.In }
+func (s *Map) Writes() []int { return s.Out }
+
+// Linear is a dense layer: Out[k] = (Σ_j W[k·len(In)+j]·In[j]) + B[k]
+// (B nil: no bias). The sum runs in j order.
+type Linear struct {
+	In, Out []int
+	W       []float64
+	B       []float64
+}
+
+func (s *Linear) Eval(v []float64) error {
+	n := len(s.In)
+	for k, o := range s.Out {
+		var sum float64
+		w := s.W[k*n : (k+1)*n]
+		for j, in := range s.In {
+			sum += w[j] * v[in]
+		}
+		if s.B != nil {
+			sum += s.B[k]
+		}
+		v[o] = sum
+	}
+	return nil
+}
+func (s *Linear) Reads() []int  { return s.In }
+func (s *Linear) Writes() []int { return s.Out }
+
+// Softmax: Out = exp(In - max In) / Σ exp(In - max In).
+type Softmax struct{ In, Out []int }
+
+func (s *Softmax) Eval(v []float64) error {
+	m := math.Inf(-1)
+	for _, in := range s.In {
+		m = math.Max(m, v[in])
+	}
+	var sum float64
+	for i, in := range s.In {
+		e := math.Exp(v[in] - m)
+		v[s.Out[i]] = e
+		sum += e
+	}
+	for _, o := range s.Out {
+		v[o] /= sum
+	}
+	return nil
+}
+func (s *Softmax) Reads() []int  { return s.In }
+func (s *Softmax) Writes() []int { return s.Out }
+
+// ZeroSum is what Normalize does when the sum is 0.
+type ZeroSum uint8
+
+// ZeroSum policies.
+const (
+	ZeroDivide  ZeroSum = iota // divide anyway (NaN, ±Inf)
+	ZeroUniform                // every output 1/len(In)
+	ZeroKeep                   // outputs = inputs
+)
+
+// Normalize: Out = In / Σ In (summed in order), with Zero deciding a zero
+// sum.
+type Normalize struct {
+	In, Out []int
+	Zero    ZeroSum
+}
+
+func (s *Normalize) Eval(v []float64) error {
+	var sum float64
+	for _, in := range s.In {
+		sum += v[in]
+	}
+	for i, in := range s.In {
+		switch {
+		case sum != 0 || s.Zero == ZeroDivide:
+			v[s.Out[i]] = v[in] / sum
+		case s.Zero == ZeroUniform:
+			v[s.Out[i]] = 1 / float64(len(s.In))
+		default:
+			v[s.Out[i]] = v[in]
+		}
+	}
+	return nil
+}
+func (s *Normalize) Reads() []int  { return s.In }
+func (s *Normalize) Writes() []int { return s.Out }
+
+// Unknown is what a one-hot encoder does with a value outside its
+// categories.
+type Unknown uint8
+
+// Unknown policies.
+const (
+	UnknownError  Unknown = iota // the row is refused
+	UnknownIgnore                // all zeros
+	UnknownColumn                // a 1 in UnknownCol (the infrequent column)
+)
+
+// Errors a front end returns for a model it cannot compile. The driver
+// records them as the version's state.
+type (
+	// UnsupportedError: a well-formed model the compiler does not handle
+	// (a class, an option, a predict function).
+	UnsupportedError struct{ Reason string }
+	// InvalidError: a model file that is malformed or inconsistent.
+	InvalidError struct{ Reason string }
+)
+
+func (e *UnsupportedError) Error() string { return "unsupported: " + e.Reason }
+func (e *InvalidError) Error() string     { return "invalid: " + e.Reason }
+
+// Unsupportedf returns an *UnsupportedError.
+func Unsupportedf(format string, a ...any) error {
+	return &UnsupportedError{fmt.Sprintf(format, a...)}
+}
+
+// Invalidf returns an *InvalidError.
+func Invalidf(format string, a ...any) error { return &InvalidError{fmt.Sprintf(format, a...)} }
+
+// OneHot encodes one column: Out[Cols[k]] = 1 when In equals Cats[k]
+// (NaN matches a NaN category), every other output 0. Cols[k] = -1 drops
+// category k (all zeros).
+type OneHot struct {
+	In         int
+	Cats       []float64
+	Cols       []int
+	Out        []int
+	Unknown    Unknown
+	UnknownCol int
+	// Column names the input in the error for an unknown value.
+	Column string
+}
+
+// ErrUnknownCategory is returned by OneHot.Eval for a value outside the
+// categories when the policy is UnknownError.
+var ErrUnknownCategory = errors.New("unknown category")
+
+func (s *OneHot) Eval(v []float64) error {
+	x := v[s.In]
+	for _, o := range s.Out {
+		v[o] = 0
+	}
+	for k, c := range s.Cats {
+		if Missing(x, c) {
+			if s.Cols[k] >= 0 {
+				v[s.Out[s.Cols[k]]] = 1
+			}
+			return nil
+		}
+	}
+	switch s.Unknown {
+	case UnknownError:
+		return fmt.Errorf("%w in column %q", ErrUnknownCategory, s.Column)
+	case UnknownColumn:
+		v[s.Out[s.UnknownCol]] = 1
+	}
+	return nil
+}
+func (s *OneHot) Reads() []int  { return []int{s.In} }
+func (s *OneHot) Writes() []int { return s.Out }
+
+// Trees is a tree ensemble: Out[k] = Base[k] + Σ_t leaf_t[k] in tree
+// order, divided by the number of trees when Average.
+type Trees struct {
+	In, Out []int
+	Trees   []Tree
+	// Float32 rounds each input to float32 before comparing (sklearn's
+	// trees, forests and classic gradient boosting).
+	Float32 bool
+	Average bool
+	Base    []float64
+}
+
+// Tree is one decision tree in node arrays. Node i is a leaf when
+// Feature[i] < 0. An internal node goes left when x <= Threshold[i], and
+// a missing (NaN) x goes left when MissingLeft[i]. Leaf values are
+// Value[i·nOut : (i+1)·nOut].
+type Tree struct {
+	Feature     []int32 // index into Trees.In
+	Threshold   []float64
+	Left, Right []int32
+	MissingLeft []bool
+	Value       []float64
+}
+
+// Leaf returns the leaf a row reaches.
+func (t *Tree) Leaf(x func(f int32) float64, f32 bool) int {
+	i := int32(0)
+	for t.Feature[i] >= 0 {
+		xv := x(t.Feature[i])
+		if f32 {
+			xv = float64(float32(xv))
+		}
+		switch {
+		case xv != xv:
+			if t.MissingLeft[i] {
+				i = t.Left[i]
+			} else {
+				i = t.Right[i]
+			}
+		case xv <= t.Threshold[i]:
+			i = t.Left[i]
+		default:
+			i = t.Right[i]
+		}
+	}
+	return int(i)
+}
+
+func (s *Trees) Eval(v []float64) error {
+	no := len(s.Out)
+	acc := make([]float64, no)
+	if s.Base != nil {
+		copy(acc, s.Base)
+	}
+	get := func(f int32) float64 { return v[s.In[f]] }
+	for ti := range s.Trees {
+		t := &s.Trees[ti]
+		leaf := t.Leaf(get, s.Float32)
+		for k := range acc {
+			acc[k] += t.Value[leaf*no+k]
+		}
+	}
+	for k, o := range s.Out {
+		if s.Average {
+			acc[k] /= float64(len(s.Trees))
+		}
+		v[o] = acc[k]
+	}
+	return nil
+}
+func (s *Trees) Reads() []int  { return s.In }
+func (s *Trees) Writes() []int { return s.Out }
+
+// Eval runs the model on one row of inputs (string columns as codes) and
+// returns its outputs.
+func (m *Model) Eval(row []float64) ([]float64, error) {
+	v := make([]float64, m.NSlots)
+	copy(v, row)
+	for _, s := range m.Steps {
+		if err := s.Eval(v); err != nil {
+			return nil, err
+		}
+	}
+	out := make([]float64, len(m.Out))
+	for i, o := range m.Out {
+		out[i] = v[o]
+	}
+	return out, nil
+}

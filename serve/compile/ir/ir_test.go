@@ -1,0 +1,128 @@
+package ir
+
+import (
+	"encoding/json"
+	"errors"
+	"math"
+	"strings"
+	"testing"
+)
+
+// pipeline builds: scale two inputs, one-hot a third, a linear layer to
+// two classes, softmax.
+func pipeline() *Model {
+	m := &Model{Task: Classification, PredictFn: PredictLabel, HasProba: true,
+		Inputs: []Input{{Name: "a", Type: "double"}, {Name: "b", Type: "double"}, {Name: "c", Type: "string", Categories: []string{"x", "y"}}},
+		Labels: []json.RawMessage{json.RawMessage(`0`), json.RawMessage(`1`)}}
+	m.NSlots = 3
+	sc := m.Alloc(2)
+	m.Add(&Map{In: []int{0, 1}, Out: sc, Ops: []Op{{Kind: OpSub, Vals: []float64{1, 2}}, {Kind: OpDiv, Vals: []float64{2}}}})
+	oh := m.Alloc(2)
+	m.Add(&OneHot{In: 2, Cats: []float64{0, 1}, Cols: []int{0, 1}, Out: oh, Column: "c"})
+	d := m.Alloc(2)
+	m.Add(&Linear{In: append(sc, oh...), Out: d, W: []float64{1, 0, 1, 0, 0, 1, 0, 1}, B: []float64{0.5, 0}})
+	p := m.Alloc(2)
+	m.Add(&Softmax{In: d, Out: p})
+	m.Out = p
+	return m
+}
+
+func TestEvalPipeline(t *testing.T) {
+	m := pipeline()
+	if err := m.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	out, err := m.Eval([]float64{3, 2, 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// scaled (1, 0), one-hot (0, 1): d = (1.5, 1)
+	e0, e1 := math.Exp(0), math.Exp(-0.5)
+	if out[0] != e0/(e0+e1) || out[1] != e1/(e0+e1) {
+		t.Fatalf("%v", out)
+	}
+	if _, err := m.Eval([]float64{3, 2, -1}); !errors.Is(err, ErrUnknownCategory) || !strings.Contains(err.Error(), `"c"`) {
+		t.Fatalf("unknown category: %v", err)
+	}
+}
+
+func TestTrees(t *testing.T) {
+	// x0 <= 0.5 ? (x1 <= 2 ? 1 : 2) : 3; NaN at the root goes left, at
+	// node 1 right.
+	tr := Tree{
+		Feature:     []int32{0, 1, -1, -1, -1},
+		Threshold:   []float64{0.5, 2, 0, 0, 0},
+		Left:        []int32{1, 2, -1, -1, -1},
+		Right:       []int32{4, 3, -1, -1, -1},
+		MissingLeft: []bool{true, false, false, false, false},
+		Value:       []float64{0, 0, 1, 2, 3},
+	}
+	m := &Model{Task: Regression, PredictFn: PredictLabel, Inputs: []Input{{Name: "x0"}, {Name: "x1"}}, NSlots: 2}
+	o := m.Alloc(1)
+	m.Add(&Trees{In: []int{0, 1}, Out: o, Trees: []Tree{tr, tr}, Average: true, Float32: true})
+	m.Out = o
+	if err := m.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ x0, x1, want float64 }{
+		{0.5, 2, 1}, {0.5, 2.5, 2}, {0.6, 0, 3}, {math.NaN(), 1, 1}, {0, math.NaN(), 2},
+		// float32 rounding: 0.50000000001 rounds to 0.5 and goes left.
+		{0.50000000001, 0, 1},
+	} {
+		out, _ := m.Eval([]float64{c.x0, c.x1})
+		if out[0] != c.want {
+			t.Errorf("%v,%v: %v, want %v", c.x0, c.x1, out[0], c.want)
+		}
+	}
+	if d := tr.Depth(); d != 2 {
+		t.Fatalf("depth %d", d)
+	}
+	bad := tr
+	bad.Left = []int32{0, 2, -1, -1, -1} // a loop
+	m.Steps[0].(*Trees).Trees[1] = bad
+	if err := m.Validate(); err == nil || !strings.Contains(err.Error(), "must follow it") {
+		t.Fatalf("loop: %v", err)
+	}
+}
+
+func TestNormalizeAndOps(t *testing.T) {
+	v := []float64{0, 0, 0, 0}
+	(&Normalize{In: []int{0, 1}, Out: []int{2, 3}, Zero: ZeroUniform}).Eval(v)
+	if v[2] != 0.5 || v[3] != 0.5 {
+		t.Fatal(v)
+	}
+	v = []float64{0, 0, 0, 0}
+	(&Normalize{In: []int{0, 1}, Out: []int{2, 3}, Zero: ZeroKeep}).Eval(v)
+	if v[2] != 0 || v[3] != 0 {
+		t.Fatal(v)
+	}
+	rep := Op{Kind: OpReplace, Vals: []float64{7}, Match: math.NaN()}
+	if rep.Apply(0, math.NaN()) != 7 || rep.Apply(0, 1) != 1 {
+		t.Fatal("replace")
+	}
+	if (&Op{Kind: OpMax, Vals: []float64{0}}).Apply(0, math.NaN()) == (&Op{Kind: OpMax, Vals: []float64{0}}).Apply(0, math.NaN()) {
+		t.Fatal("max must propagate NaN")
+	}
+}
+
+func TestValidate(t *testing.T) {
+	for name, mut := range map[string]func(m *Model){
+		"no inputs":        func(m *Model) { m.Inputs = nil },
+		"labels":           func(m *Model) { m.Labels = m.Labels[:1] },
+		"write twice":      func(m *Model) { m.Steps = append(m.Steps, m.Steps[0]) },
+		"read before":      func(m *Model) { m.Steps[0], m.Steps[1] = m.Steps[2], m.Steps[0] },
+		"weights":          func(m *Model) { m.Steps[2].(*Linear).W = nil },
+		"out of range":     func(m *Model) { m.Out = []int{99, 0} },
+		"one-hot col":      func(m *Model) { m.Steps[1].(*OneHot).Cols[0] = 5 },
+		"proba not proba":  func(m *Model) { m.PredictFn = PredictProba; m.HasProba = false },
+		"predict_fn":       func(m *Model) { m.PredictFn = "decision_function" },
+		"duplicate inputs": func(m *Model) { m.Inputs[1].Name = "a" },
+		"op constants":     func(m *Model) { m.Steps[0].(*Map).Ops[0].Vals = []float64{1, 2, 3} },
+	} {
+		m := pipeline()
+		mut(m)
+		if err := m.Validate(); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+}
