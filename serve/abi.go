@@ -42,8 +42,9 @@ const WASIModule = "wasi_snapshot_preview1"
 
 // Limits the host enforces on what a module announces.
 const (
-	// MaxMetadataBytes bounds the metadata blob.
-	MaxMetadataBytes = 1 << 20
+	// MaxMetadataBytes bounds the metadata blob (category tables of
+	// compiled models can be large).
+	MaxMetadataBytes = 16 << 20
 	// MaxErrorBytes bounds the error message read back from a module; a
 	// longer message is truncated.
 	MaxErrorBytes = 4096
@@ -124,7 +125,47 @@ type Metadata struct {
 	MaxBatchRows int      `json:"max_batch_rows"`
 	// Producer is free text (toolchain, author), shown in listings.
 	Producer string `json:"producer,omitempty"`
+
+	// The fields below are optional (docs/wasm-abi.md §3); mlbox's model
+	// compiler writes them.
+
+	// Columns describe the input columns: their MLflow types, whether a
+	// request must give them, and the category table of string columns.
+	Columns []Column `json:"columns,omitempty"`
+	// Labels are the class labels as JSON values, one per output (ints
+	// stay ints, strings stay strings); classification only. Without
+	// them the labels are output_names, as strings.
+	Labels []json.RawMessage `json:"labels,omitempty"`
+	// PredictFn says what /invocations answers: "predict" (labels or
+	// values, the default), "predict_proba" or "predict_log_proba" (the
+	// output matrix, or its logarithm; probabilities, classification
+	// only).
+	PredictFn string `json:"predict_fn,omitempty"`
 }
+
+// Column describes one input column (Metadata.Columns).
+type Column struct {
+	Name string `json:"name"`
+	// Type is the MLflow column type: double, float, long, integer,
+	// boolean or string.
+	Type string `json:"type"`
+	// Optional columns may be left out of a request; they are then NaN.
+	Optional bool `json:"optional,omitempty"`
+	// Categories is the code table of a string column: the host passes
+	// the string Categories[i] as the number i, a string outside the table
+	// as -1, and a missing value (null) as NaN.
+	Categories []string `json:"categories,omitempty"`
+}
+
+// Predict functions (Metadata.PredictFn).
+const (
+	PredictFnPredict  = "predict"
+	PredictFnProba    = "predict_proba"
+	PredictFnLogProba = "predict_log_proba"
+)
+
+// MaxCategories bounds the category table of one column.
+const MaxCategories = 1 << 20
 
 // ParseMetadata decodes and validates a metadata blob.
 func ParseMetadata(b []byte) (Metadata, error) {
@@ -183,6 +224,65 @@ func (m *Metadata) Validate() error {
 	if dup := duplicate(m.OutputNames); dup != "" {
 		add("output_names repeats %q", dup)
 	}
+	if m.Columns != nil {
+		if len(m.Columns) != m.NFeatures {
+			add("columns has %d entries for %d features", len(m.Columns), m.NFeatures)
+		} else {
+			for i, c := range m.Columns {
+				if m.FeatureNames != nil && c.Name != m.FeatureNames[i] {
+					add("columns[%d] is %q, feature_names[%d] is %q", i, c.Name, i, m.FeatureNames[i])
+				}
+				switch c.Type {
+				case "double", "float", "long", "integer", "boolean":
+					if c.Categories != nil {
+						add("columns[%d] (%s) has categories; only string columns have them", i, c.Type)
+					}
+				case "string":
+					if len(c.Categories) > MaxCategories {
+						add("columns[%d] has %d categories (at most %d)", i, len(c.Categories), MaxCategories)
+					}
+					if dup := duplicate(c.Categories); dup != "" {
+						add("columns[%d] repeats the category %q", i, dup)
+					}
+				default:
+					add("columns[%d] has type %q (want double, float, long, integer, boolean or string)", i, c.Type)
+				}
+			}
+		}
+	}
+	if m.Labels != nil {
+		if m.Task != Classification {
+			add("labels are for classification")
+		} else if len(m.Labels) != m.NOutputs {
+			add("labels has %d labels for %d outputs", len(m.Labels), m.NOutputs)
+		}
+		seen := map[string]bool{}
+		for i, l := range m.Labels {
+			var v any
+			if err := json.Unmarshal(l, &v); err != nil {
+				add("labels[%d] is not a JSON value", i)
+				continue
+			}
+			switch v.(type) {
+			case string, float64, bool, nil:
+			default:
+				add("labels[%d] is not a string, number, boolean or null", i)
+			}
+			if seen[string(l)] {
+				add("labels repeats %s", l)
+			}
+			seen[string(l)] = true
+		}
+	}
+	switch m.PredictFn {
+	case "", PredictFnPredict:
+	case PredictFnProba, PredictFnLogProba:
+		if m.Task != Classification {
+			add("predict_fn %s is for classification", m.PredictFn)
+		}
+	default:
+		add("predict_fn %q is unknown (want %s, %s or %s)", m.PredictFn, PredictFnPredict, PredictFnProba, PredictFnLogProba)
+	}
 	if len(errs) > 0 {
 		return errors.New(strings.Join(errs, "; "))
 	}
@@ -222,14 +322,14 @@ func namesOr(names []string, prefix string, n int) []string {
 // Signature returns the MLflow column-based signature of the model, as the
 // JSON strings that go under signature.inputs and signature.outputs in
 // MLmodel (docs/wasm-abi.md §9): one column per feature and per output,
-// typed "double" for f64 and "float" for f32.
+// typed as columns says, else "double" for f64 and "float" for f32.
 func (m *Metadata) Signature() (inputs, outputs string) {
 	type col struct {
 		Type     string `json:"type"`
 		Name     string `json:"name"`
 		Required bool   `json:"required"`
 	}
-	cols := func(names []string, dt DType) string {
+	cols := func(names []string, dt DType, spec []Column) string {
 		typ := "double"
 		if dt == F32 {
 			typ = "float"
@@ -237,11 +337,14 @@ func (m *Metadata) Signature() (inputs, outputs string) {
 		cs := make([]col, len(names))
 		for i, n := range names {
 			cs[i] = col{typ, n, true}
+			if spec != nil {
+				cs[i].Type, cs[i].Required = spec[i].Type, !spec[i].Optional
+			}
 		}
 		b, _ := json.Marshal(cs) // cannot fail
 		return string(b)
 	}
-	return cols(m.InputNames(), m.DType), cols(m.OutputColumns(), m.OutputDType)
+	return cols(m.InputNames(), m.DType, m.Columns), cols(m.OutputColumns(), m.OutputDType, nil)
 }
 
 // inputBytes is the byte size of the input buffer at full batch.

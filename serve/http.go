@@ -402,7 +402,7 @@ func (m *Manager) infer(w http.ResponseWriter, r *http.Request, name, alias, ver
 	}
 	lv := tgt.lv
 	nf := lv.meta.NFeatures
-	st.resp = lv.appendResponse(st.resp[:0], st.out[:rows*lv.meta.NOutputs], rows, probs)
+	st.resp = lv.appendResponse(st.resp[:0], st.out[:rows*lv.meta.NOutputs], rows, probs, ep == epInvocations)
 	lat := time.Since(start)
 	tgt.rm.observe(start.Add(lat), http.StatusOK, lat, rows, 0, true)
 	in := st.in[:rows*nf]
@@ -534,8 +534,21 @@ func writeError(w http.ResponseWriter, status int, code, msg string) {
 }
 
 // appendResponse encodes {"predictions": [...]} (and "probabilities").
-func (lv *loadedVersion) appendResponse(b []byte, out []float64, rows int, probs bool) []byte {
+// For /invocations (invoke), a model whose predict_fn is predict_proba
+// answers the output matrix as MLflow does, and predict_log_proba its
+// logarithm (out is overwritten).
+func (lv *loadedVersion) appendResponse(b []byte, out []float64, rows int, probs, invoke bool) []byte {
 	no := lv.meta.NOutputs
+	if invoke && (lv.meta.PredictFn == PredictFnProba || lv.meta.PredictFn == PredictFnLogProba) {
+		if lv.meta.PredictFn == PredictFnLogProba {
+			for i, v := range out {
+				out[i] = math.Log(v)
+			}
+		}
+		b = append(b, `{"predictions":`...)
+		b = appendMatrix(b, out, rows, no, lv.outBits)
+		return append(b, '}')
+	}
 	b = append(b, `{"predictions":[`...)
 	switch {
 	case lv.labels != nil:
@@ -746,7 +759,7 @@ func (m *Manager) runShadow(j *shadowJob, out, in []float64, resp []byte, ev *re
 		status, _, msg = errorStatus(err)
 		resp = appendError(resp[:0], "", msg)
 	} else {
-		resp = lv.appendResponse(resp[:0], out[:j.rows*no], j.rows, false)
+		resp = lv.appendResponse(resp[:0], out[:j.rows*no], j.rows, false, j.route == routeInvoke)
 		m.obs.inputs(lv, in, nf)
 	}
 	lat := time.Since(start)

@@ -270,6 +270,64 @@ func (s *scanner) numAt(start int) (float64, error) {
 	return f, nil
 }
 
+// value reads the value of input feature f (f < 0: a column the model
+// does not take, read as a number): a number, or for a typed column what
+// its type takes (docs/wasm-abi.md §3): a string column's string becomes
+// its code (-1 outside the table), a boolean column's true/false 1/0.
+func (s *scanner) value(lv *loadedVersion, f int) (float64, error) {
+	if lv.cols == nil || f < 0 {
+		return s.num()
+	}
+	ct := &lv.cols[f]
+	switch ct.kind {
+	case colString:
+		if s.peek() != '"' {
+			start := s.i
+			s.token()
+			if tok := s.b[start:s.i]; string(tok) == "null" || string(tok) == "NaN" {
+				return math.NaN(), nil
+			}
+			s.i = start
+			return 0, badInput("column %q takes strings, found %s", lv.meta.InputNames()[f], s.snippet())
+		}
+		raw, esc, err := s.str()
+		if err != nil {
+			return 0, err
+		}
+		code, ok := ct.codes[string(raw)]
+		if esc {
+			var v string
+			if err := json.Unmarshal(s.b[s.i-len(raw)-2:s.i], &v); err != nil {
+				return 0, s.errf("bad string escape")
+			}
+			code, ok = ct.codes[v]
+		}
+		if !ok {
+			return -1, nil
+		}
+		return float64(code), nil
+	case colBool:
+		s.ws()
+		start := s.i
+		s.token()
+		switch string(s.b[start:s.i]) {
+		case "true":
+			return 1, nil
+		case "false":
+			return 0, nil
+		}
+		s.i = start
+	}
+	return s.num()
+}
+
+// snippet is the value at the scanner, abbreviated, for messages.
+func (s *scanner) snippet() string {
+	s.ws()
+	end := min(len(s.b), s.i+24)
+	return strconv.Quote(string(s.b[s.i:end]))
+}
+
 // jsonNumber checks the JSON number grammar.
 func jsonNumber(b []byte) bool {
 	i := 0
@@ -314,10 +372,31 @@ func jsonNumber(b []byte) bool {
 	return i == len(b)
 }
 
-// matrix reads a 1-D array of numbers, or a 2-D array of rows of exactly
-// ncols numbers, appending the values to dst. It returns the values, the
-// number of rows (of the 1-D array: its length) and whether it was 1-D.
-func (s *scanner) matrix(dst []float64, ncols int, what string) ([]float64, int, bool, error) {
+// matrix reads a 1-D array of values, or a 2-D array of rows of exactly
+// ncols values, appending them to dst. Position j of a row is input
+// feature fmap[j] (nil: feature j); the values of a 1-D array are the
+// features of one row, or of one column when ncols is 1. It returns the
+// values, the number of rows (of the 1-D array: its length) and whether
+// it was 1-D.
+func (s *scanner) matrix(dst []float64, ncols int, what string, lv *loadedVersion, fmap []int) ([]float64, int, bool, error) {
+	feat := func(j int) int {
+		if lv.cols == nil {
+			return -1
+		}
+		if ncols == 1 {
+			j = 0
+		}
+		if fmap != nil {
+			if j < len(fmap) {
+				return fmap[j]
+			}
+			return -1
+		}
+		if j < len(lv.cols) {
+			return j
+		}
+		return -1
+	}
 	empty, err := s.open('[', ']')
 	if err != nil {
 		return dst, 0, false, err
@@ -328,7 +407,7 @@ func (s *scanner) matrix(dst []float64, ncols int, what string) ([]float64, int,
 	if s.peek() != '[' { // 1-D
 		n := 0
 		for {
-			v, err := s.num()
+			v, err := s.value(lv, feat(n))
 			if err != nil {
 				if s.peek() == '[' || s.peek() == '{' {
 					return dst, 0, false, badInput("%s mixes numbers and arrays", what)
@@ -357,7 +436,7 @@ func (s *scanner) matrix(dst []float64, ncols int, what string) ([]float64, int,
 			s.i++
 		} else {
 			for {
-				v, err := s.num()
+				v, err := s.value(lv, feat(n))
 				if err != nil {
 					if c := s.peek(); c == '[' || c == '{' {
 						return dst, 0, false, badInput("%s: row %d holds nested values; rows must be flat arrays of numbers", what, rows)
@@ -424,7 +503,7 @@ func decodePredict(body []byte, lv *loadedVersion, st *reqState) (int, error) {
 		}
 		var flat bool
 		var n int
-		st.in, n, flat, err = s.matrix(st.in[:0], nf, "data")
+		st.in, n, flat, err = s.matrix(st.in[:0], nf, "data", lv, nil)
 		if err != nil {
 			return 0, err
 		}
@@ -645,7 +724,7 @@ func decodeSplit(s *scanner, lv *loadedVersion, st *reqState) (int, error) {
 		var n int
 		var flat bool
 		var err error
-		st.in, n, flat, err = d.matrix(st.in[:0], nf, "dataframe_split.data")
+		st.in, n, flat, err = d.matrix(st.in[:0], nf, "dataframe_split.data", lv, nil)
 		if err != nil {
 			return 0, err
 		}
@@ -661,7 +740,7 @@ func decodeSplit(s *scanner, lv *loadedVersion, st *reqState) (int, error) {
 	var n int
 	var flat bool
 	var err error
-	st.tmp, n, flat, err = d.matrix(st.tmp[:0], nc, "dataframe_split.data")
+	st.tmp, n, flat, err = d.matrix(st.tmp[:0], nc, "dataframe_split.data", lv, st.cols)
 	if err != nil {
 		return 0, err
 	}
@@ -671,6 +750,7 @@ func decodeSplit(s *scanner, lv *loadedVersion, st *reqState) (int, error) {
 		}
 	}
 	st.in = scatter(st.in, st.tmp, n, st.cols, nf)
+	lv.fillMissing(st.in, n, st.seen)
 	return n, nil
 }
 
@@ -712,7 +792,8 @@ func (s *scanner) columns(lv *loadedVersion, cols []int, what string) ([]int, er
 	return cols, nil
 }
 
-// covered checks that cols names every feature exactly once.
+// covered checks that cols names every required feature, and none twice;
+// st.seen marks the features named.
 func (lv *loadedVersion) covered(cols []int, st *reqState, what string) error {
 	nf := lv.meta.NFeatures
 	st.seen = resize(st.seen, nf)
@@ -727,11 +808,28 @@ func (lv *loadedVersion) covered(cols []int, st *reqState, what string) error {
 		st.seen[c] = 1
 	}
 	for i, v := range st.seen {
-		if v == 0 {
+		if v == 0 && !lv.optional(i) {
 			return badInput("%s has no column %q; the model takes %s", what, lv.meta.InputNames()[i], lv.featureList())
 		}
 	}
 	return nil
+}
+
+// fillMissing sets the optional features that seen does not mark to NaN
+// in rows of in.
+func (lv *loadedVersion) fillMissing(in []float64, rows int, seen []uint32) {
+	if lv.cols == nil {
+		return
+	}
+	nf := lv.meta.NFeatures
+	for f, v := range seen {
+		if v != 0 {
+			continue
+		}
+		for r := 0; r < rows; r++ {
+			in[r*nf+f] = math.NaN()
+		}
+	}
 }
 
 // scatter reorders rows of len(cols) values (src) into rows of nf features.
@@ -773,7 +871,7 @@ func decodeRecords(s *scanner, lv *loadedVersion, st *reqState, what string) (in
 		mark := uint32(rows + 1)
 		base := len(st.in)
 		for range nf {
-			st.in = append(st.in, 0)
+			st.in = append(st.in, math.NaN())
 		}
 		emptyRec, _ := s.open('{', '}')
 		for !emptyRec {
@@ -787,7 +885,7 @@ func decodeRecords(s *scanner, lv *loadedVersion, st *reqState, what string) (in
 					return 0, err
 				}
 			} else {
-				v, err := s.num()
+				v, err := s.value(lv, idx)
 				if err != nil {
 					return 0, badInput("%s: record %d, %q: %v", what, rows, k, err)
 				}
@@ -803,7 +901,7 @@ func decodeRecords(s *scanner, lv *loadedVersion, st *reqState, what string) (in
 			}
 		}
 		for i, v := range st.seen {
-			if v != mark {
+			if v != mark && !lv.optional(i) {
 				return 0, badInput("%s: record %d has no value for %q", what, rows, lv.meta.InputNames()[i])
 			}
 		}
@@ -836,7 +934,7 @@ func decodeTensor(s *scanner, lv *loadedVersion, st *reqState, what string) (int
 	var n int
 	var flat bool
 	var err error
-	st.in, n, flat, err = s.matrix(st.in[:0], nf, what)
+	st.in, n, flat, err = s.matrix(st.in[:0], nf, what, lv, nil)
 	if err != nil {
 		return 0, err
 	}
@@ -869,7 +967,7 @@ func decodeColumns(s *scanner, lv *loadedVersion, st *reqState) (int, error) {
 			}
 			var n int
 			var flat bool
-			st.tmp, n, flat, err = s.matrix(st.tmp[:0], 1, "inputs."+string(k))
+			st.tmp, n, flat, err = s.matrix(st.tmp[:0], 1, "inputs."+string(k), lv, []int{idx})
 			if err != nil {
 				return 0, err
 			}
@@ -894,9 +992,12 @@ func decodeColumns(s *scanner, lv *loadedVersion, st *reqState) (int, error) {
 		}
 	}
 	for i, v := range st.seen {
-		if v == 0 {
+		if v == 0 && !lv.optional(i) {
 			return 0, badInput("inputs has no column %q; the model takes %s", lv.meta.InputNames()[i], lv.featureList())
 		}
+	}
+	if rows > 0 {
+		lv.fillMissing(st.in, rows, st.seen)
 	}
 	return max(rows, 0), nil
 }
@@ -937,15 +1038,36 @@ func decodeCSV(body []byte, lv *loadedVersion, st *reqState) (int, error) {
 		}
 		base := len(st.in)
 		for range nf {
-			st.in = append(st.in, 0)
+			st.in = append(st.in, math.NaN())
 		}
 		for j, cell := range rec {
+			if j >= len(st.cols) {
+				break
+			}
 			c := st.cols[j]
 			if c < 0 {
 				continue
 			}
+			if lv.cols != nil && lv.cols[c].kind == colString {
+				if cell != "" {
+					code, ok := lv.cols[c].codes[cell]
+					if !ok {
+						code = -1
+					}
+					st.in[base+c] = float64(code)
+				}
+				continue
+			}
 			cell = strings.TrimSpace(cell)
 			v := math.NaN()
+			if lv.cols != nil && lv.cols[c].kind == colBool {
+				switch strings.ToLower(cell) {
+				case "true":
+					cell = "1"
+				case "false":
+					cell = "0"
+				}
+			}
 			if cell != "" {
 				if v, err = strconv.ParseFloat(cell, 64); err != nil {
 					return 0, badInput("CSV row %d, column %q: %q is not a number", rows+1, head[j], cell)

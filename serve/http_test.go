@@ -17,15 +17,8 @@ import (
 // fakeVersion is a loadedVersion with metadata only (decoding and
 // encoding need no module).
 func fakeVersion(meta Metadata) *loadedVersion {
-	lv := &loadedVersion{meta: meta, names: map[string]int{}, outBits: 64}
-	for i, n := range meta.InputNames() {
-		lv.names[n] = i
-	}
-	if meta.Task == Classification {
-		for _, n := range meta.OutputColumns() {
-			lv.labels = append(lv.labels, []byte(fmt.Sprintf("%q", n)))
-		}
-	}
+	lv := &loadedVersion{}
+	lv.setMeta(meta)
 	return lv
 }
 
@@ -171,23 +164,23 @@ func TestDecodeCSV(t *testing.T) {
 func TestAppendResponse(t *testing.T) {
 	lv := fakeVersion(irisMeta)
 	out := []float64{0.7, 0.2, 0.1, 0.1, 0.3, 0.6}
-	if got := string(lv.appendResponse(nil, out, 2, false)); got != `{"predictions":["setosa","virginica"]}` {
+	if got := string(lv.appendResponse(nil, out, 2, false, false)); got != `{"predictions":["setosa","virginica"]}` {
 		t.Fatal(got)
 	}
-	if got := string(lv.appendResponse(nil, out, 2, true)); got != `{"predictions":["setosa","virginica"],"probabilities":[[0.7,0.2,0.1],[0.1,0.3,0.6]]}` {
+	if got := string(lv.appendResponse(nil, out, 2, true, false)); got != `{"predictions":["setosa","virginica"],"probabilities":[[0.7,0.2,0.1],[0.1,0.3,0.6]]}` {
 		t.Fatal(got)
 	}
 	reg := fakeVersion(Metadata{ABIVersion: 1, Task: Regression, DType: F64, NFeatures: 2, NOutputs: 1, MaxBatchRows: 8})
-	if got := string(reg.appendResponse(nil, []float64{1.5, math.NaN()}, 2, true)); got != `{"predictions":[1.5,null]}` {
+	if got := string(reg.appendResponse(nil, []float64{1.5, math.NaN()}, 2, true, false)); got != `{"predictions":[1.5,null]}` {
 		t.Fatal(got)
 	}
 	reg2 := fakeVersion(Metadata{ABIVersion: 1, Task: Regression, DType: F64, NFeatures: 2, NOutputs: 2, MaxBatchRows: 8})
 	reg2.outBits = 32
-	if got := string(reg2.appendResponse(nil, []float64{float64(float32(0.1)), 2, 3, -4e-7}, 2, false)); got != `{"predictions":[[0.1,2],[3,-4e-07]]}` {
+	if got := string(reg2.appendResponse(nil, []float64{float64(float32(0.1)), 2, 3, -4e-7}, 2, false, false)); got != `{"predictions":[[0.1,2],[3,-4e-07]]}` {
 		t.Fatal(got)
 	}
 	var v any
-	if err := json.Unmarshal(reg2.appendResponse(nil, []float64{1, 2, 3, 4}, 2, false), &v); err != nil {
+	if err := json.Unmarshal(reg2.appendResponse(nil, []float64{1, 2, 3, 4}, 2, false, false), &v); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -209,7 +202,7 @@ func TestHotPathAllocs(t *testing.T) {
 		if err != nil || rows != 2 {
 			t.Fatal(rows, err)
 		}
-		st.resp = lv.appendResponse(st.resp[:0], out, rows, true)
+		st.resp = lv.appendResponse(st.resp[:0], out, rows, true, false)
 		rm.observe(now, 200, time.Millisecond, rows, 0, true)
 	}
 	run()
@@ -340,5 +333,93 @@ func TestContextCancelIsNotAFailure(t *testing.T) {
 	}
 	if st, _, _ := errorStatus(&ModelError{Kind: KindTimeout}); st != 504 {
 		t.Fatal(st)
+	}
+}
+
+// A compiled model's metadata: a string column with a category table, an
+// optional number, a boolean; int labels; predict_proba.
+var typedMeta = Metadata{ABIVersion: 1, Task: Classification, DType: F64, OutputDType: F64, NFeatures: 3,
+	FeatureNames: []string{"color", "x", "flag"}, NOutputs: 2, OutputNames: []string{"3", "7"}, MaxBatchRows: 64,
+	Columns: []Column{{Name: "color", Type: "string", Categories: []string{"red", "green"}}, {Name: "x", Type: "double", Optional: true}, {Name: "flag", Type: "boolean"}},
+	Labels:  []json.RawMessage{json.RawMessage(`3`), json.RawMessage(`7`)}, PredictFn: PredictFnProba}
+
+func TestDecodeTypedColumns(t *testing.T) {
+	if err := typedMeta.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	lv := fakeVersion(typedMeta)
+	nan := math.NaN()
+	for _, c := range []struct {
+		name, body string
+		rows       int
+		want       []float64
+		err        string
+	}{
+		{"split", `{"dataframe_split": {"columns": ["flag", "x", "color"], "data": [[true, 1.5, "green"], [false, null, "blue"]]}}`, 2, []float64{1, 1.5, 1, -1, nan, 0}, ""},
+		{"split optional left out", `{"dataframe_split": {"columns": ["color", "flag"], "data": [["red", false]]}}`, 1, []float64{0, nan, 0}, ""},
+		{"split required left out", `{"dataframe_split": {"columns": ["color", "x"], "data": [["red", 1]]}}`, 0, nil, `no column "flag"`},
+		{"split positional", `{"dataframe_split": {"data": [["red", 2, true]]}}`, 1, []float64{0, 2, 1}, ""},
+		{"records", `{"dataframe_records": [{"color": "gr\u0065en", "flag": 1}, {"color": null, "x": 3, "flag": false}]}`, 2, []float64{1, nan, 1, nan, 3, 0}, ""},
+		{"records required left out", `{"dataframe_records": [{"color": "red"}]}`, 0, nil, `no value for "flag"`},
+		{"columns", `{"inputs": {"color": ["red", "green"], "flag": [true, false]}}`, 2, []float64{0, nan, 1, 1, nan, 0}, ""},
+		{"instances", `{"instances": [["green", 0.5, false]]}`, 1, []float64{1, 0.5, 0}, ""},
+		{"number in a string column", `{"instances": [[1, 0.5, false]]}`, 0, nil, `column "color" takes strings`},
+		{"string in a number column", `{"instances": [["red", "a", false]]}`, 0, nil, "non-numeric"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			st := &reqState{}
+			rows, err := decodeInvocations([]byte(c.body), lv, st)
+			if c.err != "" {
+				if err == nil || !strings.Contains(err.Error(), c.err) {
+					t.Fatalf("err %v, want %q", err, c.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if rows != c.rows || !sameFloats(st.in[:rows*3], c.want) {
+				t.Fatalf("rows %d %v, want %d %v", rows, st.in[:rows*3], c.rows, c.want)
+			}
+		})
+	}
+	st := &reqState{}
+	rows, err := decodeCSV([]byte("flag,color\ntrue,green\nfalse,\n"), lv, st)
+	if err != nil || rows != 2 || !sameFloats(st.in, []float64{1, nan, 1, nan, nan, 0}) {
+		t.Fatalf("csv: %d %v %v", rows, st.in, err)
+	}
+}
+
+func TestAppendResponseTyped(t *testing.T) {
+	lv := fakeVersion(typedMeta)
+	out := []float64{0.25, 0.75, 0.5, 0.5}
+	if got := string(lv.appendResponse(nil, out, 2, false, false)); got != `{"predictions":[7,3]}` {
+		t.Fatalf("predict: %s", got)
+	}
+	if got := string(lv.appendResponse(nil, out, 2, false, true)); got != `{"predictions":[[0.25,0.75],[0.5,0.5]]}` {
+		t.Fatalf("invocations with predict_proba: %s", got)
+	}
+	m := typedMeta
+	m.PredictFn = PredictFnLogProba
+	lv = fakeVersion(m)
+	if got := string(lv.appendResponse(nil, []float64{1, 0}, 1, false, true)); got != `{"predictions":[[0,null]]}` {
+		t.Fatalf("invocations with predict_log_proba: %s", got)
+	}
+	for name, mut := range map[string]func(m *Metadata){
+		"columns length":      func(m *Metadata) { m.Columns = m.Columns[:2] },
+		"column type":         func(m *Metadata) { m.Columns = []Column{{Name: "color", Type: "date"}, m.Columns[1], m.Columns[2]} },
+		"categories numeric":  func(m *Metadata) { m.Columns = []Column{{Name: "color", Type: "double", Categories: []string{"a"}}, m.Columns[1], m.Columns[2]} },
+		"labels length":       func(m *Metadata) { m.Labels = m.Labels[:1] },
+		"labels repeat":       func(m *Metadata) { m.Labels = []json.RawMessage{json.RawMessage(`3`), json.RawMessage(`3`)} },
+		"labels object":       func(m *Metadata) { m.Labels = []json.RawMessage{json.RawMessage(`{}`), json.RawMessage(`3`)} },
+		"predict_fn":          func(m *Metadata) { m.PredictFn = "decision_function" },
+		"proba for regressor": func(m *Metadata) { m.Task, m.Labels, m.OutputNames = Regression, nil, nil },
+	} {
+		m := typedMeta
+		m.Columns = append([]Column(nil), typedMeta.Columns...)
+		mut(&m)
+		if err := m.Validate(); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
 	}
 }

@@ -20,7 +20,10 @@ type loadedVersion struct {
 	meta           Metadata
 	// names maps each input column name to its index (named inputs).
 	names map[string]int
-	// labels are the class labels as JSON strings (classification).
+	// cols types the input columns, when the module describes them
+	// (nil: every column is a required number).
+	cols []colType
+	// labels are the class labels as JSON values (classification).
 	labels   [][]byte
 	outBits  int // 32 or 64: how output values are formatted
 	profile  *Profile
@@ -35,14 +38,21 @@ type loadedVersion struct {
 }
 
 func newLoadedVersion(model, version string, m *Model, profile *Profile, took time.Duration) *loadedVersion {
-	meta := m.Meta()
 	lv := &loadedVersion{
-		model: model, version: version, m: m, meta: meta, profile: profile,
+		model: model, version: version, m: m, profile: profile,
 		sha: m.SHA256(), loadedAt: time.Now(), loadTook: took,
-		names:   map[string]int{},
-		outBits: 64,
-		hdr:     []string{version},
+		hdr: []string{version},
 	}
+	lv.setMeta(m.Meta())
+	return lv
+}
+
+// setMeta derives what requests need from the module's metadata: the
+// column index by name, the column types, the labels.
+func (lv *loadedVersion) setMeta(meta Metadata) {
+	lv.meta = meta
+	lv.names = map[string]int{}
+	lv.outBits = 64
 	for i, n := range meta.InputNames() {
 		lv.names[n] = i
 	}
@@ -50,12 +60,52 @@ func newLoadedVersion(model, version string, m *Model, profile *Profile, took ti
 		lv.outBits = 32
 	}
 	if meta.Task == Classification {
-		for _, n := range meta.OutputColumns() {
-			lv.labels = append(lv.labels, strconv.AppendQuote(nil, n))
+		if meta.Labels != nil {
+			for _, l := range meta.Labels {
+				lv.labels = append(lv.labels, []byte(l))
+			}
+		} else {
+			for _, n := range meta.OutputColumns() {
+				lv.labels = append(lv.labels, strconv.AppendQuote(nil, n))
+			}
 		}
 	}
-	return lv
+	if meta.Columns != nil {
+		lv.cols = make([]colType, len(meta.Columns))
+		for i, c := range meta.Columns {
+			ct := &lv.cols[i]
+			ct.optional = c.Optional
+			switch c.Type {
+			case "string":
+				ct.kind = colString
+				ct.codes = make(map[string]int, len(c.Categories))
+				for k, cat := range c.Categories {
+					ct.codes[cat] = k
+				}
+			case "boolean":
+				ct.kind = colBool
+			}
+		}
+	}
 }
+
+// colType is how a request gives one input column.
+type colType struct {
+	kind     uint8 // colNumber, colString, colBool
+	optional bool
+	// codes maps a string column's categories to the numbers the module
+	// takes.
+	codes map[string]int
+}
+
+const (
+	colNumber uint8 = iota
+	colString
+	colBool
+)
+
+// optional reports whether feature f may be left out of a request.
+func (lv *loadedVersion) optional(f int) bool { return lv.cols != nil && lv.cols[f].optional }
 
 // metrics returns the version's metric handles for role, creating them on
 // first use.
