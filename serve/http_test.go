@@ -406,9 +406,11 @@ func TestAppendResponseTyped(t *testing.T) {
 		t.Fatalf("invocations with predict_log_proba: %s", got)
 	}
 	for name, mut := range map[string]func(m *Metadata){
-		"columns length":      func(m *Metadata) { m.Columns = m.Columns[:2] },
-		"column type":         func(m *Metadata) { m.Columns = []Column{{Name: "color", Type: "date"}, m.Columns[1], m.Columns[2]} },
-		"categories numeric":  func(m *Metadata) { m.Columns = []Column{{Name: "color", Type: "double", Categories: []string{"a"}}, m.Columns[1], m.Columns[2]} },
+		"columns length": func(m *Metadata) { m.Columns = m.Columns[:2] },
+		"column type":    func(m *Metadata) { m.Columns = []Column{{Name: "color", Type: "date"}, m.Columns[1], m.Columns[2]} },
+		"categories numeric": func(m *Metadata) {
+			m.Columns = []Column{{Name: "color", Type: "double", Categories: []string{"a"}}, m.Columns[1], m.Columns[2]}
+		},
 		"labels length":       func(m *Metadata) { m.Labels = m.Labels[:1] },
 		"labels repeat":       func(m *Metadata) { m.Labels = []json.RawMessage{json.RawMessage(`3`), json.RawMessage(`3`)} },
 		"labels object":       func(m *Metadata) { m.Labels = []json.RawMessage{json.RawMessage(`{}`), json.RawMessage(`3`)} },
