@@ -1,0 +1,957 @@
+"""The scikit-learn model zoo for the model compiler (a plain module, not a test file).
+
+`cases(quick=False)` trains and returns a list of `Case` objects: small fitted
+estimators of every family the compiler supports, each with held-out test rows
+(`X_test`, a pandas DataFrame with named columns) and the MLflow serialization
+formats it can be logged in. `expected(case)` is what `mlflow models serve`
+answers for those rows (see its docstring for what MLflow really returns).
+
+Users of this module:
+  * scripts/gen_sklearn_fixtures.py writes the quick zoo as committed Go test
+    fixtures (serve/compile/sklearn/testdata/zoo/).
+  * the compatibility suite logs the zoo through the real MLflow client.
+
+Everything is deterministic: every random_state is fixed, data comes from
+sklearn's generators and bundled (offline) data sets, or from a seeded synthetic
+DataFrame with string categorical columns and missing values. The whole zoo
+trains in a few seconds (at most 20 trees of depth at most 6, at most 2,000
+training rows per model).
+
+Works with scikit-learn >= 1.6 (tree/forest/ExtraTrees NaN routing) and
+pandas 2 or 3. With pandas 3 the string columns have the `str` dtype (missing
+values are NaN); with pandas 2 they are `object` columns holding None.
+"""
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass, field
+from typing import Any, Callable, Optional
+
+import numpy as np
+import pandas as pd
+from sklearn.compose import ColumnTransformer
+from sklearn.datasets import (
+    load_breast_cancer,
+    load_diabetes,
+    load_iris,
+    make_classification,
+    make_regression,
+)
+from sklearn.ensemble import (
+    ExtraTreesClassifier,
+    ExtraTreesRegressor,
+    RandomForestClassifier,
+    RandomForestRegressor,
+)
+from sklearn.impute import SimpleImputer
+from sklearn.linear_model import (
+    ElasticNet,
+    Lasso,
+    LinearRegression,
+    LogisticRegression,
+    Ridge,
+    SGDClassifier,
+    SGDRegressor,
+)
+from sklearn.model_selection import train_test_split
+from sklearn.multiclass import OneVsRestClassifier
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import (
+    MaxAbsScaler,
+    MinMaxScaler,
+    OneHotEncoder,
+    RobustScaler,
+    StandardScaler,
+)
+from sklearn.svm import LinearSVC, LinearSVR
+from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
+
+ALL_FORMATS = ["skops", "pickle", "cloudpickle"]
+
+# Types that skops 0.16 does not trust by default and that mlflow.sklearn.save_model /
+# log_model(serialization_format="skops") therefore refuses unless they are passed as
+# `skops_trusted_types` (MLflow test-loads the file right after writing it).
+# Checked per case by `untrusted_skops_types()` / scripts/gen_sklearn_fixtures.py.
+TREE = "sklearn.tree._tree.Tree"  # every DecisionTree*/RandomForest*/ExtraTrees*
+DTYPE = "numpy.dtype"  # SimpleImputer's _fit_dtype / _fill_dtype
+
+TEST_ROWS = 40  # at most this many held-out rows per case
+
+
+@dataclass
+class Case:
+    name: str  # unique, filesystem-safe
+    family: str  # the estimator class this case is about, e.g. "RandomForestClassifier"
+    task: str  # "binary" | "multiclass" | "regression"
+    model: Any  # fitted estimator
+    X_train: pd.DataFrame
+    y_train: Any
+    X_test: pd.DataFrame  # held-out rows, <= TEST_ROWS
+    formats: list = field(default_factory=lambda: list(ALL_FORMATS))
+    # Exactly the types skops reports as untrusted for this model; None when there are
+    # none (then the skops default works without any trusted types).
+    skops_trusted_types: Optional[list] = None
+    predict_fn: str = "predict"  # or "predict_proba" (pyfunc_predict_fn)
+    has_nan: bool = False  # X_test contains NaN / missing strings
+    string_columns: list = field(default_factory=list)
+    description: str = ""
+
+
+# ----------------------------------------------------------------------------------------
+# Data
+
+
+def _split(X, y, test_rows=TEST_ROWS, seed=0, stratify=True):
+    strat = y if (stratify and y is not None and np.ndim(y) == 1) else None
+    X_tr, X_te, y_tr, y_te = train_test_split(
+        X, y, test_size=test_rows, random_state=seed, stratify=strat
+    )
+    return (
+        X_tr.reset_index(drop=True),
+        X_te.reset_index(drop=True),
+        np.asarray(y_tr),
+    )
+
+
+def _frame(X, prefix="f"):
+    return pd.DataFrame(np.asarray(X, dtype=np.float64), columns=[f"{prefix}{i}" for i in range(X.shape[1])])
+
+
+def _iris():
+    d = load_iris(as_frame=True)
+    return d.data.copy(), d.target.to_numpy(), np.asarray(d.target_names)
+
+
+def _cancer():
+    d = load_breast_cancer(as_frame=True)
+    return d.data.copy(), d.target.to_numpy()
+
+
+def _diabetes():
+    d = load_diabetes(as_frame=True)
+    return d.data.copy(), d.target.to_numpy().astype(np.float64)
+
+
+def _clf(n_classes=2, n=800, n_features=8, seed=0):
+    X, y = make_classification(
+        n_samples=n,
+        n_features=n_features,
+        n_informative=min(5, n_features),
+        n_redundant=1,
+        n_classes=n_classes,
+        n_clusters_per_class=1,
+        class_sep=1.2,
+        random_state=seed,
+    )
+    return _frame(X), y
+
+
+def _reg(n=600, n_features=6, n_targets=1, seed=0):
+    X, y = make_regression(
+        n_samples=n, n_features=n_features, n_informative=4, n_targets=n_targets, noise=5.0, random_state=seed
+    )
+    return _frame(X, "x"), y
+
+
+def _with_nan(X, frac, seed, columns=None):
+    """A copy of X with about `frac` of the cells of `columns` (default: all) set to NaN."""
+    X = X.copy()
+    rng = np.random.RandomState(seed)
+    for c in columns if columns is not None else X.columns:
+        mask = rng.rand(len(X)) < frac
+        X.loc[mask, c] = np.nan
+    return X
+
+
+def _nan_test_rows(X_test, seed):
+    """Test rows with NaN: every 3rd row gets one NaN, every 5th row two more."""
+    X = X_test.copy()
+    rng = np.random.RandomState(seed)
+    cols = list(X.columns)
+    for i in range(0, len(X), 3):
+        X.iloc[i, X.columns.get_loc(cols[rng.randint(len(cols))])] = np.nan
+    for i in range(1, len(X), 5):
+        for c in rng.choice(len(cols), size=min(2, len(cols)), replace=False):
+            X.iloc[i, c] = np.nan
+    X.iloc[len(X) - 1, :] = np.nan  # one row that is all NaN
+    return X
+
+
+_COLORS = ["red", "green", "blue", "yellow", "purple"]  # "purple" is rare (infrequent)
+_COLOR_EFFECT = {"red": 1.0, "green": -0.5, "blue": 0.3, "yellow": -1.2, "purple": 2.0}
+_SIZE_EFFECT = {"S": -0.8, "M": 0.0, "L": 0.9}
+MIXED_STRING_COLUMNS = ["color", "size", "flag"]
+
+
+def _mixed(n=1000, seed=0, missing=True):
+    """Synthetic DataFrame: string columns color/size/flag, int column doors, floats x1..x3.
+
+    With `missing`, color and size have missing strings (None in the source lists,
+    which pandas 3 stores as NaN) and x1, x2 have NaN. doors, x3 and flag never do.
+    Returns (X, score) where score is a noisy linear function of the clean values.
+    """
+    rng = np.random.RandomState(seed)
+    color = list(rng.choice(_COLORS, size=n, p=[0.34, 0.28, 0.22, 0.12, 0.04]))
+    size = list(rng.choice(["S", "M", "L"], size=n, p=[0.3, 0.45, 0.25]))
+    flag = list(rng.choice(["yes", "no"], size=n, p=[0.6, 0.4]))
+    doors = rng.choice([2, 3, 4, 5], size=n, p=[0.3, 0.05, 0.6, 0.05]).astype(np.int64)
+    x1 = rng.normal(0.0, 1.0, n)
+    x2 = rng.uniform(0.0, 10.0, n)
+    x3 = rng.exponential(2.0, n)
+    score = (
+        np.array([_COLOR_EFFECT[c] for c in color])
+        + np.array([_SIZE_EFFECT[s] for s in size])
+        + 0.5 * (np.array(flag) == "yes")
+        + 0.8 * x1
+        - 0.15 * x2
+        + 0.3 * x3
+        + 0.2 * doors
+        + rng.normal(0.0, 0.5, n)
+    )
+    if missing:
+        for i in np.where(rng.rand(n) < 0.08)[0]:
+            color[i] = None
+        for i in np.where(rng.rand(n) < 0.05)[0]:
+            size[i] = None
+        x1[rng.rand(n) < 0.10] = np.nan
+        x2[rng.rand(n) < 0.05] = np.nan
+    X = pd.DataFrame(
+        {
+            "color": color,
+            "size": size,
+            "flag": flag,
+            "doors": doors,
+            "x1": x1,
+            "x2": x2,
+            "x3": x3,
+        }
+    )
+    return X, score
+
+
+def _mixed_task(task, n=1000, seed=0, missing=True):
+    X, score = _mixed(n, seed, missing)
+    if task == "binary":
+        y = (score > np.median(score)).astype(np.int64)
+    elif task == "multiclass":
+        y = np.digitize(score, np.quantile(score, [1 / 3, 2 / 3])).astype(np.int64)
+    else:
+        y = score
+    return X, y
+
+
+def _with_unseen(X_test, columns=("color", "size", "doors")):
+    """Put categories never seen in training into a few test rows."""
+    X = X_test.copy()
+    unseen = {"color": "orange", "size": "XL", "flag": "maybe", "doors": 7}
+    for k, c in enumerate(columns):
+        X.loc[[k, k + 5, k + 11], c] = unseen[c]
+    return X
+
+
+def _mixed_split(task, seed=0, missing=True, unseen=None, n=1000):
+    X, y = _mixed_task(task, n=n, seed=seed, missing=missing)
+    X_tr, X_te, y_tr = _split(X, y, seed=seed, stratify=task != "regression")
+    if unseen:
+        X_te = _with_unseen(X_te, unseen)
+    return X_tr, X_te, y_tr
+
+
+# ----------------------------------------------------------------------------------------
+# The cases. Each builder returns the keyword arguments of a Case (model unfitted).
+
+
+def _fit(model, X, y):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # ConvergenceWarning etc.: the fitted state is what counts
+        return model.fit(X, y)
+
+
+def _pipe(*steps):
+    return Pipeline([(type(s).__name__.lower(), s) for s in steps])
+
+
+_SPECS: list = []  # (name, family, quick, builder)
+
+
+def _case(name, family, quick=False):
+    def deco(fn):
+        _SPECS.append((name, family, quick, fn))
+        return fn
+
+    return deco
+
+
+# --- Pipeline / ColumnTransformer --------------------------------------------------------
+
+
+@_case("pipe_scaler_logreg_cancer", "Pipeline", quick=True)
+def _():
+    X, y = _cancer()
+    X_tr, X_te, y_tr = _split(X, y, seed=1)
+    return dict(task="binary", model=_pipe(StandardScaler(), LogisticRegression(max_iter=1000)),
+                X_train=X_tr, y_train=y_tr, X_test=X_te,
+                description="Pipeline(StandardScaler, LogisticRegression) on breast_cancer")
+
+
+@_case("ct_onehot_scaler_drop", "ColumnTransformer")
+def _():
+    X_tr, X_te, y_tr = _mixed_split("multiclass", seed=2, missing=False, unseen=("color",))
+    ct = ColumnTransformer(
+        [("num", StandardScaler(), ["x1", "x2", "x3"]),
+         ("cat", OneHotEncoder(handle_unknown="ignore"), ["color", "size"])],
+        remainder="drop",  # drops flag and doors
+    )
+    return dict(task="multiclass", model=_pipe(ct, LogisticRegression(max_iter=1000)),
+                X_train=X_tr, y_train=y_tr, X_test=X_te, string_columns=MIXED_STRING_COLUMNS,
+                description="ColumnTransformer(scaler on names, one-hot with unseen colors, remainder=drop) -> LR")
+
+
+@_case("ct_pipelines_passthrough", "ColumnTransformer", quick=True)
+def _():
+    X_tr, X_te, y_tr = _mixed_split("binary", seed=3, missing=True, unseen=("color",))
+    ct = ColumnTransformer(
+        [("cat", _pipe(SimpleImputer(strategy="most_frequent"), OneHotEncoder(handle_unknown="ignore")),
+          ["color", "size"]),
+         ("num", _pipe(SimpleImputer(strategy="median"), StandardScaler()), ["x1", "x2"])],
+        remainder="passthrough",  # flag is dropped below; doors and x3 (no NaN) pass through
+    )
+    X_tr = X_tr.drop(columns=["flag"])
+    X_te = X_te.drop(columns=["flag"])
+    return dict(task="binary", model=_pipe(ct, LogisticRegression(max_iter=1000)),
+                X_train=X_tr, y_train=y_tr, X_test=X_te, skops_trusted_types=[DTYPE],
+                has_nan=True, string_columns=["color", "size"],
+                description="ColumnTransformer of Pipelines (imputer->one-hot on strings, imputer->scaler), "
+                            "remainder=passthrough -> LR")
+
+
+@_case("ct_int_index_passthrough", "ColumnTransformer")
+def _():
+    X, y = _diabetes()
+    X_tr, X_te, y_tr = _split(X, y, seed=4, stratify=False)
+    ct = ColumnTransformer(
+        [("mm", MinMaxScaler(), [0, 2]), ("rs", RobustScaler(), [3, 8])],
+        remainder="passthrough",
+    )
+    return dict(task="regression", model=_pipe(ct, Ridge(alpha=0.5)),
+                X_train=X_tr, y_train=y_tr, X_test=X_te,
+                description="ColumnTransformer selecting columns by integer index, remainder=passthrough -> Ridge")
+
+
+@_case("ct_impute_onehot_rf_str_labels", "ColumnTransformer")
+def _():
+    X_tr, X_te, y_tr = _mixed_split("multiclass", seed=5, missing=True, unseen=("color", "size"))
+    labels = np.array(["low", "mid", "high"], dtype=object)
+    ct = ColumnTransformer(
+        [("cat", _pipe(SimpleImputer(strategy="constant", fill_value="missing"),
+                       OneHotEncoder(handle_unknown="ignore")), ["color", "size", "flag"])],
+        remainder="passthrough",  # doors and x1..x3 (x1, x2 with NaN) go to the forest
+    )
+    return dict(task="multiclass",
+                model=_pipe(ct, RandomForestClassifier(n_estimators=8, max_depth=5, random_state=5)),
+                X_train=X_tr, y_train=labels[y_tr], X_test=X_te, skops_trusted_types=[TREE, DTYPE],
+                has_nan=True, string_columns=MIXED_STRING_COLUMNS,
+                description="ColumnTransformer(constant imputer -> one-hot) + NaN passthrough -> RandomForest, string labels")
+
+
+# --- Scalers -----------------------------------------------------------------------------
+
+
+@_case("scaler_standard_nomean_ridge", "StandardScaler", quick=True)
+def _():
+    X, y = _reg(seed=6)
+    X = X * np.array([1.0, 10.0, 0.1, 100.0, 1.0, 3.0]) + np.array([0.0, 5.0, -2.0, 50.0, 0.0, 1.0])
+    X_tr, X_te, y_tr = _split(X, y, seed=6, stratify=False)
+    return dict(task="regression", model=_pipe(StandardScaler(with_mean=False), Ridge(alpha=1.0)),
+                X_train=X_tr, y_train=y_tr, X_test=X_te, description="StandardScaler(with_mean=False) -> Ridge")
+
+
+@_case("scaler_standard_nostd_logreg", "StandardScaler")
+def _():
+    X, y, _names = _iris()
+    X_tr, X_te, y_tr = _split(X, y, test_rows=30, seed=7)
+    return dict(task="multiclass", model=_pipe(StandardScaler(with_std=False), LogisticRegression(max_iter=1000)),
+                X_train=X_tr, y_train=y_tr, X_test=X_te, description="StandardScaler(with_std=False) -> LR, iris")
+
+
+@_case("scaler_minmax_logreg", "MinMaxScaler")
+def _():
+    X, y, _names = _iris()
+    X_tr, X_te, y_tr = _split(X, y, test_rows=30, seed=8)
+    return dict(task="multiclass", model=_pipe(MinMaxScaler(), LogisticRegression(max_iter=1000)),
+                X_train=X_tr, y_train=y_tr, X_test=X_te, description="MinMaxScaler() -> LR, iris")
+
+
+@_case("scaler_minmax_clip_linreg", "MinMaxScaler", quick=True)
+def _():
+    X, y = _diabetes()
+    X_tr, X_te, y_tr = _split(X, y, seed=9, stratify=False)
+    X_te = X_te.copy()
+    X_te.iloc[::4] = X_te.iloc[::4] * 3.0  # out of the training range: clipped
+    return dict(task="regression",
+                model=_pipe(MinMaxScaler(feature_range=(-1.0, 2.0), clip=True), LinearRegression()),
+                X_train=X_tr, y_train=y_tr, X_test=X_te,
+                description="MinMaxScaler(feature_range=(-1, 2), clip=True) -> LinearRegression, test rows out of range")
+
+
+@_case("scaler_maxabs_linsvc", "MaxAbsScaler", quick=True)
+def _():
+    X, y = _clf(n_classes=3, seed=10)
+    X = X * 7.0 - 1.0
+    X_tr, X_te, y_tr = _split(X, y, seed=10)
+    return dict(task="multiclass", model=_pipe(MaxAbsScaler(), LinearSVC(max_iter=5000, random_state=10)),
+                X_train=X_tr, y_train=y_tr, X_test=X_te, description="MaxAbsScaler -> LinearSVC, 3 classes")
+
+
+@_case("scaler_robust_lasso", "RobustScaler", quick=True)
+def _():
+    X, y = _reg(seed=11)
+    X = X * 4.0 + 2.0
+    X_tr, X_te, y_tr = _split(X, y, seed=11, stratify=False)
+    return dict(task="regression", model=_pipe(RobustScaler(), Lasso(alpha=0.1, random_state=11)),
+                X_train=X_tr, y_train=y_tr, X_test=X_te, description="RobustScaler -> Lasso")
+
+
+# --- SimpleImputer -----------------------------------------------------------------------
+
+
+@_case("imputer_mean_linreg", "SimpleImputer")
+def _():
+    X, y = _diabetes()
+    X = _with_nan(X, 0.1, seed=12, columns=["bmi", "bp", "s1", "s5"])
+    X_tr, X_te, y_tr = _split(X, y, seed=12, stratify=False)
+    return dict(task="regression", model=_pipe(SimpleImputer(strategy="mean"), LinearRegression()),
+                X_train=X_tr, y_train=y_tr, X_test=_nan_test_rows(X_te, 12), skops_trusted_types=[DTYPE],
+                has_nan=True, description="SimpleImputer(mean) -> LinearRegression")
+
+
+@_case("imputer_median_indicator_logreg", "SimpleImputer")
+def _():
+    X, y = _clf(seed=13)
+    X = _with_nan(X, 0.12, seed=13, columns=["f0", "f2", "f5"])
+    X_tr, X_te, y_tr = _split(X, y, seed=13)
+    model = _pipe(SimpleImputer(strategy="median", add_indicator=True), StandardScaler(),
+                  LogisticRegression(max_iter=1000))
+    return dict(task="binary", model=model, X_train=X_tr, y_train=y_tr, X_test=_nan_test_rows(X_te, 13),
+                skops_trusted_types=[DTYPE], has_nan=True,
+                description="SimpleImputer(median, add_indicator=True) -> StandardScaler -> LR")
+
+
+@_case("imputer_most_frequent_num_ridge", "SimpleImputer")
+def _():
+    X, y = _reg(seed=14)
+    X = X.round(0)  # few distinct values, so most_frequent is meaningful
+    X = _with_nan(X, 0.1, seed=14)
+    X_tr, X_te, y_tr = _split(X, y, seed=14, stratify=False)
+    return dict(task="regression", model=_pipe(SimpleImputer(strategy="most_frequent"), Ridge(alpha=0.3)),
+                X_train=X_tr, y_train=y_tr, X_test=_nan_test_rows(X_te, 14), skops_trusted_types=[DTYPE],
+                has_nan=True, description="SimpleImputer(most_frequent) on numbers -> Ridge")
+
+
+@_case("imputer_constant_num_dtr", "SimpleImputer")
+def _():
+    X, y = _reg(seed=15)
+    X = _with_nan(X, 0.1, seed=15)
+    X_tr, X_te, y_tr = _split(X, y, seed=15, stratify=False)
+    model = _pipe(SimpleImputer(strategy="constant", fill_value=-1.0),
+                  DecisionTreeRegressor(max_depth=5, random_state=15))
+    return dict(task="regression", model=model, X_train=X_tr, y_train=y_tr, X_test=_nan_test_rows(X_te, 15),
+                skops_trusted_types=[TREE, DTYPE], has_nan=True,
+                description="SimpleImputer(constant -1) -> DecisionTreeRegressor")
+
+
+@_case("imputer_strings_indicator", "SimpleImputer", quick=True)
+def _():
+    X_tr, X_te, y_tr = _mixed_split("multiclass", seed=16, missing=True)
+    ct = ColumnTransformer(
+        [("color", _pipe(SimpleImputer(strategy="most_frequent"), OneHotEncoder()), ["color"]),
+         ("size", _pipe(SimpleImputer(strategy="constant", fill_value="unknown"),
+                        OneHotEncoder(handle_unknown="ignore")), ["size"]),
+         ("num", _pipe(SimpleImputer(strategy="mean", add_indicator=True), StandardScaler()),
+          ["x1", "x2", "x3"])],
+        remainder="drop",
+    )
+    return dict(task="multiclass", model=_pipe(ct, LogisticRegression(max_iter=1000)),
+                X_train=X_tr, y_train=y_tr, X_test=X_te, skops_trusted_types=[DTYPE], has_nan=True,
+                string_columns=MIXED_STRING_COLUMNS,
+                description="SimpleImputer most_frequent (strings), constant 'unknown' (strings), "
+                            "mean with add_indicator (numbers) -> LR")
+
+
+# --- OneHotEncoder -----------------------------------------------------------------------
+
+
+@_case("ohe_error_nodrop_logreg", "OneHotEncoder")
+def _():
+    X_tr, X_te, y_tr = _mixed_split("binary", seed=17, missing=False)
+    ct = ColumnTransformer(
+        [("cat", OneHotEncoder(handle_unknown="error"), ["color", "size", "flag", "doors"])],
+        remainder="passthrough",
+    )
+    return dict(task="binary", model=_pipe(ct, LogisticRegression(max_iter=1000)),
+                X_train=X_tr, y_train=y_tr, X_test=X_te, string_columns=MIXED_STRING_COLUMNS,
+                description="OneHotEncoder(handle_unknown=error, drop=None), string and int categories")
+
+
+@_case("ohe_ignore_first_ridge", "OneHotEncoder")
+def _():
+    X_tr, X_te, y_tr = _mixed_split("regression", seed=18, missing=False, unseen=("color", "size", "doors"))
+    ct = ColumnTransformer(
+        [("cat", OneHotEncoder(handle_unknown="ignore", drop="first"), ["color", "size", "flag", "doors"])],
+        remainder="passthrough",
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = _pipe(ct, Ridge(alpha=0.5))
+    return dict(task="regression", model=model, X_train=X_tr, y_train=y_tr, X_test=X_te,
+                string_columns=MIXED_STRING_COLUMNS,
+                description="OneHotEncoder(handle_unknown=ignore, drop=first), unseen categories in test")
+
+
+@_case("ohe_nan_category_logreg", "OneHotEncoder")
+def _():
+    X_tr, X_te, y_tr = _mixed_split("multiclass", seed=19, missing=True, unseen=("size",))
+    ct = ColumnTransformer(
+        # color and size contain missing strings: without an imputer they are a category of their own
+        [("cat", OneHotEncoder(handle_unknown="ignore"), ["color", "size"])],
+        remainder="drop",
+    )
+    return dict(task="multiclass", model=_pipe(ct, LogisticRegression(max_iter=1000)),
+                X_train=X_tr, y_train=y_tr, X_test=X_te, has_nan=True, string_columns=MIXED_STRING_COLUMNS,
+                description="OneHotEncoder on strings with missing values (NaN/None is a category)")
+
+
+@_case("ohe_infrequent_ifbinary", "OneHotEncoder", quick=True)
+def _():
+    X_tr, X_te, y_tr = _mixed_split("binary", seed=20, missing=False, unseen=("color", "size", "doors"))
+    ct = ColumnTransformer(
+        [("cat", OneHotEncoder(handle_unknown="infrequent_if_exist", min_frequency=60, drop="if_binary"),
+          ["color", "size", "flag", "doors"]),
+         ("num", StandardScaler(), ["x1", "x2", "x3"])],
+        remainder="drop",
+    )
+    return dict(task="binary", model=_pipe(ct, LogisticRegression(max_iter=1000)),
+                X_train=X_tr, y_train=y_tr, X_test=X_te, string_columns=MIXED_STRING_COLUMNS,
+                description="OneHotEncoder(handle_unknown=infrequent_if_exist, min_frequency=60, drop=if_binary): "
+                            "purple and doors 3/5 are infrequent; unseen categories in test")
+
+
+# --- Linear models -----------------------------------------------------------------------
+
+
+@_case("logreg_multinomial_str_labels", "LogisticRegression", quick=True)
+def _():
+    X, y, names = _iris()
+    X_tr, X_te, y_tr = _split(X, y, test_rows=30, seed=21)
+    return dict(task="multiclass", model=LogisticRegression(max_iter=1000),
+                X_train=X_tr, y_train=names[y_tr].astype(object), X_test=X_te,
+                description="LogisticRegression multinomial, iris, string labels")
+
+
+@_case("logreg_binary_proba", "LogisticRegression")
+def _():
+    X, y = _clf(seed=22)
+    X_tr, X_te, y_tr = _split(X, y, seed=22)
+    return dict(task="binary", model=LogisticRegression(C=0.5, max_iter=1000), X_train=X_tr, y_train=y_tr,
+                X_test=X_te, predict_fn="predict_proba", description="LogisticRegression binary, predict_proba")
+
+
+@_case("logreg_multiclass_proba", "LogisticRegression")
+def _():
+    X, y = _clf(n_classes=4, seed=23)
+    X_tr, X_te, y_tr = _split(X, y, seed=23)
+    return dict(task="multiclass", model=LogisticRegression(max_iter=1000), X_train=X_tr, y_train=y_tr,
+                X_test=X_te, predict_fn="predict_proba",
+                description="LogisticRegression multinomial, 4 classes, predict_proba")
+
+
+@_case("ovr_logreg_noncontig_labels", "OneVsRestClassifier", quick=True)
+def _():
+    X, y = _clf(n_classes=3, seed=24)
+    X_tr, X_te, y_tr = _split(X, y, seed=24)
+    labels = np.array([3, 7, 11], dtype=np.int64)
+    return dict(task="multiclass", model=OneVsRestClassifier(LogisticRegression(max_iter=1000)),
+                X_train=X_tr, y_train=labels[y_tr], X_test=X_te,
+                description="OneVsRestClassifier(LogisticRegression), labels 3/7/11")
+
+
+@_case("ovr_logreg_proba", "OneVsRestClassifier")
+def _():
+    X, y, _names = _iris()
+    X_tr, X_te, y_tr = _split(X, y, test_rows=30, seed=25)
+    return dict(task="multiclass", model=OneVsRestClassifier(LogisticRegression(max_iter=1000)),
+                X_train=X_tr, y_train=y_tr, X_test=X_te, predict_fn="predict_proba",
+                description="OneVsRestClassifier(LogisticRegression), iris, predict_proba")
+
+
+@_case("linreg_diabetes", "LinearRegression")
+def _():
+    X, y = _diabetes()
+    X_tr, X_te, y_tr = _split(X, y, seed=26, stratify=False)
+    return dict(task="regression", model=LinearRegression(), X_train=X_tr, y_train=y_tr, X_test=X_te,
+                description="LinearRegression, diabetes")
+
+
+@_case("linreg_two_targets", "LinearRegression", quick=True)
+def _():
+    X, y = _reg(n_targets=2, seed=27)
+    X_tr, X_te, y_tr = _split(X, y, seed=27, stratify=False)
+    return dict(task="regression", model=LinearRegression(), X_train=X_tr, y_train=y_tr, X_test=X_te,
+                description="LinearRegression with 2 targets (predict gives rows of 2)")
+
+
+@_case("ridge_reg", "Ridge", quick=True)
+def _():
+    X, y = _reg(seed=28)
+    X_tr, X_te, y_tr = _split(X, y, seed=28, stratify=False)
+    return dict(task="regression", model=Ridge(alpha=2.0), X_train=X_tr, y_train=y_tr, X_test=X_te,
+                description="Ridge")
+
+
+@_case("lasso_diabetes", "Lasso", quick=True)
+def _():
+    X, y = _diabetes()
+    X_tr, X_te, y_tr = _split(X, y, seed=29, stratify=False)
+    return dict(task="regression", model=Lasso(alpha=0.05, random_state=29), X_train=X_tr, y_train=y_tr,
+                X_test=X_te, description="Lasso, diabetes (some coefficients exactly 0)")
+
+
+@_case("elasticnet_reg", "ElasticNet", quick=True)
+def _():
+    X, y = _reg(seed=30)
+    X_tr, X_te, y_tr = _split(X, y, seed=30, stratify=False)
+    return dict(task="regression", model=ElasticNet(alpha=0.2, l1_ratio=0.3, random_state=30),
+                X_train=X_tr, y_train=y_tr, X_test=X_te, description="ElasticNet")
+
+
+@_case("sgd_hinge_bool_labels", "SGDClassifier", quick=True)
+def _():
+    X, y = _clf(seed=31)
+    X_tr, X_te, y_tr = _split(X, y, seed=31)
+    return dict(task="binary", model=SGDClassifier(loss="hinge", random_state=31),
+                X_train=X_tr, y_train=y_tr.astype(bool), X_test=X_te,
+                description="SGDClassifier(hinge), binary, bool labels")
+
+
+@_case("sgd_hinge_multiclass", "SGDClassifier")
+def _():
+    X, y = _clf(n_classes=3, seed=32)
+    X_tr, X_te, y_tr = _split(X, y, seed=32)
+    return dict(task="multiclass", model=SGDClassifier(loss="hinge", random_state=32),
+                X_train=X_tr, y_train=y_tr, X_test=X_te, description="SGDClassifier(hinge), 3 classes")
+
+
+@_case("sgd_log_multiclass_proba", "SGDClassifier")
+def _():
+    X, y, names = _iris()
+    X_tr, X_te, y_tr = _split(X, y, test_rows=30, seed=33)
+    return dict(task="multiclass", model=_pipe(StandardScaler(), SGDClassifier(loss="log_loss", random_state=33)),
+                X_train=X_tr, y_train=names[y_tr].astype(object), X_test=X_te, predict_fn="predict_proba",
+                description="SGDClassifier(log_loss), iris, string labels, predict_proba (OvR-normalised)")
+
+
+@_case("sgd_modified_huber_binary_proba", "SGDClassifier")
+def _():
+    X, y = _clf(seed=34)
+    X_tr, X_te, y_tr = _split(X, y, seed=34)
+    return dict(task="binary", model=SGDClassifier(loss="modified_huber", random_state=34),
+                X_train=X_tr, y_train=y_tr, X_test=X_te, predict_fn="predict_proba",
+                description="SGDClassifier(modified_huber), binary, predict_proba")
+
+
+@_case("sgd_modified_huber_multiclass", "SGDClassifier")
+def _():
+    X, y = _clf(n_classes=3, seed=35)
+    X_tr, X_te, y_tr = _split(X, y, seed=35)
+    return dict(task="multiclass", model=SGDClassifier(loss="modified_huber", random_state=35),
+                X_train=X_tr, y_train=y_tr, X_test=X_te, description="SGDClassifier(modified_huber), 3 classes")
+
+
+@_case("sgd_regressor", "SGDRegressor", quick=True)
+def _():
+    X, y = _reg(seed=36)
+    X_tr, X_te, y_tr = _split(X, y, seed=36, stratify=False)
+    return dict(task="regression", model=SGDRegressor(random_state=36), X_train=X_tr, y_train=y_tr,
+                X_test=X_te, description="SGDRegressor")
+
+
+@_case("linsvc_binary", "LinearSVC", quick=True)
+def _():
+    X, y = _cancer()
+    X_tr, X_te, y_tr = _split(X, y, seed=37)
+    return dict(task="binary", model=_pipe(StandardScaler(), LinearSVC(C=0.1, max_iter=5000, random_state=37)),
+                X_train=X_tr, y_train=y_tr, X_test=X_te, description="StandardScaler -> LinearSVC, breast_cancer")
+
+
+@_case("linsvc_multiclass", "LinearSVC")
+def _():
+    X, y, names = _iris()
+    X_tr, X_te, y_tr = _split(X, y, test_rows=30, seed=38)
+    return dict(task="multiclass", model=LinearSVC(max_iter=5000, random_state=38), X_train=X_tr,
+                y_train=names[y_tr].astype(object), X_test=X_te,
+                description="LinearSVC, iris, string labels")
+
+
+@_case("linsvr", "LinearSVR", quick=True)
+def _():
+    X, y = _reg(seed=39)
+    X_tr, X_te, y_tr = _split(X, y, seed=39, stratify=False)
+    return dict(task="regression", model=LinearSVR(C=1.0, max_iter=5000, random_state=39),
+                X_train=X_tr, y_train=y_tr, X_test=X_te, description="LinearSVR")
+
+
+# --- Trees and forests -------------------------------------------------------------------
+# "nan_train": NaN in the training data (the learned missing_go_to_left side is used);
+# otherwise trained without NaN. Test rows contain NaN in both.
+
+
+@_case("dt_clf_iris_str_labels", "DecisionTreeClassifier")
+def _():
+    X, y, names = _iris()
+    X_tr, X_te, y_tr = _split(X, y, test_rows=30, seed=40)
+    return dict(task="multiclass", model=DecisionTreeClassifier(max_depth=4, random_state=40),
+                X_train=X_tr, y_train=names[y_tr].astype(object), X_test=_nan_test_rows(X_te, 40),
+                skops_trusted_types=[TREE], has_nan=True,
+                description="DecisionTreeClassifier trained without NaN, NaN in test rows, string labels")
+
+
+@_case("dt_clf_nan_train_proba", "DecisionTreeClassifier", quick=True)
+def _():
+    X, y = _clf(seed=41)
+    X = _with_nan(X, 0.15, seed=41, columns=["f0", "f1", "f3", "f4"])
+    X_tr, X_te, y_tr = _split(X, y, seed=41)
+    return dict(task="binary", model=DecisionTreeClassifier(max_depth=5, random_state=41),
+                X_train=X_tr, y_train=y_tr, X_test=_nan_test_rows(X_te, 41), skops_trusted_types=[TREE],
+                predict_fn="predict_proba", has_nan=True,
+                description="DecisionTreeClassifier trained with NaN, predict_proba")
+
+
+@_case("dt_reg_diabetes", "DecisionTreeRegressor")
+def _():
+    X, y = _diabetes()
+    X_tr, X_te, y_tr = _split(X, y, seed=42, stratify=False)
+    return dict(task="regression", model=DecisionTreeRegressor(max_depth=5, random_state=42),
+                X_train=X_tr, y_train=y_tr, X_test=_nan_test_rows(X_te, 42), skops_trusted_types=[TREE],
+                has_nan=True, description="DecisionTreeRegressor trained without NaN, NaN in test rows")
+
+
+@_case("dt_reg_nan_train", "DecisionTreeRegressor", quick=True)
+def _():
+    X, y = _reg(seed=43)
+    X = _with_nan(X, 0.15, seed=43)
+    X_tr, X_te, y_tr = _split(X, y, seed=43, stratify=False)
+    return dict(task="regression", model=DecisionTreeRegressor(max_depth=5, random_state=43),
+                X_train=X_tr, y_train=y_tr, X_test=_nan_test_rows(X_te, 43), skops_trusted_types=[TREE],
+                has_nan=True, description="DecisionTreeRegressor trained with NaN")
+
+
+@_case("dt_reg_multioutput", "DecisionTreeRegressor")
+def _():
+    X, y = _reg(n_targets=2, seed=44)
+    X_tr, X_te, y_tr = _split(X, y, seed=44, stratify=False)
+    return dict(task="regression", model=DecisionTreeRegressor(max_depth=4, random_state=44),
+                X_train=X_tr, y_train=y_tr, X_test=_nan_test_rows(X_te, 44), skops_trusted_types=[TREE],
+                has_nan=True, description="DecisionTreeRegressor with 2 outputs, NaN in test rows")
+
+
+@_case("rf_clf_cancer", "RandomForestClassifier")
+def _():
+    X, y = _cancer()
+    X_tr, X_te, y_tr = _split(X, y, seed=45)
+    return dict(task="binary", model=RandomForestClassifier(n_estimators=20, max_depth=6, random_state=45),
+                X_train=X_tr, y_train=y_tr, X_test=_nan_test_rows(X_te, 45), skops_trusted_types=[TREE],
+                has_nan=True, description="RandomForestClassifier trained without NaN, NaN in test rows")
+
+
+@_case("rf_clf_nan_train_proba", "RandomForestClassifier", quick=True)
+def _():
+    X, y = _clf(n_classes=3, seed=46)
+    X = _with_nan(X, 0.15, seed=46, columns=["f0", "f2", "f4"])
+    X_tr, X_te, y_tr = _split(X, y, seed=46)
+    return dict(task="multiclass", model=RandomForestClassifier(n_estimators=5, max_depth=4, random_state=46),
+                X_train=X_tr, y_train=y_tr, X_test=_nan_test_rows(X_te, 46), skops_trusted_types=[TREE],
+                predict_fn="predict_proba", has_nan=True,
+                description="RandomForestClassifier trained with NaN, 3 classes, predict_proba")
+
+
+@_case("rf_reg_diabetes", "RandomForestRegressor")
+def _():
+    X, y = _diabetes()
+    X_tr, X_te, y_tr = _split(X, y, seed=47, stratify=False)
+    return dict(task="regression", model=RandomForestRegressor(n_estimators=20, max_depth=6, random_state=47),
+                X_train=X_tr, y_train=y_tr, X_test=_nan_test_rows(X_te, 47), skops_trusted_types=[TREE],
+                has_nan=True, description="RandomForestRegressor trained without NaN, NaN in test rows")
+
+
+@_case("rf_reg_nan_train", "RandomForestRegressor", quick=True)
+def _():
+    X, y = _reg(seed=48)
+    X = _with_nan(X, 0.15, seed=48)
+    X_tr, X_te, y_tr = _split(X, y, seed=48, stratify=False)
+    return dict(task="regression", model=RandomForestRegressor(n_estimators=5, max_depth=4, random_state=48),
+                X_train=X_tr, y_train=y_tr, X_test=_nan_test_rows(X_te, 48), skops_trusted_types=[TREE],
+                has_nan=True, description="RandomForestRegressor trained with NaN")
+
+
+@_case("et_clf_iris", "ExtraTreesClassifier")
+def _():
+    X, y, _names = _iris()
+    X_tr, X_te, y_tr = _split(X, y, test_rows=30, seed=49)
+    return dict(task="multiclass", model=ExtraTreesClassifier(n_estimators=20, max_depth=6, random_state=49),
+                X_train=X_tr, y_train=y_tr, X_test=_nan_test_rows(X_te, 49), skops_trusted_types=[TREE],
+                has_nan=True, description="ExtraTreesClassifier trained without NaN, NaN in test rows")
+
+
+@_case("et_clf_nan_train", "ExtraTreesClassifier", quick=True)
+def _():
+    X, y = _clf(seed=50)
+    X = _with_nan(X, 0.15, seed=50, columns=["f1", "f2", "f6"])
+    X_tr, X_te, y_tr = _split(X, y, seed=50)
+    return dict(task="binary", model=ExtraTreesClassifier(n_estimators=5, max_depth=4, random_state=50),
+                X_train=X_tr, y_train=y_tr, X_test=_nan_test_rows(X_te, 50), skops_trusted_types=[TREE],
+                has_nan=True, description="ExtraTreesClassifier trained with NaN (random missing side)")
+
+
+@_case("et_reg_diabetes", "ExtraTreesRegressor")
+def _():
+    X, y = _diabetes()
+    X_tr, X_te, y_tr = _split(X, y, seed=51, stratify=False)
+    return dict(task="regression", model=ExtraTreesRegressor(n_estimators=20, max_depth=6, random_state=51),
+                X_train=X_tr, y_train=y_tr, X_test=_nan_test_rows(X_te, 51), skops_trusted_types=[TREE],
+                has_nan=True, description="ExtraTreesRegressor trained without NaN, NaN in test rows")
+
+
+@_case("et_reg_nan_train", "ExtraTreesRegressor", quick=True)
+def _():
+    X, y = _reg(seed=52)
+    X = _with_nan(X, 0.15, seed=52)
+    X_tr, X_te, y_tr = _split(X, y, seed=52, stratify=False)
+    return dict(task="regression", model=ExtraTreesRegressor(n_estimators=5, max_depth=4, random_state=52),
+                X_train=X_tr, y_train=y_tr, X_test=_nan_test_rows(X_te, 52), skops_trusted_types=[TREE],
+                has_nan=True, description="ExtraTreesRegressor trained with NaN")
+
+
+# ----------------------------------------------------------------------------------------
+# Public API
+
+FAMILIES = sorted({fam for _n, fam, _q, _b in _SPECS})
+
+
+def case_names(quick=False):
+    return [n for n, _f, q, _b in _SPECS if q or not quick]
+
+
+def cases(quick=False, names=None) -> list:
+    """Train and return the zoo. quick=True: one case per family. names: only these cases."""
+    out = []
+    for name, family, q, build in _SPECS:
+        if quick and not q:
+            continue
+        if names is not None and name not in names:
+            continue
+        kw = build()
+        kw["model"] = _fit(kw["model"], kw["X_train"], kw["y_train"])
+        c = Case(name=name, family=family, **kw)
+        # Hold the test rows in the memory layout the scoring server gives them (see served_frame),
+        # so that model.predict(c.X_test) is bit-for-bit what `mlflow models serve` answers.
+        c.X_test = served_frame(c.X_test)
+        assert len(c.X_test) <= TEST_ROWS and len(c.X_train) <= 2000, name
+        assert c.has_nan == bool(c.X_test.isna().any().any()), name
+        out.append(c)
+    return out
+
+
+def _jsonable(v):
+    """A numpy/pandas scalar as the plain Python value json would write."""
+    if v is None or v is pd.NA:
+        return None
+    if isinstance(v, (bool, np.bool_)):
+        return bool(v)
+    if isinstance(v, (int, np.integer)):
+        return int(v)
+    if isinstance(v, (float, np.floating)):
+        return None if math.isnan(v) else float(v)
+    if isinstance(v, str):
+        return str(v)
+    raise TypeError(f"unexpected value {v!r} of type {type(v)}")
+
+
+def rows(X: pd.DataFrame) -> list:
+    """X as JSON rows: NaN/None -> null, strings stay strings, ints stay ints."""
+    return [[_jsonable(v) for v in r] for r in X.itertuples(index=False, name=None)]
+
+
+def dataframe_split(X: pd.DataFrame) -> dict:
+    """The /invocations request body for X."""
+    return {"dataframe_split": {"columns": [str(c) for c in X.columns], "data": rows(X)}}
+
+
+def served_frame(X: pd.DataFrame) -> pd.DataFrame:
+    """X as the scoring server rebuilds it from `dataframe_split(X)` JSON.
+
+    MLflow builds `pd.DataFrame(columns=..., data=rows)` and then casts column by column to
+    the signature types (mlflow.models.utils._enforce_schema builds a new DataFrame from a
+    dict of Series). Values are the same as in X (JSON floats round-trip exactly), but the
+    memory layout can differ, and with it BLAS's summation order: predicting on
+    e.g. load_diabetes' own frame differs from the served answer by ~1e-14 for linear models.
+    Predicting on this frame matched MLflow's scoring path bit for bit on every zoo case.
+    """
+    r = pd.DataFrame(data=rows(X), columns=list(X.columns))
+    return pd.DataFrame({c: r[c].astype(X[c].dtype) for c in X.columns})
+
+
+def _tolist(out):
+    # Exactly MLflow's conversion (mlflow.utils.proto_json_utils._get_jsonable_obj): an ndarray
+    # becomes ndarray.tolist(), i.e. Python int / float / str / bool (object arrays keep their
+    # Python objects). Multi-output and probability arrays become lists of rows.
+    return np.asarray(out).tolist()
+
+
+def expected(case: Case, X: Optional[pd.DataFrame] = None):
+    """What `mlflow models serve` answers for `dataframe_split(case.X_test)`, minus the wrapper.
+
+    MLflow 3.17.2 (and 2.22.5) answer `{"predictions": <this>}`. The scoring server turns the
+    pyfunc output into JSON with `ndarray.tolist()` (mlflow.pyfunc.scoring_server
+    predictions_to_json -> _get_jsonable_obj), so:
+      * predict, int labels (incl. non-contiguous 3/7/11): JSON ints, e.g. [3, 11, 7]
+      * predict, string labels: JSON strings, e.g. ["setosa", "virginica"]
+      * predict, bool labels: JSON true/false
+      * predict, regression: JSON floats; 2 targets: rows [[y0, y1], ...]
+      * predict_proba: rows of floats [[p0, p1, ...], ...] in classes_ order
+    Checked against a real `mlflow models serve --env-manager local` (3.17.2) on saved
+    models of the zoo: JSON-equal for int, string and bool labels, predict_proba, 2-target
+    regression, and string columns with missing values sent as null (the schema cast turns
+    null back into the missing value the model was trained with).
+    """
+    X = case.X_test if X is None else served_frame(X)
+    return _tolist(getattr(case.model, case.predict_fn)(X))
+
+
+def outputs(case: Case, X: Optional[pd.DataFrame] = None) -> dict:
+    """predict / predict_proba / decision_function of X as JSON-able values (None if absent)."""
+    X = case.X_test if X is None else served_frame(X)
+    m = case.model
+    return {
+        "predict": _tolist(m.predict(X)),
+        "predict_proba": _tolist(m.predict_proba(X)) if hasattr(m, "predict_proba") else None,
+        "decision_function": _tolist(m.decision_function(X)) if hasattr(m, "decision_function") else None,
+    }
+
+
+def untrusted_skops_types(model) -> list:
+    """The types skops reports as untrusted for this model (what skops_trusted_types must list)."""
+    import skops.io as sio
+
+    return sorted(sio.get_untrusted_types(data=sio.dumps(model)))
+
+
+if __name__ == "__main__":  # print the zoo
+    import time
+
+    t = time.time()
+    zoo = cases(quick="--quick" in __import__("sys").argv)
+    for c in zoo:
+        print(f"{c.name:36s} {c.family:24s} {c.task:10s} {c.predict_fn:14s} nan={c.has_nan!s:5s} "
+              f"train={len(c.X_train)} test={len(c.X_test)} skops_trusted={c.skops_trusted_types}")
+    print(f"{len(zoo)} cases, {len(FAMILIES)} families, {time.time() - t:.1f}s")
