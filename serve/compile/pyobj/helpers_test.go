@@ -142,6 +142,22 @@ type expectations struct {
 		Strategy   string
 		FitDType   string `json:"fit_dtype"`
 	} `json:"imputer"`
+	GB struct {
+		EstimatorsShape []int     `json:"estimators_shape"`
+		NodeCounts      []int64   `json:"node_counts"`
+		RootThresholds  []float64 `json:"root_thresholds"`
+		LearningRate    float64   `json:"learning_rate"`
+		ClassPrior      []float64 `json:"class_prior"`
+	} `json:"gb"`
+	HGB struct {
+		NIter         int           `json:"n_iter"`
+		NodeValues    [][][]float64 `json:"node_values"`
+		Baseline      []float64
+		BaselineShape []int  `json:"baseline_shape"`
+		PartialFunc   string `json:"partial_func"`
+		Transformers  []string
+		IsCategorical []bool `json:"is_categorical"`
+	} `json:"hgb_cat"`
 	NPY     map[string]json.RawMessage `json:"npy"`
 	Refused map[string]string          `json:"refused"`
 }

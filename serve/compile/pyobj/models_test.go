@@ -179,19 +179,118 @@ func checkImputer(t *testing.T, e *expectations, v Value) {
 	}
 }
 
+func checkGB(t *testing.T, e *expectations, v Value) {
+	want := &e.GB
+	gb := mustObject(t, v, "sklearn.ensemble._gb.GradientBoostingClassifier")
+	est := mustArray(t, mustAttr(t, gb, "estimators_"))
+	if est.DType.Kind != 'O' || !slices.Equal(est.Shape, want.EstimatorsShape) || len(est.Objects) != est.Len() {
+		t.Fatalf("estimators_ is a %s array of shape %v with %d objects", est.DType, est.Shape, len(est.Objects))
+	}
+	for i, o := range est.Objects {
+		dt := mustObject(t, o, "sklearn.tree._classes.DecisionTreeRegressor")
+		tree := mustObject(t, mustAttr(t, dt, "tree_"), "sklearn.tree._tree.Tree")
+		if got := mustAttr(t, tree, "node_count"); got != want.NodeCounts[i] {
+			t.Errorf("estimator %d node_count %v, want %v", i, got, want.NodeCounts[i])
+		}
+		nodes := mustArray(t, mustAttr(t, tree, "nodes"))
+		th, err := nodes.Field("threshold")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := mustFloats(t, th); got[0] != want.RootThresholds[i] {
+			t.Errorf("estimator %d root threshold %v, want %v", i, got[0], want.RootThresholds[i])
+		}
+	}
+	if got := mustAttr(t, gb, "learning_rate"); got != want.LearningRate {
+		t.Errorf("learning_rate %v", got)
+	}
+	init := mustObject(t, mustAttr(t, gb, "init_"), "sklearn.dummy.DummyClassifier")
+	if got := mustFloats(t, mustAttr(t, init, "class_prior_")); !equalFloats(got, want.ClassPrior) {
+		t.Errorf("class_prior_ %v, want %v", got, want.ClassPrior)
+	}
+	// The random state is opaque, but it is there.
+	if rs, ok := mustAttr(t, gb, "_rng").(*Object); !ok || rs.State == nil {
+		t.Errorf("_rng %v", mustAttr(t, gb, "_rng"))
+	}
+}
+
+func checkHGB(t *testing.T, e *expectations, v Value) {
+	want := &e.HGB
+	hgb := mustObject(t, v, "sklearn.ensemble._hist_gradient_boosting.gradient_boosting.HistGradientBoostingClassifier")
+	its := mustList(t, mustAttr(t, hgb, "_predictors"))
+	if len(its) != want.NIter {
+		t.Fatalf("%d iterations", len(its))
+	}
+	for i, it := range its {
+		for k, p := range mustList(t, it) {
+			pred := mustObject(t, p, "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor")
+			nodes := mustArray(t, mustAttr(t, pred, "nodes"))
+			if nodes.DType.Size != 56 {
+				t.Errorf("TreePredictor nodes itemsize %d", nodes.DType.Size)
+			}
+			val, err := nodes.Field("value")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := mustFloats(t, val); !equalFloats(got, want.NodeValues[i][k]) {
+				t.Errorf("predictor %d,%d values %v, want %v", i, k, got, want.NodeValues[i][k])
+			}
+		}
+	}
+	base := mustArray(t, mustAttr(t, hgb, "_baseline_prediction"))
+	if !slices.Equal(base.Shape, want.BaselineShape) || !equalFloats(mustFloats(t, base), want.Baseline) {
+		t.Errorf("_baseline_prediction %v %v", base.Shape, mustFloats(t, base))
+	}
+	isCat := mustInts(t, mustAttr(t, hgb, "is_categorical_"))
+	for i, c := range want.IsCategorical {
+		if (isCat[i] != 0) != c {
+			t.Errorf("is_categorical_ %v, want %v", isCat, want.IsCategorical)
+		}
+	}
+	pre := mustObject(t, mustAttr(t, hgb, "_preprocessor"), "sklearn.compose._column_transformer.ColumnTransformer")
+	var names []string
+	var fn Value
+	for _, tr := range mustList(t, mustAttr(t, pre, "transformers_")) {
+		tr := mustList(t, tr)
+		names = append(names, tr[0].(string))
+		if tr[0] == "numerical" {
+			ft := mustObject(t, tr[1], "sklearn.preprocessing._function_transformer.FunctionTransformer")
+			fn = mustAttr(t, ft, "func")
+		}
+	}
+	if !slices.Equal(names, want.Transformers) {
+		t.Errorf("transformers_ %v, want %v", names, want.Transformers)
+	}
+	// functools.partial(check_array, ...): the same shape in both formats.
+	partial := mustObject(t, fn, "functools.partial")
+	if g, ok := partial.Args[0].(*Global); !ok || g.String() != want.PartialFunc {
+		t.Errorf("partial func %v", partial.Args)
+	}
+	if st, ok := partial.State.(Tuple); !ok || len(st) != 4 || st[0] != partial.Args[0] {
+		t.Errorf("partial state %v", partial.State)
+	} else if kw, ok := st[2].(*Dict); !ok || kw.Len() == 0 {
+		t.Errorf("partial keywords %v", st[2])
+	}
+}
+
 var modelChecks = map[string]func(*testing.T, *expectations, Value){
 	"pipeline_lr": checkPipelineLR,
 	"rf3":         checkRF3,
 	"onehot":      checkOneHot,
 	"imputer":     checkImputer,
+	"gb":          checkGB,
+	"hgb_cat":     checkHGB,
 }
 
 func TestReadPickleModels(t *testing.T) {
 	e := loadExpect(t)
 	for model, check := range modelChecks {
 		variants := []string{"_p2", "_p3", "_p4", "_p5", "_cloudpickle"}
-		if model == "pipeline_lr" {
+		switch model {
+		case "pipeline_lr":
 			variants = append(variants, "_p2_numpy1")
+		case "gb", "hgb_cat":
+			variants = []string{"_p4"}
 		}
 		for _, variant := range variants {
 			name := model + variant + ".pkl"

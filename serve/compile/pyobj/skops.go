@@ -543,8 +543,11 @@ func (r *skopsReader) dict(j *jsonValue, depth int) (Value, error) {
 		return nil, err
 	}
 	types, ok := kt.(*List)
-	if !ok || len(types.Items) != len(c.keys) {
-		return nil, fmt.Errorf("DictNode has %d keys but key_types is %s", len(c.keys), typeName(kt))
+	if !ok {
+		return nil, fmt.Errorf("DictNode key_types is %s, not a list", typeName(kt))
+	}
+	if len(types.Items) != len(c.keys) {
+		return nil, fmt.Errorf("DictNode has %d keys and %d key_types", len(c.keys), len(types.Items))
 	}
 	d := &Dict{}
 	for i, k := range c.keys {

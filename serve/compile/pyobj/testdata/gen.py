@@ -23,10 +23,15 @@ import importlib
 
 import cloudpickle
 import numpy as np
+import pandas as pd
 import skops.io as sio
 import sklearn
 from sklearn.datasets import load_iris
-from sklearn.ensemble import RandomForestClassifier
+from sklearn.ensemble import (
+    GradientBoostingClassifier,
+    HistGradientBoostingClassifier,
+    RandomForestClassifier,
+)
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
@@ -67,16 +72,27 @@ Xn = X[:30, :3].copy()
 Xn[::4, 1] = np.nan
 imputer = SimpleImputer(strategy="mean").fit(Xn)
 
-models = {"pipeline_lr": pipe, "rf3": rf, "onehot": onehot, "imputer": imputer}
+gb = GradientBoostingClassifier(n_estimators=2, max_depth=1, random_state=0).fit(X, y)
+
+dfx = pd.DataFrame(X[:, :3], columns=["a", "b", "c"])
+dfx["c"] = pd.Categorical(np.array(["u", "v", "w"])[np.arange(len(X)) % 3])
+hgb = HistGradientBoostingClassifier(
+    max_iter=2, max_depth=2, categorical_features="from_dtype", random_state=0
+).fit(dfx, y)
+
+models = {"pipeline_lr": pipe, "rf3": rf, "onehot": onehot, "imputer": imputer, "gb": gb, "hgb_cat": hgb}
+# The boosting models are larger: only protocol 4 (what mlflow writes) and skops.
+protocols = {"gb": (4,), "hgb_cat": (4,)}
 
 for name, m in models.items():
-    for proto in (2, 3, 4, 5):
+    for proto in protocols.get(name, (2, 3, 4, 5)):
         write(f"{name}_p{proto}.pkl", pickle.dumps(m, protocol=proto))
-    write(f"{name}_cloudpickle.pkl", cloudpickle.dumps(m))  # cloudpickle's default, protocol 5
+    if name not in protocols:
+        write(f"{name}_cloudpickle.pkl", cloudpickle.dumps(m))  # cloudpickle's default, protocol 5
     buf = io.BytesIO()
-    # The forest is written deflated (mlflow stores members, skops allows
-    # both), which keeps it small and tests the other method.
-    sio.dump(m, buf, compression=zipfile.ZIP_DEFLATED if name == "rf3" else zipfile.ZIP_STORED)
+    # The tree models are written deflated (mlflow stores members, skops
+    # allows both), which keeps them small and tests the other method.
+    sio.dump(m, buf, compression=zipfile.ZIP_STORED if name in ("pipeline_lr", "onehot", "imputer") else zipfile.ZIP_DEFLATED)
     write(f"{name}.skops", buf.getvalue())
 
 # numpy 1.x spelling of the same pickle (protocol 2 names globals as text
@@ -127,6 +143,24 @@ expect = {
         "strategy": imputer.strategy,
         "fit_dtype": imputer._fit_dtype.str,
     },
+}
+
+expect["gb"] = {
+    "estimators_shape": list(gb.estimators_.shape),
+    "node_counts": [int(t.tree_.node_count) for t in gb.estimators_.ravel()],
+    "root_thresholds": [float(t.tree_.threshold[0]) for t in gb.estimators_.ravel()],
+    "learning_rate": gb.learning_rate,
+    "class_prior": fl(gb.init_.class_prior_),
+}
+pre = hgb._preprocessor
+expect["hgb_cat"] = {
+    "n_iter": len(hgb._predictors),
+    "node_values": [[fl(p.nodes["value"]) for p in it] for it in hgb._predictors],
+    "baseline": fl(hgb._baseline_prediction.ravel()),
+    "baseline_shape": list(hgb._baseline_prediction.shape),
+    "partial_func": "sklearn.utils.validation.check_array",
+    "transformers": [tr[0] for tr in pre.transformers_],
+    "is_categorical": [bool(v) for v in hgb.is_categorical_],
 }
 
 # .npy files -----------------------------------------------------------------
