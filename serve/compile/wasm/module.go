@@ -52,7 +52,9 @@ type Module struct {
 	exports []export
 	data    []dataSegment
 
-	helpers map[string]uint32 // math functions already added, by name
+	helpers map[string]uint32 // math functions and tables already added, by name
+
+	staticEnd uint32 // end of the memory handed out by Reserve
 }
 
 type funcImport struct {
@@ -83,11 +85,12 @@ type export struct {
 type dataSegment struct {
 	offset uint32
 	bytes  []byte
+	static bool // written by StaticData, inside a reservation
 }
 
 // NewModule returns an empty module.
 func NewModule() *Module {
-	return &Module{helpers: map[string]uint32{}}
+	return &Module{helpers: map[string]uint32{}, staticEnd: StaticBase}
 }
 
 // Type returns the index of the function type (params) -> (results),
@@ -118,6 +121,7 @@ func (m *Module) ImportFunc(module, name string, params, results []ValType) uint
 // its body through its Code methods. Its index is f.Index().
 func (m *Module) AddFunc(params, results []ValType) *Func {
 	f := &Func{
+		m:       m,
 		index:   uint32(len(m.imports) + len(m.funcs)),
 		typ:     m.Type(params, results),
 		params:  slices.Clone(params),
@@ -183,15 +187,59 @@ func (m *Module) ExportGlobal(name string, g uint32) {
 
 // Data adds an active data segment that copies b into memory 0 at offset
 // when the module is instantiated. b is copied. Segments are applied in
-// the order they were added.
+// the order they were added. Data is for memory laid out by hand, outside
+// [StaticBase, StaticEnd()); use StaticData for memory handed out by
+// Reserve.
 func (m *Module) Data(offset uint32, b []byte) {
-	m.data = append(m.data, dataSegment{offset, slices.Clone(b)})
+	m.data = append(m.data, dataSegment{offset, slices.Clone(b), false})
 }
+
+// StaticBase is the first address Reserve hands out. The bytes below it
+// are left unused, so that a stray null pointer does not hit live data.
+const StaticBase = 16
+
+// Reserve sets aside size bytes of memory 0 aligned to align (a power of
+// two, 1 if 0) and returns their address. Reservations are laid out one
+// after the other from StaticBase; the memory's initial size must cover
+// StaticEnd() (Bytes checks it). The math functions keep their tables in
+// reserved memory, so a module that uses them should place all its static
+// data (input and output buffers, metadata, weights) with Reserve or
+// StaticData too.
+func (m *Module) Reserve(size, align uint32) uint32 {
+	if align == 0 {
+		align = 1
+	}
+	if align&(align-1) != 0 {
+		panic(fmt.Sprintf("wasm: Reserve: alignment %d is not a power of two", align))
+	}
+	start := (uint64(m.staticEnd) + uint64(align) - 1) &^ (uint64(align) - 1)
+	if start+uint64(size) > MaxPages*PageSize-1 {
+		panic(fmt.Sprintf("wasm: Reserve(%d): out of 32-bit memory", size))
+	}
+	m.staticEnd = uint32(start + uint64(size))
+	return uint32(start)
+}
+
+// StaticData reserves len(b) bytes aligned to align, has them initialized
+// to b by a data segment, and returns their address. b is copied.
+func (m *Module) StaticData(b []byte, align uint32) uint32 {
+	addr := m.Reserve(uint32(len(b)), align)
+	m.data = append(m.data, dataSegment{addr, slices.Clone(b), true})
+	return addr
+}
+
+// StaticEnd returns the end of the memory handed out by Reserve and
+// StaticData. PagesFor(m.StaticEnd()) is the smallest memory that holds it.
+func (m *Module) StaticEnd() uint32 { return m.staticEnd }
+
+// PagesFor returns the number of pages needed to hold n bytes.
+func PagesFor(n uint64) uint32 { return uint32((n + PageSize - 1) / PageSize) }
 
 // Func is a function being defined. Write its body with the embedded Code
 // methods; allocate its locals with Local.
 type Func struct {
 	Code
+	m       *Module
 	index   uint32
 	typ     uint32
 	params  []ValType
@@ -395,6 +443,18 @@ func (m *Module) check() error {
 		case uint64(d.offset)+uint64(len(d.bytes)) > uint64(m.mem.Min)*PageSize:
 			errs = append(errs, fmt.Errorf("data segment %d: bytes [%d, %d) are beyond the initial memory (%d pages)",
 				i, d.offset, uint64(d.offset)+uint64(len(d.bytes)), m.mem.Min))
+		case !d.static && len(d.bytes) > 0 && d.offset < m.staticEnd && uint64(d.offset)+uint64(len(d.bytes)) > StaticBase:
+			errs = append(errs, fmt.Errorf("data segment %d: bytes [%d, %d) overlap the reserved memory [%d, %d)",
+				i, d.offset, uint64(d.offset)+uint64(len(d.bytes)), StaticBase, m.staticEnd))
+		}
+	}
+	if m.staticEnd > StaticBase {
+		switch {
+		case m.mem == nil:
+			errs = append(errs, fmt.Errorf("memory is reserved up to %d but the module has no memory", m.staticEnd))
+		case uint64(m.staticEnd) > uint64(m.mem.Min)*PageSize:
+			errs = append(errs, fmt.Errorf("memory is reserved up to %d, beyond the initial memory (%d pages; %d needed)",
+				m.staticEnd, m.mem.Min, PagesFor(uint64(m.staticEnd))))
 		}
 	}
 	return errors.Join(errs...)
