@@ -443,7 +443,8 @@ func (m *Module) check() error {
 		case uint64(d.offset)+uint64(len(d.bytes)) > uint64(m.mem.Min)*PageSize:
 			errs = append(errs, fmt.Errorf("data segment %d: bytes [%d, %d) are beyond the initial memory (%d pages)",
 				i, d.offset, uint64(d.offset)+uint64(len(d.bytes)), m.mem.Min))
-		case !d.static && len(d.bytes) > 0 && d.offset < m.staticEnd && uint64(d.offset)+uint64(len(d.bytes)) > StaticBase:
+		case !d.static && len(d.bytes) > 0 && m.staticEnd > StaticBase &&
+			d.offset < m.staticEnd && uint64(d.offset)+uint64(len(d.bytes)) > StaticBase:
 			errs = append(errs, fmt.Errorf("data segment %d: bytes [%d, %d) overlap the reserved memory [%d, %d)",
 				i, d.offset, uint64(d.offset)+uint64(len(d.bytes)), StaticBase, m.staticEnd))
 		}

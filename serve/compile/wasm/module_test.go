@@ -609,6 +609,13 @@ func TestErrors(t *testing.T) {
 		}, "duplicate"},
 		{"export func", func(m *Module) { m.ExportFunc("x", 3) }, "no function"},
 		{"export memory", func(m *Module) { m.ExportMemory("memory") }, "no memory"},
+		{"reserve memory", func(m *Module) { m.SetMemory(Memory{Min: 1}); m.Reserve(PageSize, 8) }, "2 needed"},
+		{"reserve no memory", func(m *Module) { m.Reserve(1, 1) }, "no memory"},
+		{"data in reserved", func(m *Module) {
+			m.SetMemory(Memory{Min: 1})
+			m.Reserve(100, 8)
+			m.Data(100, []byte{1})
+		}, "overlap"},
 	}
 	for _, c := range cases {
 		m := NewModule()
@@ -643,4 +650,31 @@ func TestEmptyModule(t *testing.T) {
 	if m.Type([]ValType{I32}, nil) != m.Type([]ValType{I32}, nil) || m.Type(nil, nil) == m.Type([]ValType{I32}, nil) {
 		t.Error("types are not deduplicated")
 	}
+}
+
+func TestReserve(t *testing.T) {
+	m := NewModule()
+	a := m.Reserve(3, 0)
+	b := m.Reserve(10, 8)
+	c := m.StaticData([]byte("hello"), 4)
+	d := m.Reserve(PageSize, 16)
+	if a != StaticBase || b != 24 || c != 36 || d != 48 || m.StaticEnd() != 48+PageSize {
+		t.Fatalf("reservations at %d %d %d %d, end %d", a, b, c, d, m.StaticEnd())
+	}
+	if PagesFor(uint64(m.StaticEnd())) != 2 || PagesFor(PageSize) != 1 || PagesFor(0) != 0 {
+		t.Error("PagesFor is wrong")
+	}
+	m.SetMemory(Memory{Min: PagesFor(uint64(m.StaticEnd()))})
+	m.ExportMemory("memory")
+	m.Data(0, []byte{9, 9}) // below StaticBase: allowed
+	mod := instantiate(t, newRuntime(t), m)
+	if got, _ := mod.ExportedMemory("memory").Read(c, 5); string(got) != "hello" {
+		t.Errorf("static data = %q", got)
+	}
+	defer func() {
+		if recover() == nil {
+			t.Error("Reserve with alignment 3 did not panic")
+		}
+	}()
+	m.Reserve(1, 3)
 }
