@@ -33,11 +33,6 @@ const (
 	ln2Hi   = 6.93147180369123816490e-01 // 0x3FE62E42FEE00000: 32 significant bits
 	ln2Lo   = 1.90821492927058770002e-10 // 0x3DEA39EF35793C76: ln 2 - ln2Hi
 	invLn2N = expN / math.Ln2
-
-	// exp(x) overflows above expOverflow and is below half the smallest
-	// subnormal under expUnderflow.
-	expOverflow  = 7.09782712893383973096e+02
-	expUnderflow = -7.45133219101941108420e+02
 )
 
 // Constants of log: the minimax coefficients of
@@ -77,6 +72,12 @@ func EmitExp(f *Func) {
 	k, j := f.Local(I32), f.Local(I32)
 	tHi, p := f.Local(F64), f.Local(F64)
 
+	// Clamp x to [-746, 710] (NaN stays NaN): beyond, exp overflows to
+	// +Inf or underflows to 0 by itself, and k stays in range.
+	f.F64Const(-746)
+	f.Op(F64Max)
+	f.F64Const(710)
+	f.Op(F64Min)
 	f.LocalTee(x)
 	// kf = nearest(x * expN/ln2); k = int(kf); j = (k mod expN)*16
 	f.F64Const(invLn2N)
@@ -131,16 +132,6 @@ func EmitExp(f *Func) {
 	f.Op(I32ShrS, I32Sub)
 	emitPow2(f)
 	f.Op(F64Mul)
-	// Overflow to +Inf (also x = +Inf), underflow to 0 (also x = -Inf).
-	// NaN falls through both and stays NaN.
-	f.F64Const(math.Inf(1))
-	f.LocalGet(x)
-	f.F64Const(expOverflow)
-	f.Op(F64Gt, I32Eqz, Select)
-	f.F64Const(0)
-	f.LocalGet(x)
-	f.F64Const(expUnderflow)
-	f.Op(F64Lt, I32Eqz, Select)
 
 	for _, l := range []uint32{x, kf, r, k, j, tHi, p} {
 		f.Release(l)

@@ -1,13 +1,14 @@
 package wasm
 
 import (
-	"fmt"
 	"math"
 	"math/big"
 	"math/rand/v2"
 	"runtime"
+	"strings"
 	"testing"
 
+	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
 )
 
@@ -292,6 +293,9 @@ func mathInputs(name string, n int) []float64 {
 	return xs
 }
 
+// expOverflow is the largest x with a finite exp(x).
+const expOverflow = 7.09782712893383973096e+02
+
 // goWrong reports the inputs for which Go's math functions are known to
 // be wrong on amd64, where math.Exp and math.Log are in assembly:
 // math.Exp returns +Inf above 709.436 (when k reaches 1024), below the
@@ -436,6 +440,9 @@ func TestMathSpecial(t *testing.T) {
 		{"exp", nan, nan}, {"exp", inf, inf}, {"exp", -inf, 0}, {"exp", 0, 1}, {"exp", negZero, 1},
 		{"exp", 710, inf}, {"exp", 709.79, inf}, {"exp", -746, 0}, {"exp", -745.2, 0},
 		{"exp", -745.13, 0x1p-1074}, {"exp", 1, math.E},
+		{"exp", 709.782712893384, 1.7976931348622732e308}, {"exp", 709.7827128933841, inf},
+		{"exp", -745.1332191019411, 0x1p-1074}, {"exp", -745.1332191019412, 0},
+		{"exp", 700, 1.0142320547350045e304},
 		{"log", nan, nan}, {"log", -1, nan}, {"log", -inf, nan}, {"log", -0x1p-1074, nan},
 		{"log", 0, -inf}, {"log", negZero, -inf}, {"log", inf, inf}, {"log", 1, 0},
 		{"log", 0x1p-1074, -744.4400719213812}, {"log", 2, math.Ln2}, {"log", math.E, 1},
@@ -459,11 +466,11 @@ func TestMathSpecial(t *testing.T) {
 
 // BenchmarkMath runs each function over 1,000 f64s in memory through
 // wazero's compiler, called and inlined, and reports ns per value. The
-// identity kernel is the cost of the loop alone (no interrupt checks: the
-// runtime is not configured to close on context done).
+// identity kernel is the cost of the loop and the call from Go alone. The
+// checked/ variants run with WithCloseOnContextDone(true), as mlbox does,
+// which adds an interrupt check at the loop header, once per value here.
 func BenchmarkMath(b *testing.B) {
 	const n = 1000
-	mod := instantiate(b, newRuntime(b), mathModule())
 	xs := make([]float64, n)
 	rng := rand.New(rand.NewPCG(1, 1))
 	for i := range xs {
@@ -473,35 +480,36 @@ func BenchmarkMath(b *testing.B) {
 	for _, mf := range mathFuncs {
 		kernels = append(kernels, mf.name, mf.name+"_inline")
 	}
-	for _, k := range kernels {
-		b.Run(k, func(b *testing.B) {
-			in := xs
-			if k == "log" || k == "log_inline" {
-				in = make([]float64, n)
-				for i, x := range xs {
-					in[i] = math.Abs(x) * 100
-				}
+	plain := instantiate(b, newRuntime(b), mathModule())
+	checkedRT := wazero.NewRuntimeWithConfig(testCtx, wazero.NewRuntimeConfigCompiler().WithCloseOnContextDone(true))
+	b.Cleanup(func() { checkedRT.Close(testCtx) })
+	checked := instantiate(b, checkedRT, mathModule())
+	run := func(b *testing.B, mod api.Module, k string) {
+		in := xs
+		if strings.HasPrefix(k, "log") {
+			in = make([]float64, n)
+			for i, x := range xs {
+				in[i] = math.Abs(x) * 100
 			}
-			mem := mod.ExportedMemory("memory")
-			fn := mod.ExportedFunction(k)
+		}
+		mem := mod.ExportedMemory("memory")
+		fn := mod.ExportedFunction(k)
+		for b.Loop() {
+			b.StopTimer()
 			for i, x := range in {
 				mem.WriteFloat64Le(kernelBase+uint32(8*i), x)
 			}
-			b.ResetTimer()
-			for range b.N {
-				// The same inputs each time: write them back cheaply
-				// only for functions whose image drifts out of range.
-				if _, err := fn.Call(testCtx, n); err != nil {
-					b.Fatal(err)
-				}
-				b.StopTimer()
-				for i, x := range in {
-					mem.WriteFloat64Le(kernelBase+uint32(8*i), x)
-				}
-				b.StartTimer()
+			b.StartTimer()
+			if _, err := fn.Call(testCtx, n); err != nil {
+				b.Fatal(err)
 			}
-			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/value")
-		})
+		}
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/value")
 	}
-	_ = fmt.Sprint
+	for _, k := range kernels {
+		b.Run(k, func(b *testing.B) { run(b, plain, k) })
+	}
+	for _, k := range []string{"identity", "exp_inline"} {
+		b.Run("checked/"+k, func(b *testing.B) { run(b, checked, k) })
+	}
 }
