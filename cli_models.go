@@ -20,6 +20,7 @@ import (
 
 const modelsUsage = `Usage:
   mlbox models download [--tracking-uri URL] MODEL_URI DIR
+  mlbox models compile [-o model.wasm] MODEL_DIR
   mlbox models log --experiment NAME [--register MODEL] [--alias ALIAS] [--profile profile.json] FILE.wasm
   mlbox models profile [--bins 10] [--label COL] [--out profile.json] data.csv
   mlbox models rollback [--alias champion] NAME

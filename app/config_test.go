@@ -598,8 +598,8 @@ func TestConfigDocs(t *testing.T) {
 
 func TestConfigSchema(t *testing.T) {
 	s := cfgSchema()
-	if len(s.leaves) != 69 {
-		t.Errorf("schema has %d keys, want 69 (update this count when adding keys)", len(s.leaves))
+	if len(s.leaves) != 71 {
+		t.Errorf("schema has %d keys, want 71 (update this count when adding keys)", len(s.leaves))
 	}
 	for _, key := range []string{"data_dir", "artifacts.s3.secret_key", "http.max_request_bytes"} {
 		if s.leaf(key) == nil {

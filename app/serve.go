@@ -59,6 +59,8 @@ type ServeConfig struct {
 	DriftWindow               int           `koanf:"drift_window"`                  // default 1000; recent rows compared with the training profile
 	DriftThreshold            float64       `koanf:"drift_threshold"`               // default 0.2; PSI at which drift.detected fires
 	DriftMinRows              int           `koanf:"drift_min_rows"`                // default 100; rows needed before drift is reported
+	Compile                   bool          `koanf:"compile"`                       // default true; compile logged sklearn models to wasm (docs/serving.md)
+	DefaultModel              string        `koanf:"default_model"`                 // default ""; the model POST /predict serves ("" = the only one serving)
 }
 
 // DefaultServeConfig returns the built-in serving defaults.
@@ -90,6 +92,7 @@ func DefaultServeConfig() ServeConfig {
 		DriftWindow:               serve.DefaultDriftWindow,
 		DriftThreshold:            serve.DefaultDriftThreshold,
 		DriftMinRows:              serve.DefaultDriftMinRows,
+		Compile:                   true,
 	}
 }
 
@@ -224,6 +227,8 @@ func (a *App) openServe() error {
 		ShadowQueue:    c.ShadowQueue,
 		Resync:         resync,
 		Limits:         serve.Limits{MaxRequestBytes: c.MaxRequestBytes, RateLimit: c.RateLimit, RateBurst: c.RateBurst},
+		CompileDir:     filepath.Join(a.cfg.DataDir, "serve", "compiled"),
+		NoCompile:      !c.Compile,
 		Observe:        obs,
 		Metrics:        a.metrics,
 		Logger:         log,
@@ -277,8 +282,10 @@ func (a *App) serveRoutes() {
 	m := a.mux
 	if a.serve != nil {
 		m.Handle("/models/", a.serve.Handler())
+		m.Handle("POST /predict", a.serve.DefaultHandler(a.cfg.Serve.DefaultModel))
 	} else {
 		m.HandleFunc("/models/", a.wrap(func(http.ResponseWriter, *http.Request) error { return errServeDisabled }))
+		m.HandleFunc("POST /predict", a.wrap(func(http.ResponseWriter, *http.Request) error { return errServeDisabled }))
 	}
 	m.HandleFunc("GET /api/mlbox/v1/deployments", a.wrap(a.listDeployments))
 	m.HandleFunc("GET /api/mlbox/v1/deployments/{name}", a.wrap(a.getDeployment))

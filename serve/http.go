@@ -797,3 +797,37 @@ func relayout(dst, src []float64, rows int, from *Metadata, to *loadedVersion) (
 	}
 	return dst, nil
 }
+
+// DefaultHandler serves POST /predict at the root (as /models/{name}/predict):
+// for the model named (defaultModel), else for the one model being
+// served. With none or several it answers 400 and lists them.
+func (m *Manager) DefaultHandler(defaultModel string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		name := defaultModel
+		if name == "" {
+			var serving []string
+			for _, d := range m.Deployments() {
+				if d.reconciled.Load() && d.route.Load().main != nil {
+					serving = append(serving, d.name)
+				}
+			}
+			switch len(serving) {
+			case 1:
+				name = serving[0]
+			case 0:
+				writeError(w, http.StatusBadRequest, "INVALID_PARAMETER_VALUE",
+					"POST /predict serves the one model being served, and none is; register a model and set its alias (see GET /api/mlbox/v1/deployments)")
+				return
+			default:
+				if len(serving) > 20 {
+					serving = append(serving[:20], "…")
+				}
+				writeError(w, http.StatusBadRequest, "INVALID_PARAMETER_VALUE",
+					"POST /predict serves the one model being served, and "+strconv.Itoa(len(serving))+" are ("+strings.Join(serving, ", ")+
+						"); use POST /models/{name}/predict, or set serve.default_model")
+				return
+			}
+		}
+		m.infer(w, r, name, "", "", epPredict)
+	})
+}

@@ -33,6 +33,7 @@ type Store interface {
 	GetModelVersionDownloadURI(ctx context.Context, name, version string) (string, error)
 	ListRegisteredModelNames(ctx context.Context) ([]string, error)
 	SetRegisteredModelAlias(ctx context.Context, model, alias, version string, actor store.Actor) error
+	SetModelVersionTag(ctx context.Context, name, version string, t store.Tag) error
 	ListAudit(ctx context.Context, model string, after uint64, limit int) ([]store.AuditEntry, error)
 	AppendAudit(ctx context.Context, e store.AuditEntry) error
 	Emit(ctx context.Context, typ string, data map[string]any) error
@@ -74,6 +75,13 @@ type ManagerConfig struct {
 	// Observe plugs in the request log and drift monitors (see
 	// manager_obs.go).
 	Observe ObserveConfig
+	// CompileDir caches the modules compiled from the models users log
+	// (sklearn), by content hash. Empty means no disk cache (a restart
+	// compiles again).
+	CompileDir string
+	// NoCompile turns the compiler off: only versions with a wasm flavor
+	// are served.
+	NoCompile bool
 	// Metrics receives the serving metrics; nil means a private set.
 	Metrics *metrics.Set
 	// Logger; nil discards.
@@ -94,6 +102,7 @@ type Manager struct {
 	log      *slog.Logger
 	set      *metrics.Set
 	cache    *versionCache
+	compiler *compiler
 	limiter  *limiter
 	obs      *observer
 
@@ -174,6 +183,10 @@ func NewManager(ctx context.Context, cfg ManagerConfig, st Store, arts Artifacts
 		shadowQ: make(chan *shadowJob, cfg.ShadowQueue),
 	}
 	m.obs = newObserver(m, cfg.Observe)
+	if m.compiler, err = newCompiler(m, cfg.CompileDir); err != nil {
+		_ = rt.Close(ctx)
+		return nil, fmt.Errorf("serve: %w", err)
+	}
 	m.SetTokenCheck(cfg.Limits.TokenCheck)
 	empty := map[string]*Deployment{}
 	m.deps.Store(&empty)
@@ -196,8 +209,9 @@ func (m *Manager) Runtime() *Runtime { return m.rt }
 // rollback checks and the shadow workers.
 func (m *Manager) Start(ctx context.Context) {
 	m.startOnce.Do(func() {
-		m.wg.Add(1 + m.cfg.ShadowWorkers)
+		m.wg.Add(2 + m.cfg.ShadowWorkers)
 		go m.loop()
+		go m.compiler.worker()
 		for range m.cfg.ShadowWorkers {
 			go m.shadowWorker()
 		}
@@ -231,6 +245,11 @@ func (m *Manager) Notify(ev store.Event) {
 		return
 	}
 	switch ev.Type {
+	case "model_version.created":
+		if v, _ := ev.Data["version"].(string); v != "" {
+			m.compiler.enqueue(vkey{name, v})
+		}
+		return
 	case "model_version_alias.created", "model_version_alias.deleted":
 		m.forgetAliases(name)
 	case "model_version.stage_transitioned":

@@ -24,10 +24,12 @@ type loadedVersion struct {
 	// (nil: every column is a required number).
 	cols []colType
 	// labels are the class labels as JSON values (classification).
-	labels   [][]byte
-	outBits  int // 32 or 64: how output values are formatted
-	profile  *Profile
-	sha      string
+	labels  [][]byte
+	outBits int // 32 or 64: how output values are formatted
+	profile *Profile
+	sha     string
+	// compiled: mlbox compiled the module from the model's own flavor.
+	compiled bool
 	loadedAt time.Time
 	loadTook time.Duration
 	// hdr is the Mlbox-Model-Version response header value, built once.

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"mlbox/serve/compile"
 	"mlbox/serve/mlmodel"
 	"mlbox/store/artifact"
 )
@@ -25,27 +26,35 @@ const (
 // artifactPrefix is the scheme of locations in mlbox's own artifact store.
 const artifactPrefix = "mlflow-artifacts:"
 
-// loadVersion reads a version's MLmodel, module and optional profile from
-// the artifact store, checks them, and loads the module warm. A version
-// that is not a wasm model fails with ErrNotServable.
-func (m *Manager) loadVersion(ctx context.Context, name, version string, poolSize int) (*loadedVersion, error) {
-	start := time.Now()
+// versionMLmodel returns a version's model directory in the artifact
+// store and its MLmodel file.
+func (m *Manager) versionMLmodel(ctx context.Context, name, version string) (string, []byte, error) {
 	uri, err := m.st.GetModelVersionDownloadURI(ctx, name, version)
 	if err != nil {
-		return nil, err
+		return "", nil, err
 	}
 	dir, ok := strings.CutPrefix(uri, artifactPrefix)
 	if !ok {
-		return nil, fmt.Errorf("%w: its artifacts are at %q, outside mlbox's artifact store", ErrNotServable, uri)
+		return "", nil, fmt.Errorf("%w: its artifacts are at %q, outside mlbox's artifact store", ErrNotServable, uri)
 	}
 	dir, err = artifact.CleanPath(strings.TrimLeft(dir, "/"))
 	if err != nil {
-		return nil, fmt.Errorf("%w: artifact location %q: %v", ErrNotServable, uri, err)
+		return "", nil, fmt.Errorf("%w: artifact location %q: %v", ErrNotServable, uri, err)
 	}
-	mlmodelBytes, err := m.readArtifact(ctx, path.Join(dir, "MLmodel"), maxMLmodelBytes)
+	b, err := m.readArtifact(ctx, path.Join(dir, "MLmodel"), maxMLmodelBytes)
 	if errors.Is(err, artifact.ErrNotExist) {
-		return nil, fmt.Errorf("%w: it has no MLmodel file at %s", ErrNotServable, uri)
+		return "", nil, fmt.Errorf("%w: it has no MLmodel file at %s", ErrNotServable, uri)
 	}
+	return dir, b, err
+}
+
+// loadVersion reads a version's MLmodel and its module (the wasm flavor's,
+// or the one the compiler makes of a flavor it handles), checks them, and
+// loads the module warm, with the optional training profile. A version
+// that is neither fails with ErrNotServable.
+func (m *Manager) loadVersion(ctx context.Context, name, version string, poolSize int) (*loadedVersion, error) {
+	start := time.Now()
+	dir, mlmodelBytes, err := m.versionMLmodel(ctx, name, version)
 	if err != nil {
 		return nil, err
 	}
@@ -54,31 +63,22 @@ func (m *Manager) loadVersion(ctx context.Context, name, version string, poolSiz
 		return nil, fmt.Errorf("%w: %v", ErrNotServable, err)
 	}
 	fl, err := wasmFlavorOf(mm)
-	if errors.Is(err, errNoWasmFlavor) {
-		have := "none"
-		if len(mm.Flavors) > 0 {
-			have = strings.Join(mm.FlavorNames(), ", ")
+	var wasm []byte
+	switch {
+	case errors.Is(err, errNoWasmFlavor) && compile.Compilable(mm) && m.cfg.NoCompile:
+		return nil, fmt.Errorf("%w: it is a model mlbox compiles (flavors: %s), but compiling is off (serve.compile = false)", ErrNotServable, flavorList(mm))
+	case errors.Is(err, errNoWasmFlavor) && compile.Compilable(mm):
+		if wasm, err = m.compiler.module(ctx, vkey{name, version}, dir, mlmodelBytes); err != nil {
+			return nil, err
 		}
-		return nil, fmt.Errorf("%w: its MLmodel has no wasm flavor (flavors: %s); mlbox serves models compiled to WebAssembly (docs/wasm-abi.md)", ErrNotServable, have)
-	}
-	if err != nil {
+		fl = &wasmFlavor{compiled: true}
+	case errors.Is(err, errNoWasmFlavor):
+		return nil, fmt.Errorf("%w: its MLmodel has no flavor mlbox can serve (flavors: %s); mlbox serves sklearn models and models compiled to WebAssembly (docs/serving.md)", ErrNotServable, flavorList(mm))
+	case err != nil:
 		return nil, fmt.Errorf("%w: MLmodel: %v", ErrNotServable, err)
-	}
-	modPath, err := artifact.CleanPath(path.Join(dir, fl.Module))
-	if err != nil || !strings.HasPrefix(modPath, dir+"/") && dir != "" {
-		return nil, fmt.Errorf("%w: the wasm flavor's module %q is not inside the model directory", ErrInvalidModule, fl.Module)
-	}
-	wasm, err := m.readArtifact(ctx, modPath, maxModuleBytes)
-	if errors.Is(err, artifact.ErrNotExist) {
-		return nil, fmt.Errorf("%w: module file %s is missing", ErrInvalidModule, fl.Module)
-	}
-	if err != nil {
-		return nil, err
-	}
-	if fl.SHA256 != "" {
-		sum := sha256.Sum256(wasm)
-		if got := hex.EncodeToString(sum[:]); got != fl.SHA256 {
-			return nil, fmt.Errorf("%w: %s has sha256 %s, MLmodel says %s", ErrInvalidModule, fl.Module, got, fl.SHA256)
+	default:
+		if wasm, err = m.readModule(ctx, dir, fl); err != nil {
+			return nil, err
 		}
 	}
 	model, err := m.rt.LoadWith(ctx, wasm, LoadOptions{PoolSize: poolSize})
@@ -113,8 +113,38 @@ func (m *Manager) loadVersion(ctx context.Context, name, version string, poolSiz
 		}
 	}
 	lv := newLoadedVersion(name, version, model, prof, time.Since(start))
+	lv.compiled = fl.compiled
 	m.obs.attach(lv)
 	return lv, nil
+}
+
+// readModule reads the wasm flavor's module and checks its digest.
+func (m *Manager) readModule(ctx context.Context, dir string, fl *wasmFlavor) ([]byte, error) {
+	modPath, err := artifact.CleanPath(path.Join(dir, fl.Module))
+	if err != nil || !strings.HasPrefix(modPath, dir+"/") && dir != "" {
+		return nil, fmt.Errorf("%w: the wasm flavor's module %q is not inside the model directory", ErrInvalidModule, fl.Module)
+	}
+	wasm, err := m.readArtifact(ctx, modPath, maxModuleBytes)
+	if errors.Is(err, artifact.ErrNotExist) {
+		return nil, fmt.Errorf("%w: module file %s is missing", ErrInvalidModule, fl.Module)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if fl.SHA256 != "" {
+		sum := sha256.Sum256(wasm)
+		if got := hex.EncodeToString(sum[:]); got != fl.SHA256 {
+			return nil, fmt.Errorf("%w: %s has sha256 %s, MLmodel says %s", ErrInvalidModule, fl.Module, got, fl.SHA256)
+		}
+	}
+	return wasm, nil
+}
+
+func flavorList(mm *mlmodel.MLmodel) string {
+	if len(mm.Flavors) == 0 {
+		return "none"
+	}
+	return strings.Join(mm.FlavorNames(), ", ")
 }
 
 func (m *Manager) readArtifact(ctx context.Context, p string, limit int64) ([]byte, error) {

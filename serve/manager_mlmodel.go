@@ -18,6 +18,8 @@ type wasmFlavor struct {
 	// task, dtype, output_dtype, n_features, n_outputs, max_batch_rows),
 	// as written, for the agreement check.
 	Fields map[string]string
+	// compiled: the module was compiled by mlbox from another flavor.
+	compiled bool
 }
 
 // errNoWasmFlavor: the MLmodel has flavors, none of them wasm.

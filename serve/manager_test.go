@@ -253,16 +253,26 @@ func TestServeDeploymentLifecycle(t *testing.T) {
 		t.Fatalf("info: %d %+v", resp.StatusCode, info)
 	}
 
-	// A non-wasm version: not servable, clear message; the old one keeps
-	// serving until then... but a model that only has sklearn is a 409.
+	// A version whose sklearn model file is not a pickle: not servable,
+	// with its compile state as a version tag.
 	f.addVersion("sk", map[string][]byte{"MLmodel": []byte(sklearnMLmodel), "model.pkl": []byte("x")})
 	f.alias("sk", "champion", "1")
 	st, _, body = f.predict("/models/sk/predict", `{"data": [1]}`)
-	if st != 409 || !strings.Contains(body, "INVALID_STATE") || !strings.Contains(body, "no wasm flavor (flavors: python_function, sklearn)") {
+	if st != 409 || !strings.Contains(body, "INVALID_STATE") || !strings.Contains(body, "invalid: model.pkl") {
 		t.Fatalf("sklearn: %d %s", st, body)
 	}
 	if s, _ := f.m.Status(context.Background(), "sk"); s.State != StateNotServable {
 		t.Fatalf("sklearn status %+v", s)
+	}
+	if mv, _ := f.st.GetModelVersion(context.Background(), "sk", "1"); len(mv.Tags) != 1 || mv.Tags[0].Key != CompileTag || !strings.HasPrefix(mv.Tags[0].Value, "invalid: model.pkl") {
+		t.Fatalf("compile state tag: %+v", mv.Tags)
+	}
+	// A flavor nothing compiles.
+	f.addVersion("pt", map[string][]byte{"MLmodel": []byte("flavors:\n  python_function: {}\n  pytorch: {}\n")})
+	f.alias("pt", "champion", "1")
+	st, _, body = f.predict("/models/pt/predict", `{"data": [1]}`)
+	if st != 409 || !strings.Contains(body, "no flavor mlbox can serve (flavors: python_function, pytorch)") {
+		t.Fatalf("pytorch: %d %s", st, body)
 	}
 
 	// Deleting the alias falls back to the Production stage (v1).

@@ -126,3 +126,28 @@ func TestValidate(t *testing.T) {
 		}
 	}
 }
+
+func TestPrune(t *testing.T) {
+	m := pipeline()
+	// Serve the decisions: the softmax is dead, the rest is not.
+	m.Out = m.Steps[2].Writes()
+	m.Prune()
+	if len(m.Steps) != 3 {
+		t.Fatalf("%d steps left", len(m.Steps))
+	}
+	if err := m.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	// Only the first input's scaling feeds the output; the refusing
+	// one-hot encoder stays.
+	m = pipeline()
+	m.Task, m.Labels, m.PredictFn, m.HasProba = Regression, nil, PredictLabel, false
+	m.Out = m.Steps[0].Writes()[:1]
+	m.Prune()
+	if len(m.Steps) != 2 {
+		t.Fatalf("%d steps left", len(m.Steps))
+	}
+	if _, ok := m.Steps[1].(*OneHot); !ok {
+		t.Fatalf("%T", m.Steps[1])
+	}
+}

@@ -190,6 +190,7 @@ func (t *Tree) check(nf, nout int) error {
 	if len(t.Value) != n*nout {
 		return fmt.Errorf("%d leaf values for %d nodes × %d outputs", len(t.Value), n, nout)
 	}
+	parents := make([]uint8, n)
 	for i := range n {
 		f := t.Feature[i]
 		if f < 0 {
@@ -201,6 +202,12 @@ func (t *Tree) check(nf, nout int) error {
 		l, r := t.Left[i], t.Right[i]
 		if l <= int32(i) || r <= int32(i) || int(l) >= n || int(r) >= n {
 			return fmt.Errorf("node %d has children %d and %d (must follow it, inside %d nodes)", i, l, r, n)
+		}
+		if parents[l]++; parents[l] > 1 || l == r {
+			return fmt.Errorf("node %d is the child of two nodes", l)
+		}
+		if parents[r]++; parents[r] > 1 {
+			return fmt.Errorf("node %d is the child of two nodes", r)
 		}
 		if math.IsNaN(t.Threshold[i]) {
 			return fmt.Errorf("node %d has a NaN threshold", i)
@@ -223,4 +230,43 @@ func (t *Tree) Depth() int {
 		depth[t.Right[i]] = depth[i] + 1
 	}
 	return maxd
+}
+
+// Prune removes the steps whose outputs nothing reads (the probabilities
+// of a model served for its labels, say). A one-hot encoder that refuses
+// unknown values is kept: refusing is part of what the model does.
+func (m *Model) Prune() {
+	live := make([]bool, m.NSlots)
+	for _, o := range m.Out {
+		if o >= 0 && o < len(live) {
+			live[o] = true
+		}
+	}
+	keep := make([]bool, len(m.Steps))
+	for i := len(m.Steps) - 1; i >= 0; i-- {
+		s := m.Steps[i]
+		used := false
+		if oh, ok := s.(*OneHot); ok && oh.Unknown == UnknownError {
+			used = true
+		}
+		for _, w := range s.Writes() {
+			used = used || w >= 0 && w < len(live) && live[w]
+		}
+		if !used {
+			continue
+		}
+		keep[i] = true
+		for _, r := range s.Reads() {
+			if r >= 0 && r < len(live) {
+				live[r] = true
+			}
+		}
+	}
+	steps := m.Steps[:0]
+	for i, s := range m.Steps {
+		if keep[i] {
+			steps = append(steps, s)
+		}
+	}
+	m.Steps = steps
 }

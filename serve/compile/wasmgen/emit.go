@@ -1,0 +1,452 @@
+package wasmgen
+
+import (
+	"fmt"
+	"math"
+
+	"mlbox/serve/compile/ir"
+	"mlbox/serve/compile/wasm"
+)
+
+// layout places every step's tables and messages in data, before any
+// code is emitted (the buffers go after them).
+func (g *gen) layout() error {
+	g.plans = make([]any, len(g.m.Steps))
+	for i, s := range g.m.Steps {
+		switch s := s.(type) {
+		case *ir.OneHot:
+			if s.Unknown == ir.UnknownError {
+				a, n := g.message(fmt.Sprintf("Found an unknown category in column %q during transform (its encoder has handle_unknown=\"error\")", s.Column))
+				g.plans[i] = [2]uint32{a, uint32(n)}
+			}
+		case *ir.Trees:
+			p, err := g.layoutTrees(s)
+			if err != nil {
+				return err
+			}
+			g.plans[i] = p
+		}
+	}
+	return nil
+}
+
+// unroll returns how many rows one loop iteration handles.
+func (g *gen) unroll() int {
+	c := g.rowCost()
+	switch {
+	case c <= 250:
+		return 8
+	case c <= 1000:
+		return 4
+	case c <= 4000:
+		return 2
+	}
+	return 1
+}
+
+// predict emits mlbox_predict: check rows, then the loop over rows.
+func (g *gen) predict() error {
+	f := g.f
+	m := g.m
+	nf, no := len(m.Inputs), len(m.Out)
+	g.in, g.out, g.remain = f.Local(wasm.I32), f.Local(wasm.I32), f.Local(wasm.I32)
+	g.slot = make([]uint32, m.NSlots)
+	for i := range g.slot {
+		g.slot[i] = f.Local(wasm.F64)
+	}
+
+	// rows in [1, max_batch_rows], else -1.
+	f.LocalGet(0)
+	f.I32Const(1)
+	f.Op(wasm.I32LtS)
+	f.LocalGet(0)
+	f.I32Const(int32(g.maxRows))
+	f.Op(wasm.I32GtS)
+	f.Op(wasm.I32Or)
+	f.If(wasm.Void)
+	g.fail(g.rowsMsg, g.rowsMsgLen)
+	f.End()
+
+	f.I32Const(int32(g.inputAddr))
+	f.LocalSet(g.in)
+	f.I32Const(int32(g.outputAddr))
+	f.LocalSet(g.out)
+	f.LocalGet(0)
+	f.LocalSet(g.remain)
+
+	advance := func(n int) {
+		f.LocalGet(g.in)
+		f.I32Const(int32(n * nf * 8))
+		f.Op(wasm.I32Add)
+		f.LocalSet(g.in)
+		f.LocalGet(g.out)
+		f.I32Const(int32(n * no * 8))
+		f.Op(wasm.I32Add)
+		f.LocalSet(g.out)
+		f.LocalGet(g.remain)
+		f.I32Const(int32(n))
+		f.Op(wasm.I32Sub)
+		f.LocalSet(g.remain)
+	}
+	u := g.unroll()
+	f.Loop(wasm.Void)
+	if u > 1 {
+		f.LocalGet(g.remain)
+		f.I32Const(int32(u))
+		f.Op(wasm.I32GeS)
+		f.If(wasm.Void)
+		for k := range u {
+			if err := g.row(k); err != nil {
+				return err
+			}
+		}
+		advance(u)
+		f.Else()
+		if err := g.row(0); err != nil {
+			return err
+		}
+		advance(1)
+		f.End()
+	} else {
+		if err := g.row(0); err != nil {
+			return err
+		}
+		advance(1)
+	}
+	f.LocalGet(g.remain)
+	f.I32Const(0)
+	f.Op(wasm.I32GtS)
+	f.BrIf(0)
+	f.End()
+
+	f.LocalGet(0)
+	f.I32Const(int32(no))
+	f.Op(wasm.I32Mul)
+	return f.Err()
+}
+
+// row emits one row's body: row k of the current group (its input at
+// in + k·nf·8, its output at out + k·no·8).
+func (g *gen) row(k int) error {
+	f := g.f
+	m := g.m
+	nf, no := len(m.Inputs), len(m.Out)
+	for j := range nf {
+		f.LocalGet(g.in)
+		f.Mem(wasm.F64Load, uint32((k*nf+j)*8))
+		f.LocalSet(g.slot[j])
+	}
+	for i, s := range m.Steps {
+		var err error
+		switch s := s.(type) {
+		case *ir.Map:
+			g.mapStep(s)
+		case *ir.Linear:
+			g.linear(s)
+		case *ir.Softmax:
+			g.softmax(s)
+		case *ir.Normalize:
+			g.normalize(s)
+		case *ir.OneHot:
+			g.oneHot(s, g.plans[i])
+		case *ir.Trees:
+			err = g.trees(s, g.plans[i].(*treesPlan))
+		default:
+			err = fmt.Errorf("wasmgen: no lowering for %T", s)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	for o, s := range m.Out {
+		f.LocalGet(g.out)
+		f.LocalGet(g.slot[s])
+		f.Mem(wasm.F64Store, uint32((k*no+o)*8))
+	}
+	return nil
+}
+
+// mathNeeded lists the math helpers the model's steps call.
+func (g *gen) mathNeeded() []string {
+	var out []string
+	seen := map[string]bool{}
+	add := func(n string) {
+		if !seen[n] {
+			seen[n] = true
+			out = append(out, n)
+		}
+	}
+	for _, s := range g.m.Steps {
+		switch s := s.(type) {
+		case *ir.Softmax:
+			add("exp")
+		case *ir.Map:
+			for _, op := range s.Ops {
+				switch op.Kind {
+				case ir.OpExp:
+					add("exp")
+				case ir.OpLog:
+					add("log")
+				case ir.OpLogistic:
+					add("expit")
+				case ir.OpTanh:
+					add("tanh")
+				}
+			}
+		}
+	}
+	return out
+}
+
+// mathFunc returns the index of a math helper, adding it once.
+func (g *gen) mathFunc(name string) uint32 {
+	if i, ok := g.math[name]; ok {
+		return i
+	}
+	var i uint32
+	switch name {
+	case "exp":
+		i = wasm.AddExp(g.mod)
+	case "log":
+		i = wasm.AddLog(g.mod)
+	case "expit":
+		i = wasm.AddExpit(g.mod)
+	case "tanh":
+		i = wasm.AddTanh(g.mod)
+	default:
+		panic("wasmgen: unknown math function " + name)
+	}
+	g.math[name] = i
+	return i
+}
+
+// mapStep applies element-wise operations.
+func (g *gen) mapStep(s *ir.Map) {
+	f := g.f
+	var t uint32
+	for _, op := range s.Ops {
+		if op.Kind == ir.OpReplace || op.Kind == ir.OpIsMissing || op.Kind == ir.OpSquare {
+			t = f.Local(wasm.F64)
+			defer f.Release(t)
+			break
+		}
+	}
+	for i, in := range s.In {
+		f.LocalGet(g.slot[in])
+		for j := range s.Ops {
+			g.op(&s.Ops[j], i, t)
+		}
+		f.LocalSet(g.slot[s.Out[i]])
+	}
+}
+
+// op applies one operation to the f64 on the stack (column i); t is a
+// scratch local.
+func (g *gen) op(op *ir.Op, i int, t uint32) {
+	f := g.f
+	val := func() float64 {
+		if len(op.Vals) == 1 {
+			return op.Vals[0]
+		}
+		return op.Vals[i]
+	}
+	// missing pushes whether the value in t is the missing marker.
+	missing := func() {
+		f.LocalGet(t)
+		if math.IsNaN(op.Match) {
+			f.LocalGet(t)
+			f.Op(wasm.F64Ne)
+		} else {
+			f.F64Const(op.Match)
+			f.Op(wasm.F64Eq)
+		}
+	}
+	switch op.Kind {
+	case ir.OpAdd, ir.OpSub, ir.OpMul, ir.OpDiv, ir.OpMin, ir.OpMax:
+		f.F64Const(val())
+		f.Op(map[ir.OpKind]wasm.Op{ir.OpAdd: wasm.F64Add, ir.OpSub: wasm.F64Sub, ir.OpMul: wasm.F64Mul,
+			ir.OpDiv: wasm.F64Div, ir.OpMin: wasm.F64Min, ir.OpMax: wasm.F64Max}[op.Kind])
+	case ir.OpReplace:
+		f.LocalSet(t)
+		f.F64Const(val())
+		f.LocalGet(t)
+		missing()
+		f.Op(wasm.Select)
+	case ir.OpIsMissing:
+		f.LocalSet(t)
+		missing()
+		f.Op(wasm.F64ConvertI32U)
+	case ir.OpSquare:
+		f.LocalTee(t)
+		f.LocalGet(t)
+		f.Op(wasm.F64Mul)
+	case ir.OpExp:
+		f.Call(g.mathFunc("exp"))
+	case ir.OpLog:
+		f.Call(g.mathFunc("log"))
+	case ir.OpLogistic:
+		f.Call(g.mathFunc("expit"))
+	case ir.OpTanh:
+		f.Call(g.mathFunc("tanh"))
+	}
+}
+
+// linear emits a dense layer with the weights as immediates, summed in
+// input order.
+func (g *gen) linear(s *ir.Linear) {
+	f := g.f
+	n := len(s.In)
+	for k, o := range s.Out {
+		for j, in := range s.In {
+			f.LocalGet(g.slot[in])
+			f.F64Const(s.W[k*n+j])
+			f.Op(wasm.F64Mul)
+			if j > 0 {
+				f.Op(wasm.F64Add)
+			}
+		}
+		if s.B != nil {
+			f.F64Const(s.B[k])
+			f.Op(wasm.F64Add)
+		}
+		f.LocalSet(g.slot[o])
+	}
+}
+
+// softmax: exp(x - max) / Σ.
+func (g *gen) softmax(s *ir.Softmax) {
+	f := g.f
+	mx, sum := f.Local(wasm.F64), f.Local(wasm.F64)
+	defer f.Release(mx)
+	defer f.Release(sum)
+	for i, in := range s.In {
+		f.LocalGet(g.slot[in])
+		if i > 0 {
+			f.Op(wasm.F64Max)
+		}
+	}
+	f.LocalSet(mx)
+	exp := g.mathFunc("exp")
+	for i, in := range s.In {
+		f.LocalGet(g.slot[in])
+		f.LocalGet(mx)
+		f.Op(wasm.F64Sub)
+		f.Call(exp)
+		f.LocalTee(g.slot[s.Out[i]])
+		if i > 0 {
+			f.LocalGet(sum)
+			f.Op(wasm.F64Add)
+		}
+		f.LocalSet(sum)
+	}
+	for _, o := range s.Out {
+		f.LocalGet(g.slot[o])
+		f.LocalGet(sum)
+		f.Op(wasm.F64Div)
+		f.LocalSet(g.slot[o])
+	}
+}
+
+// normalize: x / Σ x, with the zero-sum policy.
+func (g *gen) normalize(s *ir.Normalize) {
+	f := g.f
+	sum := f.Local(wasm.F64)
+	defer f.Release(sum)
+	for i, in := range s.In {
+		f.LocalGet(g.slot[in])
+		if i > 0 {
+			f.Op(wasm.F64Add)
+		}
+	}
+	f.LocalSet(sum)
+	for i, in := range s.In {
+		f.LocalGet(g.slot[in])
+		f.LocalGet(sum)
+		f.Op(wasm.F64Div)
+		if s.Zero != ir.ZeroDivide {
+			if s.Zero == ir.ZeroUniform {
+				f.F64Const(1 / float64(len(s.In)))
+			} else {
+				f.LocalGet(g.slot[in])
+			}
+			f.LocalGet(sum)
+			f.F64Const(0)
+			f.Op(wasm.F64Ne)
+			f.Op(wasm.Select) // sum != 0 ? x/sum : the policy's value
+		}
+		f.LocalSet(g.slot[s.Out[i]])
+	}
+}
+
+// oneHot emits, per output column, the OR of its categories' matches, and
+// the unknown-value policy.
+func (g *gen) oneHot(s *ir.OneHot, plan any) {
+	f := g.f
+	x := g.slot[s.In]
+	any, v := f.Local(wasm.I32), f.Local(wasm.I32)
+	defer f.Release(any)
+	defer f.Release(v)
+	match := func(c float64) {
+		f.LocalGet(x)
+		if math.IsNaN(c) {
+			f.LocalGet(x)
+			f.Op(wasm.F64Ne)
+		} else {
+			f.F64Const(c)
+			f.Op(wasm.F64Eq)
+		}
+	}
+	byCol := make([][]int, len(s.Out))
+	var dropped []int
+	for k, c := range s.Cols {
+		if c < 0 {
+			dropped = append(dropped, k)
+		} else {
+			byCol[c] = append(byCol[c], k)
+		}
+	}
+	f.I32Const(0)
+	f.LocalSet(any)
+	for c, ks := range byCol {
+		if len(ks) == 0 {
+			f.F64Const(0)
+			f.LocalSet(g.slot[s.Out[c]])
+			continue
+		}
+		for i, k := range ks {
+			match(s.Cats[k])
+			if i > 0 {
+				f.Op(wasm.I32Or)
+			}
+		}
+		f.LocalTee(v)
+		f.LocalGet(any)
+		f.Op(wasm.I32Or)
+		f.LocalSet(any)
+		f.LocalGet(v)
+		f.Op(wasm.F64ConvertI32U)
+		f.LocalSet(g.slot[s.Out[c]])
+	}
+	for _, k := range dropped {
+		match(s.Cats[k])
+		f.LocalGet(any)
+		f.Op(wasm.I32Or)
+		f.LocalSet(any)
+	}
+	switch s.Unknown {
+	case ir.UnknownError:
+		msg := plan.([2]uint32)
+		f.LocalGet(any)
+		f.Op(wasm.I32Eqz)
+		f.If(wasm.Void)
+		g.fail(msg[0], int32(msg[1]))
+		f.End()
+	case ir.UnknownColumn:
+		o := g.slot[s.Out[s.UnknownCol]]
+		f.LocalGet(o)
+		f.F64Const(1)
+		f.LocalGet(any)
+		f.Op(wasm.Select) // any ? its own match : 1
+		f.LocalSet(o)
+	}
+}

@@ -1,0 +1,468 @@
+package wasmgen
+
+import (
+	"encoding/binary"
+	"math"
+
+	"mlbox/serve/compile/ir"
+	"mlbox/serve/compile/wasm"
+)
+
+// Tree ensembles. The step's inputs are first copied to a row buffer
+// (float32 when the model compares in float32, as scikit-learn's trees
+// do), then each tree is walked with straight-line code, a few trees
+// interleaved so their independent walks overlap in the CPU:
+//
+//   - a shallow tree is laid out as a complete binary tree (shorter
+//     branches padded, their leaves repeated): node i's children are
+//     2i+1 and 2i+2, so a level costs two loads and no branch;
+//   - a deep tree keeps node arrays, children adjacent, leaves pointing
+//     at themselves, and is walked to its depth with an early exit every
+//     few levels.
+//
+// A row with a NaN input takes a second copy of the walks that also
+// reads each node's missing-value direction; rows without NaN never pay
+// for it. Leaf values are added in tree order, as scikit-learn does.
+
+// group is how many trees are walked interleaved.
+const group = 4
+
+// treesPlan is the memory layout of one Trees step.
+type treesPlan struct {
+	row   uint32 // the row buffer
+	f32   bool
+	xsize uint32 // 4 or 8
+	trees []treePlan
+	nOut  int
+}
+
+type treePlan struct {
+	depth    int
+	complete bool
+	// complete: nodes (records of thr, featoff), NaN-goes-right flags (a
+	// byte per node) and leaves (nOut f64 each, 2^depth of them).
+	// deep: node records (thr, featoff, left, values).
+	nodes, flags, leaves uint32
+	rec                  uint32 // record size
+	root                 uint32 // deep: the root record's address
+	// the root's split, for a constant first level
+	rootFeat uint32
+	rootThr  float64
+	// depth 0: the tree's only leaf values
+	consts []float64
+}
+
+func (g *gen) layoutTrees(s *ir.Trees) (*treesPlan, error) {
+	p := &treesPlan{f32: s.Float32, xsize: 8, nOut: len(s.Out)}
+	if s.Float32 {
+		p.xsize = 4
+	}
+	p.row = g.alloc(len(s.In)*int(p.xsize), 8)
+	for ti := range s.Trees {
+		t := &s.Trees[ti]
+		d := t.Depth()
+		tp := treePlan{depth: d}
+		leafBytes := (1 << min(d, 30)) * p.nOut * 8
+		switch {
+		case d == 0:
+			tp.consts = t.Value[:p.nOut]
+		case d <= g.opts.CompleteDepth && leafBytes <= 256<<10:
+			tp.complete = true
+			g.layoutComplete(t, &tp, p)
+		default:
+			g.layoutDeep(t, &tp, p)
+		}
+		if d > 0 {
+			tp.rootFeat = uint32(t.Feature[0]) * p.xsize
+			tp.rootThr = t.Threshold[0]
+		}
+		p.trees = append(p.trees, tp)
+		if uint64(len(g.data)) > maxMemory {
+			return nil, ir.Unsupportedf("the trees need more than %d MiB of memory", maxMemory>>20)
+		}
+	}
+	return p, nil
+}
+
+// thrBits returns a threshold as stored: float32 rounded down (so that
+// x32 > thr32 exactly when float64(x32) > thr), or float64.
+func (p *treesPlan) putThr(b []byte, thr float64) {
+	if p.f32 {
+		binary.LittleEndian.PutUint32(b, math.Float32bits(f32Below(thr)))
+	} else {
+		binary.LittleEndian.PutUint64(b, math.Float64bits(thr))
+	}
+}
+
+// layoutComplete lays a tree out as a complete tree of its depth.
+func (g *gen) layoutComplete(t *ir.Tree, tp *treePlan, p *treesPlan) {
+	d := tp.depth
+	nInternal := 1<<d - 1
+	tp.rec = 8 // thr f32 + featoff u32
+	if !p.f32 {
+		tp.rec = 16 // thr f64 + featoff u32 + pad
+	}
+	tp.nodes = g.alloc(nInternal*int(tp.rec), 8)
+	tp.flags = g.alloc(nInternal, 1)
+	tp.leaves = g.alloc((1<<d)*p.nOut*8, 8)
+	var place func(orig int32, ci, level int)
+	place = func(orig int32, ci, level int) {
+		if level == d || t.Feature[orig] < 0 {
+			// A leaf (maybe above the bottom): every complete leaf under ci
+			// gets its values.
+			first := ci
+			for l := level; l < d; l++ {
+				first = 2*first + 1
+			}
+			span := 1 << (d - level)
+			vals := t.Value[int(orig)*p.nOut : (int(orig)+1)*p.nOut]
+			for j := range span {
+				leaf := first - nInternal + j
+				for k, v := range vals {
+					binary.LittleEndian.PutUint64(g.mem(tp.leaves+uint32((leaf*p.nOut+k)*8)), math.Float64bits(v))
+				}
+			}
+			return
+		}
+		rec := g.mem(tp.nodes + uint32(ci)*tp.rec)
+		p.putThr(rec, t.Threshold[orig])
+		binary.LittleEndian.PutUint32(rec[tp.rec/2:], uint32(t.Feature[orig])*p.xsize)
+		if !t.MissingLeft[orig] {
+			g.mem(tp.flags)[ci] = 1
+		}
+		place(t.Left[orig], 2*ci+1, level+1)
+		place(t.Right[orig], 2*ci+2, level+1)
+	}
+	place(0, 0, 0)
+}
+
+// layoutDeep lays a tree out as node records with adjacent children:
+// thr, featoff, left (the address of the left child; the right one
+// follows), values (the address of a leaf's values) and, for a node
+// where NaN goes right, a flag in the featoff's top bit.
+func (g *gen) layoutDeep(t *ir.Tree, tp *treePlan, p *treesPlan) {
+	tp.rec = 16
+	if !p.f32 {
+		tp.rec = 24
+	}
+	n := len(t.Feature)
+	// Breadth-first order with siblings adjacent.
+	order := make([]int32, 0, n)
+	pos := make([]int32, n)
+	order = append(order, 0)
+	for i := 0; i < len(order); i++ {
+		o := order[i]
+		if t.Feature[o] >= 0 {
+			pos[t.Left[o]] = int32(len(order))
+			order = append(order, t.Left[o])
+			pos[t.Right[o]] = int32(len(order))
+			order = append(order, t.Right[o])
+		}
+	}
+	tp.nodes = g.alloc(len(order)*int(tp.rec), 8)
+	tp.leaves = g.alloc(len(order)*p.nOut*8, 8) // values by position (internal ones unused)
+	tp.root = tp.nodes
+	addr := func(i int32) uint32 { return tp.nodes + uint32(i)*tp.rec }
+	off := uint32(4)
+	if !p.f32 {
+		off = 8
+	}
+	for i, o := range order {
+		rec := g.mem(addr(int32(i)))
+		if t.Feature[o] < 0 {
+			p.putThr(rec, math.Inf(1)) // never right: stays
+			binary.LittleEndian.PutUint32(rec[off:], 0)
+			binary.LittleEndian.PutUint32(rec[off+4:], addr(int32(i)))
+			va := tp.leaves + uint32(i*p.nOut*8)
+			binary.LittleEndian.PutUint32(rec[off+8:], va)
+			for k, v := range t.Value[int(o)*p.nOut : (int(o)+1)*p.nOut] {
+				binary.LittleEndian.PutUint64(g.mem(va+uint32(k*8)), math.Float64bits(v))
+			}
+			continue
+		}
+		p.putThr(rec, t.Threshold[o])
+		feat := uint32(t.Feature[o]) * p.xsize
+		if !t.MissingLeft[o] {
+			feat |= 1 << 31
+		}
+		binary.LittleEndian.PutUint32(rec[off:], feat)
+		binary.LittleEndian.PutUint32(rec[off+4:], addr(pos[t.Left[o]]))
+	}
+}
+
+// trees emits a Trees step for the current row.
+func (g *gen) trees(s *ir.Trees, p *treesPlan) error {
+	f := g.f
+	xt := wasm.F32Store
+	if !p.f32 {
+		xt = wasm.F64Store
+	}
+	// Copy the inputs to the row buffer, noting NaN.
+	nan := f.Local(wasm.I32)
+	defer f.Release(nan)
+	for j, in := range s.In {
+		f.I32Const(0)
+		f.LocalGet(g.slot[in])
+		if p.f32 {
+			f.Op(wasm.F32DemoteF64)
+		}
+		f.Mem(xt, p.row+uint32(j)*p.xsize)
+		f.LocalGet(g.slot[in])
+		f.LocalGet(g.slot[in])
+		f.Op(wasm.F64Ne)
+		if j > 0 {
+			f.LocalGet(nan)
+			f.Op(wasm.I32Or)
+		}
+		f.LocalSet(nan)
+	}
+	acc := make([]uint32, p.nOut)
+	for k := range acc {
+		acc[k] = f.Local(wasm.F64)
+		defer f.Release(acc[k])
+		b := 0.0
+		if s.Base != nil {
+			b = s.Base[k]
+		}
+		f.F64Const(b)
+		f.LocalSet(acc[k])
+	}
+	f.LocalGet(nan)
+	f.If(wasm.Void)
+	g.walkAll(p, acc, true)
+	f.Else()
+	g.walkAll(p, acc, false)
+	f.End()
+	for k, o := range s.Out {
+		f.LocalGet(acc[k])
+		if s.Average {
+			f.F64Const(float64(len(s.Trees)))
+			f.Op(wasm.F64Div)
+		}
+		f.LocalSet(g.slot[o])
+	}
+	return nil
+}
+
+// walkAll walks every tree, group trees at a time, and adds their leaf
+// values to acc in tree order.
+func (g *gen) walkAll(p *treesPlan, acc []uint32, nan bool) {
+	f := g.f
+	pos := make([]uint32, group) // per tree of the group: node index or address
+	for i := range pos {
+		pos[i] = f.Local(wasm.I32)
+	}
+	defer func() {
+		for _, l := range pos {
+			f.Release(l)
+		}
+	}()
+	x := f.Local(p.xType())
+	defer f.Release(x)
+	for start := 0; start < len(p.trees); start += group {
+		ts := p.trees[start:min(start+group, len(p.trees))]
+		maxd := 0
+		for _, tp := range ts {
+			if tp.complete {
+				maxd = max(maxd, tp.depth)
+			}
+		}
+		// Complete trees, level by level across the group.
+		for level := range maxd {
+			for i := range ts {
+				if ts[i].complete && level < ts[i].depth {
+					g.completeLevel(p, &ts[i], pos[i], level, x, nan)
+				}
+			}
+		}
+		for i := range ts {
+			tp := &ts[i]
+			switch {
+			case tp.depth == 0:
+				for k := range acc {
+					f.LocalGet(acc[k])
+					f.F64Const(tp.consts[k])
+					f.Op(wasm.F64Add)
+					f.LocalSet(acc[k])
+				}
+			case tp.complete:
+				g.completeLeaf(p, tp, pos[i], acc)
+			default:
+				g.deepWalk(p, tp, pos[i], x, nan)
+				g.deepLeaf(p, pos[i], acc)
+			}
+		}
+	}
+}
+
+func (p *treesPlan) xType() wasm.ValType {
+	if p.f32 {
+		return wasm.F32
+	}
+	return wasm.F64
+}
+
+// pushThrConst pushes a threshold as stored.
+func (g *gen) pushThrConst(p *treesPlan, thr float64) {
+	if p.f32 {
+		g.f.F32Const(f32Below(thr))
+	} else {
+		g.f.F64Const(thr)
+	}
+}
+
+// completeLevel emits one level of a complete tree's walk: idx =
+// 2·idx + 1 + (x > thr), with NaN going right where the node says so (on
+// the NaN path).
+func (g *gen) completeLevel(p *treesPlan, tp *treePlan, idx uint32, level int, x uint32, nan bool) {
+	f := g.f
+	xl, gt, ne := wasm.F32Load, wasm.F32Gt, wasm.F32Ne
+	if !p.f32 {
+		xl, gt, ne = wasm.F64Load, wasm.F64Gt, wasm.F64Ne
+	}
+	if level == 0 {
+		// The root's split is known: no node loads.
+		f.I32Const(0)
+		f.Mem(xl, p.row+tp.rootFeat)
+		if nan {
+			f.LocalTee(x)
+		}
+		g.pushThrConst(p, tp.rootThr)
+		f.Op(gt)
+		if nan {
+			f.LocalGet(x)
+			f.LocalGet(x)
+			f.Op(ne)
+			f.I32Const(0)
+			f.Mem(wasm.I32Load8U, tp.flags)
+			f.Op(wasm.I32And)
+			f.Op(wasm.I32Or)
+		}
+		f.I32Const(1)
+		f.Op(wasm.I32Add)
+		f.LocalSet(idx)
+		return
+	}
+	shift := int32(3)
+	if tp.rec == 16 {
+		shift = 4
+	}
+	// x = row[featoff(idx)]
+	f.LocalGet(idx)
+	f.I32Const(shift)
+	f.Op(wasm.I32Shl)
+	f.Mem(wasm.I32Load, tp.nodes+tp.rec/2)
+	f.Mem(xl, p.row)
+	if nan {
+		f.LocalTee(x)
+	}
+	f.LocalGet(idx)
+	f.I32Const(shift)
+	f.Op(wasm.I32Shl)
+	f.Mem(xl, tp.nodes)
+	f.Op(gt)
+	if nan {
+		f.LocalGet(x)
+		f.LocalGet(x)
+		f.Op(ne)
+		f.LocalGet(idx)
+		f.Mem(wasm.I32Load8U, tp.flags)
+		f.Op(wasm.I32And)
+		f.Op(wasm.I32Or)
+	}
+	f.LocalGet(idx)
+	f.LocalGet(idx)
+	f.Op(wasm.I32Add)
+	f.Op(wasm.I32Add)
+	f.I32Const(1)
+	f.Op(wasm.I32Add)
+	f.LocalSet(idx)
+}
+
+// completeLeaf adds the leaf values the walk reached.
+func (g *gen) completeLeaf(p *treesPlan, tp *treePlan, idx uint32, acc []uint32) {
+	f := g.f
+	first := int32(1<<tp.depth - 1)
+	for k := range acc {
+		f.LocalGet(acc[k])
+		f.LocalGet(idx)
+		f.I32Const(first)
+		f.Op(wasm.I32Sub)
+		f.I32Const(int32(p.nOut * 8))
+		f.Op(wasm.I32Mul)
+		f.Mem(wasm.F64Load, tp.leaves+uint32(k*8))
+		f.Op(wasm.F64Add)
+		f.LocalSet(acc[k])
+	}
+}
+
+// deepWalk walks a node-array tree to its depth: n = left(n) +
+// rec·(x > thr); leaves point at themselves. Every 8 levels it leaves
+// early when it is at a leaf.
+func (g *gen) deepWalk(p *treesPlan, tp *treePlan, n uint32, x uint32, nan bool) {
+	f := g.f
+	xl, gt, ne := wasm.F32Load, wasm.F32Gt, wasm.F32Ne
+	off := uint32(4)
+	if !p.f32 {
+		xl, gt, ne, off = wasm.F64Load, wasm.F64Gt, wasm.F64Ne, 8
+	}
+	f.I32Const(int32(tp.root))
+	f.LocalSet(n)
+	f.Block(wasm.Void)
+	for level := range tp.depth {
+		if level > 0 && level%8 == 0 {
+			f.LocalGet(n)
+			f.Mem(wasm.I32Load, off+4)
+			f.LocalGet(n)
+			f.Op(wasm.I32Eq)
+			f.BrIf(0)
+		}
+		// x = row[featoff & 0x7fffffff]
+		f.LocalGet(n)
+		f.Mem(wasm.I32Load, off)
+		f.I32Const(0x7fffffff)
+		f.Op(wasm.I32And)
+		f.Mem(xl, p.row)
+		if nan {
+			f.LocalTee(x)
+		}
+		f.LocalGet(n)
+		f.Mem(xl, 0)
+		f.Op(gt)
+		if nan {
+			f.LocalGet(x)
+			f.LocalGet(x)
+			f.Op(ne)
+			f.LocalGet(n)
+			f.Mem(wasm.I32Load, off)
+			f.I32Const(31)
+			f.Op(wasm.I32ShrU)
+			f.Op(wasm.I32And)
+			f.Op(wasm.I32Or)
+		}
+		f.I32Const(int32(tp.rec))
+		f.Op(wasm.I32Mul)
+		f.LocalGet(n)
+		f.Mem(wasm.I32Load, off+4)
+		f.Op(wasm.I32Add)
+		f.LocalSet(n)
+	}
+	f.End()
+}
+
+// deepLeaf adds the values of the leaf n is at.
+func (g *gen) deepLeaf(p *treesPlan, n uint32, acc []uint32) {
+	f := g.f
+	off := uint32(4)
+	if !p.f32 {
+		off = 8
+	}
+	for k := range acc {
+		f.LocalGet(acc[k])
+		f.LocalGet(n)
+		f.Mem(wasm.I32Load, off+8)
+		f.Mem(wasm.F64Load, uint32(k*8))
+		f.Op(wasm.F64Add)
+		f.LocalSet(acc[k])
+	}
+}
