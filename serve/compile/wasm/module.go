@@ -3,13 +3,28 @@
 // A Module collects function types, imported and defined functions, one
 // memory, globals, exports and active data segments; Bytes encodes it. A
 // Func's body is written with the methods of its embedded Code, one
-// instruction per call. The package also provides accurate exp, log,
-// expit and tanh written as WebAssembly (math.go).
+// instruction per call: Op for the instructions without immediates,
+// dedicated methods for the others. The package also provides exp, log,
+// expit and tanh written as WebAssembly (math.go), to inline (EmitExp) or
+// to call (AddExp).
 //
 // The writer checks what it can see locally (block nesting, label depths,
-// index ranges, memory bounds of data segments, duplicate exports); the
-// runtime's validator checks the rest. Tests should run every module
-// through Validate.
+// memory bounds of data segments and reservations, duplicate exports);
+// the runtime's validator checks the rest, operand types included. Tests
+// should run every module through Validate.
+//
+// Things to know when generating code:
+//
+//   - Function indices are fixed when a function is added (imports first),
+//     so a function can be called before its body is written.
+//   - Static memory is handed out by Module.Reserve and StaticData from
+//     StaticBase up; the math functions keep a table there. Size the
+//     memory with PagesFor(m.StaticEnd()) once everything is reserved.
+//   - Branch labels are relative: remember d := f.Depth() after opening a
+//     block and branch with f.Br(uint32(f.Depth() - d)).
+//   - mlbox runs modules with interrupt checks at every loop header
+//     (about 40 ns each); calls and forward branches cost none. Prefer
+//     straight-line code and one loop over rows.
 package wasm
 
 import (
@@ -25,12 +40,12 @@ const PageSize = 65536
 // MaxPages is the largest number of pages of a 32-bit memory.
 const MaxPages = 65536
 
-// FuncType is a function signature.
-type FuncType struct {
+// funcType is a function signature.
+type funcType struct {
 	Params, Results []ValType
 }
 
-func (t FuncType) equal(u FuncType) bool {
+func (t funcType) equal(u funcType) bool {
 	return slices.Equal(t.Params, u.Params) && slices.Equal(t.Results, u.Results)
 }
 
@@ -44,7 +59,7 @@ type Memory struct {
 // Module is a WebAssembly module being built. The zero value is not
 // usable: call NewModule.
 type Module struct {
-	types   []FuncType
+	types   []funcType
 	imports []funcImport
 	funcs   []*Func
 	mem     *Memory
@@ -96,7 +111,7 @@ func NewModule() *Module {
 // Type returns the index of the function type (params) -> (results),
 // adding it if the module does not have it yet.
 func (m *Module) Type(params, results []ValType) uint32 {
-	t := FuncType{Params: slices.Clone(params), Results: slices.Clone(results)}
+	t := funcType{Params: slices.Clone(params), Results: slices.Clone(results)}
 	for i, u := range m.types {
 		if u.equal(t) {
 			return uint32(i)
@@ -270,8 +285,9 @@ func (f *Func) Local(t ValType) uint32 {
 }
 
 // Release hands local i back for reuse by a later Local of the same
-// type. The caller must not use it any more (and must not assume that the
-// next owner finds it zero).
+// type. The caller must not use it any more, and the next owner must not
+// assume that it is zero. Releasing a parameter does nothing; releasing a
+// local twice panics.
 func (f *Func) Release(i uint32) {
 	if int(i) < len(f.params) {
 		return // parameters are not reused
@@ -280,6 +296,9 @@ func (f *Func) Release(i uint32) {
 		f.free = map[ValType][]uint32{}
 	}
 	t := f.LocalType(i)
+	if slices.Contains(f.free[t], i) {
+		panic(fmt.Sprintf("wasm: local %d released twice", i))
+	}
 	f.free[t] = append(f.free[t], i)
 }
 
