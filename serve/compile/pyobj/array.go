@@ -122,6 +122,8 @@ func makeDType(kind byte, n int, bigEndian bool) (*DType, error) {
 }
 
 // checkFields validates the fields of a structured dtype of the given size.
+// Fields may not be structured themselves (scikit-learn never nests them),
+// so a dtype is never more than two levels deep.
 func checkFields(size int, fields []Field) error {
 	seen := make(map[string]bool, len(fields))
 	for _, f := range fields {
@@ -134,6 +136,9 @@ func checkFields(size int, fields []Field) error {
 		seen[f.Name] = true
 		if f.DType.Kind == 'O' {
 			return fmt.Errorf("field %q holds Python objects", f.Name)
+		}
+		if len(f.DType.Fields) > 0 {
+			return fmt.Errorf("field %q is itself structured; nested structured dtypes are not supported", f.Name)
 		}
 		if f.Offset < 0 || f.DType.Size < 0 || f.Offset > size || f.DType.Size > size-f.Offset {
 			return fmt.Errorf("field %q (offset %d, size %d) does not fit a %d-byte record", f.Name, f.Offset, f.DType.Size, size)

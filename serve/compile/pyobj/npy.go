@@ -96,7 +96,7 @@ func parseNPY(data []byte, b *budget, copyData bool) (*Array, error) {
 	if found != 3 {
 		return nil, errors.New("header is not a dict of descr, fortran_order and shape")
 	}
-	dt, err := descrDType(descr, 0, b.lim.MaxDepth)
+	dt, err := descrDType(descr)
 	if err != nil {
 		return nil, fmt.Errorf("descr: %w", err)
 	}
@@ -141,21 +141,12 @@ func latin1String(b []byte) string {
 }
 
 // descrDType converts an .npy descr: a type string, or a list of (name,
-// descr) fields in record order, where ("", "|Vn") entries are padding.
-func descrDType(v any, depth, maxDepth int) (*DType, error) {
-	if depth > maxDepth {
-		return nil, fmt.Errorf("nested deeper than %d (MaxDepth): %w", maxDepth, ErrLimit)
-	}
+// type string) fields in record order, where ("", "|Vn") entries are
+// padding.
+func descrDType(v any) (*DType, error) {
 	switch v := v.(type) {
 	case string:
-		order, kind, n, err := parseTypestr(v)
-		if err != nil {
-			return nil, fmt.Errorf("type %q: %w", v, err)
-		}
-		if kind == 'O' {
-			return nil, errors.New("object arrays cannot be read from .npy files")
-		}
-		return makeDType(kind, n, order == '>')
+		return typestrDType(v)
 	case litList:
 		if len(v) > maxFields {
 			return nil, fmt.Errorf("%d fields (at most %d)", len(v), maxFields)
@@ -166,29 +157,27 @@ func descrDType(v any, depth, maxDepth int) (*DType, error) {
 			if !ok || len(t) != 2 {
 				return nil, errors.New("fields must be (name, type) pairs; sub-arrays and titles are not supported")
 			}
-			name, ok := t[0].(string)
-			if !ok {
-				return nil, errors.New("field name is not a string")
+			name, ok1 := t[0].(string)
+			typ, ok2 := t[1].(string)
+			if !ok1 || !ok2 {
+				return nil, errors.New("fields must be (name, type string) pairs; nested structured dtypes are not supported")
 			}
-			fdt, err := descrDType(t[1], depth+1, maxDepth)
+			fdt, err := typestrDType(typ)
 			if err != nil {
 				return nil, err
 			}
 			if dt.Size > 1<<30-fdt.Size {
 				return nil, errors.New("record too large")
 			}
-			if name == "" && fdt.Kind == 'V' && fdt.Fields == nil {
+			if name == "" && fdt.Kind == 'V' {
 				dt.Size += fdt.Size // padding
 				continue
-			}
-			if fdt.Kind == 'O' {
-				return nil, fmt.Errorf("field %q holds Python objects", name)
 			}
 			dt.Fields = append(dt.Fields, Field{Name: name, DType: fdt, Offset: dt.Size})
 			dt.Size += fdt.Size
 		}
-		if dt.Size == 0 || len(dt.Fields) == 0 {
-			return nil, errors.New("empty structured dtype")
+		if len(dt.Fields) == 0 {
+			return nil, errors.New("structured dtype without fields")
 		}
 		if err := checkFields(dt.Size, dt.Fields); err != nil {
 			return nil, err
@@ -196,6 +185,18 @@ func descrDType(v any, depth, maxDepth int) (*DType, error) {
 		return dt, nil
 	}
 	return nil, errors.New("not a type string or a list of fields")
+}
+
+// typestrDType converts a type string such as "<f8".
+func typestrDType(s string) (*DType, error) {
+	order, kind, n, err := parseTypestr(s)
+	if err != nil {
+		return nil, fmt.Errorf("type %q: %w", s, err)
+	}
+	if kind == 'O' {
+		return nil, errors.New("object arrays cannot be read from .npy files")
+	}
+	return makeDType(kind, n, order == '>')
 }
 
 // Python literal values, as written in .npy headers.

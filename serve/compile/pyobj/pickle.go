@@ -99,7 +99,6 @@ func ReadPickle(data []byte, allow Allow, lim Limits) (v Value, err error) {
 		globals:    globals{allow: allow},
 		memo:       make(map[int64]Value),
 		pending:    make(map[any]bool),
-		dtDepth:    make(map[*DType]int),
 		containers: newContainers(),
 	}
 	// Array data shares the bytes it came in, so a well-formed pickle
@@ -122,8 +121,7 @@ type decoder struct {
 	marks []int // stack lengths at each open MARK
 	memo  map[int64]Value
 
-	pending map[any]bool   // arrays and dtypes still waiting for their BUILD
-	dtDepth map[*DType]int // nesting depth of structured dtypes
+	pending map[any]bool // arrays and dtypes still waiting for their BUILD
 	containers
 }
 

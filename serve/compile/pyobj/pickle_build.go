@@ -457,7 +457,6 @@ func (d *decoder) setDTypeState(dt *DType, state Value) error {
 	if err := d.b.addValues(len(names)); err != nil {
 		return d.wrap(err)
 	}
-	depth := 0
 	dt.Fields = make([]Field, 0, len(names))
 	for _, n := range names {
 		name, ok := n.(string)
@@ -483,13 +482,8 @@ func (d *decoder) setDTypeState(dt *DType, state Value) error {
 		if !ok || off < 0 || off > math.MaxInt32 {
 			return d.errf("dtype field %q offset %v", name, ft[1])
 		}
-		depth = max(depth, d.dtDepth[fdt]+1)
 		dt.Fields = append(dt.Fields, Field{Name: name, DType: fdt, Offset: int(off)})
 	}
-	if depth > d.b.lim.MaxDepth {
-		return d.wrap(d.b.depthError())
-	}
-	d.dtDepth[dt] = depth
 	if err := checkFields(dt.Size, dt.Fields); err != nil {
 		return d.errf("structured dtype: %v", err)
 	}
