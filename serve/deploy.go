@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -276,6 +277,12 @@ func (d *Deployment) assign(ctx context.Context, role Role, ver, target string, 
 		d.lastErr = &LoadError{Version: ver, Role: role.String(), Message: msg, Time: time.Now()}
 		d.stMu.Unlock()
 		m.loads.failed.Inc()
+		if errors.Is(err, ErrNotServable) {
+			// Not a failure of mlbox's: the version is not a model it
+			// serves (its compile state says why).
+			m.log.Info("serve: version is not servable", "model", d.name, "version", ver, "role", role.String(), "state", strings.TrimPrefix(err.Error(), ErrNotServable.Error()+": "))
+			return cur, fmt.Errorf("version %s: %w", ver, err)
+		}
 		lvl := "keeping the current version"
 		if cur == nil {
 			lvl = "nothing serves"
@@ -529,7 +536,10 @@ type Status struct {
 
 // VersionStatus describes one version in one role.
 type VersionStatus struct {
-	Version  string    `json:"version"`
+	Version string `json:"version"`
+	// Compile is "compiled" for a module mlbox compiled from the model's
+	// own flavor (sklearn), empty for a wasm flavor.
+	Compile  string    `json:"compile,omitempty"`
 	Target   string    `json:"target"`
 	Share    float64   `json:"share,omitempty"`
 	SHA256   string    `json:"sha256"`
@@ -555,6 +565,7 @@ func (s *slot) status(share float64, now time.Time) *VersionStatus {
 	}
 	vs := &VersionStatus{
 		Version: s.lv.version, Target: s.target, Share: share, SHA256: s.lv.sha, Metadata: s.lv.meta,
+		Compile:  map[bool]string{true: "compiled"}[s.lv.compiled],
 		LoadedAt: s.lv.loadedAt, LoadMs: s.lv.loadTook.Milliseconds(),
 		Requests: s.rm.requests.Load(), Failures: s.rm.failures.Load(),
 		Drift: s.lv.obs.psi(),

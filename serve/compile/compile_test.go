@@ -9,8 +9,8 @@ import (
 
 	"mlbox/serve"
 	"mlbox/serve/compile"
-	"mlbox/serve/compile/internal/zootest"
 	"mlbox/serve/compile/wasmgen"
+	"mlbox/serve/internal/zootest"
 )
 
 // TestZooModules compiles every fixture to a module, loads it in the

@@ -5,7 +5,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	"mlbox/serve/compile/internal/zootest"
+	"mlbox/serve/internal/zootest"
 	"mlbox/serve/mlmodel"
 )
 
