@@ -23,6 +23,7 @@ type RefusedError struct {
 	Where string // where the file names it, e.g. "pickle offset 12" or "skops ObjectNode"
 }
 
+// Error names the global and says why the file is refused.
 func (e *RefusedError) Error() string {
 	where := ""
 	if e.Where != "" {

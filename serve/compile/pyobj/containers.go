@@ -6,6 +6,15 @@ import (
 	"slices"
 )
 
+const (
+	// smallDict is the size up to which dict and set keys are looked up
+	// without an index.
+	smallDict = 8
+	// maxKeyBytes is the longest string or bytes key that is compared with
+	// the others, which keeps the work per insertion bounded.
+	maxKeyBytes = 256
+)
+
 // containers fills dicts and sets with Python's rules for equal keys,
 // keeping an index for the larger ones so that each insertion costs the
 // same whatever the size.

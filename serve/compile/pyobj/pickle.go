@@ -77,12 +77,6 @@ var refusedOps = map[byte]string{
 const (
 	maxLongBytes = 4096 // longest LONG1/LONG4 accepted
 	maxLineBytes = 1024 // longest GLOBAL line accepted
-	// smallDict is the size up to which dict and set keys are looked up
-	// without an index.
-	smallDict = 8
-	// maxKeyBytes is the longest string or bytes key that is compared with
-	// the others, which keeps the work per SETITEM bounded.
-	maxKeyBytes = 256
 )
 
 // ReadPickle interprets a pickle stream (protocols 2 to 5) and returns the
