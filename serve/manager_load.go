@@ -81,7 +81,7 @@ func (m *Manager) loadVersion(ctx context.Context, name, version string, poolSiz
 			return nil, err
 		}
 	}
-	model, err := m.rt.LoadWith(ctx, wasm, LoadOptions{PoolSize: poolSize})
+	model, err := m.rt.LoadWith(ctx, wasm, LoadOptions{PoolSize: poolSize, Trusted: fl.compiled})
 	if err != nil {
 		return nil, err
 	}

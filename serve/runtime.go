@@ -23,6 +23,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"path/filepath"
 	"runtime"
 	"sync"
 	"time"
@@ -79,21 +80,36 @@ type Runtime struct {
 	// wasi are the functions the WASI host module exports, by name.
 	wasi map[string]api.FunctionDefinition
 
+	// trusted runs the modules mlbox's own compiler generated (see
+	// LoadOptions.Trusted): no interrupt checks. Created on first use.
+	trustedOnce  sync.Once
+	trusted      wazero.Runtime
+	trustedCache wazero.CompilationCache
+	trustedErr   error
+
 	mu       sync.Mutex
 	closed   bool
-	compiled map[[32]byte]*compiledModule
+	compiled map[moduleKey]*compiledModule
 	models   map[*Model]struct{}
+}
+
+// moduleKey names a compiled module: its bytes, and the runtime it runs
+// in.
+type moduleKey struct {
+	sha     [32]byte
+	trusted bool
 }
 
 // compiledModule is one distinct module (by sha256), compiled once and
 // shared by every Model loaded from the same bytes.
 type compiledModule struct {
-	sha   [32]byte
-	ready chan struct{} // closed when cm/err are set
-	cm    wazero.CompiledModule
-	err   error
-	init  bool // exports _initialize
-	refs  int  // Models using it; guarded by Runtime.mu
+	sha     [32]byte
+	trusted bool
+	ready   chan struct{} // closed when cm/err are set
+	cm      wazero.CompiledModule
+	err     error
+	init    bool // exports _initialize
+	refs    int  // Models using it; guarded by Runtime.mu
 }
 
 // NewRuntime creates a runtime. Callers must Close it.
@@ -142,7 +158,7 @@ func NewRuntime(ctx context.Context, cfg RuntimeConfig) (*Runtime, error) {
 		cache:    cache,
 		log:      log,
 		wasi:     rt.Module(wasi_snapshot_preview1.ModuleName).ExportedFunctionDefinitions(),
-		compiled: make(map[[32]byte]*compiledModule),
+		compiled: make(map[moduleKey]*compiledModule),
 		models:   make(map[*Model]struct{}),
 	}
 	return r, nil
@@ -155,6 +171,12 @@ func (r *Runtime) Config() RuntimeConfig { return r.cfg }
 type LoadOptions struct {
 	PoolSize    int
 	CallTimeout time.Duration
+	// Trusted runs a module that mlbox's model compiler generated in this
+	// process (never bytes from outside): its code is straight-line within
+	// one loop over at most max_batch_rows rows, so it always ends, and it
+	// runs without wazero's interrupt checks (one per loop iteration) and
+	// without a watcher per call (about 1 µs). CallTimeout does not apply.
+	Trusted bool
 }
 
 // Load compiles wasm (once per distinct module: identical bytes share the
@@ -176,7 +198,7 @@ func (r *Runtime) LoadWith(ctx context.Context, wasm []byte, opts LoadOptions) (
 	if opts.CallTimeout <= 0 {
 		opts.CallTimeout = r.cfg.CallTimeout
 	}
-	c, err := r.compile(ctx, wasm)
+	c, err := r.compile(ctx, wasm, opts.Trusted)
 	if err != nil {
 		return nil, err
 	}
@@ -209,14 +231,15 @@ func (r *Runtime) Inspect(ctx context.Context, wasm []byte) (Metadata, error) {
 }
 
 // compile returns the compiled module for wasm with one more reference.
-func (r *Runtime) compile(ctx context.Context, wasm []byte) (*compiledModule, error) {
+func (r *Runtime) compile(ctx context.Context, wasm []byte, trusted bool) (*compiledModule, error) {
 	sha := sha256.Sum256(wasm)
+	key := moduleKey{sha, trusted}
 	r.mu.Lock()
 	if r.closed {
 		r.mu.Unlock()
 		return nil, ErrClosed
 	}
-	if c, ok := r.compiled[sha]; ok {
+	if c, ok := r.compiled[key]; ok {
 		c.refs++
 		r.mu.Unlock()
 		select {
@@ -230,14 +253,14 @@ func (r *Runtime) compile(ctx context.Context, wasm []byte) (*compiledModule, er
 		}
 		return c, nil
 	}
-	c := &compiledModule{sha: sha, ready: make(chan struct{}), refs: 1}
-	r.compiled[sha] = c
+	c := &compiledModule{sha: sha, trusted: trusted, ready: make(chan struct{}), refs: 1}
+	r.compiled[key] = c
 	r.mu.Unlock()
 
-	c.cm, c.init, c.err = r.compileAndCheck(ctx, wasm)
+	c.cm, c.init, c.err = r.compileAndCheck(ctx, wasm, trusted)
 	if c.err != nil {
 		r.mu.Lock()
-		delete(r.compiled, sha)
+		delete(r.compiled, key)
 		r.mu.Unlock()
 	}
 	close(c.ready)
@@ -251,9 +274,10 @@ func (r *Runtime) compile(ctx context.Context, wasm []byte) (*compiledModule, er
 func (r *Runtime) release(c *compiledModule) {
 	r.mu.Lock()
 	c.refs--
-	last := c.refs == 0 && r.compiled[c.sha] == c
+	key := moduleKey{c.sha, c.trusted}
+	last := c.refs == 0 && r.compiled[key] == c
 	if last {
-		delete(r.compiled, c.sha)
+		delete(r.compiled, key)
 	}
 	r.mu.Unlock()
 	if last {
@@ -264,9 +288,36 @@ func (r *Runtime) release(c *compiledModule) {
 	}
 }
 
+// runtimeFor returns the wazero runtime of trusted or other modules.
+func (r *Runtime) runtimeFor(trusted bool) (wazero.Runtime, error) {
+	if !trusted {
+		return r.rt, nil
+	}
+	r.trustedOnce.Do(func() {
+		rc := wazero.NewRuntimeConfigCompiler().WithMemoryLimitPages(r.cfg.MemoryLimitPages)
+		if r.cfg.CacheDir != "" {
+			// Its own cache: wazero's cache key does not tell code with
+			// interrupt checks from code without.
+			cache, err := wazero.NewCompilationCacheWithDir(filepath.Join(r.cfg.CacheDir, "trusted"))
+			if err != nil {
+				r.trustedErr = fmt.Errorf("serve: compilation cache: %w", err)
+				return
+			}
+			r.trustedCache = cache
+			rc = rc.WithCompilationCache(cache)
+		}
+		r.trusted = wazero.NewRuntimeWithConfig(context.Background(), rc)
+	})
+	return r.trusted, r.trustedErr
+}
+
 // compileAndCheck compiles wasm and checks its imports and exports.
-func (r *Runtime) compileAndCheck(ctx context.Context, wasm []byte) (wazero.CompiledModule, bool, error) {
-	cm, err := r.rt.CompileModule(ctx, wasm)
+func (r *Runtime) compileAndCheck(ctx context.Context, wasm []byte, trusted bool) (wazero.CompiledModule, bool, error) {
+	rt, err := r.runtimeFor(trusted)
+	if err != nil {
+		return nil, false, err
+	}
+	cm, err := rt.CompileModule(ctx, wasm)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, false, ctx.Err()
@@ -274,6 +325,9 @@ func (r *Runtime) compileAndCheck(ctx context.Context, wasm []byte) (wazero.Comp
 		return nil, false, invalid("compile: %v", err)
 	}
 	init, err := r.checkModule(cm)
+	if err == nil && trusted && len(cm.ImportedFunctions()) > 0 {
+		err = invalid("a trusted module imports functions") // there is no WASI in the trusted runtime
+	}
 	if err != nil {
 		_ = cm.Close(ctx)
 		return nil, false, err
@@ -367,6 +421,13 @@ func (r *Runtime) Close(ctx context.Context) error {
 	err := r.rt.Close(ctx)
 	if r.cache != nil {
 		err = errors.Join(err, r.cache.Close(ctx))
+	}
+	r.trustedOnce.Do(func() {}) // no trusted runtime after Close
+	if r.trusted != nil {
+		err = errors.Join(err, r.trusted.Close(ctx))
+	}
+	if r.trustedCache != nil {
+		err = errors.Join(err, r.trustedCache.Close(ctx))
 	}
 	return err
 }

@@ -11,8 +11,8 @@ import (
 // layout places every step's tables and messages in data, before any
 // code is emitted (the buffers go after them).
 func (g *gen) layout() error {
-	g.plans = make([]any, len(g.m.Steps))
-	for i, s := range g.m.Steps {
+	g.plans = make([]any, len(g.steps))
+	for i, s := range g.steps {
 		switch s := s.(type) {
 		case *ir.OneHot:
 			if s.Unknown == ir.UnknownError {
@@ -89,6 +89,7 @@ func (g *gen) predict() error {
 		f.LocalSet(g.remain)
 	}
 	u := g.unroll()
+	g.inlineMath = g.mathCalls()*u <= 64
 	f.Loop(wasm.Void)
 	if u > 1 {
 		f.LocalGet(g.remain)
@@ -136,7 +137,7 @@ func (g *gen) row(k int) error {
 		f.Mem(wasm.F64Load, uint32((k*nf+j)*8))
 		f.LocalSet(g.slot[j])
 	}
-	for i, s := range m.Steps {
+	for i, s := range g.steps {
 		var err error
 		switch s := s.(type) {
 		case *ir.Map:
@@ -176,7 +177,7 @@ func (g *gen) mathNeeded() []string {
 			out = append(out, n)
 		}
 	}
-	for _, s := range g.m.Steps {
+	for _, s := range g.steps {
 		switch s := s.(type) {
 		case *ir.Softmax:
 			add("exp")
@@ -196,6 +197,44 @@ func (g *gen) mathNeeded() []string {
 		}
 	}
 	return out
+}
+
+// mathCalls counts the math functions one row evaluates.
+func (g *gen) mathCalls() int {
+	n := 0
+	for _, s := range g.steps {
+		switch s := s.(type) {
+		case *ir.Softmax:
+			n += len(s.In)
+		case *ir.Map:
+			for _, op := range s.Ops {
+				if !op.Kind.HasVals() && op.Kind != ir.OpIsMissing && op.Kind != ir.OpSquare {
+					n += len(s.In)
+				}
+			}
+		}
+	}
+	return n
+}
+
+// callMath evaluates a math function on the f64 on the stack: inline when
+// a row evaluates few of them (a call makes the compiler save every live
+// value around it), else as a call.
+func (g *gen) callMath(name string) {
+	if !g.inlineMath {
+		g.f.Call(g.mathFunc(name))
+		return
+	}
+	switch name {
+	case "exp":
+		wasm.EmitExp(g.f)
+	case "log":
+		wasm.EmitLog(g.f)
+	case "expit":
+		wasm.EmitExpit(g.f)
+	case "tanh":
+		wasm.EmitTanh(g.f)
+	}
 }
 
 // mathFunc returns the index of a math helper, adding it once.
@@ -281,13 +320,13 @@ func (g *gen) op(op *ir.Op, i int, t uint32) {
 		f.LocalGet(t)
 		f.Op(wasm.F64Mul)
 	case ir.OpExp:
-		f.Call(g.mathFunc("exp"))
+		g.callMath("exp")
 	case ir.OpLog:
-		f.Call(g.mathFunc("log"))
+		g.callMath("log")
 	case ir.OpLogistic:
-		f.Call(g.mathFunc("expit"))
+		g.callMath("expit")
 	case ir.OpTanh:
-		f.Call(g.mathFunc("tanh"))
+		g.callMath("tanh")
 	}
 }
 
@@ -326,12 +365,11 @@ func (g *gen) softmax(s *ir.Softmax) {
 		}
 	}
 	f.LocalSet(mx)
-	exp := g.mathFunc("exp")
 	for i, in := range s.In {
 		f.LocalGet(g.slot[in])
 		f.LocalGet(mx)
 		f.Op(wasm.F64Sub)
-		f.Call(exp)
+		g.callMath("exp")
 		f.LocalTee(g.slot[s.Out[i]])
 		if i > 0 {
 			f.LocalGet(sum)

@@ -55,7 +55,7 @@ func Generate(m *ir.Model, opts Options) ([]byte, error) {
 	if opts.CompleteDepth == 0 {
 		opts.CompleteDepth = 10
 	}
-	g := &gen{m: m, opts: opts, mod: wasm.NewModule()}
+	g := &gen{m: m, opts: opts, mod: wasm.NewModule(), steps: foldScales(m)}
 	return g.generate()
 }
 
@@ -65,6 +65,8 @@ type gen struct {
 	opts Options
 	mod  *wasm.Module
 	f    *wasm.Func // mlbox_predict
+	// steps are the model's steps as lowered (see foldScales)
+	steps []ir.Step
 
 	// data is the memory image from base: metadata, messages, tables and
 	// scratch, laid out before any code is emitted (after the math
@@ -86,6 +88,7 @@ type gen struct {
 	in, out, remain uint32
 	slot            []uint32 // slot → f64 local
 	math            map[string]uint32
+	inlineMath      bool
 }
 
 // alloc reserves n bytes of initialised data aligned to align (at most
@@ -279,7 +282,7 @@ func (g *gen) fail(addr uint32, n int32) {
 // many rows one loop iteration handles.
 func (g *gen) rowCost() int {
 	n := len(g.m.Inputs) + len(g.m.Out)
-	for _, s := range g.m.Steps {
+	for _, s := range g.steps {
 		switch s := s.(type) {
 		case *ir.Map:
 			n += len(s.In) * (2 + 3*len(s.Ops))
