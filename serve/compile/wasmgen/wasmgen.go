@@ -45,6 +45,9 @@ const (
 	// maxMemory bounds the module's linear memory (the runtime may cap it
 	// lower: serve.memory_limit_mb).
 	maxMemory = 4 << 30
+	// maxRowCost bounds the instructions of one row's code (about 10
+	// bytes each).
+	maxRowCost = 4 << 20
 )
 
 // Generate returns the module for m, which must pass m.Validate.
@@ -135,6 +138,12 @@ func (g *gen) generate() ([]byte, error) {
 	}
 	metaAddr := g.put(meta, 8)
 
+	// Straight-line code grows with the model: bound it, so that a crafted
+	// model cannot make compiling (here and in wazero) take the server
+	// down.
+	if c := g.rowCost(); c > maxRowCost {
+		return nil, ir.Unsupportedf("the model is too large to compile: about %d instructions per row (at most %d)", c, maxRowCost)
+	}
 	g.rowsMsg, g.rowsMsgLen = g.message(fmt.Sprintf("rows must be between 1 and %d", g.maxRows))
 	if err := g.layout(); err != nil {
 		return nil, err

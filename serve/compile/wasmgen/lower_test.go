@@ -1,0 +1,207 @@
+package wasmgen_test
+
+import (
+	"context"
+	"encoding/json"
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"mlbox/serve"
+	"mlbox/serve/compile/ir"
+	"mlbox/serve/compile/wasmgen"
+)
+
+// Every step's lowering against its reference evaluator, on random
+// models and rows (NaN included), in the serving runtime, trusted and
+// not, with every tree layout.
+
+func randTree(r *rand.Rand, nf, nout, depth int) ir.Tree {
+	var t ir.Tree
+	var grow func(d int) int32
+	grow = func(d int) int32 {
+		i := int32(len(t.Feature))
+		t.Feature = append(t.Feature, -1)
+		t.Threshold = append(t.Threshold, 0)
+		t.Left = append(t.Left, -1)
+		t.Right = append(t.Right, -1)
+		t.MissingLeft = append(t.MissingLeft, false)
+		for range nout {
+			t.Value = append(t.Value, math.Round(r.NormFloat64()*1000)/1000)
+		}
+		if d == 0 || d < depth-1 && r.IntN(4) == 0 {
+			return i
+		}
+		t.Feature[i] = int32(r.IntN(nf))
+		t.Threshold[i] = r.NormFloat64()
+		if r.IntN(10) == 0 {
+			t.Threshold[i] = math.Inf(1)
+		}
+		t.MissingLeft[i] = r.IntN(2) == 0
+		l := grow(d - 1)
+		t.Left[i] = l
+		t.Right[i] = grow(d - 1)
+		return i
+	}
+	grow(depth)
+	return t
+}
+
+func randModel(r *rand.Rand) *ir.Model {
+	nf := 1 + r.IntN(6)
+	m := &ir.Model{PredictFn: ir.PredictLabel}
+	for i := range nf {
+		m.Inputs = append(m.Inputs, ir.Input{Name: string(rune('a' + i)), Type: "double", Required: true})
+	}
+	m.NSlots = nf
+	cols := make([]int, nf)
+	for i := range cols {
+		cols[i] = i
+	}
+	// Element-wise steps.
+	mp := m.Alloc(nf)
+	m.Add(&ir.Map{In: cols, Out: mp, Ops: []ir.Op{
+		{Kind: ir.OpReplace, Vals: []float64{0.5}, Match: math.NaN()},
+		{Kind: ir.OpSub, Vals: []float64{r.NormFloat64()}},
+		{Kind: ir.OpDiv, Vals: []float64{1 + r.Float64()}},
+	}})
+	ind := m.Alloc(1)
+	m.Add(&ir.Map{In: cols[:1], Out: ind, Ops: []ir.Op{{Kind: ir.OpIsMissing, Match: math.NaN()}}})
+	// A one-hot of a small integer column.
+	oh := m.Alloc(3)
+	unk := ir.Unknown(r.IntN(3))
+	m.Add(&ir.OneHot{In: cols[nf-1], Cats: []float64{-1, 0, 1, math.NaN()}, Cols: []int{0, 1, -1, 2}, Out: oh, Unknown: unk, UnknownCol: 2, Column: "z"})
+	feat := append(append(append([]int{}, mp...), ind...), oh...)
+	nout := 1 + r.IntN(3)
+	switch r.IntN(3) {
+	case 0: // linear → softmax or logistic
+		w := make([]float64, nout*len(feat))
+		for i := range w {
+			w[i] = r.NormFloat64()
+		}
+		d := m.Alloc(nout)
+		m.Add(&ir.Linear{In: feat, Out: d, W: w, B: w[:nout]})
+		p := m.Alloc(nout)
+		if nout > 1 {
+			m.Add(&ir.Softmax{In: d, Out: p})
+		} else {
+			m.Add(&ir.Map{In: d, Out: p, Ops: []ir.Op{{Kind: ir.OpLogistic}, {Kind: ir.OpMax, Vals: []float64{0.01}}, {Kind: ir.OpLog}}})
+		}
+		m.Out = p
+	case 1: // trees
+		// The raw inputs too: trees route NaN.
+		tin := append(append([]int{}, feat...), cols...)
+		st := &ir.Trees{In: tin, Float32: r.IntN(2) == 0, Average: r.IntN(2) == 0}
+		for range 1 + r.IntN(7) {
+			st.Trees = append(st.Trees, randTree(r, len(tin), nout, r.IntN(9)))
+		}
+		if r.IntN(2) == 0 {
+			st.Base = make([]float64, nout)
+			st.Base[0] = 0.25
+		}
+		st.Out = m.Alloc(nout)
+		m.Add(st)
+		m.Out = st.Out
+	default: // normalize and exp/tanh
+		e := m.Alloc(len(mp))
+		m.Add(&ir.Map{In: mp, Out: e, Ops: []ir.Op{{Kind: ir.OpTanh}, {Kind: ir.OpExp}, {Kind: ir.OpSquare}, {Kind: ir.OpMin, Vals: []float64{2}}, {Kind: ir.OpSub, Vals: []float64{1}}}})
+		q := m.Alloc(len(e))
+		m.Add(&ir.Normalize{In: e, Out: q, Zero: ir.ZeroSum(r.IntN(3))})
+		m.Out = q
+	}
+	m.Task = ir.Regression
+	if len(m.Out) > 1 && r.IntN(2) == 0 {
+		m.Task = ir.Classification
+		for i := range m.Out {
+			m.Labels = append(m.Labels, json.RawMessage(string(rune('0'+i))))
+		}
+	}
+	return m
+}
+
+func TestLoweringMatchesEvaluator(t *testing.T) {
+	ctx := context.Background()
+	rt, err := serve.NewRuntime(ctx, serve.RuntimeConfig{PoolSize: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rt.Close(ctx)
+	r := rand.New(rand.NewPCG(1, 2))
+	n := 300
+	if testing.Short() {
+		n = 40
+	}
+	for iter := range n {
+		m := randModel(r)
+		if err := m.Validate(); err != nil {
+			t.Fatal(err)
+		}
+		opts := wasmgen.Options{MaxBatchRows: 1 + r.IntN(40), CompleteDepth: []int{1, 4, 10}[r.IntN(3)]}
+		wasm, err := wasmgen.Generate(m, opts)
+		if err != nil {
+			t.Fatalf("model %d: %v", iter, err)
+		}
+		mod, err := rt.LoadWith(ctx, wasm, serve.LoadOptions{Trusted: iter%2 == 0})
+		if err != nil {
+			t.Fatalf("model %d: load: %v", iter, err)
+		}
+		rows := 1 + r.IntN(60)
+		nf := len(m.Inputs)
+		in := make([]float64, rows*nf)
+		for i := range in {
+			switch r.IntN(8) {
+			case 0:
+				in[i] = math.NaN()
+			case 1:
+				in[i] = float64(r.IntN(4) - 1) // one-hot categories and unknowns
+			default:
+				in[i] = r.NormFloat64() * 2
+			}
+		}
+		// Rows one by one against the evaluator, then the batch.
+		var want []float64
+		refused := false
+		for row := range rows {
+			out, err := m.Eval(in[row*nf : (row+1)*nf])
+			if err != nil {
+				refused = true
+				got, perr := mod.Predict(ctx, in[row*nf:(row+1)*nf], 1)
+				if perr == nil {
+					t.Fatalf("model %d row %d: module answered %v, evaluator refused: %v", iter, row, got, err)
+				}
+				continue
+			}
+			got, err := mod.Predict(ctx, in[row*nf:(row+1)*nf], 1)
+			if err != nil {
+				t.Fatalf("model %d row %d: %v", iter, row, err)
+			}
+			for k := range out {
+				if !same(got[k], out[k]) {
+					t.Fatalf("model %d row %d (%v): module %v, evaluator %v", iter, row, in[row*nf:(row+1)*nf], got, out)
+				}
+			}
+			want = append(want, out...)
+		}
+		if !refused {
+			got, err := mod.Predict(ctx, in, rows)
+			if err != nil {
+				t.Fatalf("model %d batch: %v", iter, err)
+			}
+			for k := range want {
+				if !same(got[k], want[k]) {
+					t.Fatalf("model %d batch output %d: module %v, evaluator %v", iter, k, got[k], want[k])
+				}
+			}
+		}
+		mod.Close()
+	}
+}
+
+// same: equal, both NaN, or within 1e-12 (math functions are not Go's,
+// divisions are folded into weights).
+func same(a, b float64) bool {
+	if a == b || a != a && b != b {
+		return true
+	}
+	return math.Abs(a-b) <= 1e-12*math.Max(1, math.Abs(b))
+}
