@@ -50,6 +50,7 @@ type config struct {
 	openFrac            float64
 	skipMLflow          bool
 	skipInProcess       bool
+	skipCompiled        bool
 	skipLog             bool
 	netHTTP             bool
 	openConns           int
@@ -84,6 +85,7 @@ func parseFlags(args []string) (*config, error) {
 	fs.IntVar(&c.openConns, "open-conns", 16, "connections carrying the open-loop load")
 	fs.BoolVar(&c.skipMLflow, "skip-mlflow", false, "do not measure the mlflow models serve baseline")
 	fs.BoolVar(&c.skipInProcess, "skip-inprocess", false, "do not run go test -bench PredictRow ./serve/")
+	fs.BoolVar(&c.skipCompiled, "skip-compiled", false, "do not benchmark the scikit-learn models mlbox compiles (random forest, scaler + logistic regression)")
 	fs.StringVar(&c.benchtime, "benchtime", "1s", "-benchtime of the in-process benchmark")
 	fs.StringVar(&c.mlflow, "mlflow", ".venv/bin/mlflow", "`PATH` of the mlflow CLI (make venv)")
 	fs.StringVar(&c.python, "python", ".venv/bin/python", "`PATH` of the Python with mlflow and scikit-learn")
@@ -148,6 +150,7 @@ type report struct {
 	Closed    []loadResult      `json:"closed"`
 	Open      []loadResult      `json:"open"`
 	InProcess []inProcResult    `json:"in_process,omitempty"`
+	Compiled  *compiledReport   `json:"compiled,omitempty"`
 	Targets   []targetCheck     `json:"targets"`
 	Notes     []string          `json:"notes,omitempty"`
 }
@@ -198,6 +201,18 @@ func run(ctx context.Context, cfg *config) (*report, error) {
 		defer os.RemoveAll(tmp)
 	}
 
+	// The scikit-learn models mlbox compiles, trained first (their
+	// baselines are timed on a quiet machine).
+	skDir := filepath.Join(tmp, "sklearn")
+	if !cfg.skipCompiled {
+		fmt.Fprintln(os.Stderr, "bench/serve: training the scikit-learn models and timing scikit-learn and onnxruntime")
+		bl, err := trainSklearn(ctx, cfg, skDir)
+		if err != nil {
+			return nil, err
+		}
+		rep.Compiled = &compiledReport{Baselines: bl, CompileState: map[string]string{}}
+	}
+
 	// mlbox.
 	base := strings.TrimSuffix(cfg.url, "/")
 	var srv *proc
@@ -226,6 +241,30 @@ func run(ctx context.Context, cfg *config) (*report, error) {
 		{Name: "mlbox iris /invocations", URL: base + "/models/iris/invocations", body: []byte(`{"inputs": [` + irisRow + `]}`)},
 		{Name: "mlbox forest /predict", URL: base + "/models/forest/predict", body: []byte(`{"data": ` + forestRow + `}`)},
 	}
+	if rep.Compiled != nil {
+		for _, name := range compiledModels {
+			fmt.Fprintf(os.Stderr, "bench/serve: registering the %s (MLflow model directory) as sk-%s@champion\n", name, name)
+			v, err := registerModelDir(ctx, base, "sk-"+name, filepath.Join(skDir, name))
+			if err != nil {
+				return nil, err
+			}
+			state, err := compileState(ctx, base, "sk-"+name, v)
+			if err != nil {
+				return nil, err
+			}
+			rep.Compiled.CompileState[name] = state
+			if state != "compiled" {
+				return nil, fmt.Errorf("sk-%s: %s", name, state)
+			}
+		}
+		body, err := oneRowBody(skDir)
+		if err != nil {
+			return nil, err
+		}
+		targets = append(targets,
+			&target{Name: "mlbox sklearn forest /invocations", URL: base + "/models/sk-forest/invocations", body: body},
+			&target{Name: "mlbox pipeline /invocations", URL: base + "/models/sk-pipeline/invocations", body: body})
+	}
 	waiter := srv
 	if waiter == nil {
 		waiter = &proc{name: "mlbox", exited: make(chan struct{})}
@@ -249,11 +288,28 @@ func run(ctx context.Context, cfg *config) (*report, error) {
 	if ctx.Err() != nil {
 		return rep, ctx.Err()
 	}
+	// A restart on the same data: the compiled modules come from the cache.
+	if rep.Compiled != nil && srv != nil {
+		start := time.Now()
+		srv2, err := startMlbox(ctx, cfg, tmp)
+		if err != nil {
+			return rep, err
+		}
+		url := srv2.url + "/models/sk-forest/invocations"
+		if err := srv2.waitOK(ctx, url, targets[len(targets)-2].body, 120*time.Second); err != nil {
+			srv2.stop()
+			return rep, err
+		}
+		rep.Compiled.RestartToServeMs = float64(time.Since(start).Microseconds()) / 1000
+		rep.Compiled.RestartCompiled = metricValue(ctx, srv2.url, `mlbox_compile_total{result="compiled"}`)
+		rep.Compiled.RestartCached = metricValue(ctx, srv2.url, `mlbox_compile_total{result="cached"}`)
+		srv2.stop()
+	}
 
 	// The baseline.
 	if !cfg.skipMLflow {
 		fmt.Fprintln(os.Stderr, "bench/serve: training the scikit-learn baseline and starting mlflow models serve")
-		ml, err := startMLflow(ctx, cfg, tmp)
+		ml, err := startMLflow(ctx, cfg, tmp, "")
 		if err != nil {
 			rep.Notes = append(rep.Notes, "mlflow baseline failed: "+err.Error())
 			fmt.Fprintln(os.Stderr, "bench/serve: mlflow baseline:", err)
@@ -276,6 +332,34 @@ func run(ctx context.Context, cfg *config) (*report, error) {
 			}
 			ml.stop()
 		}
+		if rep.Compiled != nil && ctx.Err() == nil {
+			fmt.Fprintln(os.Stderr, "bench/serve: mlflow models serve on the pipeline")
+			ml, err := startMLflow(ctx, cfg, tmp, filepath.Join(skDir, "pipeline"))
+			if err != nil {
+				rep.Notes = append(rep.Notes, "mlflow pipeline baseline failed: "+err.Error())
+			} else {
+				body := targets[len(targets)-1].body
+				t := &target{Name: "mlflow pipeline /invocations", URL: ml.url + "/invocations", body: body, check: checkPredictions, cpu: ml.cpu, netHTTP: cfg.netHTTP}
+				t2 := *t
+				t2.Name, t2.newConn = "mlflow pipeline /invocations new-conn", true
+				if err := ml.waitOK(ctx, t.URL, t.body, 60*time.Second); err != nil {
+					rep.Notes = append(rep.Notes, "mlflow pipeline baseline does not answer: "+err.Error())
+				} else {
+					closed, open := measure(ctx, cfg, []*target{t, &t2})
+					rep.Closed, rep.Open = append(rep.Closed, closed...), append(rep.Open, open...)
+				}
+				ml.stop()
+			}
+		}
+	}
+
+	if rep.Compiled != nil && ctx.Err() == nil {
+		fmt.Fprintln(os.Stderr, "bench/serve: go test -run '^$' -bench 'Compile|CompiledLoad|CompiledPredict' ./serve/compile/")
+		res, err := compiledInProcess(ctx, cfg, skDir)
+		if err != nil {
+			rep.Notes = append(rep.Notes, "compiled-model benchmark failed: "+err.Error())
+		}
+		rep.Compiled.InProcess = res
 	}
 
 	if !cfg.skipInProcess && ctx.Err() == nil {
@@ -392,6 +476,7 @@ func (r *report) check(cfg *config) {
 	if o := r.find(r.Open, "mlbox iris /predict", 0); o != nil {
 		r.Targets = append(r.Targets, targetCheck{fmt.Sprintf("iris p99 at %.0f%% of peak (%.0f req/s; svc p99 %.2f ms)", cfg.openFrac*100, o.Rate, o.SvcP99Ms), o.P99Ms, "ms", fmt.Sprintf("< %g", cfg.irisP99Target), o.P99Ms < cfg.irisP99Target && o.Errors == 0})
 	}
+	r.checkCompiled(cfg)
 	for _, p := range r.InProcess {
 		if p.Name == "BenchmarkForestPredictRow/serial/batch=1" {
 			r.Targets = append(r.Targets, targetCheck{"forest in process (serial, batch=1)", p.NsPerRow / 1000, "µs/row", fmt.Sprintf("<= %g", cfg.forestRowTargetNsec/1000), p.NsPerRow <= cfg.forestRowTargetNsec})
@@ -450,6 +535,17 @@ func (r *report) print(w io.Writer, cfg *config) {
 		}
 	} else if !cfg.skipInProcess {
 		fmt.Fprintf(w, "\nin process: run go test -run '^$' -bench PredictRow ./serve/\n")
+	}
+	if r.Compiled != nil {
+		r.Compiled.print(w)
+		if mlName := r.bestMLflowOf("pipeline"); mlName != "" {
+			for _, c := range cfg.conc {
+				ml, mb := r.find(r.Closed, mlName, c), r.find(r.Closed, "mlbox pipeline /invocations", c)
+				if ml != nil && mb != nil && ml.RPS > 0 {
+					fmt.Fprintf(w, "  pipeline /invocations, conc %-3d  mlflow %7.0f req/s (%s)   mlbox %7.0f req/s (%.1fx)\n", c, ml.RPS, strings.TrimPrefix(mlName, "mlflow pipeline /invocations"), mb.RPS, mb.RPS/ml.RPS)
+				}
+			}
+		}
 	}
 	if len(r.Targets) > 0 {
 		fmt.Fprintln(w, "\ntargets:")

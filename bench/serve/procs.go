@@ -201,9 +201,9 @@ print("training accuracy", model.score(X, y))
 mlflow.sklearn.save_model(model, sys.argv[1])
 `
 
-// startMLflow trains and saves the baseline model and starts
-// `mlflow models serve` on it.
-func startMLflow(ctx context.Context, cfg *config, tmp string) (*proc, error) {
+// startMLflow starts `mlflow models serve` on modelDir, or when it is ""
+// on the iris baseline model, which it trains and saves first.
+func startMLflow(ctx context.Context, cfg *config, tmp, modelDir string) (*proc, error) {
 	py, err := binPath(cfg.python)
 	if err != nil {
 		return nil, fmt.Errorf("python: %w (make venv, or pass --python, or --skip-mlflow)", err)
@@ -212,16 +212,18 @@ func startMLflow(ctx context.Context, cfg *config, tmp string) (*proc, error) {
 	if err != nil {
 		return nil, fmt.Errorf("mlflow: %w (make venv, or pass --mlflow, or --skip-mlflow)", err)
 	}
-	script := filepath.Join(tmp, "train.py")
-	if err := os.WriteFile(script, []byte(mlflowTrain), 0o644); err != nil {
-		return nil, err
-	}
-	modelDir := filepath.Join(tmp, "sklearn-iris")
-	train := exec.CommandContext(ctx, py, script, modelDir)
-	train.Dir = tmp
-	train.Env = append(os.Environ(), "MLFLOW_TRACKING_URI=file://"+filepath.Join(tmp, "mlruns"))
-	if out, err := train.CombinedOutput(); err != nil {
-		return nil, fmt.Errorf("training the baseline: %v\n%s", err, out)
+	if modelDir == "" {
+		script := filepath.Join(tmp, "train.py")
+		if err := os.WriteFile(script, []byte(mlflowTrain), 0o644); err != nil {
+			return nil, err
+		}
+		modelDir = filepath.Join(tmp, "sklearn-iris")
+		train := exec.CommandContext(ctx, py, script, modelDir)
+		train.Dir = tmp
+		train.Env = append(os.Environ(), "MLFLOW_TRACKING_URI=file://"+filepath.Join(tmp, "mlruns"))
+		if out, err := train.CombinedOutput(); err != nil {
+			return nil, fmt.Errorf("training the baseline: %v\n%s", err, out)
+		}
 	}
 	port, err := freePort()
 	if err != nil {
