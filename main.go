@@ -26,6 +26,7 @@ Usage:
   mlbox config check [--config F]    validate a config file and print the effective config (secrets masked)
   mlbox models download URI DIR      fetch a registered model version's artifacts (models:/NAME@ALIAS, /STAGE, /VERSION)
   mlbox models log FILE.wasm         log a wasm model in a new run, optionally register it and set an alias
+  mlbox models compile MODEL_DIR     compile a logged scikit-learn model to a wasm module (what the server does)
   mlbox models profile data.csv      write a training-data profile (per-feature histograms) for drift
   mlbox models rollback NAME         move an alias (default champion) back to its previous version
   mlbox jobs list|run|history|log    scheduled jobs: list them, run one now, its history and logs
