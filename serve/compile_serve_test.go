@@ -470,3 +470,34 @@ func TestCompiledModulesConform(t *testing.T) {
 		t.Fatalf("compiled %s, handed off %s", a, b)
 	}
 }
+
+// TestServeCompileStates: the background compile records every outcome
+// on the version, before any deployment asks.
+func TestServeCompileStates(t *testing.T) {
+	f := newFixture(t, func(c *ManagerConfig) { c.CompileDir = t.TempDir() })
+	files, _ := zooFiles(t, "ridge_reg-pickle", nil)
+	for _, c := range []struct {
+		name, pkl string
+		want      string
+	}{
+		{"ok", string(files["model.pkl"]), "compiled"},
+		{"missing", "", "invalid: the model file model.pkl is missing"},
+		{"gnb", "\x80\x02csklearn.naive_bayes\nGaussianNB\n)\x81}b.", "unsupported: sklearn.naive_bayes.GaussianNB"},
+		{"evil", "\x80\x02cos\nsystem\nX\x02\x00\x00\x00lsR.", "unsupported: model.pkl references os.system"},
+		{"truncated", "\x80\x04\x95\x10", "invalid: model.pkl"},
+	} {
+		fs := map[string][]byte{"MLmodel": files["MLmodel"]}
+		if c.pkl != "" {
+			fs["model.pkl"] = []byte(c.pkl)
+		}
+		v := f.addVersion(c.name, fs)
+		if got := f.waitTag(c.name, v); !strings.HasPrefix(got, c.want) {
+			t.Errorf("%s: %q, want %q", c.name, got, c.want)
+		}
+	}
+	for result, want := range map[string]uint64{"compiled": 1, "unsupported": 2, "invalid": 1} {
+		if n := f.set.GetOrCreateCounter(`mlbox_compile_total{result="` + result + `"}`).Get(); n != want {
+			t.Errorf("%s compiles counted %d, want %d", result, n, want)
+		}
+	}
+}

@@ -172,7 +172,8 @@ func (c *compiler) build(src *compile.Source) ([]byte, error) {
 	start := time.Now()
 	mod, err := src.Compile(wasmgen.Options{})
 	if err != nil {
-		c.result("unsupported").Inc()
+		state, _, _ := strings.Cut(compile.State(err), ":")
+		c.result(state).Inc() // unsupported, invalid or failed
 		return nil, err
 	}
 	c.took.UpdateDuration(start)
@@ -186,15 +187,18 @@ func (c *compiler) build(src *compile.Source) ([]byte, error) {
 }
 
 // fail records a failed compile's state and returns the error for the
-// load.
+// load. A model file that cannot be read now (storage down, the request
+// gone) leaves the state as it is: a later load tries again.
 func (c *compiler) fail(ctx context.Context, k vkey, err error) error {
-	if errors.Is(err, ErrNotServable) || ctx.Err() != nil || errors.Is(err, artifact.ErrUnavailable) {
+	if ctx.Err() != nil || errors.Is(err, artifact.ErrUnavailable) {
+		return err
+	}
+	if errors.Is(err, ErrNotServable) { // the model directory is not as its MLmodel says
+		c.setState(ctx, k, "invalid: "+strings.TrimPrefix(err.Error(), ErrNotServable.Error()+": "))
 		return err
 	}
 	state := compile.State(err)
-	if !strings.HasPrefix(state, "failed:") {
-		c.setState(ctx, k, state)
-	}
+	c.setState(ctx, k, state)
 	return fmt.Errorf("%w: %s", ErrNotServable, state)
 }
 
