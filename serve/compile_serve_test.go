@@ -3,8 +3,6 @@ package serve
 import (
 	"context"
 	"encoding/json"
-	"fmt"
-	"io"
 	"math"
 	"net/http"
 	"net/http/httptest"
@@ -100,40 +98,7 @@ func TestServeCompiledSwapUnderLoad(t *testing.T) {
 	if st != 200 || want != `{"predictions":`+string(c.Expected.Predictions)+`}` {
 		t.Fatalf("%d %s, want %s", st, want, c.Expected.Predictions)
 	}
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var failures []string
-	seen := map[string]int{}
-	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 8}}
-	for range 4 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				resp, err := client.Post(f.srv.URL+"/models/m/invocations", "application/json", strings.NewReader(body))
-				if err != nil {
-					mu.Lock()
-					failures = append(failures, err.Error())
-					mu.Unlock()
-					continue
-				}
-				b, _ := io.ReadAll(resp.Body)
-				resp.Body.Close()
-				mu.Lock()
-				if resp.StatusCode != 200 || string(b) != want {
-					failures = append(failures, fmt.Sprintf("%d %.200s", resp.StatusCode, b))
-				}
-				seen[resp.Header.Get(HeaderModelVersion)]++
-				mu.Unlock()
-			}
-		}()
-	}
+	stop := f.hammer("/models/m/invocations", body, want)
 	for i := range 16 {
 		v := v2
 		if i%2 == 1 {
@@ -143,8 +108,7 @@ func TestServeCompiledSwapUnderLoad(t *testing.T) {
 		f.waitServing("m", v)
 		time.Sleep(15 * time.Millisecond)
 	}
-	close(stop)
-	wg.Wait()
+	seen, failures := stop()
 	if len(failures) > 0 {
 		t.Fatalf("%d failed requests, e.g. %v", len(failures), failures[:min(3, len(failures))])
 	}

@@ -166,6 +166,51 @@ func (f *fixture) predict(path, body string) (int, string, string) {
 	return st, h.Get(HeaderModelVersion), b
 }
 
+// hammer sends body to path from 4 goroutines until the returned stop is
+// called, which returns the requests per answering version and the
+// answers that were not 200 want.
+func (f *fixture) hammer(path, body, want string) (stop func() (map[string]int, []string)) {
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	seen := map[string]int{}
+	var failures []string
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 8}}
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-done:
+					return
+				default:
+				}
+				resp, err := client.Post(f.srv.URL+path, "application/json", strings.NewReader(body))
+				if err != nil {
+					mu.Lock()
+					failures = append(failures, err.Error())
+					mu.Unlock()
+					continue
+				}
+				b, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				mu.Lock()
+				if resp.StatusCode != 200 || string(b) != want {
+					failures = append(failures, fmt.Sprintf("%d %.200s", resp.StatusCode, b))
+				}
+				seen[resp.Header.Get(HeaderModelVersion)]++
+				mu.Unlock()
+			}
+		}()
+	}
+	return func() (map[string]int, []string) {
+		close(done)
+		wg.Wait()
+		return seen, failures
+	}
+}
+
 // waitServing waits until model's deployment serves version.
 func (f *fixture) waitServing(model, version string) {
 	f.t.Helper()
@@ -354,40 +399,7 @@ func testHotSwap(t *testing.T, keep int) {
 	f.alias("m", "champion", v1)
 	f.waitServing("m", v1)
 
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	seen := map[string]int{}
-	var failures []string
-	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 8}}
-	for w := 0; w < 4; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				resp, err := client.Post(f.srv.URL+"/models/m/predict", "application/json", strings.NewReader(`{"data": [[0, 2, 3, 5], [0, 1, 1, 2]]}`))
-				if err != nil {
-					mu.Lock()
-					failures = append(failures, err.Error())
-					mu.Unlock()
-					continue
-				}
-				b, _ := io.ReadAll(resp.Body)
-				resp.Body.Close()
-				mu.Lock()
-				if resp.StatusCode != 200 || string(b) != `{"predictions":[[10,20],[4,8]]}` {
-					failures = append(failures, fmt.Sprintf("%d %s", resp.StatusCode, b))
-				}
-				seen[resp.Header.Get(HeaderModelVersion)]++
-				mu.Unlock()
-			}
-		}()
-	}
+	stop := f.hammer("/models/m/predict", `{"data": [[0, 2, 3, 5], [0, 1, 1, 2]]}`, `{"predictions":[[10,20],[4,8]]}`)
 	for i := 0; i < 20; i++ {
 		v := v2
 		if i%2 == 1 {
@@ -397,8 +409,7 @@ func testHotSwap(t *testing.T, keep int) {
 		f.waitServing("m", v)
 		time.Sleep(20 * time.Millisecond)
 	}
-	close(stop)
-	wg.Wait()
+	seen, failures := stop()
 	if len(failures) > 0 {
 		t.Fatalf("%d failed requests, e.g. %v", len(failures), failures[:min(5, len(failures))])
 	}

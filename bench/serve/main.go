@@ -542,7 +542,11 @@ func (r *report) print(w io.Writer, cfg *config) {
 			for _, c := range cfg.conc {
 				ml, mb := r.find(r.Closed, mlName, c), r.find(r.Closed, "mlbox pipeline /invocations", c)
 				if ml != nil && mb != nil && ml.RPS > 0 {
-					fmt.Fprintf(w, "  pipeline /invocations, conc %-3d  mlflow %7.0f req/s (%s)   mlbox %7.0f req/s (%.1fx)\n", c, ml.RPS, strings.TrimPrefix(mlName, "mlflow pipeline /invocations"), mb.RPS, mb.RPS/ml.RPS)
+					how := "keep-alive"
+					if strings.HasSuffix(mlName, "new-conn") {
+						how = "a connection per request"
+					}
+					fmt.Fprintf(w, "  pipeline /invocations, conc %-3d  mlflow %7.0f req/s (%s)   mlbox %7.0f req/s (%.1fx)\n", c, ml.RPS, how, mb.RPS, mb.RPS/ml.RPS)
 				}
 			}
 		}

@@ -14,10 +14,18 @@ import (
 // fuzzLimits are smaller than the defaults so that each input runs fast.
 var fuzzLimits = Limits{MaxBytes: 4 << 20, MaxValues: 1 << 16, MaxDepth: 48, MaxMemo: 1 << 12}
 
+// seedFiles lists this package's test files and the model files of the
+// sklearn front end's zoo (serve/compile/sklearn/testdata) ending in ext.
+func seedFiles(ext string) []string {
+	files, _ := filepath.Glob(filepath.Join("testdata", "*"+ext))
+	zoo, _ := filepath.Glob(filepath.Join("..", "sklearn", "testdata", "*", "*", "model"+ext))
+	return append(files, zoo...)
+}
+
 func addSeeds(f *testing.F, ext string) {
-	files, err := filepath.Glob(filepath.Join("testdata", "*"+ext))
-	if err != nil || len(files) == 0 {
-		f.Fatalf("no %s seeds: %v", ext, err)
+	files := seedFiles(ext)
+	if len(files) == 0 {
+		f.Fatalf("no %s seeds", ext)
 	}
 	for _, name := range files {
 		b, err := os.ReadFile(name)
@@ -213,8 +221,7 @@ func withSchema(schema []byte) []byte {
 // checksums would stop most mutations of a whole file before the schema).
 func FuzzReadSkops(f *testing.F) {
 	addSeeds(f, ".skops")
-	files, _ := filepath.Glob(filepath.Join("testdata", "*.skops"))
-	for _, name := range files {
+	for _, name := range seedFiles(".skops") {
 		zr, err := zip.OpenReader(name)
 		if err != nil {
 			f.Fatal(err)

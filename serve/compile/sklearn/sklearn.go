@@ -354,10 +354,15 @@ func before(v [2]int, maj, min int) bool {
 	return v[0] < maj || v[0] == maj && v[1] < min
 }
 
-// featureNames returns feature_names_in_ when the estimator has it.
+// featureNames returns feature_names_in_ when the estimator has it: the
+// columns, in the order it takes them.
 func featureNames(o *pyobj.Object) ([]string, bool, error) {
 	v, ok := o.Attr("feature_names_in_")
 	if !ok || v == nil {
+		// A Pipeline's are its first step's (a property, not stored).
+		if first, ok := pipelineFirst(o); ok {
+			return featureNames(first)
+		}
 		return nil, false, nil
 	}
 	names, err := strs(v)

@@ -3,6 +3,7 @@ package sklearn
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"mlbox/serve/internal/zootest"
@@ -40,5 +41,36 @@ func TestZoo(t *testing.T) {
 				t.Fatal(err)
 			}
 		})
+	}
+}
+
+// TestSignatureOrder: a signature that lists the columns in another order
+// than the model was fitted on (and has one more) changes nothing: the
+// columns are matched by name.
+func TestSignatureOrder(t *testing.T) {
+	for _, name := range []string{"ct_pipelines_passthrough-pickle", "pipe_scaler_logreg_cancer-pickle"} {
+		dir := filepath.Join("testdata/zoo", name)
+		c, err := zootest.Load(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := os.ReadFile(filepath.Join(dir, "MLmodel"))
+		mm, err := mlmodel.Parse(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cols := mm.Signature.Inputs.Columns
+		slices.Reverse(cols)
+		mm.Signature.Inputs.Columns = append(cols, mlmodel.ColSpec{Name: "extra", Type: "double"})
+		m, err := Build(mm, zootest.Reader(dir))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m.Inputs[0].Name != cols[0].Name || len(m.Inputs) != len(cols)+1 {
+			t.Fatalf("inputs %+v", m.Inputs)
+		}
+		if err := c.Check(m, m.Eval); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
 	}
 }

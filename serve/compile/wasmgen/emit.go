@@ -352,19 +352,24 @@ func (g *gen) linear(s *ir.Linear) {
 	}
 }
 
+// reduce folds the slots with op, left to right, into the local dst.
+func (g *gen) reduce(slots []int, op wasm.Op, dst uint32) {
+	for i, in := range slots {
+		g.f.LocalGet(g.slot[in])
+		if i > 0 {
+			g.f.Op(op)
+		}
+	}
+	g.f.LocalSet(dst)
+}
+
 // softmax: exp(x - max) / Σ.
 func (g *gen) softmax(s *ir.Softmax) {
 	f := g.f
 	mx, sum := f.Local(wasm.F64), f.Local(wasm.F64)
 	defer f.Release(mx)
 	defer f.Release(sum)
-	for i, in := range s.In {
-		f.LocalGet(g.slot[in])
-		if i > 0 {
-			f.Op(wasm.F64Max)
-		}
-	}
-	f.LocalSet(mx)
+	g.reduce(s.In, wasm.F64Max, mx)
 	for i, in := range s.In {
 		f.LocalGet(g.slot[in])
 		f.LocalGet(mx)
@@ -390,13 +395,7 @@ func (g *gen) normalize(s *ir.Normalize) {
 	f := g.f
 	sum := f.Local(wasm.F64)
 	defer f.Release(sum)
-	for i, in := range s.In {
-		f.LocalGet(g.slot[in])
-		if i > 0 {
-			f.Op(wasm.F64Add)
-		}
-	}
-	f.LocalSet(sum)
+	g.reduce(s.In, wasm.F64Add, sum)
 	for i, in := range s.In {
 		f.LocalGet(g.slot[in])
 		f.LocalGet(sum)

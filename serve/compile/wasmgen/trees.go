@@ -63,10 +63,18 @@ func (g *gen) layoutTrees(s *ir.Trees) (*treesPlan, error) {
 		d := t.Depth()
 		tp := treePlan{depth: d}
 		leafBytes := (1 << min(d, 30)) * p.nOut * 8
+		leaves := 0
+		for _, f := range t.Feature {
+			if f < 0 {
+				leaves++
+			}
+		}
 		switch {
 		case d == 0:
 			tp.consts = t.Value[:p.nOut]
-		case d <= g.opts.CompleteDepth && leafBytes <= 256<<10:
+		// Complete when it is shallow and nearly full: padding a sparse
+		// tree would multiply its memory, in every instance.
+		case d <= g.opts.CompleteDepth && leafBytes <= 256<<10 && 1<<d <= 4*leaves:
 			tp.complete = true
 			g.layoutComplete(t, &tp, p)
 		default:
