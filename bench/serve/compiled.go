@@ -243,31 +243,17 @@ var reCompiledBench = regexp.MustCompile(`^Benchmark(\S+?)(?:-\d+)?\s+\d+\s+([\d
 
 // compiledInProcess runs serve/compile's benchmarks on the models in dir.
 func compiledInProcess(ctx context.Context, cfg *config, dir string) (map[string]float64, error) {
-	cmd := exec.CommandContext(ctx, "go", "test", "-run", "^$", "-bench", "Compile|CompiledLoad|CompiledPredict", "-benchtime", cfg.benchtime, "./serve/compile/")
-	cmd.Env = append(os.Environ(), "MLBOX_BENCH_MODELS="+dir)
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		return nil, err
-	}
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		return nil, err
-	}
 	res := map[string]float64{}
-	sc := bufio.NewScanner(out)
-	for sc.Scan() {
-		if m := reCompiledBench.FindStringSubmatch(sc.Text()); m != nil {
+	err := goBench(ctx, cfg, "./serve/compile/", "Compile|CompiledLoad|CompiledPredict", []string{"MLBOX_BENCH_MODELS=" + dir}, func(line string) {
+		if m := reCompiledBench.FindStringSubmatch(line); m != nil {
 			v := m[2]
 			if m[3] != "" {
 				v = m[3]
 			}
 			res[m[1]], _ = strconv.ParseFloat(v, 64)
 		}
-	}
-	if err := cmd.Wait(); err != nil {
-		return res, fmt.Errorf("go test -bench ./serve/compile/: %w", err)
-	}
-	return res, nil
+	})
+	return res, err
 }
 
 // checkCompiled adds the compiled-model targets (the issue's ratios).

@@ -420,27 +420,37 @@ var reBench = regexp.MustCompile(`^(Benchmark\S+?)(?:-\d+)?\s+\d+\s+.*?([\d.]+) 
 
 // inProcess runs the serve package's PredictRow benchmarks.
 func inProcess(ctx context.Context, cfg *config) ([]inProcResult, error) {
-	cmd := exec.CommandContext(ctx, "go", "test", "-run", "^$", "-bench", "PredictRow", "-benchtime", cfg.benchtime, "./serve/")
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		return nil, err
-	}
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		return nil, err
-	}
 	var res []inProcResult
-	sc := bufio.NewScanner(out)
-	for sc.Scan() {
-		if m := reBench.FindStringSubmatch(sc.Text()); m != nil {
+	err := goBench(ctx, cfg, "./serve/", "PredictRow", nil, func(line string) {
+		if m := reBench.FindStringSubmatch(line); m != nil {
 			v, _ := strconv.ParseFloat(m[2], 64)
 			res = append(res, inProcResult{Name: m[1], NsPerRow: v})
 		}
+	})
+	return res, err
+}
+
+// goBench runs `go test -bench pattern pkg` (with env added) and hands
+// each line of its output to each.
+func goBench(ctx context.Context, cfg *config, pkg, pattern string, env []string, each func(line string)) error {
+	cmd := exec.CommandContext(ctx, "go", "test", "-run", "^$", "-bench", pattern, "-benchtime", cfg.benchtime, pkg)
+	cmd.Env = append(os.Environ(), env...)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return err
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	sc := bufio.NewScanner(out)
+	for sc.Scan() {
+		each(sc.Text())
 	}
 	if err := cmd.Wait(); err != nil {
-		return res, fmt.Errorf("go test -bench: %w", err)
+		return fmt.Errorf("go test -bench %s: %w", pkg, err)
 	}
-	return res, nil
+	return nil
 }
 
 func (r *report) find(list []loadResult, name string, conc int) *loadResult {

@@ -338,13 +338,10 @@ func (g *gen) completeLevel(p *treesPlan, tp *treePlan, idx uint32, level int, x
 		g.pushThrConst(p, tp.rootThr)
 		f.Op(gt)
 		if nan {
-			f.LocalGet(x)
-			f.LocalGet(x)
-			f.Op(ne)
-			f.I32Const(0)
-			f.Mem(wasm.I32Load8U, tp.flags)
-			f.Op(wasm.I32And)
-			f.Op(wasm.I32Or)
+			g.orNaN(x, ne, func() {
+				f.I32Const(0)
+				f.Mem(wasm.I32Load8U, tp.flags)
+			})
 		}
 		f.I32Const(1)
 		f.Op(wasm.I32Add)
@@ -370,13 +367,10 @@ func (g *gen) completeLevel(p *treesPlan, tp *treePlan, idx uint32, level int, x
 	f.Mem(xl, tp.nodes)
 	f.Op(gt)
 	if nan {
-		f.LocalGet(x)
-		f.LocalGet(x)
-		f.Op(ne)
-		f.LocalGet(idx)
-		f.Mem(wasm.I32Load8U, tp.flags)
-		f.Op(wasm.I32And)
-		f.Op(wasm.I32Or)
+		g.orNaN(x, ne, func() {
+			f.LocalGet(idx)
+			f.Mem(wasm.I32Load8U, tp.flags)
+		})
 	}
 	f.LocalGet(idx)
 	f.LocalGet(idx)
@@ -385,6 +379,19 @@ func (g *gen) completeLevel(p *treesPlan, tp *treePlan, idx uint32, level int, x
 	f.I32Const(1)
 	f.Op(wasm.I32Add)
 	f.LocalSet(idx)
+}
+
+// orNaN turns the go-right bit on the stack into go-right or (x is NaN
+// and the node sends NaN right); flag pushes the node's 0/1 NaN-right
+// flag.
+func (g *gen) orNaN(x uint32, ne wasm.Op, flag func()) {
+	f := g.f
+	f.LocalGet(x)
+	f.LocalGet(x)
+	f.Op(ne)
+	flag()
+	f.Op(wasm.I32And)
+	f.Op(wasm.I32Or)
 }
 
 // completeLeaf adds the leaf values the walk reached.
@@ -438,15 +445,12 @@ func (g *gen) deepWalk(p *treesPlan, tp *treePlan, n uint32, x uint32, nan bool)
 		f.Mem(xl, 0)
 		f.Op(gt)
 		if nan {
-			f.LocalGet(x)
-			f.LocalGet(x)
-			f.Op(ne)
-			f.LocalGet(n)
-			f.Mem(wasm.I32Load, off)
-			f.I32Const(31)
-			f.Op(wasm.I32ShrU)
-			f.Op(wasm.I32And)
-			f.Op(wasm.I32Or)
+			g.orNaN(x, ne, func() {
+				f.LocalGet(n)
+				f.Mem(wasm.I32Load, off)
+				f.I32Const(31)
+				f.Op(wasm.I32ShrU)
+			})
 		}
 		f.I32Const(int32(tp.rec))
 		f.Op(wasm.I32Mul)
