@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"encoding/json"
 	"slices"
 	"strconv"
 
@@ -192,51 +191,6 @@ func (s *Store) GetMetricHistoryBulkInterval(ctx context.Context, runIDs []strin
 		}
 	}
 	return out, nil // per run in request order, each by step
-}
-
-// loadRunIndex rebuilds the in-memory run index from the file.
-func (s *Store) loadRunIndex() error {
-	ix := s.runs
-	ix.mu.Lock()
-	defer ix.mu.Unlock()
-	return s.db.View(func(tx *bolt.Tx) error {
-		c := tx.Bucket(bktRuns).Cursor()
-		for id, v := c.First(); id != nil; id, v = c.Next() {
-			if v != nil {
-				continue
-			}
-			b := tx.Bucket(bktRuns).Bucket(id)
-			var info RunInfo
-			if err := json.Unmarshal(b.Get(rkInfo), &info); err != nil {
-				return err
-			}
-			ord := ix.putInfo(&info)
-			rc := b.Cursor()
-			for k, v := rc.First(); k != nil; k, v = rc.Next() {
-				if v == nil || len(k) < 2 || k[1] != 0 {
-					continue
-				}
-				key := string(k[2:])
-				switch k[0] {
-				case 'p':
-					setStr(ix.params, ord, key, string(v))
-				case 't':
-					setStr(ix.tags, ord, key, string(v))
-				case 'm':
-					if len(v) >= 24 {
-						ix.setMetric(ord, key, readF64(v[16:24]))
-					}
-				case 'd':
-					var di DatasetInput
-					if json.Unmarshal(v, &di) == nil {
-						ctxTag, _ := tagValue(di.Tags, TagDataCtx)
-						ix.rows[ord].datasets = append(ix.rows[ord].datasets, dsRef{di.Dataset.Name, di.Dataset.Digest, ctxTag})
-					}
-				}
-			}
-		}
-		return nil
-	})
 }
 
 // AppendMetricHistoryJSON appends the get-history response body

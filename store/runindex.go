@@ -1,8 +1,11 @@
 package store
 
 import (
+	"math/bits"
 	"sync"
 )
+
+func trailingZeros(w uint64) int { return bits.TrailingZeros64(w) }
 
 // runIndex keeps what run search needs in memory, column by column, so a
 // search over 100k runs is a scan of a few slices instead of 100k bbolt
@@ -109,8 +112,10 @@ func newRunIndex() *runIndex {
 func (ix *runIndex) count() int {
 	ix.mu.RLock()
 	defer ix.mu.RUnlock()
-	return len(ix.byID)
+	return ix.countLocked()
 }
+
+func (ix *runIndex) countLocked() int { return len(ix.byID) }
 
 // The methods below are called with mu held for writing.
 

@@ -49,6 +49,9 @@ type Store struct {
 	mu     sync.RWMutex // held for reading by writers in flight; Close takes it for writing
 
 	runs *runIndex
+	// indexing follows the run index's build (runindex_build.go).
+	indexing *indexState
+	indexWG  sync.WaitGroup
 
 	// attachModelMetrics attaches metrics that carry a model_id to that
 	// logged model (loggedmodels.go).
@@ -115,7 +118,7 @@ func Open(dataDir string, opts Options) (*Store, error) {
 	path := filepath.Join(dataDir, DBFileName)
 	db, err := bolt.Open(path, 0o600, &bolt.Options{
 		Timeout:        opts.OpenTimeout,
-		NoFreelistSync: true,
+		NoFreelistSync: false,
 		FreelistType:   bolt.FreelistMapType,
 		NoSync:         opts.NoSync,
 	})
@@ -147,12 +150,8 @@ func Open(dataDir string, opts Options) (*Store, error) {
 		lastSeq = s.wal.lastSeq()
 	}
 	s.pending = newPendingMetrics(lastSeq)
-	start := time.Now()
-	if err := s.loadRunIndex(); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("build run index: %w", err)
-	}
-	s.log.Info("store opened", "path", path, "runs", s.runs.count(), "index_ms", time.Since(start).Milliseconds())
+	s.startRunIndex()
+	s.log.Info("store opened; building the run index", "path", path)
 	s.attachModelMetrics = s.attachMetricsToLoggedModels
 	s.wg.Add(1)
 	go s.committer()
@@ -178,6 +177,7 @@ func (s *Store) Close() error {
 	close(s.quit)
 	s.mu.Unlock()
 	s.wg.Wait()
+	s.indexWG.Wait() // the builder stops at the next run
 	if cerr := s.db.Close(); err == nil {
 		err = cerr
 	}
