@@ -139,7 +139,10 @@ func (a *App) Handler() http.Handler { return a.handler }
 // http.shutdown_timeout) and returns.
 func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	srv := &http.Server{
-		Handler:           a.handler,
+		Handler: a.handler,
+		// Total time for the headers. Bodies have an idle timeout instead
+		// (http.read_body_timeout, slowclient.go): ReadTimeout would be a
+		// deadline for the whole request and cut off large uploads.
 		ReadHeaderTimeout: a.cfg.HTTP.ReadHeaderTimeout,
 		IdleTimeout:       a.cfg.HTTP.IdleTimeout,
 		ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelWarn),
@@ -155,6 +158,9 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	a.startServe(ctx)
 	a.log.Info("listening", "addr", ln.Addr().String(), "data_dir", a.cfg.DataDir, "version", BuildVersion())
 	defer a.startJobs(ctx, ln.Addr())() // stops the scheduler after the HTTP server
+	// At most http.max_conns_per_client connections per client address;
+	// request bodies have their idle timeout in the middleware (slowclient.go).
+	ln = newConnLimiter(ln, a.cfg.HTTP.MaxConnsPerClient, a.log, a.metrics)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
@@ -271,7 +277,15 @@ func (a *App) routes() {
 	})
 }
 
+// readyz answers 200 "OK" when the server serves everything, else 503
+// saying what it waits for: the run index being built at start-up
+// ("starting"), the artifact storage.
 func (a *App) readyz(w http.ResponseWriter, r *http.Request) {
+	if ok, runs := a.store.Ready(); !ok {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		_, _ = w.Write([]byte("starting: building the run index (" + strconv.FormatInt(runs, 10) + " runs read)"))
+		return
+	}
 	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
 	defer cancel()
 	if err := a.arts.Ready(ctx); err != nil {

@@ -25,6 +25,12 @@ const minAuthTokenLen = 16
 var errUnauthenticated = &apiError{http.StatusUnauthorized, "UNAUTHENTICATED",
 	"Authentication required: send the token as 'Authorization: Bearer <token>' (MLFLOW_TRACKING_TOKEN) or as the HTTP Basic password (MLFLOW_TRACKING_PASSWORD)"}
 
+// errLockedOut answers every request from a client address locked out
+// after too many wrong credentials (ratelimit.go); Retry-After says when
+// to come back.
+var errLockedOut = &apiError{http.StatusTooManyRequests, "REQUEST_LIMIT_EXCEEDED",
+	"Too many failed authentication attempts from this address: try again after the time in Retry-After (http.auth_max_failures)"}
+
 func authExempt(path string) bool {
 	switch path {
 	case "/health", "/livez", "/readyz":

@@ -65,11 +65,17 @@ type LogConfig struct {
 
 // HTTPConfig configures the HTTP server.
 type HTTPConfig struct {
-	ReadHeaderTimeout time.Duration `koanf:"read_header_timeout"`      // default 10s
-	IdleTimeout       time.Duration `koanf:"idle_timeout"`             // default 120s
-	ShutdownTimeout   time.Duration `koanf:"shutdown_timeout"`         // default 30s; how long graceful shutdown waits for in-flight requests
-	MaxRequestBytes   int64         `koanf:"max_request_bytes"`        // default 16 MiB; limit for JSON API request bodies (not artifact uploads)
-	AuthToken         string        `koanf:"auth_token" mask:"secret"` // default "" (no authentication); when set, every request but the health checks must carry it (auth.go)
+	ReadHeaderTimeout  time.Duration `koanf:"read_header_timeout"`      // default 10s; total time to read a request's headers
+	ReadBodyTimeout    time.Duration `koanf:"read_body_timeout"`        // default 30s; a request body that sends nothing for this long is dropped (an idle timeout: long uploads go on while bytes arrive; slowclient.go)
+	IdleTimeout        time.Duration `koanf:"idle_timeout"`             // default 120s
+	ShutdownTimeout    time.Duration `koanf:"shutdown_timeout"`         // default 30s; how long graceful shutdown waits for in-flight requests
+	MaxRequestBytes    int64         `koanf:"max_request_bytes"`        // default 16 MiB; limit for JSON API request bodies (not artifact uploads)
+	MaxConnsPerClient  int           `koanf:"max_conns_per_client"`     // default 256; open connections allowed from one client address (IPv6: one /64); more are closed at accept; 0 = no limit
+	AuthToken          string        `koanf:"auth_token" mask:"secret"` // default "" (no authentication); when set, every request but the health checks must carry it (auth.go)
+	AuthMaxFailures    int           `koanf:"auth_max_failures"`        // default 10; wrong credentials from one client address within auth_failure_window before it is locked out (ratelimit.go); 0 = never
+	AuthFailureWindow  time.Duration `koanf:"auth_failure_window"`      // default 1m; window over which auth_max_failures counts
+	AuthLockout        time.Duration `koanf:"auth_lockout"`             // default 1m; first lockout; doubled for each further one of the same address, up to 1h
+	CORSAllowedOrigins []string      `koanf:"cors_allowed_origins"`     // default []; origins ("https://app.example.com", or "*") allowed to send state-changing requests from a browser (origin.go)
 }
 
 // StoreConfig configures the bbolt metadata store.
@@ -106,10 +112,16 @@ func DefaultConfig() Config {
 		DataDir: "./mlbox-data",
 		Log:     LogConfig{Level: "info", Format: "text"},
 		HTTP: HTTPConfig{
-			ReadHeaderTimeout: 10 * time.Second,
-			IdleTimeout:       120 * time.Second,
-			ShutdownTimeout:   30 * time.Second,
-			MaxRequestBytes:   16 << 20,
+			ReadHeaderTimeout:  10 * time.Second,
+			ReadBodyTimeout:    30 * time.Second,
+			IdleTimeout:        120 * time.Second,
+			ShutdownTimeout:    30 * time.Second,
+			MaxRequestBytes:    16 << 20,
+			MaxConnsPerClient:  256,
+			AuthMaxFailures:    10,
+			AuthFailureWindow:  time.Minute,
+			AuthLockout:        time.Minute,
+			CORSAllowedOrigins: []string{},
 		},
 		Store: StoreConfig{OpenTimeout: 5 * time.Second, MaxBatch: 512, MetricLog: true},
 		Artifacts: ArtifactsConfig{
@@ -428,6 +440,7 @@ func (c Config) Validate() error {
 	oneOf("log.format", c.Log.Format, "text", "json")
 
 	positive("http.read_header_timeout", c.HTTP.ReadHeaderTimeout)
+	positive("http.read_body_timeout", c.HTTP.ReadBodyTimeout)
 	positive("http.idle_timeout", c.HTTP.IdleTimeout)
 	positive("http.shutdown_timeout", c.HTTP.ShutdownTimeout)
 	if n := len(c.HTTP.AuthToken); n > 0 && n < minAuthTokenLen {
@@ -435,6 +448,19 @@ func (c Config) Validate() error {
 	}
 	if c.HTTP.MaxRequestBytes <= 0 {
 		add("http.max_request_bytes", "must be positive (got %d)", c.HTTP.MaxRequestBytes)
+	}
+	if c.HTTP.MaxConnsPerClient < 0 {
+		add("http.max_conns_per_client", "must not be negative (got %d)", c.HTTP.MaxConnsPerClient)
+	}
+	if c.HTTP.AuthMaxFailures < 0 {
+		add("http.auth_max_failures", "must not be negative (got %d)", c.HTTP.AuthMaxFailures)
+	}
+	positive("http.auth_failure_window", c.HTTP.AuthFailureWindow)
+	positive("http.auth_lockout", c.HTTP.AuthLockout)
+	for _, o := range c.HTTP.CORSAllowedOrigins {
+		if _, err := normalizeOrigin(o); err != nil && o != "*" {
+			add("http.cors_allowed_origins", "%q: %v", o, err)
+		}
 	}
 
 	positive("store.open_timeout", c.Store.OpenTimeout)

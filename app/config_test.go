@@ -51,10 +51,12 @@ func TestConfigDefaults(t *testing.T) {
 		t.Fatalf("defaults do not validate: %v", err)
 	}
 	want := Config{
-		Listen:    "127.0.0.1:5000",
-		DataDir:   "./mlbox-data",
-		Log:       LogConfig{Level: "info", Format: "text"},
-		HTTP:      HTTPConfig{ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second, ShutdownTimeout: 30 * time.Second, MaxRequestBytes: 16777216},
+		Listen:  "127.0.0.1:5000",
+		DataDir: "./mlbox-data",
+		Log:     LogConfig{Level: "info", Format: "text"},
+		HTTP: HTTPConfig{ReadHeaderTimeout: 10 * time.Second, ReadBodyTimeout: 30 * time.Second, IdleTimeout: 120 * time.Second, ShutdownTimeout: 30 * time.Second,
+			MaxRequestBytes: 16777216, MaxConnsPerClient: 256, AuthMaxFailures: 10, AuthFailureWindow: time.Minute, AuthLockout: time.Minute,
+			CORSAllowedOrigins: []string{}},
 		Store:     StoreConfig{OpenTimeout: 5 * time.Second, MaxBatch: 512, MetricLog: true},
 		Artifacts: ArtifactsConfig{Backend: "local", S3: S3Config{Secure: true, Timeout: 10 * time.Second}},
 		Webhooks:  DefaultWebhookConfig(),
@@ -109,7 +111,7 @@ secure = false
 			check: func(c Config) bool {
 				return c.Listen == "127.0.0.1:6000" && c.DataDir == "/from/toml" && c.Log.Level == "warn" &&
 					c.Log.Format == "json" && c.Store.MaxBatch == 100 && !c.Artifacts.S3.Secure &&
-					c.HTTP == DefaultConfig().HTTP && c.Store.OpenTimeout == 5*time.Second
+					reflect.DeepEqual(c.HTTP, DefaultConfig().HTTP) && c.Store.OpenTimeout == 5*time.Second
 			},
 		},
 		{
@@ -598,8 +600,8 @@ func TestConfigDocs(t *testing.T) {
 
 func TestConfigSchema(t *testing.T) {
 	s := cfgSchema()
-	if len(s.leaves) != 71 {
-		t.Errorf("schema has %d keys, want 71 (update this count when adding keys)", len(s.leaves))
+	if len(s.leaves) != 78 {
+		t.Errorf("schema has %d keys, want 78 (update this count when adding keys)", len(s.leaves))
 	}
 	for _, key := range []string{"data_dir", "artifacts.s3.secret_key", "http.max_request_bytes"} {
 		if s.leaf(key) == nil {

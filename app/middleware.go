@@ -3,6 +3,7 @@ package app
 import (
 	"crypto/sha256"
 	"io"
+	"log/slog"
 	"net/http"
 	"strconv"
 	"strings"
@@ -79,14 +80,21 @@ func (rm *routeMetrics) observe(route string, status int, d time.Duration) {
 	h.Update(d.Seconds())
 }
 
-// middleware adds authentication (auth.go), request metrics, debug access
+// middleware adds the idle timeout on request bodies (slowclient.go), CORS
+// answers and the cross-origin check (origin.go), the brute-force lockout
+// (ratelimit.go), authentication (auth.go), request metrics, debug access
 // logs and panic recovery.
 func (a *App) middleware(next http.Handler) http.Handler {
 	rm := &routeMetrics{set: a.metrics, counters: map[[2]string]*metrics.Counter{}, hists: map[string]*metrics.PrometheusHistogram{}}
 	inflight := a.metrics.NewGauge("mlbox_http_requests_in_flight", nil)
 	authOn, token := a.cfg.HTTP.AuthToken != "", sha256.Sum256([]byte(a.cfg.HTTP.AuthToken))
+	limiter := newAuthLimiter(a.cfg.HTTP, a.log, a.metrics)
+	origins := newOriginPolicy(a.cfg.HTTP.CORSAllowedOrigins)
+	bodyTimeouts := a.metrics.NewCounter("mlbox_http_body_timeouts_total")
+	crossOrigin := a.metrics.NewCounter("mlbox_http_cross_origin_refused_total")
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
+		guardBody(w, r, a.cfg.HTTP.ReadBodyTimeout, bodyTimeouts.Inc)
 		sw := &statusWriter{ResponseWriter: w}
 		inflight.Inc()
 		defer func() {
@@ -113,10 +121,36 @@ func (a *App) middleware(next http.Handler) http.Handler {
 				a.log.Debug("request", "method", r.Method, "path", r.URL.Path, "route", route, "status", sw.status, "bytes", sw.bytes, "duration_ms", float64(d.Microseconds())/1000)
 			}
 		}()
-		if authOn && !authExempt(r.URL.Path) && !authorized(r, token) {
-			sw.Header().Set("WWW-Authenticate", `Basic realm="mlbox", charset="UTF-8"`)
-			a.writeError(sw, r, errUnauthenticated)
+		if origins.corsPreflight(sw, r) {
 			return
+		}
+		if authOn && !authExempt(r.URL.Path) {
+			key := clientKey(r.RemoteAddr)
+			if d := limiter.lockedFor(key); d > 0 {
+				sw.Header().Set("Retry-After", strconv.Itoa(int((d+time.Second-1)/time.Second)))
+				a.writeError(sw, r, errLockedOut)
+				return
+			}
+			if !authorized(r, token) {
+				if r.Header.Get("Authorization") != "" {
+					limiter.failed(key, r.RemoteAddr)
+				}
+				sw.Header().Set("WWW-Authenticate", `Basic realm="mlbox", charset="UTF-8"`)
+				a.writeError(sw, r, errUnauthenticated)
+				return
+			}
+			limiter.succeeded(key)
+		}
+		if src := origins.crossSite(r); src != "" {
+			crossOrigin.Inc()
+			if a.log.Enabled(r.Context(), slog.LevelDebug) {
+				a.log.Debug("cross-origin request refused", "method", r.Method, "path", r.URL.Path, "origin", src, "host", r.Host)
+			}
+			a.writeError(sw, r, errCrossOrigin(src))
+			return
+		}
+		if o := r.Header.Get("Origin"); o != "" && origins.allows(o) {
+			origins.corsHeaders(sw.Header(), o)
 		}
 		// ServeMux would answer a path with dot segments with a redirect to
 		// its cleaned form; for artifacts that is a traversal attempt.

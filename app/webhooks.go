@@ -18,14 +18,11 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
-	"net/netip"
 	"net/url"
-	"slices"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 	"unicode/utf8"
 
@@ -42,7 +39,8 @@ type WebhookConfig struct {
 	BackoffBase    time.Duration `koanf:"backoff_base"`    // default 1s; delay before the 2nd attempt, doubled for each further one
 	BackoffMax     time.Duration `koanf:"backoff_max"`     // default 60s; cap on the computed delay (a Retry-After header may ask for more, up to 1h)
 	AllowedSchemes []string      `koanf:"allowed_schemes"` // default ["http", "https"]
-	AllowPrivate   bool          `koanf:"allow_private"`   // default true; false refuses loopback, private, link-local and other non-public addresses, checked on every connection
+	AllowPrivate   bool          `koanf:"allow_private"`   // default false; true allows every target address, loopback, private and link-local included (netguard.go)
+	AllowCIDRs     []string      `koanf:"allow_cidrs"`     // default []; non-public ranges (CIDRs or single addresses) webhooks may connect to all the same, e.g. ["10.0.0.0/8"]
 	LogPerWebhook  int           `koanf:"log_per_webhook"` // default 1000; finished deliveries kept in each webhook's log (0 keeps all)
 }
 
@@ -55,7 +53,8 @@ func DefaultWebhookConfig() WebhookConfig {
 		BackoffBase:    time.Second,
 		BackoffMax:     time.Minute,
 		AllowedSchemes: []string{"http", "https"},
-		AllowPrivate:   true,
+		AllowPrivate:   false,
+		AllowCIDRs:     []string{},
 		LogPerWebhook:  1000,
 	}
 }
@@ -86,6 +85,11 @@ func (c WebhookConfig) Validate() []string {
 			p = append(p, fmt.Sprintf(`webhooks.allowed_schemes: %q is not supported (only "http" and "https")`, s))
 		}
 	}
+	for _, s := range c.AllowCIDRs {
+		if _, err := parseCIDR(s); err != nil {
+			p = append(p, fmt.Sprintf("webhooks.allow_cidrs: %q: %v", s, err))
+		}
+	}
 	if c.LogPerWebhook < 0 {
 		p = append(p, "webhooks.log_per_webhook: must not be negative")
 	}
@@ -95,6 +99,9 @@ func (c WebhookConfig) Validate() []string {
 // excerptBytes bounds the response body kept per attempt.
 const excerptBytes = 1024
 
+// testResponseBytes bounds the response body the test call returns.
+const testResponseBytes = 256
+
 // maxRetryAfter caps how long a receiver's Retry-After can postpone a retry.
 const maxRetryAfter = time.Hour
 
@@ -102,10 +109,12 @@ const maxRetryAfter = time.Hour
 // them to a pool of workers. Deliveries never run on a request's goroutine;
 // the store queued them in the request's transaction.
 type webhooks struct {
-	st     *store.Store
-	cfg    WebhookConfig
-	log    *slog.Logger
-	client *http.Client
+	st       *store.Store
+	cfg      WebhookConfig
+	log      *slog.Logger
+	client   *http.Client
+	policy   targetPolicy  // which addresses deliveries may connect to (netguard.go)
+	resolver *net.Resolver // resolves target names, at create time and when dialling; tests inject one
 
 	wake  chan struct{} // new deliveries may be due (an event was committed)
 	freed chan struct{} // a worker finished
@@ -126,7 +135,7 @@ func newWebhooks(st *store.Store, cfg WebhookConfig, log *slog.Logger, set *metr
 		log = slog.New(slog.DiscardHandler)
 	}
 	w := &webhooks{st: st, cfg: cfg, log: log, wake: make(chan struct{}, 1), freed: make(chan struct{}, 1), inflight: map[string]bool{}}
-	w.client = newWebhookClient(cfg)
+	w.configure(cfg, nil)
 	if set != nil {
 		w.mSucceeded = set.GetOrCreateCounter(`mlbox_webhook_deliveries_total{result="succeeded"}`)
 		w.mRetried = set.GetOrCreateCounter(`mlbox_webhook_deliveries_total{result="retried"}`)
@@ -186,7 +195,7 @@ func (w *webhooks) Start(ctx context.Context) {
 		wg.Wait()
 		close(done)
 	}()
-	w.log.Info("webhook delivery started", "workers", w.cfg.Workers, "allow_private", w.cfg.AllowPrivate)
+	w.log.Info("webhook delivery started", "workers", w.cfg.Workers, "allow_private", w.cfg.AllowPrivate, "allow_cidrs", w.cfg.AllowCIDRs)
 }
 
 // Stop stops dispatching and waits for in-flight deliveries, at most
@@ -363,9 +372,6 @@ type sendResult struct {
 	retryAfter time.Duration
 }
 
-// errBlockedAddress is returned when the policy refuses the address dialled.
-var errBlockedAddress = errors.New("webhook target address is not public (webhooks.allow_private = false)")
-
 // send POSTs the delivery to the webhook's URL, once.
 func (w *webhooks) send(ctx context.Context, wh *store.Webhook, d *store.Delivery, test bool) sendResult {
 	start := time.Now()
@@ -461,120 +467,6 @@ func redactURL(u string) string {
 	}
 	// Slack and Discord URLs carry their credential in the path.
 	return p.Scheme + "://" + p.Host
-}
-
-// --- target policy ---------------------------------------------------------
-
-func newWebhookClient(cfg WebhookConfig) *http.Client {
-	dialer := &net.Dialer{Timeout: cfg.Timeout, KeepAlive: 30 * time.Second}
-	if !cfg.AllowPrivate {
-		// Checked on the address actually dialled, after DNS resolution,
-		// so a name that resolves to a public address at creation and to a
-		// private one later (DNS rebinding) is still refused.
-		dialer.Control = func(network, address string, _ syscall.RawConn) error {
-			ap, err := netip.ParseAddrPort(address)
-			if err != nil || !publicAddr(ap.Addr()) {
-				return errBlockedAddress
-			}
-			return nil
-		}
-	}
-	return &http.Client{
-		Transport: &http.Transport{
-			// No proxy: a proxy would hide the target address from the
-			// check above, and edge boxes deliver on their LAN.
-			Proxy:                 nil,
-			DialContext:           dialer.DialContext,
-			ForceAttemptHTTP2:     true,
-			MaxIdleConns:          32,
-			MaxIdleConnsPerHost:   4,
-			IdleConnTimeout:       90 * time.Second,
-			TLSHandshakeTimeout:   cfg.Timeout,
-			ResponseHeaderTimeout: cfg.Timeout,
-		},
-		// Redirects are not followed: a 3xx is a failed delivery. Following
-		// them would let a public URL bounce the request (and, for the test
-		// call, its response) to an internal address.
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-	}
-}
-
-// nonPublic lists special-purpose ranges (IANA registries) that netip's
-// predicates do not already cover.
-var nonPublic = []netip.Prefix{
-	netip.MustParsePrefix("0.0.0.0/8"),
-	netip.MustParsePrefix("100.64.0.0/10"), // carrier-grade NAT
-	netip.MustParsePrefix("192.0.0.0/24"),
-	netip.MustParsePrefix("192.0.2.0/24"),
-	netip.MustParsePrefix("198.18.0.0/15"),
-	netip.MustParsePrefix("198.51.100.0/24"),
-	netip.MustParsePrefix("203.0.113.0/24"),
-	netip.MustParsePrefix("240.0.0.0/4"),
-	netip.MustParsePrefix("64:ff9b:1::/48"),
-	netip.MustParsePrefix("100::/64"),
-	netip.MustParsePrefix("2001::/32"), // Teredo
-	netip.MustParsePrefix("2001:db8::/32"),
-	netip.MustParsePrefix("2002::/16"), // 6to4 (embeds any IPv4 address)
-	netip.MustParsePrefix("fec0::/10"),
-}
-
-// publicAddr reports whether ip is a globally routable unicast address.
-func publicAddr(ip netip.Addr) bool {
-	ip = ip.Unmap()
-	if !ip.IsValid() || !ip.IsGlobalUnicast() || ip.IsPrivate() || ip.IsLoopback() || ip.IsLinkLocalUnicast() || ip.IsMulticast() || ip.IsUnspecified() {
-		return false
-	}
-	for _, p := range nonPublic {
-		if p.Contains(ip) {
-			return false
-		}
-	}
-	return true
-}
-
-func (w *webhooks) schemeAllowed(raw string) error {
-	p, err := url.Parse(raw)
-	if err != nil {
-		return store.Invalidf("Invalid webhook URL '%s': %v", raw, err)
-	}
-	if !slices.Contains(w.cfg.AllowedSchemes, p.Scheme) {
-		return store.Invalidf("Invalid webhook URL '%s': scheme '%s' is not allowed (webhooks.allowed_schemes = %s)", raw, p.Scheme, strings.Join(w.cfg.AllowedSchemes, ", "))
-	}
-	return nil
-}
-
-// checkTarget validates a URL given to create or update: its form, its
-// scheme, and when private targets are refused, every address its host
-// resolves to now (delivery checks again at each connection).
-func (w *webhooks) checkTarget(ctx context.Context, raw string) error {
-	if err := store.ValidateWebhookURL(raw); err != nil {
-		return err
-	}
-	if err := w.schemeAllowed(raw); err != nil {
-		return err
-	}
-	if w.cfg.AllowPrivate {
-		return nil
-	}
-	p, _ := url.Parse(raw)
-	host := p.Hostname()
-	var addrs []netip.Addr
-	if ip, err := netip.ParseAddr(host); err == nil {
-		addrs = []netip.Addr{ip}
-	} else {
-		rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		defer cancel()
-		addrs, err = net.DefaultResolver.LookupNetIP(rctx, "ip", host)
-		if err != nil {
-			return store.Invalidf("Invalid webhook URL '%s': cannot resolve host '%s': %v", raw, host, err)
-		}
-	}
-	for _, ip := range addrs {
-		if !publicAddr(ip) {
-			return store.Invalidf("Invalid webhook URL '%s': host '%s' resolves to the non-public address %s, and webhooks.allow_private is false", raw, host, ip.Unmap())
-		}
-	}
-	return nil
 }
 
 // --- payloads ----------------------------------------------------------------
@@ -1079,8 +971,10 @@ func (a *App) testWebhook(w http.ResponseWriter, r *http.Request) error {
 	if res.attempt.StatusCode != 0 {
 		out["response_status"] = res.attempt.StatusCode
 	}
-	if res.attempt.ResponseBody != "" {
-		out["response_body"] = res.attempt.ResponseBody
+	if b := res.attempt.ResponseBody; b != "" {
+		// A short prefix: enough to see what answered, too little to make
+		// the test call a way to read another service's pages.
+		out["response_body"] = truncateUTF8(b, testResponseBytes)
 	}
 	if res.attempt.Error != "" {
 		out["error_message"] = "Failed to test webhook: " + res.attempt.Error

