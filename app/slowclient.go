@@ -50,11 +50,32 @@ func (b *idleBody) Read(p []byte) (int, error) {
 	n, err := b.ReadCloser.Read(p)
 	if err != nil && !b.done {
 		b.done = true
-		if errors.Is(err, os.ErrDeadlineExceeded) && b.onTimeout != nil {
-			b.onTimeout()
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			if b.onTimeout != nil {
+				b.onTimeout()
+			}
+			err = &bodyTimeoutError{d: b.d, cause: err}
 		}
 	}
 	return n, err
+}
+
+// bodyTimeoutError is a body read cut off by http.read_body_timeout. It
+// unwraps to an apiError (408, the client's fault, not a server error) and
+// to the deadline error.
+type bodyTimeoutError struct {
+	d     time.Duration
+	cause error
+}
+
+func (e *bodyTimeoutError) Error() string {
+	return "request body: nothing received for " + e.d.String() + " (http.read_body_timeout)"
+}
+
+func (e *bodyTimeoutError) Timeout() bool { return true }
+
+func (e *bodyTimeoutError) Unwrap() []error {
+	return []error{&apiError{http.StatusRequestTimeout, "BAD_REQUEST", e.Error()}, e.cause}
 }
 
 // guardBody puts the idle read timeout on r's body; w must be the
