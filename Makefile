@@ -10,7 +10,7 @@ MLBOX_CACHE ?= $(HOME)/.cache/mlbox
 export MLBOX_CACHE
 PYTEST_ARGS ?=
 
-.PHONY: all build run test test-go test-compat test-compat-2x test-ui bench bench-serve examples minio venv venv-2x lint fmt clean
+.PHONY: all build run test test-go test-compat test-compat-2x test-ui bench bench-serve examples deps minio venv venv-2x lint fmt clean
 
 all: build
 
@@ -20,12 +20,17 @@ build:
 run: build
 	./$(BIN) server --listen 127.0.0.1:5000 --data-dir ./mlbox-data
 
-# Everything. Slow builds (MinIO, the Python venvs) are cached in $(MLBOX_CACHE).
-test: build minio venv
+# Everything. The Debian packages the tests need are installed first
+# (scripts/deps.sh: as root with apt-get, else it prints the command). Slow
+# builds (MinIO, the Python venvs) are cached in $(MLBOX_CACHE).
+test: deps build minio venv
 	$(MAKE) test-go
 	$(MAKE) test-compat
 	$(MAKE) test-compat-2x
 	$(MAKE) test-ui
+
+deps:
+	@scripts/deps.sh
 
 minio:
 	@scripts/minio.sh >/dev/null
@@ -36,8 +41,10 @@ venv:
 venv-2x:
 	@scripts/venv.sh tests/compat/requirements-2x.txt .venv-2x >/dev/null
 
+# As root, the disk-full tests mount a small tmpfs and must not skip.
 test-go: minio
-	MLBOX_REQUIRE_MINIO=1 MLBOX_MINIO_BIN=$$(scripts/minio.sh) $(GO) test -race -count=1 ./...
+	MLBOX_REQUIRE_MINIO=1 MLBOX_MINIO_BIN=$$(scripts/minio.sh) MLBOX_REQUIRE_TMPFS=$$([ "$$(id -u)" = 0 ] && echo 1) \
+		$(GO) test -race -count=1 ./...
 
 test-compat: build minio venv
 	MLBOX_BIN=$(CURDIR)/$(BIN) MLBOX_REQUIRE_MINIO=1 MLBOX_MINIO_BIN=$$(scripts/minio.sh) \
@@ -48,7 +55,7 @@ test-compat-2x: build minio venv-2x
 	MLBOX_BIN=$(CURDIR)/$(BIN) MLBOX_REQUIRE_MINIO=1 MLBOX_MINIO_BIN=$$(scripts/minio.sh) \
 		.venv-2x/bin/python -m pytest -q tests/compat $(PYTEST_ARGS)
 
-test-ui: build venv
+test-ui: deps build venv
 	MLBOX_BIN=$(CURDIR)/$(BIN) MLBOX_REQUIRE_CHROMIUM=1 .venv/bin/python -m pytest -q tests/ui $(PYTEST_ARGS)
 
 # A benchmark, not a test: prints throughput and p50/p99 (see docs/performance.md).

@@ -98,6 +98,7 @@ func New(cfg Config, log *slog.Logger) (*App, error) {
 	}
 	a.routes()
 	a.registerMetrics()
+	a.registerHealthMetrics()
 	a.handler = a.middleware(a.mux)
 	return a, nil
 }
@@ -206,6 +207,9 @@ func (a *App) wrap(h handlerFunc) http.HandlerFunc {
 
 func (a *App) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	ae := toAPIError(err)
+	if ae.Status == http.StatusInternalServerError && isNoSpace(err) {
+		ae = a.noSpaceError(err) // an artifact write on a full disk
+	}
 	if ae.Status >= 500 && ae.Status != http.StatusServiceUnavailable && ae.Status != http.StatusNotImplemented {
 		a.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 	}
@@ -284,6 +288,11 @@ func (a *App) readyz(w http.ResponseWriter, r *http.Request) {
 	if ok, runs := a.store.Ready(); !ok {
 		w.WriteHeader(http.StatusServiceUnavailable)
 		_, _ = w.Write([]byte("starting: building the run index (" + strconv.FormatInt(runs, 10) + " runs read)"))
+		return
+	}
+	if ro, why := a.store.ReadOnly(); ro {
+		// Reads are served: stay in rotation, and say why writes are not.
+		_, _ = w.Write([]byte("OK, read-only: " + why))
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)

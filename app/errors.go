@@ -69,6 +69,9 @@ func toAPIError(err error) *apiError {
 		return &apiError{http.StatusBadRequest, "BAD_REQUEST", err.Error()}
 	case store.KindNotImplemented:
 		return &apiError{http.StatusNotImplemented, "NOT_IMPLEMENTED", err.Error()}
+	case store.KindResourceExhausted:
+		// 507, not MLflow's 429: the client retries 429 for minutes.
+		return &apiError{http.StatusInsufficientStorage, "RESOURCE_EXHAUSTED", err.Error()}
 	}
 	return &apiError{http.StatusInternalServerError, "INTERNAL_ERROR", "internal error"}
 }

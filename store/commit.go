@@ -41,6 +41,9 @@ func (s *Store) update(ctx context.Context, fn func(*wtx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	if s.ro.Load() != nil {
+		return s.readOnlyErr()
+	}
 	s.mu.RLock()
 	if s.closed.Load() {
 		s.mu.RUnlock()
@@ -109,6 +112,9 @@ func (s *Store) commitGroup(group []*writeReq) {
 			return
 		}
 		if failed < 0 { // begin/commit itself failed: everyone gets the error
+			if noSpace(err) {
+				err = s.enterReadOnly(err, false)
+			}
 			for _, r := range group {
 				r.done <- err
 			}

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -69,8 +70,8 @@ type walQueue struct {
 // openMetricLog replays the metric log into bbolt (points the last run
 // acknowledged but did not flush), then starts an empty log. Called from
 // Open before the run index is built.
-func (s *Store) openMetricLog(dataDir string) error {
-	dir := filepath.Join(dataDir, walDirName)
+func (s *Store) openMetricLog() ([]string, error) {
+	dir := filepath.Join(s.dataDir, walDirName)
 	var flushed uint64
 	if err := s.db.View(func(tx *bolt.Tx) error {
 		if v := tx.Bucket(bktMeta).Get(keyWALFlushed); len(v) == 8 {
@@ -78,7 +79,7 @@ func (s *Store) openMetricLog(dataDir string) error {
 		}
 		return nil
 	}); err != nil {
-		return err
+		return nil, err
 	}
 	var replay []walEntry
 	points := 0
@@ -90,7 +91,7 @@ func (s *Store) openMetricLog(dataDir string) error {
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("metric log: %w (to start without the unflushed points, move %s aside)", err, dir)
+		return nil, fmt.Errorf("metric log: %w (to start without the unflushed points, move %s aside)", err, dir)
 	}
 	if len(replay) > 0 || last > flushed {
 		start := time.Now()
@@ -101,16 +102,20 @@ func (s *Store) openMetricLog(dataDir string) error {
 			return tx.Bucket(bktMeta).Put(keyWALFlushed, u64(last))
 		})
 		if err != nil {
-			return fmt.Errorf("metric log: replay: %w", err)
+			return nil, fmt.Errorf("metric log: replay: %w", err)
 		}
 		s.log.Info("metric log replayed", "points", points, "last_seq", last, "ms", time.Since(start).Milliseconds())
 	}
 	w, err := openMetricWAL(dir, max(last, flushed), segs, s.opts.NoSync)
 	if err != nil {
-		return fmt.Errorf("metric log: %w", err)
+		return nil, fmt.Errorf("metric log: %w", err)
 	}
-	s.wal = w
-	return nil
+	s.walp.Store(w)
+	runs := map[string]bool{}
+	for _, e := range replay {
+		runs[e.runID] = true
+	}
+	return slices.Sorted(maps.Keys(runs)), nil
 }
 
 // applyEntries writes logged points into bbolt. Points of runs that no
@@ -161,6 +166,9 @@ func (s *Store) logMetrics(ctx context.Context, runID string, metrics []Metric) 
 	if stage != StageActive {
 		return Invalidf("The run %s must be in the 'active' state. Current state is %s.", runID, stage)
 	}
+	if s.ro.Load() != nil {
+		return s.readOnlyErr()
+	}
 	if err := s.pending.waitSpace(ctx, maxPendingPoints); err != nil {
 		return err
 	}
@@ -202,9 +210,9 @@ func (s *Store) walLead(self *walReq, batch []*walReq) error {
 		entries[i] = r.entry
 	}
 	start := time.Now()
-	seq, seg, err := s.wal.write(entries)
+	seq, seg, err := s.walLog().write(entries)
 	if err == nil {
-		if err = s.wal.sync(seg); err != nil {
+		if err = s.walLog().sync(seg); err != nil {
 			s.pending.skip(seq)
 		}
 	}
@@ -214,7 +222,7 @@ func (s *Store) walLead(self *walReq, batch []*walReq) error {
 		s.stats.WALWrites.Add(uint64(len(batch)))
 		s.publishPending(seq, entries)
 	} else if KindOf(err) != KindInvalid {
-		if !s.wal.usable() && s.walFailed.CompareAndSwap(false, true) {
+		if !s.walLog().usable() && s.walFailed.CompareAndSwap(false, true) {
 			s.log.Error("metric log failed; metric writes are committed to mlbox.db directly until restart", "err", err)
 		}
 		err = fmt.Errorf("%w: %w", errLogFailed, err)
@@ -300,7 +308,10 @@ func (s *Store) flusher() {
 		case <-s.flushQuit:
 			return
 		}
-		if err := s.flushPending(); err != nil {
+		if s.ro.Load() != nil {
+			continue // the disk is full: the log keeps the points
+		}
+		if err := s.flushPending(); err != nil && s.ro.Load() == nil {
 			s.log.Error("metric log flush failed; will retry", "err", err)
 		}
 	}
@@ -331,7 +342,63 @@ func (s *Store) flushPending() error {
 	s.latestMu.Lock()
 	s.pending.drop(gens)
 	s.latestMu.Unlock()
-	return s.wal.release(lastSeq)
+	return s.walLog().release(lastSeq)
+}
+
+// resumeMetricLog replays and reopens the metric log the store started
+// without (the disk was full), once space is back. Nothing else writes:
+// the store is still read-only. The replayed points' latest values go into
+// the run index, which was built without them.
+func (s *Store) resumeMetricLog() error {
+	s.WaitReady()
+	if s.walLog() != nil {
+		return nil
+	}
+	runs, err := s.openMetricLog()
+	if err != nil {
+		return err
+	}
+	s.refreshLatest(runs)
+	s.pending.resetSeq(s.walLog().lastSeq())
+	s.flushWG.Add(1)
+	go s.flusher()
+	return nil
+}
+
+// refreshLatest reads the latest metric values of runs from bbolt into the
+// run index.
+func (s *Store) refreshLatest(runs []string) {
+	if len(runs) == 0 {
+		return
+	}
+	type kv struct {
+		run, key string
+		v        float64
+	}
+	var vals []kv
+	_ = s.db.View(func(tx *bolt.Tx) error {
+		for _, id := range runs {
+			b := tx.Bucket(bktRuns).Bucket([]byte(id))
+			if b == nil {
+				continue
+			}
+			c := b.Cursor()
+			for k, v := c.Seek(pfxLatest); k != nil && bytes.HasPrefix(k, pfxLatest); k, v = c.Next() {
+				if len(v) >= 24 {
+					vals = append(vals, kv{id, string(k[len(pfxLatest):]), readF64(v[16:24])})
+				}
+			}
+		}
+		return nil
+	})
+	ix := s.runs
+	ix.mu.Lock()
+	for _, x := range vals {
+		if ord, ok := ix.ord(x.run); ok {
+			ix.setMetric(ord, x.key, x.v)
+		}
+	}
+	ix.mu.Unlock()
 }
 
 // closeMetricLog waits for writers in the log, stops the flusher, flushes
@@ -347,7 +414,7 @@ func (s *Store) closeMetricLog() error {
 	if err != nil {
 		s.log.Error("final metric log flush failed; the log is kept and replayed at next start", "err", err)
 	}
-	if cerr := s.wal.closeAll(err == nil); cerr != nil && err == nil {
+	if cerr := s.walLog().closeAll(err == nil); cerr != nil && err == nil {
 		err = cerr
 	}
 	return err

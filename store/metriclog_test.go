@@ -24,9 +24,13 @@ func (s *Store) crashForTest() {
 	s.walWG.Wait()
 	close(s.flushQuit)
 	s.flushWG.Wait()
-	s.wal.closeAll(false)
+	if w := s.walLog(); w != nil {
+		w.closeAll(false)
+	}
 	close(s.quit)
 	s.wg.Wait()
+	s.roWG.Wait()
+	s.indexWG.Wait()
 	s.db.Close()
 }
 
@@ -580,13 +584,13 @@ func TestMetricLogFailureFallsBackToBbolt(t *testing.T) {
 	s, dir := openTest(t)
 	run := newLogRun(t, s)
 	logPoint(t, s, run, "k", 1, 1) // in the log
-	s.wal.mu.Lock()
-	s.wal.f.Close() // the next write fails: I/O error of the log
-	s.wal.mu.Unlock()
+	s.walLog().mu.Lock()
+	s.walLog().f.Close() // the next write fails: I/O error of the log
+	s.walLog().mu.Unlock()
 	for i := int64(2); i <= 5; i++ {
 		logPoint(t, s, run, "k", i, float64(i))
 	}
-	if s.wal.usable() {
+	if s.walLog().usable() {
 		t.Fatal("log still usable after a failed write")
 	}
 	if got := steps(t, s, run, "k"); !slices.Equal(got, []int64{1, 2, 3, 4, 5}) {

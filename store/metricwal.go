@@ -171,13 +171,15 @@ func openMetricWAL(dir string, last uint64, remove []uint64, noSync bool) (*metr
 	if len(remove) > 0 {
 		next = remove[len(remove)-1] + 1
 	}
-	if err := w.startSegment(next, walSegmentSize); err != nil {
-		return nil, err
-	}
+	// The old segments first (their points are in bbolt already): a new
+	// segment is preallocated, and a nearly full disk may hold only one.
 	for _, no := range remove {
 		if err := os.Remove(filepath.Join(dir, walSegmentName(no))); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return nil, err
 		}
+	}
+	if err := w.startSegment(next, walSegmentSize); err != nil {
+		return nil, err
 	}
 	if err := w.syncDir(); err != nil {
 		return nil, err
@@ -195,6 +197,7 @@ func (w *metricWAL) startSegment(no uint64, size int64) error {
 	}
 	if err := preallocate(f, size); err != nil {
 		f.Close()
+		os.Remove(path) // a failed preallocation (a full disk) leaves nothing behind
 		return fmt.Errorf("preallocate %s: %w", path, err)
 	}
 	if !w.noSync {

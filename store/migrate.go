@@ -104,6 +104,18 @@ func migrateInit(tx *bolt.Tx, s *Store) error {
 }
 
 func (s *Store) migrate() error {
+	// An up-to-date file is not written to (a full disk can still open it).
+	current := false
+	if err := s.db.View(func(tx *bolt.Tx) error {
+		if meta := tx.Bucket(bktMeta); meta != nil {
+			if v := meta.Get(keySchema); len(v) == 8 {
+				current = binary.BigEndian.Uint64(v) == SchemaVersion
+			}
+		}
+		return nil
+	}); err != nil || current {
+		return err
+	}
 	return s.db.Update(func(tx *bolt.Tx) error {
 		meta := tx.Bucket(bktMeta)
 		var ver uint64

@@ -47,6 +47,15 @@ func newPendingMetrics(lastSeq uint64) *pendingMetrics {
 	}
 }
 
+// resetSeq starts the sequence over at seq (an empty set, when a metric
+// log opens after the store did).
+func (p *pendingMetrics) resetSeq(seq uint64) {
+	p.mu.Lock()
+	p.contig = seq
+	clear(p.ahead)
+	p.mu.Unlock()
+}
+
 func orderLess(a, b *Metric) bool { return compareOrder(a, b) < 0 }
 
 // compareOrder compares (step, timestamp, value) in stored-key order.

@@ -187,5 +187,12 @@ func (ix *runIndex) remove(id string) {
 	delete(ix.byID, id)
 }
 
-// RunCount is the number of runs in the store (all lifecycle stages).
-func (s *Store) RunCount() int { return s.runs.count() }
+// RunCount is the number of runs in the store (all lifecycle stages);
+// while the run index is being built, the number read so far (it does
+// not wait).
+func (s *Store) RunCount() int {
+	if ok, n := s.Ready(); !ok {
+		return int(n)
+	}
+	return s.runs.count()
+}

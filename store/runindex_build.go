@@ -45,13 +45,14 @@ func (s *Store) startRunIndex() {
 		}
 		err := s.buildRunIndex(st)
 		st.took = time.Since(st.start)
+		runs := s.runs.countLocked()
 		s.runs.mu.Unlock()
 		close(st.done)
 		switch {
 		case err != nil:
 			s.log.Error("building the run index failed; search sees only what was read", "error", err, "runs", st.runs.Load())
 		default:
-			s.log.Info("run index built", "runs", s.runs.countLocked(), "ms", st.took.Milliseconds(), "workers", indexWorkers())
+			s.log.Info("run index built", "runs", runs, "ms", st.took.Milliseconds(), "workers", indexWorkers())
 		}
 		if n := st.bad.Load(); n > 0 {
 			s.log.Error("runs whose info could not be decoded were left out of the index", "runs", n)

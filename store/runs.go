@@ -376,8 +376,8 @@ func (s *Store) LogBatch(ctx context.Context, runID string, metrics []Metric, pa
 	for i := range tags {
 		tags[i].Value = truncate(tags[i].Value, MaxTagValueLength)
 	}
-	if s.wal != nil && len(params) == 0 && len(tags) == 0 && len(metrics) > 0 && len(metrics) <= maxLoggedBatch &&
-		!slices.ContainsFunc(metrics, func(m Metric) bool { return m.ModelID != "" }) && s.wal.usable() {
+	if w := s.walLog(); w != nil && len(params) == 0 && len(tags) == 0 && len(metrics) > 0 && len(metrics) <= maxLoggedBatch &&
+		!slices.ContainsFunc(metrics, func(m Metric) bool { return m.ModelID != "" }) && w.usable() {
 		if err := s.logMetrics(ctx, runID, metrics); !errors.Is(err, errLogFailed) {
 			return err
 		}

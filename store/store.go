@@ -38,15 +38,16 @@ type Options struct {
 
 // Store is the metadata store. It is safe for concurrent use.
 type Store struct {
-	db     *bolt.DB
-	path   string
-	opts   Options
-	log    *slog.Logger
-	writes chan *writeReq
-	quit   chan struct{}
-	wg     sync.WaitGroup
-	closed atomic.Bool
-	mu     sync.RWMutex // held for reading by writers in flight; Close takes it for writing
+	db      *bolt.DB
+	path    string
+	dataDir string
+	opts    Options
+	log     *slog.Logger
+	writes  chan *writeReq
+	quit    chan struct{}
+	wg      sync.WaitGroup
+	closed  atomic.Bool
+	mu      sync.RWMutex // held for reading by writers in flight; Close takes it for writing
 
 	runs *runIndex
 	// indexing follows the run index's build (runindex_build.go).
@@ -65,8 +66,9 @@ type Store struct {
 	hooksMu sync.RWMutex
 	hooks   []func(Event)
 
-	// The metric log (metriclog.go); nil with Options.NoMetricLog.
-	wal       *metricWAL
+	// The metric log (metriclog.go); nil with Options.NoMetricLog, or
+	// while a store that opened on a full disk waits for space.
+	walp      atomic.Pointer[metricWAL]
 	pending   *pendingMetrics
 	walq      walQueue
 	walWG     sync.WaitGroup // writers in the metric log
@@ -79,6 +81,11 @@ type Store struct {
 	// Lock order: latestMu, then pending.mu, then runs.mu.
 	latestMu  sync.Mutex
 	walFailed atomic.Bool // the log failed; logged once
+
+	// ro is set while the disk is full (diskfull.go).
+	ro     atomic.Pointer[readOnlyState]
+	roWake chan struct{}
+	roWG   sync.WaitGroup
 }
 
 // Stats are counters exported on /metrics.
@@ -116,11 +123,10 @@ func Open(dataDir string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("create data dir: %w", err)
 	}
 	path := filepath.Join(dataDir, DBFileName)
-	db, err := bolt.Open(path, 0o600, &bolt.Options{
-		Timeout:        opts.OpenTimeout,
-		NoFreelistSync: false,
-		FreelistType:   bolt.FreelistMapType,
-		NoSync:         opts.NoSync,
+	db, full, err := openBolt(path, &bolt.Options{
+		Timeout:      opts.OpenTimeout,
+		FreelistType: bolt.FreelistMapType,
+		NoSync:       opts.NoSync,
 	})
 	if err != nil {
 		if errors.Is(err, bolterrors.ErrTimeout) {
@@ -129,25 +135,41 @@ func Open(dataDir string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
 	s := &Store{
-		db:     db,
-		path:   path,
-		opts:   opts,
-		log:    opts.Logger,
-		writes: make(chan *writeReq, 4*opts.MaxBatch),
-		quit:   make(chan struct{}),
-		runs:   newRunIndex(),
+		db:      db,
+		path:    path,
+		dataDir: dataDir,
+		opts:    opts,
+		log:     opts.Logger,
+		writes:  make(chan *writeReq, 4*opts.MaxBatch),
+		quit:    make(chan struct{}),
+		runs:    newRunIndex(),
+		roWake:  make(chan struct{}, 1),
+	}
+	if full {
+		s.enterReadOnly(errors.New("opening "+path+": no space left on device"), false)
 	}
 	if err := s.migrate(); err != nil {
-		db.Close()
-		return nil, err
-	}
-	var lastSeq uint64
-	if !opts.NoMetricLog {
-		if err := s.openMetricLog(dataDir); err != nil {
+		if !noSpace(err) {
 			db.Close()
 			return nil, err
 		}
-		lastSeq = s.wal.lastSeq()
+		// An up-to-date file needs no write to migrate; an old one cannot be
+		// used until there is space for its migration.
+		db.Close()
+		return nil, fmt.Errorf("%s must be migrated to schema %d and the disk is full: free some space and start again", path, SchemaVersion)
+	}
+	var lastSeq uint64
+	if !opts.NoMetricLog {
+		if _, err := s.openMetricLog(); err != nil {
+			if !noSpace(err) {
+				db.Close()
+				return nil, err
+			}
+			// The log is replayed and reopened when space is back.
+			s.enterReadOnly(err, true)
+		} else {
+			lastSeq = s.walLog().lastSeq()
+		}
 	}
 	s.pending = newPendingMetrics(lastSeq)
 	s.startRunIndex()
@@ -155,27 +177,35 @@ func Open(dataDir string, opts Options) (*Store, error) {
 	s.attachModelMetrics = s.attachMetricsToLoggedModels
 	s.wg.Add(1)
 	go s.committer()
-	if s.wal != nil {
-		s.flushKick = make(chan struct{}, 1)
-		s.flushQuit = make(chan struct{})
+	s.flushKick = make(chan struct{}, 1)
+	s.flushQuit = make(chan struct{})
+	if s.walLog() != nil {
 		s.flushWG.Add(1)
 		go s.flusher()
 	}
+	s.roWG.Add(1)
+	go s.diskWatcher()
 	return s, nil
 }
+
+// walLog returns the metric log, or nil.
+func (s *Store) walLog() *metricWAL { return s.walp.Load() }
 
 // Close waits for in-flight writes, stops the committer and closes the file.
 func (s *Store) Close() error {
 	if s.closed.Swap(true) {
 		return nil
 	}
+	s.mu.Lock() // a switch out of read-only mode in progress finishes first
+	s.mu.Unlock()
 	var err error
-	if s.wal != nil {
+	if s.walLog() != nil {
 		err = s.closeMetricLog()
 	}
 	s.mu.Lock() // no writer is between its closed check and its send
 	close(s.quit)
 	s.mu.Unlock()
+	s.roWG.Wait()
 	s.wg.Wait()
 	s.indexWG.Wait() // the builder stops at the next run
 	if cerr := s.db.Close(); err == nil {
@@ -188,7 +218,7 @@ func (s *Store) Close() error {
 // bbolt file. Writers never need it (the log is durable); it is for a
 // consistent copy of the file alone, and for tests.
 func (s *Store) Flush() error {
-	if s.wal == nil {
+	if s.walLog() == nil {
 		return nil
 	}
 	s.mu.RLock()
