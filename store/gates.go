@@ -398,6 +398,8 @@ func (s *Store) TransitionModelVersionStage(ctx context.Context, model, version,
 				if err := putVersionTx(tx.Tx, o); err != nil {
 					return err
 				}
+				tx.emit("model_version.stage_transitioned", map[string]any{"name": model, "version": o.Version, "from_stage": st,
+					"to_stage": StageArchived, "archive_existing_versions": true})
 				if err := s.auditTx(tx, AuditEntry{Model: model, Version: o.Version, Action: "model_version.stage_transitioned",
 					Actor: actor, Before: st, After: StageArchived, Detail: "archive_existing_versions"}); err != nil {
 					return err

@@ -2,7 +2,9 @@ package store
 
 import (
 	"encoding/json"
+	"fmt"
 	"math"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -443,5 +445,54 @@ func TestWebhookEventMapping(t *testing.T) {
 	}
 	if got := FormatEventTime(1700000000123); got != "2023-11-14T22:13:20.123000+00:00" {
 		t.Fatalf("event time %s", got)
+	}
+}
+
+// archive_existing_versions moves the other versions out of the stage:
+// each move fires stage_transitioned (a webhook delivery) with its audit
+// entry, as an explicit move does.
+func TestArchiveExistingFiresStageTransitioned(t *testing.T) {
+	s, _ := openTest(t)
+	hook := mustWebhook(t, s, WebhookSpec{Name: "stage", Events: []WebhookEvent{ev("MODEL_VERSION", "STAGE_TRANSITIONED")}})
+	if _, err := s.CreateRegisteredModel(ctx, "iris", "", nil, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		if _, err := s.CreateModelVersion(ctx, CreateModelVersionRequest{Name: "iris", Source: "s3://b/m"}, "alice"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, v := range []string{"1", "2"} {
+		if _, err := s.TransitionModelVersionStage(ctx, "iris", v, StageProduction, false, "alice"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := s.TransitionModelVersionStage(ctx, "iris", "3", StageProduction, true, "bob"); err != nil {
+		t.Fatal(err)
+	}
+	var moves []string
+	for _, d := range dueAll(t, s) {
+		if d.WebhookID == hook.WebhookID {
+			var p map[string]any
+			_ = json.Unmarshal(d.Data, &p)
+			moves = append(moves, fmt.Sprintf("%v:%v->%v", p["version"], p["from_stage"], p["to_stage"]))
+		}
+	}
+	slices.Sort(moves)
+	if strings.Join(moves, " ") != "1:None->Production 1:Production->Archived 2:None->Production 2:Production->Archived 3:None->Production" {
+		t.Fatalf("stage_transitioned deliveries: %v", moves)
+	}
+	audit, err := s.ListAudit(ctx, "iris", 0, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	archived := 0
+	for _, e := range audit {
+		if e.Action == "model_version.stage_transitioned" && e.After == StageArchived && e.Actor == "bob" {
+			archived++
+		}
+	}
+	if archived != 2 {
+		t.Fatalf("%d audit entries for the archived versions", archived)
 	}
 }
