@@ -138,7 +138,7 @@ func (m *Manager) serveHTTP(w http.ResponseWriter, r *http.Request) {
 			writeError(w, http.StatusMethodNotAllowed, "BAD_REQUEST", "use GET")
 			return
 		}
-		if m.admit(w, r, time.Now()) {
+		if m.admit(w, r, time.Now(), name, "") {
 			m.serveInfo(w, r, name, alias, version)
 		}
 		return
@@ -230,16 +230,17 @@ func (m *Manager) resolve(ctx context.Context, name, alias, version string) (tar
 }
 
 // admit applies the auth hook and the rate limit; it answers and returns
-// false when the request may not proceed.
-func (m *Manager) admit(w http.ResponseWriter, r *http.Request, now time.Time) bool {
+// false when the request may not proceed. A refused inference request to
+// a model (route not "") goes into the request log.
+func (m *Manager) admit(w http.ResponseWriter, r *http.Request, now time.Time, model, route string) bool {
 	if check := *m.auth.Load(); check != nil {
 		if err := check(r); err != nil {
 			m.rejected("unauthorized")
 			var he *HTTPError
 			if errors.As(err, &he) {
-				writeError(w, he.Status, he.Code, he.Msg)
+				m.refuse(w, r, now, model, route, he.Status, he.Code, he.Msg)
 			} else {
-				writeError(w, http.StatusUnauthorized, "UNAUTHENTICATED", err.Error())
+				m.refuse(w, r, now, model, route, http.StatusUnauthorized, "UNAUTHENTICATED", err.Error())
 			}
 			return false
 		}
@@ -248,7 +249,7 @@ func (m *Manager) admit(w http.ResponseWriter, r *http.Request, now time.Time) b
 		m.rejected("rate_limit")
 		secs := strconv.Itoa(max(1, int(math.Ceil(wait.Seconds()))))
 		w.Header().Set("Retry-After", secs)
-		writeError(w, http.StatusTooManyRequests, "REQUEST_LIMIT_EXCEEDED",
+		m.refuse(w, r, now, model, route, http.StatusTooManyRequests, "REQUEST_LIMIT_EXCEEDED",
 			"Too many requests from this client: the limit is "+strconv.FormatFloat(m.limiter.rate, 'g', -1, 64)+
 				" per second (serve.rate_limit); retry after "+secs+"s")
 		return false
@@ -256,9 +257,26 @@ func (m *Manager) admit(w http.ResponseWriter, r *http.Request, now time.Time) b
 	return true
 }
 
+// refuse answers a request refused before it reached a model (auth, rate
+// limit, size, content type) and records it in the request log, which
+// keeps every failure: only for a model that has a deployment, so that
+// requests to made-up names cannot create logs.
+func (m *Manager) refuse(w http.ResponseWriter, r *http.Request, start time.Time, model, route string, status int, code, msg string) {
+	body := appendError(nil, code, msg)
+	if route != "" && m.deployment(model) != nil {
+		m.obs.request(&reqEvent{Time: start, Model: model, Route: route, Client: clientIP(r), Status: status,
+			Latency: time.Since(start), Output: body, Err: msg})
+	}
+	writeRaw(w, status, body)
+}
+
 func (m *Manager) infer(w http.ResponseWriter, r *http.Request, name, alias, version string, ep endpoint) {
 	start := time.Now()
-	if !m.admit(w, r, start) {
+	route := routePredict
+	if ep == epInvocations {
+		route = routeInvoke
+	}
+	if !m.admit(w, r, start, name, route) {
 		return
 	}
 	lim := &m.cfg.Limits
@@ -267,7 +285,7 @@ func (m *Manager) infer(w http.ResponseWriter, r *http.Request, name, alias, ver
 	if ep == epPredict {
 		if ct != "" && !isMediaType(ct, "application/json") {
 			m.rejected("unsupported_media_type")
-			writeError(w, http.StatusUnsupportedMediaType, "BAD_REQUEST", "Content-Type must be application/json, got "+strconv.Quote(ct))
+			m.refuse(w, r, start, name, route, http.StatusUnsupportedMediaType, "BAD_REQUEST", "Content-Type must be application/json, got "+strconv.Quote(ct))
 			return
 		}
 	} else {
@@ -277,10 +295,15 @@ func (m *Manager) infer(w http.ResponseWriter, r *http.Request, name, alias, ver
 			csvBody = true
 		default:
 			m.rejected("unsupported_media_type")
+			msg := "This predictor only supports the following content types: Types: ['text/csv', 'application/json']. Got '" + ct + "'."
+			if m.deployment(name) != nil {
+				m.obs.request(&reqEvent{Time: start, Model: name, Route: route, Client: clientIP(r), Status: http.StatusUnsupportedMediaType,
+					Latency: time.Since(start), Output: []byte(msg), Err: msg})
+			}
+			// As MLflow's scoring server answers it: plain text.
 			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 			w.WriteHeader(http.StatusUnsupportedMediaType)
-			_, _ = w.Write([]byte("This predictor only supports the following content types: Types: ['text/csv', 'application/json']." +
-				" Got '" + ct + "'.\n"))
+			_, _ = w.Write([]byte(msg + "\n"))
 			return
 		}
 	}
@@ -296,7 +319,7 @@ func (m *Manager) infer(w http.ResponseWriter, r *http.Request, name, alias, ver
 	if err != nil {
 		if errors.Is(err, errTooLarge) {
 			m.rejected("too_large")
-			writeError(w, http.StatusRequestEntityTooLarge, "INVALID_PARAMETER_VALUE",
+			m.refuse(w, r, start, name, route, http.StatusRequestEntityTooLarge, "INVALID_PARAMETER_VALUE",
 				"Request body too large: the limit is "+strconv.FormatInt(limit, 10)+" bytes (serve.max_request_bytes)")
 			return
 		}
@@ -308,10 +331,6 @@ func (m *Manager) infer(w http.ResponseWriter, r *http.Request, name, alias, ver
 		if q, err := url.ParseQuery(r.URL.RawQuery); err == nil {
 			probs, _ = strconv.ParseBool(q.Get("probabilities"))
 		}
-	}
-	route := routePredict
-	if ep == epInvocations {
-		route = routeInvoke
 	}
 
 	ctx, cancel := context.WithTimeout(r.Context(), m.cfg.RequestTimeout)

@@ -779,3 +779,73 @@ func TestHandlerAllocs(t *testing.T) {
 		t.Fatalf("allocations per request: %v (1 row), %v (50 rows)", one, many)
 	}
 }
+
+// Requests refused before they reach a model (413, 415, 429, the auth
+// hook) are in the request log with their status, as the docs promise
+// every failure is; requests to names that are not models are not.
+func TestServeRefusedRequestsAreLogged(t *testing.T) {
+	rl, err := OpenRequestLog(t.TempDir(), RequestLogConfig{SampleRate: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rl.Close()
+	f := newFixture(t, func(c *ManagerConfig) {
+		c.Limits = Limits{MaxRequestBytes: 256, RateLimit: 1, RateBurst: 3}
+		c.Observe = ObserveConfig{RequestLog: rl, SampleRate: 1}
+	})
+	v1 := f.addWasm("m", mockModule(namedSpec("v1")))
+	f.alias("m", "champion", v1)
+	f.waitServing("m", v1)
+	big := `{"data": [` + strings.Repeat("[0, 2, 3, 5],", 30) + `[0, 2, 3, 5]]}`
+	if st, _, _ := f.post("/models/m/predict", "application/json", big); st != 413 {
+		t.Fatalf("too large: %d", st)
+	}
+	if st, _, _ := f.post("/models/m/invocations", "text/xml", "<x/>"); st != 415 {
+		t.Fatalf("content type: %d", st)
+	}
+	for range 2 {
+		f.post("/models/m/predict", "application/json", `{"data": [0, 2, 3, 5]}`)
+	}
+	if st, _, _ := f.post("/models/nosuchmodel/predict", "application/json", `{"data": [0]}`); st != 429 {
+		t.Fatalf("rate limit: %d", st)
+	}
+	f.m.SetTokenCheck(func(r *http.Request) error {
+		return &HTTPError{Status: 403, Code: "PERMISSION_DENIED", Msg: "bad token"}
+	})
+	time.Sleep(1100 * time.Millisecond) // a token back
+	if st, _, _ := f.post("/models/m/predict", "application/json", `{"data": [0, 2, 3, 5]}`); st != 403 {
+		t.Fatalf("auth: %d", st)
+	}
+	want := map[int]bool{413: true, 415: true, 429: true, 403: true}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		es, err := rl.Recent("m", 20)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := map[int]bool{}
+		for _, e := range es {
+			if e.Status >= 400 {
+				got[e.Status] = true
+				if e.Error == "" {
+					t.Fatalf("entry without its error: %+v", e)
+				}
+			}
+		}
+		if len(got) == len(want) {
+			for s := range want {
+				if !got[s] {
+					t.Fatalf("statuses logged %v, want %v", got, want)
+				}
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("statuses logged %v, want %v", got, want)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if es, _ := rl.Recent("nosuchmodel", 10); len(es) != 0 {
+		t.Fatalf("a name that is not a model got a log: %v", es)
+	}
+}
