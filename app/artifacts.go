@@ -374,10 +374,17 @@ func (a *App) uploadSpliced(w http.ResponseWriter, r *http.Request, p string) bo
 	defer conn.Close()
 	buffered, _ := brw.Reader.Peek(min(brw.Reader.Buffered(), int(min(r.ContentLength, 1<<30))))
 	body := &artifact.ConnBody{Prefix: bytes.Clone(buffered), Conn: conn, N: r.ContentLength}
-	// Bound the whole transfer: a minute plus one second per MiB.
-	_ = conn.SetDeadline(time.Now().Add(time.Minute + time.Duration(r.ContentLength>>20)*time.Second))
+	// An idle deadline, as for every request body (slowclient.go): the
+	// upload goes on while bytes arrive, at any size and speed.
+	stop := spliceWatchdog(conn, a.arts.(*artifact.Local).Dir(), path.Dir(p), a.cfg.HTTP.ReadBodyTimeout)
 	status, resp := http.StatusOK, emptyObject
-	if err := a.arts.Put(context.WithoutCancel(r.Context()), p, body, r.ContentLength); err != nil {
+	err = a.arts.Put(context.WithoutCancel(r.Context()), p, body, r.ContentLength)
+	stop()
+	_ = conn.SetDeadline(time.Now().Add(max(a.cfg.HTTP.ReadBodyTimeout, 10*time.Second))) // for the answer
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		err = &bodyTimeoutError{d: a.cfg.HTTP.ReadBodyTimeout, cause: err} // the client stalled: 408
+	}
+	if err != nil {
 		ae := toAPIError(err)
 		status = ae.Status
 		resp, _ = json.Marshal(map[string]string{"error_code": ae.Code, "message": ae.Msg})

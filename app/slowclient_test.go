@@ -173,20 +173,25 @@ func TestConnectionLimitPerClient(t *testing.T) {
 	}
 }
 
-// trickle is a request body that sends size bytes in chunks with a pause
+// trickle is a request body that sends left bytes in chunks with a pause
 // before each, recording what it sent.
 type trickle struct {
 	left, chunk int
 	pause       time.Duration
 	sent        bytes.Buffer
+	inChunk     int // bytes of the current chunk not yet sent
 }
 
 func (tr *trickle) Read(p []byte) (int, error) {
 	if tr.left == 0 {
 		return 0, io.EOF
 	}
-	time.Sleep(tr.pause)
-	n := min(len(p), tr.chunk, tr.left)
+	if tr.inChunk == 0 {
+		time.Sleep(tr.pause)
+		tr.inChunk = tr.chunk
+	}
+	n := min(len(p), tr.inChunk, tr.left)
+	tr.inChunk -= n
 	_, _ = rand.Read(p[:n])
 	tr.sent.Write(p[:n])
 	tr.left -= n
@@ -233,6 +238,22 @@ func TestUploadsOutlastTheBodyTimeout(t *testing.T) {
 		t.Fatal("trickled upload stored wrong content")
 	}
 
+	// A large upload with a Content-Length goes from the socket to the file
+	// with splice(2) (uploadSpliced): trickled, it must go on as well.
+	tr = &trickle{left: spliceMin + 3<<20, chunk: 512 << 10, pause: 100 * time.Millisecond}
+	start = time.Now()
+	if st, body := put("slow-spliced.bin", tr, int64(tr.left)); st != 200 {
+		t.Fatalf("trickled spliced upload: %d %s", st, body)
+	}
+	if d := time.Since(start); d < 4*timeout {
+		t.Fatalf("the spliced upload took %v: not longer than the timeout", d)
+	} else {
+		t.Logf("trickled spliced upload: %v", d)
+	}
+	if !bytes.Equal(get("slow-spliced.bin"), tr.sent.Bytes()) {
+		t.Fatal("trickled spliced upload stored wrong content")
+	}
+
 	// A large upload, as fast as loopback goes.
 	big := make([]byte, 64<<20)
 	_, _ = rand.Read(big)
@@ -245,19 +266,24 @@ func TestUploadsOutlastTheBodyTimeout(t *testing.T) {
 		t.Fatal("large upload stored wrong content")
 	}
 
-	// An upload that stops halfway is cut off after the timeout.
+	// An upload that stops halfway is cut off after the timeout, a small
+	// one and one announcing 100 GB (spliced).
 	addr := strings.TrimPrefix(s.URL, "http://")
-	c := stall(t, addr, "PUT /api/2.0/mlflow-artifacts/artifacts/0/r/artifacts/stuck.bin HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n\r\n"+strings.Repeat("x", 5000))
-	defer c.Close()
-	start = time.Now()
-	got, err := readUntilClosed(c, time.Now().Add(10*time.Second))
-	if err != nil || !strings.HasPrefix(got, "HTTP/1.1 408") {
-		t.Fatalf("stalled upload: %q %v", got, err)
-	}
-	if d := time.Since(start); d > 3*time.Second {
-		t.Fatalf("stalled upload dropped after %v", d)
-	}
-	if _, err := os.Stat(s.App.cfg.DataDir + "/artifacts/0/r/artifacts/stuck.bin"); err == nil {
-		t.Fatal("a cut-off upload left a file")
+	for name, size := range map[string]string{"stuck.bin": "1000000", "stuck-spliced.bin": "100000000000"} {
+		c := stall(t, addr, "PUT /api/2.0/mlflow-artifacts/artifacts/0/r/artifacts/"+name+" HTTP/1.1\r\nHost: x\r\nContent-Length: "+size+"\r\n\r\n"+strings.Repeat("x", 5000))
+		defer c.Close()
+		start = time.Now()
+		got, err := readUntilClosed(c, time.Now().Add(10*time.Second))
+		if err != nil || !strings.HasPrefix(got, "HTTP/1.1 408") {
+			t.Fatalf("stalled upload %s: %q %v", name, got, err)
+		}
+		if d := time.Since(start); d > 3*time.Second {
+			t.Fatalf("stalled upload %s dropped after %v", name, d)
+		} else {
+			t.Logf("stalled upload %s dropped after %v", name, d)
+		}
+		if _, err := os.Stat(s.App.cfg.DataDir + "/artifacts/0/r/artifacts/" + name); err == nil {
+			t.Fatalf("a cut-off upload left %s", name)
+		}
 	}
 }
