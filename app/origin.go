@@ -164,8 +164,8 @@ func sameHost(origin, host string) bool {
 // errCrossOrigin is the answer to a refused cross-origin write.
 func errCrossOrigin(source string) error {
 	return &apiError{http.StatusForbidden, "PERMISSION_DENIED",
-		"Cross-origin request refused: a state-changing request from " + source +
-			" to another site's server; add the origin to http.cors_allowed_origins to allow it"}
+		"Cross-origin request refused: a page from " + source + ", another origin than this server's, may not change anything here " +
+			"(list the origin in http.cors_allowed_origins to allow it)"}
 }
 
 // corsPreflight answers a CORS preflight from an allowed origin and
