@@ -391,14 +391,18 @@ func (a *App) retention(apply bool) handlerFunc {
 		if err != nil {
 			return err
 		}
+		if !apply {
+			// One view of the store and one artifact walk for every policy.
+			plans, err := a.store.PlanRetentions(r.Context(), a.arts, pols)
+			if err != nil {
+				return err
+			}
+			return writeJSON(w, map[string]any{"plans": plans})
+		}
+		// Each apply changes what the next one sees, so they go one by one.
 		plans := make([]*store.RetentionPlan, 0, len(pols))
 		for _, p := range pols {
-			var plan *store.RetentionPlan
-			if apply {
-				plan, err = a.store.ApplyRetention(r.Context(), a.arts, p, actor(r))
-			} else {
-				plan, err = a.store.PlanRetention(r.Context(), a.arts, p)
-			}
+			plan, err := a.store.ApplyRetention(r.Context(), a.arts, p, actor(r))
 			if err != nil {
 				return err
 			}

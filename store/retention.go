@@ -238,14 +238,31 @@ func (p *RetentionPlan) summarize(applied bool) {
 // PlanRetention computes what the policy would do now, changing nothing.
 // arts is needed for the orphan rule (it walks the artifact store).
 func (s *Store) PlanRetention(ctx context.Context, arts artifact.Store, p RetentionPolicy) (*RetentionPlan, error) {
-	if err := p.Validate(); err != nil {
+	plans, err := s.PlanRetentions(ctx, arts, []RetentionPolicy{p})
+	if err != nil {
 		return nil, err
 	}
+	return plans[0], nil
+}
+
+// PlanRetentions plans several policies against one view of the store:
+// the registry's references and the experiments are read once, and the
+// artifact store is walked once however many policies have an orphan rule,
+// so planning every retention job costs about as much as planning one.
+func (s *Store) PlanRetentions(ctx context.Context, arts artifact.Store, pols []RetentionPolicy) ([]*RetentionPlan, error) {
+	for i := range pols {
+		if err := pols[i].Validate(); err != nil {
+			return nil, err
+		}
+		if pols[i].Orphans != nil && arts == nil {
+			return nil, &Error{Kind: KindUnavailable, Msg: "the orphan rule needs the artifact store"}
+		}
+	}
 	now := time.Now()
-	plan := &RetentionPlan{Policy: p.Name, DryRun: true, At: now.UnixMilli(), Actions: []RetentionAction{}}
+	plans := make([]*RetentionPlan, len(pols))
+	scopes := make([]map[string]bool, len(pols)) // experiment ids; nil = all
 	var (
 		refs    *registryRefs
-		expIDs  map[string]bool // scope; nil = all
 		allExps []Experiment
 	)
 	err := s.view(ctx, func(tx *bolt.Tx) error {
@@ -253,19 +270,23 @@ func (s *Store) PlanRetention(ctx context.Context, arts artifact.Store, p Retent
 		if refs, err = registryRefsTx(tx); err != nil {
 			return err
 		}
-		if len(p.Experiments) > 0 {
-			expIDs = map[string]bool{}
+		for i, p := range pols {
+			plans[i] = &RetentionPlan{Policy: p.Name, DryRun: true, At: now.UnixMilli(), Actions: []RetentionAction{}}
+			if len(p.Experiments) == 0 {
+				continue
+			}
+			scopes[i] = map[string]bool{}
 			for _, ref := range p.Experiments {
 				e, err := experimentByRefTx(tx, ref)
 				if KindOf(err) == KindNotFound {
 					// A purged experiment must not break the policy that purged it.
-					plan.Warnings = append(plan.Warnings, err.Error())
+					plans[i].Warnings = append(plans[i].Warnings, err.Error())
 					continue
 				}
 				if err != nil {
 					return err
 				}
-				expIDs[e.ExperimentID] = true
+				scopes[i][e.ExperimentID] = true
 			}
 		}
 		return tx.Bucket(bktExps).ForEach(func(_, v []byte) error {
@@ -273,9 +294,7 @@ func (s *Store) PlanRetention(ctx context.Context, arts artifact.Store, p Retent
 			if err := json.Unmarshal(v, &e); err != nil {
 				return err
 			}
-			if expIDs == nil || expIDs[e.ExperimentID] {
-				allExps = append(allExps, e)
-			}
+			allExps = append(allExps, e)
 			return nil
 		})
 	})
@@ -284,33 +303,47 @@ func (s *Store) PlanRetention(ctx context.Context, arts artifact.Store, p Retent
 	}
 	slices.SortFunc(allExps, func(a, b Experiment) int { return cmp.Compare(expNum(a.ExperimentID), expNum(b.ExperimentID)) })
 
-	if p.Runs != nil {
-		for _, e := range allExps {
-			if e.LifecycleStage == StageActive {
-				s.planRuns(plan, p.Runs, e.ExperimentID, now, refs)
+	in := &planInputs{now: now, refs: refs}
+	for i, p := range pols {
+		plan, scope := plans[i], scopes[i]
+		exps := allExps
+		if scope != nil {
+			exps = nil
+			for _, e := range allExps {
+				if scope[e.ExperimentID] {
+					exps = append(exps, e)
+				}
 			}
 		}
-	}
-	if p.Versions != nil {
-		if err := s.planVersions(ctx, plan, &p, refs); err != nil {
-			return nil, err
+		if p.Runs != nil {
+			for _, e := range exps {
+				if e.LifecycleStage == StageActive {
+					s.planRuns(plan, p.Runs, e.ExperimentID, in)
+				}
+			}
 		}
-	}
-	if p.Purge != nil {
-		if err := s.planPurge(ctx, plan, p.Purge, allExps, expIDs, now, refs); err != nil {
-			return nil, err
+		if p.Versions != nil {
+			if err := s.planVersions(ctx, plan, &p, refs); err != nil {
+				return nil, err
+			}
 		}
-	}
-	if p.Orphans != nil {
-		if arts == nil {
-			return nil, &Error{Kind: KindUnavailable, Msg: "the orphan rule needs the artifact store"}
+		if p.Purge != nil {
+			if err := s.planPurge(ctx, plan, p.Purge, exps, scope, in); err != nil {
+				return nil, err
+			}
 		}
-		if err := s.planOrphans(ctx, plan, arts, p.Orphans, now); err != nil {
-			return nil, err
+		if p.Orphans != nil {
+			if !in.walked {
+				if in.orphans, err = s.findOrphans(ctx, arts); err != nil {
+					return nil, err
+				}
+				in.walked = true
+			}
+			planOrphans(plan, in.orphans, p.Orphans, now)
 		}
+		plan.summarize(false)
 	}
-	plan.summarize(false)
-	return plan, nil
+	return plans, nil
 }
 
 func experimentByRefTx(tx *bolt.Tx, ref string) (*Experiment, error) {
@@ -326,41 +359,59 @@ func experimentByRefTx(tx *bolt.Tx, ref string) (*Experiment, error) {
 	return getExperimentTx(tx, strconv.FormatUint(bytesU64(v), 10))
 }
 
+// planInputs is what the policies of one PlanRetentions call read in
+// common, each part read the first time a policy needs it.
+type planInputs struct {
+	now  time.Time
+	refs *registryRefs
+
+	runsByExp map[string][]runCand // live active runs of an experiment, newest first
+
+	deletedRuns  map[string]*RunInfo // deleted runs, by id; nil until read
+	loggedModels []LoggedModelInfo   // every logged model; nil until read
+	modelsRead   bool
+
+	orphans []*orphanGroup
+	walked  bool
+}
+
 type runCand struct {
 	id, status string
 	start      int64
-	metric     float64
-	hasMetric  bool
+	ord        int32
 }
 
-func (s *Store) planRuns(plan *RetentionPlan, r *RunRule, expID string, now time.Time, refs *registryRefs) {
+// activeRuns returns the live active runs of an experiment, newest first.
+func (s *Store) activeRuns(in *planInputs, expID string) []runCand {
+	if c, ok := in.runsByExp[expID]; ok {
+		return c
+	}
 	var cands []runCand
 	ix := s.runs
 	ix.mu.RLock()
-	var col *floatCol
-	if r.KeepBest != nil {
-		col = ix.metrics[r.KeepBest.Metric]
-	}
 	for _, ord := range ix.byExp[expID] {
 		row := &ix.rows[ord]
 		if row.dead || row.stage != StageActive {
 			continue
 		}
-		c := runCand{id: row.id, status: row.status, start: row.start}
-		c.metric, c.hasMetric = col.get(ord)
-		if c.hasMetric && math.IsNaN(c.metric) {
-			c.hasMetric = false
-		}
-		cands = append(cands, c)
+		cands = append(cands, runCand{id: row.id, status: row.status, start: row.start, ord: ord})
 	}
 	ix.mu.RUnlock()
-	newest := func(a, b runCand) int {
+	slices.SortFunc(cands, func(a, b runCand) int {
 		if c := cmp.Compare(b.start, a.start); c != 0 {
 			return c
 		}
 		return strings.Compare(a.id, b.id)
+	})
+	if in.runsByExp == nil {
+		in.runsByExp = map[string][]runCand{}
 	}
-	slices.SortFunc(cands, newest)
+	in.runsByExp[expID] = cands
+	return cands
+}
+
+func (s *Store) planRuns(plan *RetentionPlan, r *RunRule, expID string, in *planInputs) {
+	cands := s.activeRuns(in, expID)
 	kept := map[string]string{}
 	if r.KeepLast > 0 {
 		for i := 0; i < len(cands) && i < r.KeepLast; i++ {
@@ -368,29 +419,36 @@ func (s *Store) planRuns(plan *RetentionPlan, r *RunRule, expID string, now time
 		}
 	}
 	if kb := r.KeepBest; kb != nil {
-		best := slices.Clone(cands)
-		slices.SortStableFunc(best, func(a, b runCand) int {
-			switch {
-			case a.hasMetric && !b.hasMetric:
-				return -1
-			case !a.hasMetric && b.hasMetric:
-				return 1
-			case !a.hasMetric:
-				return 0
+		type scored struct {
+			id     string
+			metric float64
+		}
+		var best []scored // runs with a value, newest first
+		ix := s.runs
+		ix.mu.RLock()
+		if col := ix.metrics[kb.Metric]; col != nil {
+			for _, c := range cands {
+				if v, ok := col.get(c.ord); ok && !math.IsNaN(v) {
+					best = append(best, scored{c.id, v})
+				}
 			}
+		}
+		ix.mu.RUnlock()
+		slices.SortStableFunc(best, func(a, b scored) int {
 			if kb.Order == "min" {
 				return cmp.Compare(a.metric, b.metric)
 			}
 			return cmp.Compare(b.metric, a.metric)
 		})
-		for i := 0; i < len(best) && i < kb.K && best[i].hasMetric; i++ {
+		for i := 0; i < len(best) && i < kb.K; i++ {
 			kept[best[i].id] = "best"
 		}
 	}
 	cutoff := int64(math.MinInt64)
 	if r.MaxAgeDays > 0 {
-		cutoff = now.Add(-time.Duration(r.MaxAgeDays * float64(24*time.Hour))).UnixMilli()
+		cutoff = in.now.Add(-time.Duration(r.MaxAgeDays * float64(24*time.Hour))).UnixMilli()
 	}
+	reason := runReason(r)
 	for _, c := range cands {
 		if r.MaxAgeDays > 0 && c.start >= cutoff {
 			continue // not selected
@@ -398,8 +456,8 @@ func (s *Store) planRuns(plan *RetentionPlan, r *RunRule, expID string, now time
 		if kept[c.id] != "" {
 			continue
 		}
-		act := RetentionAction{Action: ActDeleteRun, ExperimentID: expID, RunID: c.id, Reason: runReason(r, c)}
-		if why := refs.protectedRuns[c.id]; why != "" {
+		act := RetentionAction{Action: ActDeleteRun, ExperimentID: expID, RunID: c.id, Reason: reason}
+		if why := in.refs.protectedRuns[c.id]; why != "" {
 			act.Reason = "protected: " + why
 			plan.Kept = append(plan.Kept, act)
 			continue
@@ -413,7 +471,7 @@ func (s *Store) planRuns(plan *RetentionPlan, r *RunRule, expID string, now time
 	}
 }
 
-func runReason(r *RunRule, c runCand) string {
+func runReason(r *RunRule) string {
 	var parts []string
 	if r.MaxAgeDays > 0 {
 		parts = append(parts, fmt.Sprintf("started more than %g days ago", r.MaxAgeDays))
@@ -471,8 +529,59 @@ func (s *Store) planVersions(ctx context.Context, plan *RetentionPlan, p *Retent
 	})
 }
 
-func (s *Store) planPurge(ctx context.Context, plan *RetentionPlan, r *PurgeRule, exps []Experiment, scope map[string]bool, now time.Time, refs *registryRefs) error {
-	cutoff := now.Add(-time.Duration(r.AfterDays * float64(24*time.Hour))).UnixMilli()
+// deletedRunInfos reads the deleted runs once per PlanRetentions call.
+func (s *Store) deletedRunInfos(ctx context.Context, in *planInputs) (map[string]*RunInfo, error) {
+	if in.deletedRuns != nil {
+		return in.deletedRuns, nil
+	}
+	var ids []string
+	s.runs.mu.RLock()
+	for _, row := range s.runs.rows {
+		if !row.dead && row.stage == StageDeleted {
+			ids = append(ids, row.id)
+		}
+	}
+	s.runs.mu.RUnlock()
+	out := make(map[string]*RunInfo, len(ids))
+	err := s.view(ctx, func(tx *bolt.Tx) error {
+		for _, id := range ids {
+			if _, info, err := runBucket(tx, id); err == nil && info.LifecycleStage == StageDeleted {
+				out[id] = info
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	in.deletedRuns = out
+	return out, nil
+}
+
+// allLoggedModels reads every logged model once per PlanRetentions call.
+func (s *Store) allLoggedModels(ctx context.Context, in *planInputs) ([]LoggedModelInfo, error) {
+	if in.modelsRead {
+		return in.loggedModels, nil
+	}
+	err := s.view(ctx, func(tx *bolt.Tx) error {
+		return tx.Bucket(bktLoggedModels).ForEach(func(k, v []byte) error {
+			var rec loggedModelRecord
+			if err := json.Unmarshal(v, &rec); err != nil {
+				return err
+			}
+			in.loggedModels = append(in.loggedModels, rec.Info)
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, err
+	}
+	in.modelsRead = true
+	return in.loggedModels, nil
+}
+
+func (s *Store) planPurge(ctx context.Context, plan *RetentionPlan, r *PurgeRule, exps []Experiment, scope map[string]bool, in *planInputs) error {
+	cutoff := in.now.Add(-time.Duration(r.AfterDays * float64(24*time.Hour))).UnixMilli()
 	due := func(deletedAt int64) bool {
 		if deletedAt == 0 { // deleted before deletion times were kept
 			return r.AfterDays == 0
@@ -484,6 +593,11 @@ func (s *Store) planPurge(ctx context.Context, plan *RetentionPlan, r *PurgeRule
 	if r.AfterDays == 0 {
 		ageReason = "deleted"
 	}
+	refs := in.refs
+	models, err := s.allLoggedModels(ctx, in)
+	if err != nil {
+		return err
+	}
 
 	// Experiments first: purging one covers its runs and logged models.
 	covered := map[string]bool{}
@@ -491,19 +605,28 @@ func (s *Store) planPurge(ctx context.Context, plan *RetentionPlan, r *PurgeRule
 		if e.LifecycleStage != StageDeleted || e.ExperimentID == "0" || !due(e.DeletedTime) {
 			continue
 		}
-		runs, models, err := s.experimentContents(ctx, e.ExperimentID)
-		if err != nil {
-			return err
+		var runIDs []string
+		s.runs.mu.RLock()
+		for _, ord := range s.runs.byExp[e.ExperimentID] {
+			runIDs = append(runIDs, s.runs.rows[ord].id)
+		}
+		s.runs.mu.RUnlock()
+		slices.Sort(runIDs)
+		var expModels []LoggedModelInfo
+		for _, m := range models {
+			if m.ExperimentID == e.ExperimentID {
+				expModels = append(expModels, m)
+			}
 		}
 		var blocked string
-		for _, id := range runs {
+		for _, id := range runIDs {
 			if by := refs.runs[id]; by != "" && blocked == "" {
 				blocked = fmt.Sprintf("%s points at its run %s", by, id)
 			}
 		}
-		for _, id := range models {
-			if by := refs.models[id]; by != "" && blocked == "" {
-				blocked = fmt.Sprintf("%s points at its logged model %s", by, id)
+		for _, m := range expModels {
+			if by := refs.models[m.ModelID]; by != "" && blocked == "" {
+				blocked = fmt.Sprintf("%s points at its logged model %s", by, m.ModelID)
 			}
 		}
 		act := RetentionAction{Action: ActPurgeExperiment, ExperimentID: e.ExperimentID, Reason: "experiment " + ageReason}
@@ -516,20 +639,13 @@ func (s *Store) planPurge(ctx context.Context, plan *RetentionPlan, r *PurgeRule
 			continue // its deleted runs may still be purged one by one below
 		}
 		covered[e.ExperimentID] = true
-		var runActs, modelActs []RetentionAction
+		var runActs []RetentionAction
 		err = s.view(ctx, func(tx *bolt.Tx) error {
-			for _, id := range runs {
+			for _, id := range runIDs {
 				if _, info, err := runBucket(tx, id); err == nil {
 					a := RetentionAction{Action: ActPurgeRun, ExperimentID: e.ExperimentID, RunID: id, Reason: "its experiment is purged"}
 					a.Path, _ = ownedDir(info.ArtifactURI, id)
 					runActs = append(runActs, a)
-				}
-			}
-			for _, id := range models {
-				if rec, err := getLoggedModelTx(tx, id, true); err == nil {
-					a := RetentionAction{Action: ActPurgeLoggedModel, ExperimentID: e.ExperimentID, ModelID: id, Reason: "its experiment is purged"}
-					a.Path, _ = ownedDir(rec.Info.ArtifactURI, id)
-					modelActs = append(modelActs, a)
 				}
 			}
 			return nil
@@ -538,58 +654,50 @@ func (s *Store) planPurge(ctx context.Context, plan *RetentionPlan, r *PurgeRule
 			return err
 		}
 		plan.Actions = append(plan.Actions, runActs...)
-		plan.Actions = append(plan.Actions, modelActs...)
+		for _, m := range expModels {
+			a := RetentionAction{Action: ActPurgeLoggedModel, ExperimentID: e.ExperimentID, ModelID: m.ModelID, Reason: "its experiment is purged"}
+			a.Path, _ = ownedDir(m.ArtifactURI, m.ModelID)
+			plan.Actions = append(plan.Actions, a)
+		}
 		plan.Actions = append(plan.Actions, act)
 	}
 
 	// Deleted runs and logged models of the other experiments.
-	var runActs, modelActs []RetentionAction
-	s.runs.mu.RLock()
-	var deleted []string
-	for _, row := range s.runs.rows {
-		if !row.dead && row.stage == StageDeleted && !covered[row.exp] && inScope(row.exp) {
-			deleted = append(deleted, row.id)
-		}
-	}
-	s.runs.mu.RUnlock()
-	slices.Sort(deleted)
-	err := s.view(ctx, func(tx *bolt.Tx) error {
-		for _, id := range deleted {
-			_, info, err := runBucket(tx, id)
-			if err != nil || info.LifecycleStage != StageDeleted || !due(info.DeletedTime) {
-				continue
-			}
-			a := RetentionAction{Action: ActPurgeRun, ExperimentID: info.ExperimentID, RunID: id, Reason: "run " + ageReason}
-			a.Path, _ = ownedDir(info.ArtifactURI, id)
-			if by := refs.runs[id]; by != "" {
-				a.Reason = "referenced: " + by + " points at it"
-				plan.Kept = append(plan.Kept, a)
-				continue
-			}
-			runActs = append(runActs, a)
-		}
-		return tx.Bucket(bktLoggedModels).ForEach(func(k, v []byte) error {
-			var rec loggedModelRecord
-			if err := json.Unmarshal(v, &rec); err != nil {
-				return err
-			}
-			in := rec.Info
-			if in.LifecycleStage != StageDeleted || covered[in.ExperimentID] || !inScope(in.ExperimentID) || !due(in.DeletedTime) {
-				return nil
-			}
-			a := RetentionAction{Action: ActPurgeLoggedModel, ExperimentID: in.ExperimentID, ModelID: in.ModelID, Reason: "logged model " + ageReason}
-			a.Path, _ = ownedDir(in.ArtifactURI, in.ModelID)
-			if by := refs.models[in.ModelID]; by != "" {
-				a.Reason = "referenced: " + by + " points at it"
-				plan.Kept = append(plan.Kept, a)
-				return nil
-			}
-			modelActs = append(modelActs, a)
-			return nil
-		})
-	})
+	deleted, err := s.deletedRunInfos(ctx, in)
 	if err != nil {
 		return err
+	}
+	ids := make([]string, 0, len(deleted))
+	for id, info := range deleted {
+		if !covered[info.ExperimentID] && inScope(info.ExperimentID) && due(info.DeletedTime) {
+			ids = append(ids, id)
+		}
+	}
+	slices.Sort(ids)
+	var runActs, modelActs []RetentionAction
+	for _, id := range ids {
+		info := deleted[id]
+		a := RetentionAction{Action: ActPurgeRun, ExperimentID: info.ExperimentID, RunID: id, Reason: "run " + ageReason}
+		a.Path, _ = ownedDir(info.ArtifactURI, id)
+		if by := refs.runs[id]; by != "" {
+			a.Reason = "referenced: " + by + " points at it"
+			plan.Kept = append(plan.Kept, a)
+			continue
+		}
+		runActs = append(runActs, a)
+	}
+	for _, m := range models {
+		if m.LifecycleStage != StageDeleted || covered[m.ExperimentID] || !inScope(m.ExperimentID) || !due(m.DeletedTime) {
+			continue
+		}
+		a := RetentionAction{Action: ActPurgeLoggedModel, ExperimentID: m.ExperimentID, ModelID: m.ModelID, Reason: "logged model " + ageReason}
+		a.Path, _ = ownedDir(m.ArtifactURI, m.ModelID)
+		if by := refs.models[m.ModelID]; by != "" {
+			a.Reason = "referenced: " + by + " points at it"
+			plan.Kept = append(plan.Kept, a)
+			continue
+		}
+		modelActs = append(modelActs, a)
 	}
 	// Runs before the experiment purges that follow them in the plan would
 	// be just as correct; keep one kind together for readability.
@@ -651,12 +759,9 @@ func isDigits(s string) bool {
 	return true
 }
 
-func (s *Store) planOrphans(ctx context.Context, plan *RetentionPlan, arts artifact.Store, r *OrphanRule, now time.Time) error {
-	minAge := DefaultOrphanMinAge
-	if r.MinAgeHours != nil {
-		minAge = time.Duration(*r.MinAgeHours * float64(time.Hour))
-	}
-	cutoff := now.Add(-minAge)
+// findOrphans walks the artifact store and returns the groups of files
+// whose owner (run, logged model, job run) does not exist.
+func (s *Store) findOrphans(ctx context.Context, arts artifact.Store) ([]*orphanGroup, error) {
 	groups := map[string]*orphanGroup{}
 	var order []string
 	// The walk may be long (S3 listing); no transaction is held during it.
@@ -676,7 +781,7 @@ func (s *Store) planOrphans(ctx context.Context, plan *RetentionPlan, arts artif
 		return nil
 	})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	var orphans []*orphanGroup
 	err = s.view(ctx, func(tx *bolt.Tx) error {
@@ -687,9 +792,17 @@ func (s *Store) planOrphans(ctx context.Context, plan *RetentionPlan, arts artif
 		}
 		return nil
 	})
-	if err != nil {
-		return err
+	return orphans, err
+}
+
+// planOrphans turns the orphan groups into the rule's actions: files older
+// than its minimum age are deleted, a group with only younger files is kept.
+func planOrphans(plan *RetentionPlan, orphans []*orphanGroup, r *OrphanRule, now time.Time) {
+	minAge := DefaultOrphanMinAge
+	if r.MinAgeHours != nil {
+		minAge = time.Duration(*r.MinAgeHours * float64(time.Hour))
 	}
+	cutoff := now.Add(-minAge)
 	for _, g := range orphans {
 		act := RetentionAction{Action: ActDeleteOrphans}
 		switch g.kind {
@@ -728,7 +841,6 @@ func (s *Store) planOrphans(ctx context.Context, plan *RetentionPlan, arts artif
 		}
 		plan.Actions = append(plan.Actions, act)
 	}
-	return nil
 }
 
 func ownerExistsTx(tx *bolt.Tx, g *orphanGroup) bool {

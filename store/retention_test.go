@@ -1,7 +1,9 @@
 package store
 
 import (
+	"context"
 	"encoding/json"
+	"fmt"
 	"reflect"
 	"slices"
 	"strings"
@@ -521,5 +523,90 @@ func TestClassifyArtifact(t *testing.T) {
 		if got != want {
 			t.Errorf("%s: %q, want %q", p, got, want)
 		}
+	}
+}
+
+// walkCounter counts the walks of the artifact store.
+type walkCounter struct {
+	artifact.Store
+	walks int
+}
+
+func (w *walkCounter) Walk(ctx context.Context, dir string, fn func(string, int64, time.Time) error) error {
+	w.walks++
+	return w.Store.Walk(ctx, dir, fn)
+}
+
+// Planning many policies at once (retention/plan with no policy plans every
+// retention job) reads what they share once — one walk of the artifact
+// store however many have an orphan rule — and plans each exactly as
+// planning it alone does.
+func TestPlanRetentionsSharesWork(t *testing.T) {
+	arts := &walkCounter{Store: newLocalArts(t)}
+	d := seedRetention(t, arts)
+	s := d.s
+	pols := []RetentionPolicy{seededPolicy(d)}
+	for i := range 40 {
+		var p RetentionPolicy
+		switch i % 6 {
+		case 0:
+			p = RetentionPolicy{Orphans: &OrphanRule{MinAgeHours: zero()}}
+		case 1:
+			p = RetentionPolicy{Orphans: &OrphanRule{}} // default age: all kept
+		case 2:
+			p = RetentionPolicy{Purge: &PurgeRule{AfterDays: float64(i % 12)}}
+		case 3:
+			p = RetentionPolicy{Experiments: []string{"alpha"}, Runs: &RunRule{KeepLast: 1 + i%7}, Purge: &PurgeRule{}}
+		case 4:
+			p = RetentionPolicy{Runs: &RunRule{KeepBest: &KeepBest{Metric: "acc", K: 3, Order: "min"}}, Versions: &VersionRule{KeepLast: 1}}
+		case 5:
+			p = RetentionPolicy{Experiments: []string{"nope", d.beta}, Purge: &PurgeRule{}, Runs: &RunRule{MaxAgeDays: 40}}
+		}
+		p.Name = fmt.Sprintf("p%d", i)
+		pols = append(pols, p)
+	}
+	var alone []*RetentionPlan
+	for _, p := range pols {
+		plan, err := s.PlanRetention(ctx, arts, p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		alone = append(alone, plan)
+	}
+	if arts.walks != 1+2*7 {
+		t.Fatalf("planning alone walked %d times", arts.walks)
+	}
+	arts.walks = 0
+	together, err := s.PlanRetentions(ctx, arts, pols)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if arts.walks != 1 {
+		t.Fatalf("planning %d policies walked the artifact store %d times, want 1", len(pols), arts.walks)
+	}
+	if len(together) != len(pols) {
+		t.Fatalf("%d plans for %d policies", len(together), len(pols))
+	}
+	kinds := map[string]bool{}
+	for i := range pols {
+		a, b := *alone[i], *together[i]
+		a.At, b.At = 0, 0
+		ja, _ := json.Marshal(a)
+		jb, _ := json.Marshal(b)
+		if string(ja) != string(jb) {
+			t.Errorf("policy %s planned together differs from alone:\n%s\n%s", pols[i].Name, jb, ja)
+		}
+		for _, act := range b.Actions {
+			kinds[act.Action] = true
+		}
+	}
+	for _, k := range []string{ActDeleteRun, ActArchiveVersion, ActPurgeRun, ActPurgeLoggedModel, ActPurgeExperiment, ActDeleteOrphans} {
+		if !kinds[k] {
+			t.Errorf("no policy planned %s; the comparison is too weak", k)
+		}
+	}
+	// A policy the validation refuses fails the whole call, naming it.
+	if _, err := s.PlanRetentions(ctx, arts, append(pols, RetentionPolicy{Name: "bad"})); KindOf(err) != KindInvalid {
+		t.Fatalf("invalid policy: %v", err)
 	}
 }

@@ -288,10 +288,13 @@ func (l *Local) entryInfo(dirName string, de fs.DirEntry) (fi fs.FileInfo, viaLi
 		return nil, false, false // not addressable through the API
 	}
 	var err error
-	if de.Type()&fs.ModeSymlink != 0 {
+	switch {
+	case de.Type()&fs.ModeSymlink != 0:
 		viaLink = true
 		fi, err = l.root.Stat(filepath.Join(dirName, n))
-	} else {
+	case de.IsDir():
+		return dirInfo{de}, false, true // no stat: the walk only needs the name
+	default:
 		fi, err = de.Info()
 	}
 	if err != nil {
@@ -302,6 +305,15 @@ func (l *Local) entryInfo(dirName string, de fs.DirEntry) (fi fs.FileInfo, viaLi
 	}
 	return fi, viaLink, true
 }
+
+// dirInfo is the FileInfo of a directory entry known to be a directory,
+// without the stat call behind fs.DirEntry.Info.
+type dirInfo struct{ fs.DirEntry }
+
+func (d dirInfo) Size() int64        { return 0 }
+func (d dirInfo) Mode() fs.FileMode  { return fs.ModeDir | 0o755 }
+func (d dirInfo) ModTime() time.Time { return time.Time{} }
+func (d dirInfo) Sys() any           { return nil }
 
 // List returns the direct children of dir sorted by name.
 func (l *Local) List(ctx context.Context, dir string) ([]Entry, error) {
