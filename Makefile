@@ -69,6 +69,7 @@ bench: build venv minio
 	$(GO) run ./bench/artifacts --mlbox $(BIN) --minio $$(scripts/minio.sh) $(BENCH_ARTIFACTS_ARGS)
 	$(GO) run ./bench/serve --mlbox $(BIN) $(BENCH_SERVE_ARGS)
 	$(GO) run ./bench/startup --mlbox $(BIN) --baseline $$(scripts/baseline.sh $(BENCH_BASELINE_REV)) $(BENCH_STARTUP_ARGS)
+	$(GO) test ./store -run '^$$' -bench RetentionPlan -benchtime 10x
 
 bench-startup: build
 	$(GO) run ./bench/startup --mlbox $(BIN) --baseline $$(scripts/baseline.sh $(BENCH_BASELINE_REV)) $(BENCH_STARTUP_ARGS)

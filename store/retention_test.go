@@ -610,3 +610,69 @@ func TestPlanRetentionsSharesWork(t *testing.T) {
 		t.Fatalf("invalid policy: %v", err)
 	}
 }
+
+// BenchmarkRetentionPlan compares planning one policy with an orphan rule
+// against planning 133 retention jobs of every kind at once (what
+// retention/plan with no policy does), on 2,000 runs with artifacts.
+// `make bench` runs it.
+func BenchmarkRetentionPlan(b *testing.B) {
+	s, _ := openTest(b)
+	arts := newLocalArts(b)
+	for e := range 10 {
+		exp, err := s.CreateExperiment(ctx, fmt.Sprintf("e%d", e), "", nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for i := range 200 {
+			r, err := s.CreateRun(ctx, CreateRunRequest{ExperimentID: exp, StartTime: int64(i)})
+			if err != nil {
+				b.Fatal(err)
+			}
+			if err := s.LogBatch(ctx, r.Info.RunID, []Metric{{Key: "acc", Value: float64(i), Timestamp: 1}}, nil, nil); err != nil {
+				b.Fatal(err)
+			}
+			putArt(b, arts, exp+"/"+r.Info.RunID+"/artifacts/model.bin", "x")
+			if i%10 == 0 {
+				if err := s.DeleteRun(ctx, r.Info.RunID); err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
+	}
+	var pols []RetentionPolicy
+	for j := range 133 {
+		p := RetentionPolicy{Runs: &RunRule{KeepLast: 50}}
+		switch j % 4 {
+		case 1:
+			p = RetentionPolicy{Purge: &PurgeRule{AfterDays: 30}}
+		case 2:
+			p = RetentionPolicy{Orphans: &OrphanRule{}}
+		case 3:
+			p = RetentionPolicy{Runs: &RunRule{KeepBest: &KeepBest{Metric: "acc", K: 10}}, Versions: &VersionRule{KeepLast: 3}}
+		}
+		pols = append(pols, p)
+	}
+	b.Run("one-orphan-policy", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := s.PlanRetention(ctx, arts, pols[2]); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("133-jobs-together", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := s.PlanRetentions(ctx, arts, pols); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("133-jobs-one-by-one", func(b *testing.B) {
+		for b.Loop() {
+			for _, p := range pols {
+				if _, err := s.PlanRetention(ctx, arts, p); err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
+	})
+}
