@@ -106,14 +106,14 @@ func getLoggedModelTx(tx *bolt.Tx, id string, allowDeleted bool) (*loggedModelRe
 	b := tx.Bucket(bktLoggedModels)
 	v := b.Get([]byte(id))
 	if v == nil {
-		return nil, NotFoundf("Logged model with ID '%s' not found", id)
+		return nil, NotFoundf("Logged model with ID '%s' not found.", id)
 	}
 	var r loggedModelRecord
 	if err := json.Unmarshal(v, &r); err != nil {
 		return nil, err
 	}
 	if !allowDeleted && r.Info.LifecycleStage == StageDeleted {
-		return nil, NotFoundf("Logged model with ID '%s' not found", id)
+		return nil, NotFoundf("Logged model with ID '%s' not found.", id)
 	}
 	return &r, nil
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"maps"
 	"math"
 	"slices"
@@ -477,12 +478,30 @@ func validateBatch(metrics []Metric, params []Param, tags []Tag) error {
 		if err := validateKey("metric", m.Key); err != nil {
 			return err
 		}
+		if err := validateMetricRefs(m); err != nil {
+			return err
+		}
 		if m.Timestamp < 0 {
 			return Invalidf("Got invalid timestamp %d for metric '%s' (value=%v). Timestamp must be a nonnegative long (64-bit integer) ", m.Timestamp, m.Key, m.Value)
 		}
 		if math.IsNaN(m.Value) {
 			m.Value = math.NaN() // one bit pattern, so duplicates collapse
 		}
+	}
+	return nil
+}
+
+// validateMetricRefs bounds what a metric point refers to: a logged model
+// by id, a dataset by name and digest (MLflow's dataset limits).
+func validateMetricRefs(m *Metric) error {
+	if err := ValidateID("model_id", m.ModelID); err != nil {
+		return err
+	}
+	if runeLen(m.DatasetName) > MaxDatasetNameLength {
+		return TooLong("dataset_name", MaxDatasetNameLength)
+	}
+	if runeLen(m.DatasetDigest) > MaxDatasetDigestLength {
+		return TooLong("dataset_digest", MaxDatasetDigestLength)
 	}
 	return nil
 }
@@ -580,16 +599,27 @@ func (s *Store) DeleteTag(ctx context.Context, runID, key string) error {
 	})
 }
 
-// LogInputs records datasets (deduplicated by name and digest) and model inputs.
+// LogInputs records datasets (deduplicated by name and digest) and model
+// inputs, all or nothing. Every model must be a logged model that exists.
 func (s *Store) LogInputs(ctx context.Context, runID string, datasets []DatasetInput, models []ModelInput) error {
 	for _, d := range datasets {
 		if err := validateDatasetInput(&d); err != nil {
 			return err
 		}
 	}
+	ids := make([]string, len(models))
+	for i, m := range models {
+		ids[i] = m.ModelID
+	}
+	if err := validateModelRefs(ids); err != nil {
+		return err
+	}
 	return s.update(ctx, func(tx *wtx) error {
 		b, _, err := activeRun(tx.Tx, runID)
 		if err != nil {
+			return err
+		}
+		if err := modelRefsExist(tx.Tx, ids); err != nil {
 			return err
 		}
 		var refs []dsRef
@@ -609,9 +639,6 @@ func (s *Store) LogInputs(ctx context.Context, runID string, datasets []DatasetI
 			refs = append(refs, dsRef{d.Dataset.Name, d.Dataset.Digest, ctxTag})
 		}
 		for _, m := range models {
-			if m.ModelID == "" {
-				return Invalidf("Missing value for required parameter 'model_id'")
-			}
 			if err := b.Put(pk(pfxModelIn, m.ModelID), nil); err != nil {
 				return err
 			}
@@ -663,23 +690,56 @@ func validateDatasetInput(d *DatasetInput) error {
 	return nil
 }
 
-// LogOutputs records logged models a run produced.
+// LogOutputs records logged models a run produced, all or nothing. Every
+// model must be a logged model that exists.
 func (s *Store) LogOutputs(ctx context.Context, runID string, models []ModelOutput) error {
+	ids := make([]string, len(models))
+	for i, m := range models {
+		ids[i] = m.ModelID
+	}
+	if err := validateModelRefs(ids); err != nil {
+		return err
+	}
 	return s.update(ctx, func(tx *wtx) error {
 		b, _, err := activeRun(tx.Tx, runID)
 		if err != nil {
 			return err
 		}
+		if err := modelRefsExist(tx.Tx, ids); err != nil {
+			return err
+		}
 		for _, m := range models {
-			if m.ModelID == "" {
-				return Invalidf("Missing value for required parameter 'model_id'")
-			}
 			if err := b.Put(pk(pfxModelOu, m.ModelID), appendI64(nil, m.Step)); err != nil {
 				return err
 			}
 		}
 		return nil
 	})
+}
+
+// validateModelRefs checks the model ids of log-inputs and runs/outputs
+// before anything is read or written: present and of an id's length.
+func validateModelRefs(ids []string) error {
+	for i, id := range ids {
+		if id == "" {
+			return Invalidf("Missing value for required parameter 'models[%d].model_id'.", i)
+		}
+		if err := ValidateID(fmt.Sprintf("models[%d].model_id", i), id); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// modelRefsExist checks that every id is a logged model that exists (and
+// is not deleted), with MLflow's message for one that does not.
+func modelRefsExist(tx *bolt.Tx, ids []string) error {
+	for _, id := range ids {
+		if _, err := getLoggedModelTx(tx, id, false); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // logModelMetrics is a hook for metrics that carry a model_id; the logged

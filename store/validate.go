@@ -7,12 +7,12 @@ import (
 	"unicode/utf8"
 )
 
-// MLflow's limits (mlflow/utils/validation.py).
+// MLflow's limits (mlflow/utils/validation.py, MLflow 3.17.2).
 const (
 	MaxEntityKeyLength      = 250
 	MaxParamValueLength     = 6000
 	MaxTagValueLength       = 8000
-	MaxExperimentTagValue   = 5000
+	MaxExperimentTagValue   = 20000 // MAX_EXPERIMENT_TAG_VAL_LENGTH
 	MaxExperimentNameLength = 500
 	MaxRunNameLength        = 500
 	MaxBatchMetrics         = 1000
@@ -26,7 +26,38 @@ const (
 	MaxDatasetProfileLength = 16777215
 	MaxInputTagKeyLength    = 255
 	MaxInputTagValueLength  = 500
+	MaxRegistryTagValue     = 100000 // MAX_MODEL_REGISTRY_TAG_VALUE_LENGTH
+	MaxAliasLength          = 255    // MAX_REGISTERED_MODEL_ALIAS_LENGTH
 )
+
+// mlbox's own bounds, where MLflow has none (docs/operations.md, "Input
+// limits"). Every string that becomes (part of) a bbolt key is bounded,
+// far below bbolt's 32 KiB key limit.
+const (
+	// MaxIDLength bounds ids a client sends: run ids, logged model ids,
+	// webhook and delivery ids. mlbox makes 32-character ids (logged
+	// models: 34); MLflow's run-id pattern allows 1-256 characters.
+	MaxIDLength = 256
+	// MaxRegisteredModelNameLength bounds registered model names (MLflow
+	// checks none; its database column is String(256), which SQLite does
+	// not enforce).
+	MaxRegisteredModelNameLength = 256
+)
+
+// TooLong is MLflow's message for a value over its limit
+// (mlflow.utils.validation.exceeds_maximum_length).
+func TooLong(field string, limit int) error {
+	return Invalidf("'%s' exceeds the maximum length of %d characters", field, limit)
+}
+
+// ValidateID checks an id a client sent: at most MaxIDLength characters.
+// An empty id is left to the caller (required or optional).
+func ValidateID(field, id string) error {
+	if len(id) > MaxIDLength && runeLen(id) > MaxIDLength {
+		return TooLong(field, MaxIDLength)
+	}
+	return nil
+}
 
 // validKeyChars: alphanumerics (Unicode), _ - . space / and :.
 func validKeyChars(s string) bool {
