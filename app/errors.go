@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"strconv"
 
+	berrors "go.etcd.io/bbolt/errors"
+
 	"mlbox/store"
 	"mlbox/store/artifact"
 )
@@ -26,6 +28,10 @@ func invalidParam(msg string) error {
 func missingParam(name string) error {
 	return invalidParam("Missing value for required parameter '" + name + "'. See the API docs for more information about request parameters.")
 }
+
+// bboltBackstop is the message of a bbolt key or value error that no
+// length check caught (the bad-input test looks for it).
+const bboltBackstop = "Invalid value: a name or id in the request is empty or too long to be stored"
 
 // toAPIError is the one place where domain errors become MLflow error codes
 // and HTTP statuses. Deterministic failures are always 4xx: the MLflow
@@ -53,6 +59,11 @@ func toAPIError(err error) *apiError {
 		return &apiError{http.StatusNotImplemented, "NOT_IMPLEMENTED", err.Error()}
 	case errors.Is(err, store.ErrClosed):
 		return &apiError{http.StatusServiceUnavailable, "TEMPORARILY_UNAVAILABLE", "server is shutting down"}
+	case errors.Is(err, berrors.ErrKeyTooLarge), errors.Is(err, berrors.ErrValueTooLarge),
+		errors.Is(err, berrors.ErrKeyRequired), errors.Is(err, berrors.ErrBucketNameRequired):
+		// Requests are length-checked before they reach bbolt; this is the
+		// backstop for one that was missed. The transaction was rolled back.
+		return &apiError{http.StatusBadRequest, "INVALID_PARAMETER_VALUE", bboltBackstop + " (" + err.Error() + ")"}
 	}
 	switch store.KindOf(err) {
 	case store.KindInvalid:

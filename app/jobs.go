@@ -183,8 +183,18 @@ func (a *App) createJob(w http.ResponseWriter, r *http.Request) error {
 	return writeJSON(w, map[string]any{"job": a.view(out)})
 }
 
+// maxJobName is the longest job name store.ValidateJobName accepts.
+const maxJobName = 100
+
+// jobName is the {name} wildcard, refused when longer than any job name.
+func jobName(r *http.Request) (string, error) { return pathParam(r, "name", maxJobName) }
+
 func (a *App) getJob(w http.ResponseWriter, r *http.Request) error {
-	j, err := a.store.GetJob(r.Context(), r.PathValue("name"))
+	name, err := jobName(r)
+	if err != nil {
+		return err
+	}
+	j, err := a.store.GetJob(r.Context(), name)
 	if err != nil {
 		return err
 	}
@@ -194,6 +204,10 @@ func (a *App) getJob(w http.ResponseWriter, r *http.Request) error {
 // updateJob merges the body's top-level fields into the job (null removes
 // a field) and validates the result.
 func (a *App) updateJob(w http.ResponseWriter, r *http.Request) error {
+	name, err := jobName(r)
+	if err != nil {
+		return err
+	}
 	patch, err := a.readBody(r)
 	if err != nil {
 		return err
@@ -201,7 +215,7 @@ func (a *App) updateJob(w http.ResponseWriter, r *http.Request) error {
 	for _, k := range append(readOnlyJobFields, "name") {
 		delete(patch, k)
 	}
-	out, err := a.sched.Update(r.Context(), r.PathValue("name"), func(j *store.Job) error {
+	out, err := a.sched.Update(r.Context(), name, func(j *store.Job) error {
 		b, err := json.Marshal(j)
 		if err != nil {
 			return err
@@ -231,7 +245,11 @@ func (a *App) updateJob(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (a *App) deleteJob(w http.ResponseWriter, r *http.Request) error {
-	if err := a.sched.Delete(r.Context(), r.PathValue("name")); err != nil {
+	name, err := jobName(r)
+	if err != nil {
+		return err
+	}
+	if err := a.sched.Delete(r.Context(), name); err != nil {
 		return err
 	}
 	return writeEmpty(w)
@@ -239,7 +257,11 @@ func (a *App) deleteJob(w http.ResponseWriter, r *http.Request) error {
 
 func (a *App) pauseJob(paused bool) handlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
-		out, err := a.sched.SetPaused(r.Context(), r.PathValue("name"), paused)
+		name, err := jobName(r)
+		if err != nil {
+			return err
+		}
+		out, err := a.sched.SetPaused(r.Context(), name, paused)
 		if err != nil {
 			return err
 		}
@@ -250,7 +272,11 @@ func (a *App) pauseJob(paused bool) handlerFunc {
 // runJob starts a run now: {"run": {...}}, or {"queued": true} when a run is
 // in progress and the job's overlap policy is "queue".
 func (a *App) runJob(w http.ResponseWriter, r *http.Request) error {
-	run, queued, err := a.sched.RunNow(r.Context(), r.PathValue("name"), actor(r))
+	name, err := jobName(r)
+	if err != nil {
+		return err
+	}
+	run, queued, err := a.sched.RunNow(r.Context(), name, actor(r))
 	if err != nil {
 		return err
 	}
@@ -275,6 +301,10 @@ func queryUint(r *http.Request, name string) (uint64, error) {
 // listJobRuns is the history, newest first (?limit=, ?before=<number>),
 // with statistics over the retained runs.
 func (a *App) listJobRuns(w http.ResponseWriter, r *http.Request) error {
+	name, err := jobName(r)
+	if err != nil {
+		return err
+	}
 	limit, err := queryUint(r, "limit")
 	if err != nil {
 		return err
@@ -283,7 +313,7 @@ func (a *App) listJobRuns(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	runs, stats, err := a.store.ListJobRuns(r.Context(), r.PathValue("name"), before, int(min(limit, 1000)))
+	runs, stats, err := a.store.ListJobRuns(r.Context(), name, before, int(min(limit, 1000)))
 	if err != nil {
 		return err
 	}
@@ -294,11 +324,15 @@ func (a *App) listJobRuns(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (a *App) jobRun(r *http.Request) (*store.JobRun, error) {
+	name, err := jobName(r)
+	if err != nil {
+		return nil, err
+	}
 	n, err := strconv.ParseUint(r.PathValue("number"), 10, 64)
 	if err != nil {
-		return nil, invalidParam("Invalid run number '" + r.PathValue("number") + "'")
+		return nil, invalidParam("Invalid run number '" + abbrev([]byte(r.PathValue("number"))) + "'")
 	}
-	return a.store.GetJobRun(r.Context(), r.PathValue("name"), n)
+	return a.store.GetJobRun(r.Context(), name, n)
 }
 
 func (a *App) getJobRun(w http.ResponseWriter, r *http.Request) error {
@@ -437,7 +471,7 @@ func (a *App) listRetentionLog(w http.ResponseWriter, r *http.Request) error {
 func (a *App) getRetentionRecord(w http.ResponseWriter, r *http.Request) error {
 	seq, err := strconv.ParseUint(r.PathValue("seq"), 10, 64)
 	if err != nil {
-		return invalidParam("Invalid retention log sequence '" + r.PathValue("seq") + "'")
+		return invalidParam("Invalid retention log sequence '" + abbrev([]byte(r.PathValue("seq"))) + "'")
 	}
 	rec, err := a.store.GetRetentionRecord(r.Context(), seq)
 	if err != nil {

@@ -11,6 +11,9 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
+	"unicode/utf8"
+
+	"mlbox/store"
 )
 
 // Requests follow protobuf-JSON rules as MLflow's server reads them: int64
@@ -226,7 +229,102 @@ func (a *App) decodeRequest(r *http.Request, v any) error {
 	} else if err := json.Unmarshal(body, v); err != nil {
 		return decodeError(err)
 	}
-	return checkRequired(reflect.ValueOf(v).Elem())
+	if err := checkRequired(reflect.ValueOf(v).Elem()); err != nil {
+		return err
+	}
+	return checkMaxLen(reflect.ValueOf(v).Elem(), "")
+}
+
+// checkMaxLen enforces the max:"N" struct tags of optString and strList
+// fields (N characters), in nested structs and slices of structs too, with
+// MLflow's message: 'models[0].model_id' exceeds the maximum length of 256
+// characters. Ids and names that become bbolt keys carry such a tag, so an
+// oversized one is a 400 before the store sees it.
+func checkMaxLen(v reflect.Value, prefix string) error {
+	switch v.Kind() {
+	case reflect.Pointer:
+		if v.IsNil() {
+			return nil
+		}
+		return checkMaxLen(v.Elem(), prefix)
+	case reflect.Slice:
+		if v.Type().Elem().Kind() != reflect.Struct {
+			return nil
+		}
+		for i := range v.Len() {
+			if err := checkMaxLen(v.Index(i), prefix+"["+strconv.Itoa(i)+"]"); err != nil {
+				return err
+			}
+		}
+		return nil
+	case reflect.Struct:
+	default:
+		return nil
+	}
+	t := v.Type()
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		if !f.IsExported() {
+			continue
+		}
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		path := name
+		if prefix != "" {
+			path = prefix + "." + name
+		}
+		if f.Anonymous {
+			path = prefix
+		}
+		fv := v.Field(i)
+		if m := f.Tag.Get("max"); m != "" {
+			limit, err := strconv.Atoi(m)
+			if err != nil {
+				panic("bad max tag on " + t.String() + "." + f.Name)
+			}
+			switch f.Type {
+			case optStringType:
+				if tooLong(fv.Field(0).String(), limit) {
+					return store.TooLong(path, limit)
+				}
+			case strListType:
+				for i := range fv.Len() {
+					if tooLong(fv.Index(i).String(), limit) {
+						return store.TooLong(path, limit)
+					}
+				}
+			default:
+				panic("max tag on a field that is neither optString nor strList: " + t.String() + "." + f.Name)
+			}
+			continue
+		}
+		if _, opt := optTypes[f.Type]; opt {
+			continue
+		}
+		if err := checkMaxLen(fv, path); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+var (
+	optStringType = reflect.TypeFor[optString]()
+	strListType   = reflect.TypeFor[strList]()
+)
+
+// tooLong reports whether s has more than limit characters.
+func tooLong(s string, limit int) bool {
+	return len(s) > limit && utf8.RuneCountInString(s) > limit
+}
+
+// pathParam returns the path wildcard name, refusing a value of more than
+// limit characters (ids and names in URLs are bbolt keys too).
+func pathParam(r *http.Request, name string, limit int) (string, error) {
+	v := r.PathValue(name)
+	if tooLong(v, limit) {
+		return "", store.TooLong(name, limit)
+	}
+	return v, nil
 }
 
 // readLimitedBody reads a request body of at most limit bytes, into a buffer of

@@ -24,7 +24,7 @@ func (a *App) createLoggedModel(w http.ResponseWriter, r *http.Request) error {
 		ExperimentID optString `json:"experiment_id" required:"true"`
 		Name         optString `json:"name"`
 		ModelType    optString `json:"model_type"`
-		SourceRunID  optString `json:"source_run_id"`
+		SourceRunID  optString `json:"source_run_id" max:"256"`
 		Params       []tagJSON `json:"params"`
 		Tags         []tagJSON `json:"tags"`
 	}
@@ -49,9 +49,16 @@ func (a *App) createLoggedModel(w http.ResponseWriter, r *http.Request) error {
 	return writeJSON(w, map[string]any{"model": m})
 }
 
+// modelID is the {model_id} wildcard, at most store.MaxIDLength characters.
+func modelID(r *http.Request) (string, error) { return pathParam(r, "model_id", store.MaxIDLength) }
+
 func (a *App) getLoggedModel(w http.ResponseWriter, r *http.Request) error {
+	id, err := modelID(r)
+	if err != nil {
+		return err
+	}
 	allow := strings.EqualFold(r.URL.Query().Get("allow_deleted"), "true")
-	m, err := a.store.GetLoggedModel(r.Context(), r.PathValue("model_id"), allow)
+	m, err := a.store.GetLoggedModel(r.Context(), id, allow)
 	if err != nil {
 		return err
 	}
@@ -62,10 +69,14 @@ func (a *App) finalizeLoggedModel(w http.ResponseWriter, r *http.Request) error 
 	var req struct {
 		Status optString `json:"status" required:"true"`
 	}
+	id, err := modelID(r)
+	if err != nil {
+		return err
+	}
 	if err := a.decodeRequest(r, &req); err != nil {
 		return err
 	}
-	m, err := a.store.FinalizeLoggedModel(r.Context(), r.PathValue("model_id"), req.Status.V)
+	m, err := a.store.FinalizeLoggedModel(r.Context(), id, req.Status.V)
 	if err != nil {
 		return err
 	}
@@ -73,7 +84,11 @@ func (a *App) finalizeLoggedModel(w http.ResponseWriter, r *http.Request) error 
 }
 
 func (a *App) deleteLoggedModel(w http.ResponseWriter, r *http.Request) error {
-	if err := a.store.DeleteLoggedModel(r.Context(), r.PathValue("model_id")); err != nil {
+	id, err := modelID(r)
+	if err != nil {
+		return err
+	}
+	if err := a.store.DeleteLoggedModel(r.Context(), id); err != nil {
 		return err
 	}
 	return writeEmpty(w)
@@ -83,6 +98,10 @@ func (a *App) setLoggedModelTags(w http.ResponseWriter, r *http.Request) error {
 	var req struct {
 		Tags []tagJSON `json:"tags"`
 	}
+	id, err := modelID(r)
+	if err != nil {
+		return err
+	}
 	if err := a.decodeRequest(r, &req); err != nil {
 		return err
 	}
@@ -90,14 +109,22 @@ func (a *App) setLoggedModelTags(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if err := a.store.SetLoggedModelTags(r.Context(), r.PathValue("model_id"), tags); err != nil {
+	if err := a.store.SetLoggedModelTags(r.Context(), id, tags); err != nil {
 		return err
 	}
 	return writeEmpty(w)
 }
 
 func (a *App) deleteLoggedModelTag(w http.ResponseWriter, r *http.Request) error {
-	if err := a.store.DeleteLoggedModelTag(r.Context(), r.PathValue("model_id"), r.PathValue("tag_key")); err != nil {
+	id, err := modelID(r)
+	if err != nil {
+		return err
+	}
+	key, err := pathParam(r, "tag_key", store.MaxEntityKeyLength)
+	if err != nil {
+		return err
+	}
+	if err := a.store.DeleteLoggedModelTag(r.Context(), id, key); err != nil {
 		return err
 	}
 	return writeEmpty(w)
@@ -107,6 +134,10 @@ func (a *App) logLoggedModelParams(w http.ResponseWriter, r *http.Request) error
 	var req struct {
 		Params []tagJSON `json:"params"`
 	}
+	id, err := modelID(r)
+	if err != nil {
+		return err
+	}
 	if err := a.decodeRequest(r, &req); err != nil {
 		return err
 	}
@@ -114,7 +145,7 @@ func (a *App) logLoggedModelParams(w http.ResponseWriter, r *http.Request) error
 	if err != nil {
 		return err
 	}
-	if err := a.store.LogLoggedModelParams(r.Context(), r.PathValue("model_id"), params); err != nil {
+	if err := a.store.LogLoggedModelParams(r.Context(), id, params); err != nil {
 		return err
 	}
 	return writeEmpty(w)
@@ -167,7 +198,11 @@ func (a *App) searchLoggedModels(w http.ResponseWriter, r *http.Request) error {
 
 // listLoggedModelArtifacts is the UI's directory listing of a model's artifacts.
 func (a *App) listLoggedModelArtifacts(w http.ResponseWriter, r *http.Request) error {
-	m, err := a.store.GetLoggedModel(r.Context(), r.PathValue("model_id"), false)
+	id, err := modelID(r)
+	if err != nil {
+		return err
+	}
+	m, err := a.store.GetLoggedModel(r.Context(), id, false)
 	if err != nil {
 		return err
 	}

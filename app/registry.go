@@ -52,18 +52,22 @@ func actor(r *http.Request) string {
 	return "anonymous"
 }
 
+// Registered model names are at most 256 characters
+// (store.MaxRegisteredModelNameLength), aliases 255 (MLflow's
+// MAX_REGISTERED_MODEL_ALIAS_LENGTH), tag keys 250, ids 256: the max tags
+// refuse longer ones before the store (see checkMaxLen).
 type nameReq struct {
-	Name optString `json:"name" required:"true"`
+	Name optString `json:"name" required:"true" max:"256"`
 }
 
 type versionReq struct {
-	Name    optString `json:"name" required:"true"`
-	Version optString `json:"version" required:"true"`
+	Name    optString `json:"name" required:"true" max:"256"`
+	Version optString `json:"version" required:"true" max:"256"`
 }
 
 func (a *App) createRegisteredModel(w http.ResponseWriter, r *http.Request) error {
 	var req struct {
-		Name        optString `json:"name" required:"true"`
+		Name        optString `json:"name" required:"true" max:"256"`
 		Tags        []tagJSON `json:"tags"`
 		Description optString `json:"description"`
 	}
@@ -95,8 +99,8 @@ func (a *App) getRegisteredModel(w http.ResponseWriter, r *http.Request) error {
 
 func (a *App) renameRegisteredModel(w http.ResponseWriter, r *http.Request) error {
 	var req struct {
-		Name    optString `json:"name" required:"true"`
-		NewName optString `json:"new_name" required:"true"`
+		Name    optString `json:"name" required:"true" max:"256"`
+		NewName optString `json:"new_name" required:"true" max:"256"`
 	}
 	if err := a.decodeRequest(r, &req); err != nil {
 		return err
@@ -110,7 +114,7 @@ func (a *App) renameRegisteredModel(w http.ResponseWriter, r *http.Request) erro
 
 func (a *App) updateRegisteredModel(w http.ResponseWriter, r *http.Request) error {
 	var req struct {
-		Name        optString `json:"name" required:"true"`
+		Name        optString `json:"name" required:"true" max:"256"`
 		Description optString `json:"description"`
 	}
 	if err := a.decodeRequest(r, &req); err != nil {
@@ -162,7 +166,7 @@ func (a *App) searchRegisteredModels(w http.ResponseWriter, r *http.Request) err
 
 func (a *App) getLatestVersions(w http.ResponseWriter, r *http.Request) error {
 	var req struct {
-		Name   optString `json:"name" required:"true"`
+		Name   optString `json:"name" required:"true" max:"256"`
 		Stages strList   `json:"stages"`
 	}
 	if err := a.decodeRequest(r, &req); err != nil {
@@ -179,7 +183,7 @@ func (a *App) getLatestVersions(w http.ResponseWriter, r *http.Request) error {
 
 func (a *App) setRegisteredModelTag(w http.ResponseWriter, r *http.Request) error {
 	var req struct {
-		Name  optString `json:"name" required:"true"`
+		Name  optString `json:"name" required:"true" max:"256"`
 		Key   optString `json:"key" required:"true"`
 		Value optString `json:"value"`
 	}
@@ -194,8 +198,8 @@ func (a *App) setRegisteredModelTag(w http.ResponseWriter, r *http.Request) erro
 
 func (a *App) deleteRegisteredModelTag(w http.ResponseWriter, r *http.Request) error {
 	var req struct {
-		Name optString `json:"name" required:"true"`
-		Key  optString `json:"key" required:"true"`
+		Name optString `json:"name" required:"true" max:"256"`
+		Key  optString `json:"key" required:"true" max:"250"`
 	}
 	if err := a.decodeRequest(r, &req); err != nil {
 		return err
@@ -208,9 +212,9 @@ func (a *App) deleteRegisteredModelTag(w http.ResponseWriter, r *http.Request) e
 
 func (a *App) setAlias(w http.ResponseWriter, r *http.Request) error {
 	var req struct {
-		Name    optString `json:"name"`
-		Alias   optString `json:"alias"`
-		Version optString `json:"version"`
+		Name    optString `json:"name" max:"256"`
+		Alias   optString `json:"alias" max:"255"`
+		Version optString `json:"version" max:"256"`
 	}
 	if err := a.decodeRequest(r, &req); err != nil {
 		return err
@@ -231,8 +235,8 @@ func (a *App) setAlias(w http.ResponseWriter, r *http.Request) error {
 
 func (a *App) deleteAlias(w http.ResponseWriter, r *http.Request) error {
 	var req struct {
-		Name  optString `json:"name" required:"true"`
-		Alias optString `json:"alias" required:"true"`
+		Name  optString `json:"name" required:"true" max:"256"`
+		Alias optString `json:"alias" required:"true" max:"255"`
 	}
 	if err := a.decodeRequest(r, &req); err != nil {
 		return err
@@ -245,8 +249,8 @@ func (a *App) deleteAlias(w http.ResponseWriter, r *http.Request) error {
 
 func (a *App) getByAlias(w http.ResponseWriter, r *http.Request) error {
 	var req struct {
-		Name  optString `json:"name" required:"true"`
-		Alias optString `json:"alias" required:"true"`
+		Name  optString `json:"name" required:"true" max:"256"`
+		Alias optString `json:"alias" required:"true" max:"255"`
 	}
 	if err := a.decodeRequest(r, &req); err != nil {
 		return err
@@ -260,13 +264,13 @@ func (a *App) getByAlias(w http.ResponseWriter, r *http.Request) error {
 
 func (a *App) createModelVersion(w http.ResponseWriter, r *http.Request) error {
 	var req struct {
-		Name        optString `json:"name" required:"true"`
+		Name        optString `json:"name" required:"true" max:"256"`
 		Source      optString `json:"source" required:"true"`
-		RunID       optString `json:"run_id"`
+		RunID       optString `json:"run_id" max:"256"`
 		Tags        []tagJSON `json:"tags"`
 		RunLink     optString `json:"run_link"`
 		Description optString `json:"description"`
-		ModelID     optString `json:"model_id"`
+		ModelID     optString `json:"model_id" max:"256"`
 	}
 	if err := a.decodeRequest(r, &req); err != nil {
 		return err
@@ -371,7 +375,7 @@ func (a *App) setModelVersionTag(w http.ResponseWriter, r *http.Request) error {
 func (a *App) deleteModelVersionTag(w http.ResponseWriter, r *http.Request) error {
 	var req struct {
 		versionReq
-		Key optString `json:"key" required:"true"`
+		Key optString `json:"key" required:"true" max:"250"`
 	}
 	if err := a.decodeRequest(r, &req); err != nil {
 		return err
@@ -398,15 +402,34 @@ func (a *App) transitionStage(w http.ResponseWriter, r *http.Request) error {
 	return writeJSON(w, map[string]any{"model_version": mv})
 }
 
+// modelName is the {name} wildcard of the mlbox registry routes, at most
+// store.MaxRegisteredModelNameLength characters.
+func modelName(r *http.Request) (string, error) {
+	return pathParam(r, "name", store.MaxRegisteredModelNameLength)
+}
+
+// modelVersion is the {name} and {version} wildcards.
+func modelVersion(r *http.Request) (name, version string, err error) {
+	if name, err = modelName(r); err != nil {
+		return "", "", err
+	}
+	version, err = pathParam(r, "version", store.MaxIDLength)
+	return name, version, err
+}
+
 func (a *App) getGates(w http.ResponseWriter, r *http.Request) error {
-	rules, err := a.store.GetGates(r.Context(), r.PathValue("name"))
+	name, err := modelName(r)
+	if err != nil {
+		return err
+	}
+	rules, err := a.store.GetGates(r.Context(), name)
 	if err != nil {
 		return err
 	}
 	if rules == nil {
 		rules = []store.GateRule{}
 	}
-	cfgRules := a.store.ConfigGates(r.PathValue("name"))
+	cfgRules := a.store.ConfigGates(name)
 	if cfgRules == nil {
 		cfgRules = []store.GateRule{}
 	}
@@ -417,10 +440,14 @@ func (a *App) putGates(w http.ResponseWriter, r *http.Request) error {
 	var req struct {
 		Gates []store.GateRule `json:"gates"`
 	}
+	name, err := modelName(r)
+	if err != nil {
+		return err
+	}
 	if err := a.decodeRequest(r, &req); err != nil {
 		return err
 	}
-	if err := a.store.SetGates(r.Context(), r.PathValue("name"), req.Gates, actor(r)); err != nil {
+	if err := a.store.SetGates(r.Context(), name, req.Gates, actor(r)); err != nil {
 		return err
 	}
 	return a.getGates(w, r)
@@ -430,6 +457,10 @@ func (a *App) approve(w http.ResponseWriter, r *http.Request) error {
 	var req struct {
 		Approver optString `json:"approver"`
 		Comment  optString `json:"comment"`
+	}
+	name, version, err := modelVersion(r)
+	if err != nil {
+		return err
 	}
 	if err := a.decodeRequest(r, &req); err != nil {
 		return err
@@ -441,7 +472,7 @@ func (a *App) approve(w http.ResponseWriter, r *http.Request) error {
 			return missingParam("approver")
 		}
 	}
-	ap, err := a.store.Approve(r.Context(), r.PathValue("name"), r.PathValue("version"), who, req.Comment.V)
+	ap, err := a.store.Approve(r.Context(), name, version, who, req.Comment.V)
 	if err != nil {
 		return err
 	}
@@ -449,7 +480,11 @@ func (a *App) approve(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (a *App) listApprovals(w http.ResponseWriter, r *http.Request) error {
-	aps, err := a.store.ListApprovals(r.Context(), r.PathValue("name"), r.PathValue("version"))
+	name, version, err := modelVersion(r)
+	if err != nil {
+		return err
+	}
+	aps, err := a.store.ListApprovals(r.Context(), name, version)
 	if err != nil {
 		return err
 	}
@@ -460,10 +495,14 @@ func (a *App) listApprovals(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (a *App) listAudit(w http.ResponseWriter, r *http.Request) error {
+	name, err := modelName(r)
+	if err != nil {
+		return err
+	}
 	q := r.URL.Query()
 	after, _ := strconv.ParseUint(q.Get("after"), 10, 64)
 	limit, _ := strconv.Atoi(q.Get("limit"))
-	es, err := a.store.ListAudit(r.Context(), r.PathValue("name"), after, limit)
+	es, err := a.store.ListAudit(r.Context(), name, after, limit)
 	if err != nil {
 		return err
 	}

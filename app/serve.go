@@ -307,7 +307,11 @@ func (a *App) getDeployment(w http.ResponseWriter, r *http.Request) error {
 	if a.serve == nil {
 		return errServeDisabled
 	}
-	st, err := a.serve.Status(r.Context(), r.PathValue("name"))
+	name, err := modelName(r)
+	if err != nil {
+		return err
+	}
+	st, err := a.serve.Status(r.Context(), name)
 	if err != nil {
 		return err
 	}
@@ -318,11 +322,15 @@ func (a *App) putDeployment(w http.ResponseWriter, r *http.Request) error {
 	if a.serve == nil {
 		return errServeDisabled
 	}
+	name, err := modelName(r)
+	if err != nil {
+		return err
+	}
 	body, err := readLimitedBody(r, a.cfg.HTTP.MaxRequestBytes)
 	if err != nil {
 		return err
 	}
-	st, err := a.serve.PutSettings(r.Context(), r.PathValue("name"), body)
+	st, err := a.serve.PutSettings(r.Context(), name, body)
 	if err != nil {
 		return err
 	}
@@ -333,7 +341,11 @@ func (a *App) deleteDeployment(w http.ResponseWriter, r *http.Request) error {
 	if a.serve == nil {
 		return errServeDisabled
 	}
-	st, err := a.serve.PutSettings(r.Context(), r.PathValue("name"), nil)
+	name, err := modelName(r)
+	if err != nil {
+		return err
+	}
+	st, err := a.serve.PutSettings(r.Context(), name, nil)
 	if err != nil {
 		return err
 	}
@@ -345,12 +357,16 @@ func (a *App) rollbackDeployment(w http.ResponseWriter, r *http.Request) error {
 		return errServeDisabled
 	}
 	var req struct {
-		Alias optString `json:"alias"`
+		Alias optString `json:"alias" max:"255"`
+	}
+	name, err := modelName(r)
+	if err != nil {
+		return err
 	}
 	if err := a.decodeRequest(r, &req); err != nil {
 		return err
 	}
-	res, err := a.serve.Rollback(r.Context(), r.PathValue("name"), req.Alias.V, actor(r))
+	res, err := a.serve.Rollback(r.Context(), name, req.Alias.V, actor(r))
 	if err != nil {
 		return err
 	}
@@ -373,7 +389,10 @@ func (a *App) deploymentRequests(w http.ResponseWriter, r *http.Request) error {
 		}
 		n = v
 	}
-	name := r.PathValue("name")
+	name, err := modelName(r)
+	if err != nil {
+		return err
+	}
 	if _, err := a.store.GetRegisteredModel(r.Context(), name); err != nil {
 		return err
 	}
@@ -392,7 +411,11 @@ func (a *App) deploymentDrift(w http.ResponseWriter, r *http.Request) error {
 	if a.serve == nil {
 		return errServeDisabled
 	}
-	ds, err := a.serve.Drift(r.Context(), r.PathValue("name"))
+	name, err := modelName(r)
+	if err != nil {
+		return err
+	}
+	ds, err := a.serve.Drift(r.Context(), name)
 	if err != nil {
 		return err
 	}

@@ -109,7 +109,7 @@ func (a *App) getExperiment(w http.ResponseWriter, r *http.Request) error {
 
 func (a *App) getExperimentByName(w http.ResponseWriter, r *http.Request) error {
 	var req struct {
-		Name optString `json:"experiment_name" required:"true"`
+		Name optString `json:"experiment_name" required:"true" max:"500"`
 	}
 	if err := a.decodeRequest(r, &req); err != nil {
 		return err
@@ -217,7 +217,7 @@ func (a *App) setExperimentTag(w http.ResponseWriter, r *http.Request) error {
 func (a *App) deleteExperimentTag(w http.ResponseWriter, r *http.Request) error {
 	var req struct {
 		ExperimentID optString `json:"experiment_id" required:"true"`
-		Key          optString `json:"key" required:"true"`
+		Key          optString `json:"key" required:"true" max:"250"`
 	}
 	if err := a.decodeRequest(r, &req); err != nil {
 		return err
@@ -230,9 +230,14 @@ func (a *App) deleteExperimentTag(w http.ResponseWriter, r *http.Request) error 
 
 // ---- runs
 
+// Ids and keys that are bbolt keys (or look one up) carry a max:"N" tag:
+// decodeRequest refuses longer values with INVALID_PARAMETER_VALUE (see
+// checkMaxLen; the bounds are in store/validate.go). The literals are
+// store.MaxIDLength (256), store.MaxEntityKeyLength (250),
+// store.MaxExperimentNameLength (500) and MLflow's dataset limits.
 type runIDReq struct {
-	RunID   optString `json:"run_id"`
-	RunUUID optString `json:"run_uuid"`
+	RunID   optString `json:"run_id" max:"256"`
+	RunUUID optString `json:"run_uuid" max:"256"`
 }
 
 // id prefers run_id over the deprecated run_uuid.
@@ -407,9 +412,9 @@ type metricJSON struct {
 	Value         optFloat  `json:"value"`
 	Timestamp     optInt    `json:"timestamp"`
 	Step          optInt    `json:"step"`
-	ModelID       optString `json:"model_id"`
-	DatasetName   optString `json:"dataset_name"`
-	DatasetDigest optString `json:"dataset_digest"`
+	ModelID       optString `json:"model_id" max:"256"`
+	DatasetName   optString `json:"dataset_name" max:"500"`
+	DatasetDigest optString `json:"dataset_digest" max:"36"`
 }
 
 func (m *metricJSON) toMetric() (store.Metric, error) {
@@ -489,7 +494,7 @@ func (a *App) setTag(w http.ResponseWriter, r *http.Request) error {
 func (a *App) deleteTag(w http.ResponseWriter, r *http.Request) error {
 	var req struct {
 		runIDReq
-		Key optString `json:"key" required:"true"`
+		Key optString `json:"key" required:"true" max:"250"`
 	}
 	if err := a.decodeRequest(r, &req); err != nil {
 		return err
@@ -553,7 +558,7 @@ func (a *App) logInputs(w http.ResponseWriter, r *http.Request) error {
 			} `json:"dataset"`
 		} `json:"datasets"`
 		Models []struct {
-			ModelID optString `json:"model_id"`
+			ModelID optString `json:"model_id" max:"256"`
 		} `json:"models"`
 	}
 	if err := a.decodeRequest(r, &req); err != nil {
@@ -587,7 +592,7 @@ func (a *App) logOutputs(w http.ResponseWriter, r *http.Request) error {
 	var req struct {
 		runIDReq
 		Models []struct {
-			ModelID optString `json:"model_id"`
+			ModelID optString `json:"model_id" max:"256"`
 			Step    optInt    `json:"step"`
 		} `json:"models"`
 	}
@@ -643,7 +648,7 @@ func (a *App) logModel(w http.ResponseWriter, r *http.Request) error {
 func (a *App) getMetricHistory(w http.ResponseWriter, r *http.Request) error {
 	var req struct {
 		runIDReq
-		MetricKey  optString `json:"metric_key" required:"true"`
+		MetricKey  optString `json:"metric_key" required:"true" max:"250"`
 		MaxResults optInt    `json:"max_results"`
 		PageToken  optString `json:"page_token"`
 	}
@@ -664,8 +669,8 @@ func (a *App) getMetricHistory(w http.ResponseWriter, r *http.Request) error {
 
 func (a *App) getMetricHistoryBulkInterval(w http.ResponseWriter, r *http.Request) error {
 	var req struct {
-		RunIDs     strList   `json:"run_ids"`
-		MetricKey  optString `json:"metric_key" required:"true"`
+		RunIDs     strList   `json:"run_ids" max:"256"`
+		MetricKey  optString `json:"metric_key" required:"true" max:"250"`
 		StartStep  optInt    `json:"start_step"`
 		EndStep    optInt    `json:"end_step"`
 		MaxResults optInt    `json:"max_results"`
