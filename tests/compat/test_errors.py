@@ -79,3 +79,39 @@ def test_logging_to_a_run_of_a_deleted_experiment(client, exp_name):
     client.delete_experiment(eid)
     _raises(RestException, "INVALID_PARAMETER_VALUE", lambda: client.log_metric(rid, "m", 1.0))
     _raises(RestException, "INVALID_PARAMETER_VALUE", lambda: client.create_run(eid))
+
+
+def test_model_references(client, experiment_id):
+    """runs/log-inputs and runs/outputs with a logged model that exists."""
+    from mlflow.entities import LoggedModelInput, LoggedModelOutput
+
+    rid = client.create_run(experiment_id).info.run_id
+    mid = client.create_logged_model(experiment_id).model_id
+    client.log_inputs(rid, models=[LoggedModelInput(mid)])
+    client.log_outputs(rid, [LoggedModelOutput(mid, 3)])
+    run = client.get_run(rid)
+    assert [m.model_id for m in run.inputs.model_inputs] == [mid]
+    assert [(m.model_id, m.step) for m in run.outputs.model_outputs] == [(mid, 3)]
+
+
+@pytest.mark.mlbox_only
+def test_unknown_model_references(client, experiment_id):
+    """A model reference must name a logged model that exists, and one bad
+    reference refuses the whole request. MLflow 3.17.2's SQL store stores
+    any model_id without looking it up (and a 40,000-byte one answered 500
+    in mlbox before: bbolt's key limit)."""
+    from mlflow.entities import LoggedModelInput, LoggedModelOutput
+
+    rid = client.create_run(experiment_id).info.run_id
+    mid = client.create_logged_model(experiment_id).model_id
+    for bad, code in [("m-0123456789abcdef0123456789abcdef", "RESOURCE_DOES_NOT_EXIST"),
+                      ("m" * 40000, "INVALID_PARAMETER_VALUE")]:
+        e = _raises(RestException, code,
+                    lambda: client.log_inputs(rid, models=[LoggedModelInput(mid), LoggedModelInput(bad)]))
+        if code == "RESOURCE_DOES_NOT_EXIST":
+            assert f"Logged model with ID '{bad}' not found." in str(e)
+        _raises(RestException, code,
+                lambda: client.log_outputs(rid, [LoggedModelOutput(mid, 1), LoggedModelOutput(bad, 1)]))
+    run = client.get_run(rid)
+    assert not run.inputs.model_inputs
+    assert not (run.outputs and run.outputs.model_outputs)
