@@ -110,10 +110,13 @@ const (
 	OpLogistic // 1 / (1 + exp(-x))
 	OpTanh
 	OpSquare
+	// OpRound32 rounds to float32 (x stays a float64 that float32 holds
+	// exactly): the output of a library that computes in float32.
+	OpRound32
 )
 
 var opNames = [...]string{OpAdd: "add", OpSub: "sub", OpMul: "mul", OpDiv: "div", OpMin: "min", OpMax: "max",
-	OpReplace: "replace", OpIsMissing: "is_missing", OpExp: "exp", OpLog: "log", OpLogistic: "logistic", OpTanh: "tanh", OpSquare: "square"}
+	OpReplace: "replace", OpIsMissing: "is_missing", OpExp: "exp", OpLog: "log", OpLogistic: "logistic", OpTanh: "tanh", OpSquare: "square", OpRound32: "round32"}
 
 func (k OpKind) String() string {
 	if int(k) < len(opNames) && opNames[k] != "" {
@@ -180,6 +183,8 @@ func (o *Op) Apply(i int, x float64) float64 {
 		return math.Tanh(x)
 	case OpSquare:
 		return x * x
+	case OpRound32:
+		return float64(float32(x))
 	}
 	panic("ir: unknown op " + o.Kind.String())
 }
@@ -379,51 +384,148 @@ func (s *OneHot) Reads() []int  { return []int{s.In} }
 func (s *OneHot) Writes() []int { return s.Out }
 
 // Trees is a tree ensemble: Out[k] = Base[k] + Σ_t leaf_t[k] in tree
-// order, divided by the number of trees when Average.
+// order, divided by the number of trees that add to output k when
+// Average.
 type Trees struct {
 	In, Out []int
 	Trees   []Tree
 	// Float32 rounds each input to float32 before comparing (sklearn's
-	// trees, forests and classic gradient boosting).
+	// trees, forests and classic gradient boosting; XGBoost).
 	Float32 bool
+	// Accum32 sums in float32: the base first, then each leaf value, every
+	// addition rounded to float32 (XGBoost). Leaf values and the base must
+	// then be float32 values.
+	Accum32 bool
 	Average bool
 	Base    []float64
+	// Groups, when set, gives each tree one output: tree t adds its single
+	// leaf value (Value has one per node) to Out[Groups[t]] (XGBoost's
+	// tree_info, LightGBM's tree t % num_class). Nil: every tree has a
+	// value per output.
+	Groups []int32
+	// CatLeft: a categorical node sends the codes in its set left
+	// (LightGBM, HistGradientBoosting); otherwise right (XGBoost).
+	CatLeft bool
+	// UnknownMissing: a categorical code outside the range of a node's set
+	// (negative, or at or beyond 32·len(set)) takes the missing
+	// direction (HistGradientBoosting's unseen categories); otherwise it
+	// is simply not in the set.
+	UnknownMissing bool
 }
+
+// Node kinds (Tree.Kind).
+const (
+	// NodeNumeric goes left when x <= Threshold; NaN goes MissingLeft.
+	NodeNumeric uint8 = iota
+	// NodeZeroMissing is NodeNumeric where NaN and |x| <= 1e-35 (as
+	// float32's 1e-35) take the missing direction (LightGBM's missing
+	// type Zero).
+	NodeZeroMissing
+	// NodeCategorical tests c = trunc(x) against the node's set
+	// (Tree.Sets): in the set goes left when Trees.CatLeft, right
+	// otherwise; NaN goes MissingLeft.
+	NodeCategorical
+)
+
+// ZeroMissingEps is LightGBM's kZeroThreshold (1e-35f as a double).
+const ZeroMissingEps = 1.0000000180025095e-35
 
 // Tree is one decision tree in node arrays. Node i is a leaf when
 // Feature[i] < 0. An internal node goes left when x <= Threshold[i], and
 // a missing (NaN) x goes left when MissingLeft[i]. Leaf values are
-// Value[i·nOut : (i+1)·nOut].
+// Value[i·nOut : (i+1)·nOut] (nOut is 1 when Trees.Groups is set).
 type Tree struct {
 	Feature     []int32 // index into Trees.In
 	Threshold   []float64
 	Left, Right []int32
 	MissingLeft []bool
 	Value       []float64
+	// Kind is each node's kind (nil: all NodeNumeric).
+	Kind []uint8
+	// Sets holds a categorical node's set as a bitset: code c is in it
+	// when bit c%32 of Sets[i][c/32] is set. Nil for other nodes (and
+	// for a tree without categorical nodes).
+	Sets [][]uint32
+}
+
+// NodeKind returns node i's kind.
+func (t *Tree) NodeKind(i int) uint8 {
+	if t.Kind == nil {
+		return NodeNumeric
+	}
+	return t.Kind[i]
+}
+
+// Special reports whether the tree has a node that is not NodeNumeric.
+func (t *Tree) Special() bool {
+	for _, k := range t.Kind {
+		if k != NodeNumeric {
+			return true
+		}
+	}
+	return false
+}
+
+// InSet reports whether x's code is in a bitset, and whether the code is
+// inside the set's range at all.
+func InSet(set []uint32, x float64) (in, inRange bool) {
+	if !(x > -1 && x < float64(32*len(set))) {
+		return false, false
+	}
+	c := int(x) // truncates toward zero; -0.5 is code 0
+	return set[c/32]&(1<<(c%32)) != 0, true
 }
 
 // Leaf returns the leaf a row reaches.
 func (t *Tree) Leaf(x func(f int32) float64, f32 bool) int {
+	return t.leaf(x, f32, false, false)
+}
+
+func (t *Tree) leaf(x func(f int32) float64, f32, catLeft, unknownMissing bool) int {
 	i := int32(0)
 	for t.Feature[i] >= 0 {
 		xv := x(t.Feature[i])
 		if f32 {
 			xv = float64(float32(xv))
 		}
-		switch {
-		case xv != xv:
-			if t.MissingLeft[i] {
-				i = t.Left[i]
-			} else {
-				i = t.Right[i]
+		left := false
+		switch t.NodeKind(int(i)) {
+		case NodeCategorical:
+			in, inRange := InSet(t.Sets[i], xv)
+			switch {
+			case xv != xv || !inRange && unknownMissing:
+				left = t.MissingLeft[i]
+			default:
+				left = in == catLeft
 			}
-		case xv <= t.Threshold[i]:
-			i = t.Left[i]
+		case NodeZeroMissing:
+			if xv != xv || math.Abs(xv) <= ZeroMissingEps {
+				left = t.MissingLeft[i]
+			} else {
+				left = xv <= t.Threshold[i]
+			}
 		default:
+			if xv != xv {
+				left = t.MissingLeft[i]
+			} else {
+				left = xv <= t.Threshold[i]
+			}
+		}
+		if left {
+			i = t.Left[i]
+		} else {
 			i = t.Right[i]
 		}
 	}
 	return int(i)
+}
+
+// NVals is the number of leaf values per node.
+func (s *Trees) NVals() int {
+	if s.Groups != nil {
+		return 1
+	}
+	return len(s.Out)
 }
 
 func (s *Trees) Eval(v []float64) error {
@@ -432,17 +534,27 @@ func (s *Trees) Eval(v []float64) error {
 	if s.Base != nil {
 		copy(acc, s.Base)
 	}
+	count := make([]int, no)
+	nv := s.NVals()
 	get := func(f int32) float64 { return v[s.In[f]] }
 	for ti := range s.Trees {
 		t := &s.Trees[ti]
-		leaf := t.Leaf(get, s.Float32)
-		for k := range acc {
-			acc[k] += t.Value[leaf*no+k]
+		leaf := t.leaf(get, s.Float32, s.CatLeft, s.UnknownMissing)
+		for j := range nv {
+			k := j
+			if s.Groups != nil {
+				k = int(s.Groups[ti])
+			}
+			count[k]++
+			acc[k] += t.Value[leaf*nv+j]
+			if s.Accum32 {
+				acc[k] = float64(float32(acc[k]))
+			}
 		}
 	}
 	for k, o := range s.Out {
-		if s.Average {
-			acc[k] /= float64(len(s.Trees))
+		if s.Average && count[k] > 0 {
+			acc[k] /= float64(count[k])
 		}
 		v[o] = acc[k]
 	}

@@ -14,6 +14,8 @@ const (
 	MaxOutputs    = 1 << 16
 	MaxCategories = 1 << 20
 	MaxTreeNodes  = 1 << 26 // over all trees of a model
+	// MaxSetWords bounds a categorical node's bitset (codes below 2^20).
+	MaxSetWords = 1 << 15
 )
 
 // Alloc returns n new slots.
@@ -115,7 +117,7 @@ func checkStep(s Step, nodes *int) error {
 			return errors.New("in and out differ in length")
 		}
 		for _, op := range s.Ops {
-			if op.Kind < OpAdd || op.Kind > OpSquare {
+			if op.Kind < OpAdd || op.Kind > OpRound32 {
 				return fmt.Errorf("unknown op %d", op.Kind)
 			}
 			if op.Kind.HasVals() && len(op.Vals) != 1 && len(op.Vals) != len(s.In) {
@@ -162,8 +164,23 @@ func checkStep(s Step, nodes *int) error {
 		if s.Base != nil && len(s.Base) != len(s.Out) {
 			return fmt.Errorf("%d base values for %d outputs", len(s.Base), len(s.Out))
 		}
+		if s.Groups != nil && len(s.Groups) != len(s.Trees) {
+			return fmt.Errorf("%d groups for %d trees", len(s.Groups), len(s.Trees))
+		}
+		for _, g := range s.Groups {
+			if g < 0 || int(g) >= len(s.Out) {
+				return fmt.Errorf("tree group %d outside %d outputs", g, len(s.Out))
+			}
+		}
+		if s.Accum32 {
+			for _, b := range s.Base {
+				if float64(float32(b)) != b && !math.IsNaN(b) {
+					return fmt.Errorf("base value %v is not a float32", b)
+				}
+			}
+		}
 		for ti := range s.Trees {
-			if err := s.Trees[ti].check(len(s.In), len(s.Out)); err != nil {
+			if err := s.Trees[ti].check(len(s.In), s.NVals()); err != nil {
 				return fmt.Errorf("tree %d: %w", ti, err)
 			}
 			*nodes += len(s.Trees[ti].Feature)
@@ -211,6 +228,27 @@ func (t *Tree) check(nf, nout int) error {
 		}
 		if math.IsNaN(t.Threshold[i]) {
 			return fmt.Errorf("node %d has a NaN threshold", i)
+		}
+	}
+	if t.Kind != nil && len(t.Kind) != n {
+		return errors.New("node kinds differ in length")
+	}
+	if t.Sets != nil && len(t.Sets) != n {
+		return errors.New("category sets differ in length")
+	}
+	words := 0
+	for i, k := range t.Kind {
+		switch k {
+		case NodeNumeric, NodeZeroMissing:
+		case NodeCategorical:
+			if t.Sets == nil || len(t.Sets[i]) == 0 || len(t.Sets[i]) > MaxSetWords {
+				return fmt.Errorf("categorical node %d has no set or one of more than %d words", i, MaxSetWords)
+			}
+			if words += len(t.Sets[i]); words > MaxTreeNodes {
+				return errors.New("category sets too large")
+			}
+		default:
+			return fmt.Errorf("node %d has unknown kind %d", i, k)
 		}
 	}
 	return nil

@@ -208,7 +208,7 @@ func (g *gen) mathCalls() int {
 			n += len(s.In)
 		case *ir.Map:
 			for _, op := range s.Ops {
-				if !op.Kind.HasVals() && op.Kind != ir.OpIsMissing && op.Kind != ir.OpSquare {
+				if !op.Kind.HasVals() && op.Kind != ir.OpIsMissing && op.Kind != ir.OpSquare && op.Kind != ir.OpRound32 {
 					n += len(s.In)
 				}
 			}
@@ -327,6 +327,9 @@ func (g *gen) op(op *ir.Op, i int, t uint32) {
 		g.callMath("expit")
 	case ir.OpTanh:
 		g.callMath("tanh")
+	case ir.OpRound32:
+		f.Op(wasm.F32DemoteF64)
+		f.Op(wasm.F64PromoteF32)
 	}
 }
 

@@ -57,6 +57,14 @@ func (g *gen) layoutTrees(s *ir.Trees) (*treesPlan, error) {
 	if s.Float32 {
 		p.xsize = 4
 	}
+	if s.Groups != nil || s.Accum32 || s.UnknownMissing {
+		return nil, ir.Unsupportedf("tree ensembles with output groups or float32 sums are not generated yet")
+	}
+	for ti := range s.Trees {
+		if s.Trees[ti].Special() {
+			return nil, ir.Unsupportedf("categorical and zero-as-missing tree splits are not generated yet")
+		}
+	}
 	p.row = g.alloc(len(s.In)*int(p.xsize), 8)
 	for ti := range s.Trees {
 		t := &s.Trees[ti]
