@@ -19,7 +19,6 @@ import (
 	"strings"
 
 	"mlbox/serve/compile/ir"
-	"mlbox/serve/compile/sklearn"
 	"mlbox/serve/compile/wasmgen"
 	"mlbox/serve/mlmodel"
 )
@@ -37,10 +36,40 @@ const (
 
 // ReadFile returns a file of the model directory (a name relative to it),
 // at most limit bytes.
-type ReadFile = sklearn.ReadFile
+type ReadFile = func(name string, limit int64) ([]byte, error)
+
+// FrontEnd is one model format's reader.
+type FrontEnd struct {
+	// Name names it (the flavor it reads).
+	Name string
+	// Handles says whether the MLmodel is for it.
+	Handles func(mm *mlmodel.MLmodel) bool
+	// Files lists the files of the model directory Build reads.
+	Files func(mm *mlmodel.MLmodel) ([]string, error)
+	// Build reads the model and returns its description; the errors are
+	// *ir.UnsupportedError, *ir.InvalidError or read's.
+	Build func(mm *mlmodel.MLmodel, read ReadFile) (*ir.Model, error)
+	// MaxBytes bounds each file read.
+	MaxBytes int64
+}
+
+// frontEnds are tried in order; the first that handles a model reads it.
+// Each front end registers itself from a frontend_<name>.go file.
+var frontEnds []FrontEnd
+
+func register(fe FrontEnd) { frontEnds = append(frontEnds, fe) }
+
+func frontEnd(mm *mlmodel.MLmodel) *FrontEnd {
+	for i := range frontEnds {
+		if frontEnds[i].Handles(mm) {
+			return &frontEnds[i]
+		}
+	}
+	return nil
+}
 
 // Compilable reports whether a front end handles the model's flavors.
-func Compilable(mm *mlmodel.MLmodel) bool { return sklearn.Handles(mm) }
+func Compilable(mm *mlmodel.MLmodel) bool { return frontEnd(mm) != nil }
 
 // Module is a compiled model.
 type Module struct {
@@ -56,6 +85,7 @@ type Module struct {
 type Source struct {
 	MLmodel *mlmodel.MLmodel
 	files   map[string][]byte
+	fe      *FrontEnd
 	// Key is the hash of the compiler version, the MLmodel and the files.
 	Key string
 }
@@ -67,19 +97,20 @@ func Read(mlmodelBytes []byte, read ReadFile) (*Source, error) {
 	if err != nil {
 		return nil, ir.Invalidf("%v", err)
 	}
-	if !Compilable(mm) {
+	fe := frontEnd(mm)
+	if fe == nil {
 		return nil, ir.Unsupportedf("no flavor mlbox compiles (flavors: %s)", flavorList(mm))
 	}
-	names, err := sklearn.Files(mm)
+	names, err := fe.Files(mm)
 	if err != nil {
 		return nil, err
 	}
 	h := sha256.New()
 	h.Write([]byte(Version + "\x00"))
 	h.Write(mlmodelBytes)
-	src := &Source{MLmodel: mm, files: map[string][]byte{}}
+	src := &Source{MLmodel: mm, files: map[string][]byte{}, fe: fe}
 	for _, n := range names {
-		b, err := read(n, sklearn.MaxModelBytes)
+		b, err := read(n, fe.MaxBytes)
 		if err != nil {
 			return nil, err
 		}
@@ -93,7 +124,7 @@ func Read(mlmodelBytes []byte, read ReadFile) (*Source, error) {
 
 // Describe runs the front end.
 func (s *Source) Describe() (*ir.Model, error) {
-	return sklearn.Build(s.MLmodel, func(name string, limit int64) ([]byte, error) {
+	return s.fe.Build(s.MLmodel, func(name string, limit int64) ([]byte, error) {
 		b, ok := s.files[name]
 		if !ok {
 			return nil, fmt.Errorf("compile: %s was not read", name)

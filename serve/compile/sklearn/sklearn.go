@@ -33,7 +33,7 @@ const Producer = "mlbox compiler, sklearn front end"
 const MaxModelBytes = 1 << 30
 
 // ReadFile returns a file of the model directory, at most limit bytes.
-type ReadFile func(name string, limit int64) ([]byte, error)
+type ReadFile = func(name string, limit int64) ([]byte, error)
 
 // Handles says whether the MLmodel is for this front end.
 func Handles(mm *mlmodel.MLmodel) bool { return mm.Flavor("sklearn") != nil }
