@@ -34,6 +34,12 @@ type treesPlan struct {
 	xsize uint32 // 4 or 8
 	trees []treePlan
 	nOut  int
+	// nVals is the number of leaf values per leaf: nOut, or 1 when each
+	// tree adds to one output (Trees.Groups).
+	nVals   int
+	accum32 bool
+	catLeft bool
+	unkMiss bool
 }
 
 type treePlan struct {
@@ -50,27 +56,33 @@ type treePlan struct {
 	rootThr  float64
 	// depth 0: the tree's only leaf values
 	consts []float64
+	// group is the output the tree adds to (-1: all of them).
+	group int
+	// branchy: a tree with categorical or zero-as-missing nodes, emitted
+	// as nested if/else code; sets holds each categorical node's bitset
+	// address.
+	branchy bool
+	tree    *ir.Tree
+	sets    map[int32]uint32
 }
 
+// maxBranchyDepth bounds the nesting of a tree emitted as if/else code.
+const maxBranchyDepth = 256
+
 func (g *gen) layoutTrees(s *ir.Trees) (*treesPlan, error) {
-	p := &treesPlan{f32: s.Float32, xsize: 8, nOut: len(s.Out)}
+	p := &treesPlan{f32: s.Float32, xsize: 8, nOut: len(s.Out), nVals: s.NVals(), accum32: s.Accum32, catLeft: s.CatLeft, unkMiss: s.UnknownMissing}
 	if s.Float32 {
 		p.xsize = 4
-	}
-	if s.Groups != nil || s.Accum32 || s.UnknownMissing {
-		return nil, ir.Unsupportedf("tree ensembles with output groups or float32 sums are not generated yet")
-	}
-	for ti := range s.Trees {
-		if s.Trees[ti].Special() {
-			return nil, ir.Unsupportedf("categorical and zero-as-missing tree splits are not generated yet")
-		}
 	}
 	p.row = g.alloc(len(s.In)*int(p.xsize), 8)
 	for ti := range s.Trees {
 		t := &s.Trees[ti]
 		d := t.Depth()
-		tp := treePlan{depth: d}
-		leafBytes := (1 << min(d, 30)) * p.nOut * 8
+		tp := treePlan{depth: d, group: -1}
+		if s.Groups != nil {
+			tp.group = int(s.Groups[ti])
+		}
+		leafBytes := (1 << min(d, 30)) * p.nVals * 8
 		leaves := 0
 		for _, f := range t.Feature {
 			if f < 0 {
@@ -79,7 +91,13 @@ func (g *gen) layoutTrees(s *ir.Trees) (*treesPlan, error) {
 		}
 		switch {
 		case d == 0:
-			tp.consts = t.Value[:p.nOut]
+			tp.consts = t.Value[:p.nVals]
+		case t.Special():
+			if d > maxBranchyDepth {
+				return nil, ir.Unsupportedf("a tree with categorical or zero-as-missing splits is %d levels deep (at most %d)", d, maxBranchyDepth)
+			}
+			tp.branchy, tp.tree = true, t
+			g.layoutSets(t, &tp)
 		// Complete when it is shallow and nearly full: padding a sparse
 		// tree would multiply its memory, in every instance.
 		case d <= g.opts.CompleteDepth && leafBytes <= 256<<10 && 1<<d <= 4*leaves:
@@ -120,7 +138,7 @@ func (g *gen) layoutComplete(t *ir.Tree, tp *treePlan, p *treesPlan) {
 	}
 	tp.nodes = g.alloc(nInternal*int(tp.rec), 8)
 	tp.flags = g.alloc(nInternal, 1)
-	tp.leaves = g.alloc((1<<d)*p.nOut*8, 8)
+	tp.leaves = g.alloc((1<<d)*p.nVals*8, 8)
 	var place func(orig int32, ci, level int)
 	place = func(orig int32, ci, level int) {
 		if level == d || t.Feature[orig] < 0 {
@@ -131,11 +149,11 @@ func (g *gen) layoutComplete(t *ir.Tree, tp *treePlan, p *treesPlan) {
 				first = 2*first + 1
 			}
 			span := 1 << (d - level)
-			vals := t.Value[int(orig)*p.nOut : (int(orig)+1)*p.nOut]
+			vals := t.Value[int(orig)*p.nVals : (int(orig)+1)*p.nVals]
 			for j := range span {
 				leaf := first - nInternal + j
 				for k, v := range vals {
-					binary.LittleEndian.PutUint64(g.mem(tp.leaves+uint32((leaf*p.nOut+k)*8)), math.Float64bits(v))
+					binary.LittleEndian.PutUint64(g.mem(tp.leaves+uint32((leaf*p.nVals+k)*8)), math.Float64bits(v))
 				}
 			}
 			return
@@ -176,7 +194,7 @@ func (g *gen) layoutDeep(t *ir.Tree, tp *treePlan, p *treesPlan) {
 		}
 	}
 	tp.nodes = g.alloc(len(order)*int(tp.rec), 8)
-	tp.leaves = g.alloc(len(order)*p.nOut*8, 8) // values by position (internal ones unused)
+	tp.leaves = g.alloc(len(order)*p.nVals*8, 8) // values by position (internal ones unused)
 	tp.root = tp.nodes
 	addr := func(i int32) uint32 { return tp.nodes + uint32(i)*tp.rec }
 	off := uint32(4)
@@ -189,9 +207,9 @@ func (g *gen) layoutDeep(t *ir.Tree, tp *treePlan, p *treesPlan) {
 			p.putThr(rec, math.Inf(1)) // never right: stays
 			binary.LittleEndian.PutUint32(rec[off:], 0)
 			binary.LittleEndian.PutUint32(rec[off+4:], addr(int32(i)))
-			va := tp.leaves + uint32(i*p.nOut*8)
+			va := tp.leaves + uint32(i*p.nVals*8)
 			binary.LittleEndian.PutUint32(rec[off+8:], va)
-			for k, v := range t.Value[int(o)*p.nOut : (int(o)+1)*p.nOut] {
+			for k, v := range t.Value[int(o)*p.nVals : (int(o)+1)*p.nVals] {
 				binary.LittleEndian.PutUint64(g.mem(va+uint32(k*8)), math.Float64bits(v))
 			}
 			continue
@@ -249,10 +267,20 @@ func (g *gen) trees(s *ir.Trees, p *treesPlan) error {
 	f.Else()
 	g.walkAll(p, acc, false)
 	f.End()
+	count := make([]int, len(s.Out))
+	for _, tp := range p.trees {
+		if tp.group < 0 {
+			for k := range count {
+				count[k]++
+			}
+		} else {
+			count[tp.group]++
+		}
+	}
 	for k, o := range s.Out {
 		f.LocalGet(acc[k])
-		if s.Average {
-			f.F64Const(float64(len(s.Trees)))
+		if s.Average && count[k] > 0 {
+			f.F64Const(float64(count[k]))
 			f.Op(wasm.F64Div)
 		}
 		f.LocalSet(g.slot[o])
@@ -295,17 +323,16 @@ func (g *gen) walkAll(p *treesPlan, acc []uint32, nan bool) {
 			tp := &ts[i]
 			switch {
 			case tp.depth == 0:
-				for k := range acc {
-					f.LocalGet(acc[k])
-					f.F64Const(tp.consts[k])
-					f.Op(wasm.F64Add)
-					f.LocalSet(acc[k])
+				for j, v := range tp.consts {
+					g.accAdd(p, tp, acc, j, func() { f.F64Const(v) })
 				}
+			case tp.branchy:
+				g.branchyNode(p, tp, 0, acc, x, nan)
 			case tp.complete:
 				g.completeLeaf(p, tp, pos[i], acc)
 			default:
 				g.deepWalk(p, tp, pos[i], x, nan)
-				g.deepLeaf(p, pos[i], acc)
+				g.deepLeaf(p, tp, pos[i], acc)
 			}
 		}
 	}
@@ -406,17 +433,35 @@ func (g *gen) orNaN(x uint32, ne wasm.Op, flag func()) {
 func (g *gen) completeLeaf(p *treesPlan, tp *treePlan, idx uint32, acc []uint32) {
 	f := g.f
 	first := int32(1<<tp.depth - 1)
-	for k := range acc {
-		f.LocalGet(acc[k])
-		f.LocalGet(idx)
-		f.I32Const(first)
-		f.Op(wasm.I32Sub)
-		f.I32Const(int32(p.nOut * 8))
-		f.Op(wasm.I32Mul)
-		f.Mem(wasm.F64Load, tp.leaves+uint32(k*8))
-		f.Op(wasm.F64Add)
-		f.LocalSet(acc[k])
+	for j := range p.nVals {
+		g.accAdd(p, tp, acc, j, func() {
+			f.LocalGet(idx)
+			f.I32Const(first)
+			f.Op(wasm.I32Sub)
+			f.I32Const(int32(p.nVals * 8))
+			f.Op(wasm.I32Mul)
+			f.Mem(wasm.F64Load, tp.leaves+uint32(j*8))
+		})
 	}
+}
+
+// accAdd adds the value push leaves on the stack (leaf value j of tree
+// tp) to its output's accumulator, rounding to float32 when the ensemble
+// sums in float32.
+func (g *gen) accAdd(p *treesPlan, tp *treePlan, acc []uint32, j int, push func()) {
+	f := g.f
+	k := j
+	if tp.group >= 0 {
+		k = tp.group
+	}
+	f.LocalGet(acc[k])
+	push()
+	f.Op(wasm.F64Add)
+	if p.accum32 {
+		f.Op(wasm.F32DemoteF64)
+		f.Op(wasm.F64PromoteF32)
+	}
+	f.LocalSet(acc[k])
 }
 
 // deepWalk walks a node-array tree to its depth: n = left(n) +
@@ -471,18 +516,174 @@ func (g *gen) deepWalk(p *treesPlan, tp *treePlan, n uint32, x uint32, nan bool)
 }
 
 // deepLeaf adds the values of the leaf n is at.
-func (g *gen) deepLeaf(p *treesPlan, n uint32, acc []uint32) {
+func (g *gen) deepLeaf(p *treesPlan, tp *treePlan, n uint32, acc []uint32) {
 	f := g.f
 	off := uint32(4)
 	if !p.f32 {
 		off = 8
 	}
-	for k := range acc {
-		f.LocalGet(acc[k])
-		f.LocalGet(n)
-		f.Mem(wasm.I32Load, off+8)
-		f.Mem(wasm.F64Load, uint32(k*8))
-		f.Op(wasm.F64Add)
-		f.LocalSet(acc[k])
+	for j := range p.nVals {
+		g.accAdd(p, tp, acc, j, func() {
+			f.LocalGet(n)
+			f.Mem(wasm.I32Load, off+8)
+			f.Mem(wasm.F64Load, uint32(j*8))
+		})
 	}
+}
+
+// layoutSets puts a branchy tree's category bitsets in memory.
+func (g *gen) layoutSets(t *ir.Tree, tp *treePlan) {
+	tp.sets = map[int32]uint32{}
+	for i, k := range t.Kind {
+		if k != ir.NodeCategorical || t.Feature[i] < 0 {
+			continue
+		}
+		set := t.Sets[i]
+		a := g.alloc(len(set)*4, 4)
+		for w, bits := range set {
+			binary.LittleEndian.PutUint32(g.mem(a+uint32(w*4)), bits)
+		}
+		tp.sets[int32(i)] = a
+	}
+}
+
+// branchyNode emits node i of a branchy tree and everything under it as
+// nested if/else code, leaf values as immediates.
+func (g *gen) branchyNode(p *treesPlan, tp *treePlan, i int32, acc []uint32, x uint32, nan bool) {
+	f := g.f
+	t := tp.tree
+	if t.Feature[i] < 0 {
+		for j, v := range t.Value[int(i)*p.nVals : (int(i)+1)*p.nVals] {
+			g.accAdd(p, tp, acc, j, func() { f.F64Const(v) })
+		}
+		return
+	}
+	xl, gt, ne, abs, le := wasm.F32Load, wasm.F32Gt, wasm.F32Ne, wasm.F32Abs, wasm.F32Le
+	if !p.f32 {
+		xl, gt, ne, abs, le = wasm.F64Load, wasm.F64Gt, wasm.F64Ne, wasm.F64Abs, wasm.F64Le
+	}
+	pushX := func() { f.LocalGet(x) }
+	f.I32Const(0)
+	f.Mem(xl, p.row+uint32(t.Feature[i])*p.xsize)
+	f.LocalSet(x)
+	missRight := int32(0)
+	if !t.MissingLeft[i] {
+		missRight = 1
+	}
+	// Push 1 to go right.
+	switch t.NodeKind(int(i)) {
+	case ir.NodeCategorical:
+		g.inSetRight(p, tp, i, x, nan, missRight)
+	case ir.NodeZeroMissing:
+		// select(missRight, x > thr, missing)
+		f.I32Const(missRight)
+		pushX()
+		g.pushThrConst(p, t.Threshold[i])
+		f.Op(gt)
+		pushX()
+		f.Op(abs)
+		g.pushConstX(p, ir.ZeroMissingEps)
+		f.Op(le)
+		if nan {
+			pushX()
+			pushX()
+			f.Op(ne)
+			f.Op(wasm.I32Or)
+		}
+		f.Op(wasm.Select)
+	default:
+		pushX()
+		g.pushThrConst(p, t.Threshold[i])
+		f.Op(gt)
+		if nan && missRight == 1 {
+			pushX()
+			pushX()
+			f.Op(ne)
+			f.Op(wasm.I32Or)
+		}
+	}
+	f.If(wasm.Void)
+	g.branchyNode(p, tp, t.Right[i], acc, x, nan)
+	f.Else()
+	g.branchyNode(p, tp, t.Left[i], acc, x, nan)
+	f.End()
+}
+
+// pushConstX pushes a constant in the row's type.
+func (g *gen) pushConstX(p *treesPlan, v float64) {
+	if p.f32 {
+		g.f.F32Const(float32(v))
+	} else {
+		g.f.F64Const(v)
+	}
+}
+
+// inSetRight pushes 1 when categorical node i sends x right: NaN takes
+// the missing direction; a code c = trunc(x) inside the set's range goes
+// right when (bit c is set) differs from catLeft; a code outside it is
+// not in the set, or takes the missing direction (unkMiss).
+func (g *gen) inSetRight(p *treesPlan, tp *treePlan, i int32, x uint32, nan bool, missRight int32) {
+	f := g.f
+	t := tp.tree
+	words := len(t.Sets[i])
+	gt, lt, trunc := wasm.F32Gt, wasm.F32Lt, wasm.I32TruncF32S
+	if !p.f32 {
+		gt, lt, trunc = wasm.F64Gt, wasm.F64Lt, wasm.I32TruncF64S
+	}
+	catLeft := int32(0)
+	if p.catLeft {
+		catLeft = 1
+	}
+	outside := catLeft // not in the set
+	if p.unkMiss {
+		outside = missRight
+	}
+	// in range: x > -1 && x < 32·words (false for NaN)
+	f.LocalGet(x)
+	g.pushConstX(p, -1)
+	f.Op(gt)
+	f.LocalGet(x)
+	g.pushConstX(p, float64(32*words))
+	f.Op(lt)
+	f.Op(wasm.I32And)
+	f.If(wasm.Result(wasm.I32))
+	{
+		// bit c of the set, xor catLeft
+		c := f.Local(wasm.I32)
+		defer f.Release(c)
+		f.LocalGet(x)
+		f.Op(trunc)
+		f.LocalTee(c)
+		f.I32Const(5)
+		f.Op(wasm.I32ShrU)
+		f.I32Const(2)
+		f.Op(wasm.I32Shl)
+		f.Mem(wasm.I32Load, tp.sets[i])
+		f.LocalGet(c)
+		f.Op(wasm.I32ShrU)
+		f.I32Const(1)
+		f.Op(wasm.I32And)
+		f.I32Const(catLeft)
+		f.Op(wasm.I32Xor)
+	}
+	f.Else()
+	if nan {
+		// NaN: the missing direction; else outside the range.
+		f.I32Const(missRight)
+		f.I32Const(outside)
+		f.LocalGet(x)
+		f.LocalGet(x)
+		f.Op(neOp(p))
+		f.Op(wasm.Select)
+	} else {
+		f.I32Const(outside)
+	}
+	f.End()
+}
+
+func neOp(p *treesPlan) wasm.Op {
+	if p.f32 {
+		return wasm.F32Ne
+	}
+	return wasm.F64Ne
 }

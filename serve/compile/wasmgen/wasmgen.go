@@ -303,7 +303,11 @@ func (g *gen) rowCost() int {
 			n += len(s.Cats) * 6
 		case *ir.Trees:
 			for i := range s.Trees {
-				n += 12 * s.Trees[i].Depth() * 2
+				if s.Trees[i].Special() {
+					n += 16 * len(s.Trees[i].Feature) * 2
+				} else {
+					n += 12 * s.Trees[i].Depth() * 2
+				}
 			}
 		}
 	}
