@@ -40,7 +40,42 @@ type treesPlan struct {
 	accum32 bool
 	catLeft bool
 	unkMiss bool
+	// runs are the looped runs of complete trees; accMem holds the
+	// accumulators while a run with output groups is walked.
+	runs   []*treeRun
+	accMem uint32
 }
+
+// A treeRun is a run of consecutive trees laid out as complete trees of
+// one depth in blocks of one size, walked by a loop (the code does not
+// grow with the number of trees, which keeps large ensembles in the
+// instruction cache). Block: node records, NaN-goes-right flags, leaf
+// values, and the address of the tree's accumulator (output groups).
+type treeRun struct {
+	first, end int // tree indices
+	depth      int
+	rec        uint32
+	flagsOff   uint32
+	leavesOff  uint32
+	accOff     uint32
+	stride     uint32
+	tbl        uint32
+	memAcc     bool // accumulators in memory (output groups, several outputs)
+	// deep: the trees keep their node arrays (layoutDeep); the run's
+	// table has, per tree, the root's address and the accumulator's.
+	deep bool
+}
+
+// maxRunDepth bounds the depth of a tree walked in a deep run (every
+// tree of the run is walked to the run's deepest depth).
+const maxRunDepth = 40
+
+// runPadDepth is the deepest tree a complete run pads however sparse.
+const runPadDepth = 8
+
+// runGroup trees of a run are interleaved per loop iteration (unless
+// Options.RunGroup says otherwise).
+const runGroup = 4
 
 type treePlan struct {
 	depth    int
@@ -58,6 +93,8 @@ type treePlan struct {
 	consts []float64
 	// group is the output the tree adds to (-1: all of them).
 	group int
+	// run is the looped run the tree belongs to.
+	run *treeRun
 	// branchy: a tree with categorical or zero-as-missing nodes, emitted
 	// as nested if/else code; sets holds each categorical node's bitset
 	// address.
@@ -75,6 +112,8 @@ func (g *gen) layoutTrees(s *ir.Trees) (*treesPlan, error) {
 		p.xsize = 4
 	}
 	p.row = g.alloc(len(s.In)*int(p.xsize), 8)
+	p.accMem = g.alloc(len(s.Out)*8, 8)
+	runOf := g.planRuns(s, p)
 	for ti := range s.Trees {
 		t := &s.Trees[ti]
 		d := t.Depth()
@@ -82,17 +121,39 @@ func (g *gen) layoutTrees(s *ir.Trees) (*treesPlan, error) {
 		if s.Groups != nil {
 			tp.group = int(s.Groups[ti])
 		}
-		leafBytes := (1 << min(d, 30)) * p.nVals * 8
-		leaves := 0
-		for _, f := range t.Feature {
-			if f < 0 {
-				leaves++
+		if r := runOf[ti]; r != nil && r.deep {
+			tp.run = r
+			g.layoutDeep(t, &tp, p)
+			k := uint32(ti - r.first)
+			acc := p.accMem
+			if tp.group > 0 {
+				acc += uint32(tp.group) * 8
 			}
+			binary.LittleEndian.PutUint32(g.mem(r.tbl+k*8), tp.root)
+			binary.LittleEndian.PutUint32(g.mem(r.tbl+k*8+4), acc)
+			p.trees = append(p.trees, tp)
+			continue
+		}
+		if r := runOf[ti]; r != nil {
+			tp.run, tp.complete, tp.depth = r, true, r.depth
+			k := uint32(ti - r.first)
+			tp.rec = r.rec
+			tp.nodes = r.tbl + k*r.stride
+			tp.flags = tp.nodes + r.flagsOff
+			tp.leaves = tp.nodes + r.leavesOff
+			g.fillComplete(t, &tp, p)
+			acc := p.accMem
+			if tp.group > 0 {
+				acc += uint32(tp.group) * 8
+			}
+			binary.LittleEndian.PutUint32(g.mem(tp.nodes+r.accOff), acc)
+			p.trees = append(p.trees, tp)
+			continue
 		}
 		switch {
 		case d == 0:
 			tp.consts = t.Value[:p.nVals]
-		case t.Special():
+		case t.Special() || g.opts.TreeLayout == "branchy" && d <= maxBranchyDepth:
 			if d > maxBranchyDepth {
 				return nil, ir.Unsupportedf("a tree with categorical or zero-as-missing splits is %d levels deep (at most %d)", d, maxBranchyDepth)
 			}
@@ -100,7 +161,7 @@ func (g *gen) layoutTrees(s *ir.Trees) (*treesPlan, error) {
 			g.layoutSets(t, &tp)
 		// Complete when it is shallow and nearly full: padding a sparse
 		// tree would multiply its memory, in every instance.
-		case d <= g.opts.CompleteDepth && leafBytes <= 256<<10 && 1<<d <= 4*leaves:
+		case g.completeOK(t, d, p.nVals):
 			tp.complete = true
 			g.layoutComplete(t, &tp, p)
 		default:
@@ -116,6 +177,304 @@ func (g *gen) layoutTrees(s *ir.Trees) (*treesPlan, error) {
 		}
 	}
 	return p, nil
+}
+
+// completeOK says whether a tree may be laid out as a complete tree of
+// depth d.
+func (g *gen) completeOK(t *ir.Tree, d, nVals int) bool {
+	lay := g.opts.TreeLayout
+	if d == 0 || t.Special() || lay == "deep" || lay == "branchy" || d > g.opts.CompleteDepth || (1<<d)*nVals*8 > 256<<10 {
+		return false
+	}
+	leaves := 0
+	for _, f := range t.Feature {
+		if f < 0 {
+			leaves++
+		}
+	}
+	return 1<<d <= 4*leaves || lay == "complete" || lay == "straight"
+}
+
+// planRuns finds the runs of at least Options.RunMin consecutive trees that can
+// be complete trees of the run's deepest depth, and allocates their
+// blocks.
+func (g *gen) planRuns(s *ir.Trees, p *treesPlan) []*treeRun {
+	runOf := make([]*treeRun, len(s.Trees))
+	if g.opts.TreeLayout == "straight" {
+		return runOf
+	}
+	// Class 1: may be complete; 2: node arrays; 0: neither (categorical
+	// or zero-as-missing nodes, too deep).
+	class := make([]int, len(s.Trees))
+	depth := make([]int, len(s.Trees))
+	for i := range s.Trees {
+		t := &s.Trees[i]
+		depth[i] = t.Depth()
+		switch {
+		case t.Special() || depth[i] == 0 || depth[i] > maxRunDepth || g.opts.TreeLayout == "branchy":
+		case g.completeOK(t, depth[i], p.nVals),
+			// a shallow sparse tree is padded: little memory, and the
+			// run stays complete (measured: XGBoost's depth-6 trees).
+			depth[i] <= min(runPadDepth, g.opts.CompleteDepth) && g.opts.TreeLayout != "deep":
+			class[i] = 1
+		default:
+			class[i] = 2
+		}
+	}
+	for i := 0; i < len(s.Trees); {
+		if class[i] == 0 {
+			i++
+			continue
+		}
+		j, d, deep := i, 0, false
+		for j < len(s.Trees) && class[j] != 0 {
+			d = max(d, depth[j])
+			deep = deep || class[j] == 2
+			j++
+		}
+		if j-i < g.opts.RunMin {
+			i = j
+			continue
+		}
+		deep = deep || (1<<d)*p.nVals*8 > 256<<10 || d > g.opts.CompleteDepth
+		r := &treeRun{first: i, end: j, depth: d, rec: 8, memAcc: s.Groups != nil && len(s.Out) > 1, deep: deep}
+		if deep {
+			r.stride = 8
+			r.rec = 16
+			if !p.f32 {
+				r.rec = 24
+			}
+		} else {
+			if !p.f32 {
+				r.rec = 16
+			}
+			nInternal := uint32(1<<d - 1)
+			r.flagsOff = nInternal * r.rec
+			r.leavesOff = (r.flagsOff + nInternal + 7) &^ 7
+			r.accOff = r.leavesOff + uint32((1<<d)*p.nVals*8)
+			r.stride = (r.accOff + 4 + 7) &^ 7
+		}
+		if uint64(len(g.data))+uint64(j-i)*uint64(r.stride) > maxMemory {
+			break // layoutTrees reports it
+		}
+		r.tbl = g.alloc((j-i)*int(r.stride), 8)
+		p.runs = append(p.runs, r)
+		for k := i; k < j; k++ {
+			runOf[k] = r
+		}
+		i = j
+	}
+	return runOf
+}
+
+// runWalk walks a run's trees in a loop, runGroup trees interleaved per
+// iteration (the remainder after the loop), adding leaf values in tree
+// order.
+func (g *gen) runWalk(p *treesPlan, r *treeRun, acc []uint32, x uint32, nan bool) {
+	f := g.f
+	n := r.end - r.first
+	if r.memAcc {
+		for k := range acc {
+			f.I32Const(0)
+			f.LocalGet(acc[k])
+			f.Mem(wasm.F64Store, p.accMem+uint32(k*8))
+		}
+	}
+	tb := f.Local(wasm.I32)
+	defer f.Release(tb)
+	f.I32Const(int32(r.tbl))
+	f.LocalSet(tb)
+	ug := runGroup
+	if g.opts.RunGroup > 0 {
+		ug = g.opts.RunGroup
+	}
+	if loops := n / ug; loops > 0 {
+		f.Loop(wasm.Void)
+		g.runBody(p, r, ug, tb, acc, x, nan)
+		f.LocalGet(tb)
+		f.I32Const(int32(uint32(ug) * r.stride))
+		f.Op(wasm.I32Add)
+		f.LocalTee(tb)
+		f.I32Const(int32(r.tbl + uint32(loops*ug)*r.stride))
+		f.Op(wasm.I32LtU)
+		f.BrIf(0)
+		f.End()
+	}
+	if rem := n % ug; rem > 0 {
+		g.runBody(p, r, rem, tb, acc, x, nan)
+	}
+	if r.memAcc {
+		for k := range acc {
+			f.I32Const(0)
+			f.Mem(wasm.F64Load, p.accMem+uint32(k*8))
+			f.LocalSet(acc[k])
+		}
+	}
+}
+
+// runBody walks u trees of a run from block tb on: idx = 2·idx + 1 +
+// (x > thr), level by level across the trees, then adds their leaves.
+func (g *gen) runBody(p *treesPlan, r *treeRun, u int, tb uint32, acc []uint32, x uint32, nan bool) {
+	f := g.f
+	if r.deep {
+		g.deepRunBody(p, r, u, tb, acc, x, nan)
+		return
+	}
+	xl, gt, ne := wasm.F32Load, wasm.F32Gt, wasm.F32Ne
+	if !p.f32 {
+		xl, gt, ne = wasm.F64Load, wasm.F64Gt, wasm.F64Ne
+	}
+	shift := int32(3)
+	if r.rec == 16 {
+		shift = 4
+	}
+	idx := make([]uint32, u)
+	for i := range idx {
+		idx[i] = f.Local(wasm.I32)
+		defer f.Release(idx[i])
+	}
+	for level := range r.depth {
+		for i := range u {
+			off := uint32(i) * r.stride
+			// node address: tb + (idx << shift); the root is idx 0.
+			node := func() {
+				f.LocalGet(tb)
+				if level > 0 {
+					f.LocalGet(idx[i])
+					f.I32Const(shift)
+					f.Op(wasm.I32Shl)
+					f.Op(wasm.I32Add)
+				}
+			}
+			node()
+			f.Mem(wasm.I32Load, off+r.rec/2)
+			f.Mem(xl, p.row)
+			if nan {
+				f.LocalTee(x)
+			}
+			node()
+			f.Mem(xl, off)
+			f.Op(gt)
+			if nan {
+				g.orNaN(x, ne, func() {
+					f.LocalGet(tb)
+					if level > 0 {
+						f.LocalGet(idx[i])
+						f.Op(wasm.I32Add)
+					}
+					f.Mem(wasm.I32Load8U, off+r.flagsOff)
+				})
+			}
+			if level > 0 {
+				f.LocalGet(idx[i])
+				f.LocalGet(idx[i])
+				f.Op(wasm.I32Add)
+				f.Op(wasm.I32Add)
+			}
+			f.I32Const(1)
+			f.Op(wasm.I32Add)
+			f.LocalSet(idx[i])
+		}
+	}
+	first := int32(1<<r.depth - 1)
+	for i := range u {
+		off := uint32(i) * r.stride
+		leaf := func(j int) {
+			f.LocalGet(tb)
+			f.LocalGet(idx[i])
+			f.I32Const(first)
+			f.Op(wasm.I32Sub)
+			f.I32Const(int32(p.nVals * 8))
+			f.Op(wasm.I32Mul)
+			f.Op(wasm.I32Add)
+			f.Mem(wasm.F64Load, off+r.leavesOff+uint32(j*8))
+		}
+		if r.memAcc {
+			// *accAddr += leaf, accAddr from the block.
+			a := f.Local(wasm.I32)
+			f.LocalGet(tb)
+			f.Mem(wasm.I32Load, off+r.accOff)
+			f.LocalTee(a)
+			f.LocalGet(a)
+			f.Mem(wasm.F64Load, 0)
+			leaf(0)
+			f.Op(wasm.F64Add)
+			if p.accum32 {
+				f.Op(wasm.F32DemoteF64)
+				f.Op(wasm.F64PromoteF32)
+			}
+			f.Mem(wasm.F64Store, 0)
+			f.Release(a)
+			continue
+		}
+		for j := range p.nVals {
+			f.LocalGet(acc[j])
+			leaf(j)
+			f.Op(wasm.F64Add)
+			if p.accum32 {
+				f.Op(wasm.F32DemoteF64)
+				f.Op(wasm.F64PromoteF32)
+			}
+			f.LocalSet(acc[j])
+		}
+	}
+}
+
+// deepRunBody walks u node-array trees of a deep run (table entries
+// from tb on) to the run's depth, level by level across the trees, then
+// adds their leaves.
+func (g *gen) deepRunBody(p *treesPlan, r *treeRun, u int, tb uint32, acc []uint32, x uint32, nan bool) {
+	f := g.f
+	off := uint32(4)
+	if !p.f32 {
+		off = 8
+	}
+	n := make([]uint32, u)
+	for i := range n {
+		n[i] = f.Local(wasm.I32)
+		defer f.Release(n[i])
+		f.LocalGet(tb)
+		f.Mem(wasm.I32Load, uint32(i)*r.stride)
+		f.LocalSet(n[i])
+	}
+	for range r.depth {
+		for i := range u {
+			g.deepLevel(p, r.rec, n[i], x, nan)
+		}
+	}
+	for i := range u {
+		if r.memAcc {
+			a := f.Local(wasm.I32)
+			f.LocalGet(tb)
+			f.Mem(wasm.I32Load, uint32(i)*r.stride+4)
+			f.LocalTee(a)
+			f.LocalGet(a)
+			f.Mem(wasm.F64Load, 0)
+			f.LocalGet(n[i])
+			f.Mem(wasm.I32Load, off+8)
+			f.Mem(wasm.F64Load, 0)
+			f.Op(wasm.F64Add)
+			if p.accum32 {
+				f.Op(wasm.F32DemoteF64)
+				f.Op(wasm.F64PromoteF32)
+			}
+			f.Mem(wasm.F64Store, 0)
+			f.Release(a)
+			continue
+		}
+		for j := range p.nVals {
+			f.LocalGet(acc[j])
+			f.LocalGet(n[i])
+			f.Mem(wasm.I32Load, off+8)
+			f.Mem(wasm.F64Load, uint32(j*8))
+			f.Op(wasm.F64Add)
+			if p.accum32 {
+				f.Op(wasm.F32DemoteF64)
+				f.Op(wasm.F64PromoteF32)
+			}
+			f.LocalSet(acc[j])
+		}
+	}
 }
 
 // thrBits returns a threshold as stored: float32 rounded down (so that
@@ -139,6 +498,14 @@ func (g *gen) layoutComplete(t *ir.Tree, tp *treePlan, p *treesPlan) {
 	tp.nodes = g.alloc(nInternal*int(tp.rec), 8)
 	tp.flags = g.alloc(nInternal, 1)
 	tp.leaves = g.alloc((1<<d)*p.nVals*8, 8)
+	g.fillComplete(t, tp, p)
+}
+
+// fillComplete writes a complete tree's nodes, flags and leaves at the
+// plan's addresses.
+func (g *gen) fillComplete(t *ir.Tree, tp *treePlan, p *treesPlan) {
+	d := tp.depth
+	nInternal := 1<<d - 1
 	var place func(orig int32, ci, level int)
 	place = func(orig int32, ci, level int) {
 		if level == d || t.Feature[orig] < 0 {
@@ -303,8 +670,18 @@ func (g *gen) walkAll(p *treesPlan, acc []uint32, nan bool) {
 	}()
 	x := f.Local(p.xType())
 	defer f.Release(x)
-	for start := 0; start < len(p.trees); start += group {
-		ts := p.trees[start:min(start+group, len(p.trees))]
+	for start := 0; start < len(p.trees); {
+		if r := p.trees[start].run; r != nil {
+			g.runWalk(p, r, acc, x, nan)
+			start = r.end
+			continue
+		}
+		end := start
+		for end < len(p.trees) && end < start+group && p.trees[end].run == nil {
+			end++
+		}
+		ts := p.trees[start:end]
+		start = end
 		maxd := 0
 		for _, tp := range ts {
 			if tp.complete {
@@ -469,10 +846,9 @@ func (g *gen) accAdd(p *treesPlan, tp *treePlan, acc []uint32, j int, push func(
 // early when it is at a leaf.
 func (g *gen) deepWalk(p *treesPlan, tp *treePlan, n uint32, x uint32, nan bool) {
 	f := g.f
-	xl, gt, ne := wasm.F32Load, wasm.F32Gt, wasm.F32Ne
 	off := uint32(4)
 	if !p.f32 {
-		xl, gt, ne, off = wasm.F64Load, wasm.F64Gt, wasm.F64Ne, 8
+		off = 8
 	}
 	f.I32Const(int32(tp.root))
 	f.LocalSet(n)
@@ -485,34 +861,46 @@ func (g *gen) deepWalk(p *treesPlan, tp *treePlan, n uint32, x uint32, nan bool)
 			f.Op(wasm.I32Eq)
 			f.BrIf(0)
 		}
-		// x = row[featoff & 0x7fffffff]
-		f.LocalGet(n)
-		f.Mem(wasm.I32Load, off)
-		f.I32Const(0x7fffffff)
-		f.Op(wasm.I32And)
-		f.Mem(xl, p.row)
-		if nan {
-			f.LocalTee(x)
-		}
-		f.LocalGet(n)
-		f.Mem(xl, 0)
-		f.Op(gt)
-		if nan {
-			g.orNaN(x, ne, func() {
-				f.LocalGet(n)
-				f.Mem(wasm.I32Load, off)
-				f.I32Const(31)
-				f.Op(wasm.I32ShrU)
-			})
-		}
-		f.I32Const(int32(tp.rec))
-		f.Op(wasm.I32Mul)
-		f.LocalGet(n)
-		f.Mem(wasm.I32Load, off+4)
-		f.Op(wasm.I32Add)
-		f.LocalSet(n)
+		g.deepLevel(p, tp.rec, n, x, nan)
 	}
 	f.End()
+}
+
+// deepLevel moves n one level down its tree: n = left(n) + rec·(x >
+// thr), NaN going right where the featoff's top bit says so.
+func (g *gen) deepLevel(p *treesPlan, rec uint32, n uint32, x uint32, nan bool) {
+	f := g.f
+	xl, gt, ne := wasm.F32Load, wasm.F32Gt, wasm.F32Ne
+	off := uint32(4)
+	if !p.f32 {
+		xl, gt, ne, off = wasm.F64Load, wasm.F64Gt, wasm.F64Ne, 8
+	}
+	// x = row[featoff & 0x7fffffff]
+	f.LocalGet(n)
+	f.Mem(wasm.I32Load, off)
+	f.I32Const(0x7fffffff)
+	f.Op(wasm.I32And)
+	f.Mem(xl, p.row)
+	if nan {
+		f.LocalTee(x)
+	}
+	f.LocalGet(n)
+	f.Mem(xl, 0)
+	f.Op(gt)
+	if nan {
+		g.orNaN(x, ne, func() {
+			f.LocalGet(n)
+			f.Mem(wasm.I32Load, off)
+			f.I32Const(31)
+			f.Op(wasm.I32ShrU)
+		})
+	}
+	f.I32Const(int32(rec))
+	f.Op(wasm.I32Mul)
+	f.LocalGet(n)
+	f.Mem(wasm.I32Load, off+4)
+	f.Op(wasm.I32Add)
+	f.LocalSet(n)
 }
 
 // deepLeaf adds the values of the leaf n is at.

@@ -36,6 +36,16 @@ type Options struct {
 	// (walked with implicit child indices); deeper trees use node arrays.
 	// 0 means 10.
 	CompleteDepth int
+	// TreeLayout forces one tree layout ("complete", "deep" or
+	// "branchy") where the tree allows it; "" chooses per tree. For
+	// measurements and tests.
+	TreeLayout string
+	// RunMin is the fewest consecutive complete trees walked by a loop
+	// rather than by straight-line code; 0 means 32.
+	RunMin int
+	// RunGroup is how many trees a run's loop walks interleaved; 0 means
+	// 4. For measurements.
+	RunGroup int
 }
 
 // Limits of the generated module.
@@ -57,6 +67,9 @@ func Generate(m *ir.Model, opts Options) ([]byte, error) {
 	}
 	if opts.CompleteDepth == 0 {
 		opts.CompleteDepth = 10
+	}
+	if opts.RunMin == 0 {
+		opts.RunMin = 32
 	}
 	g := &gen{m: m, opts: opts, mod: wasm.NewModule(), steps: foldScales(m)}
 	return g.generate()
