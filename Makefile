@@ -12,7 +12,7 @@ PYTEST_ARGS ?=
 # The commit `make bench` measures start-up against (built once into $(MLBOX_CACHE)).
 BENCH_BASELINE_REV ?= 5159888
 
-.PHONY: all build run test test-go test-compat test-compat-2x test-ui bench bench-serve bench-startup examples deps minio venv venv-2x lint fmt clean
+.PHONY: all build run test test-go test-compat test-compat-2x test-ui bench bench-serve bench-startup bench-gbm examples deps minio venv venv-2x lint fmt clean
 
 all: build
 
@@ -70,9 +70,15 @@ bench: build venv minio
 	$(GO) run ./bench/serve --mlbox $(BIN) $(BENCH_SERVE_ARGS)
 	$(GO) run ./bench/startup --mlbox $(BIN) --baseline $$(scripts/baseline.sh $(BENCH_BASELINE_REV)) $(BENCH_STARTUP_ARGS)
 	$(GO) test ./store -run '^$$' -bench RetentionPlan -benchtime 10x
+	$(GO) run ./bench/gbm --python .venv/bin/python $(BENCH_GBM_ARGS)
 
 bench-startup: build
 	$(GO) run ./bench/startup --mlbox $(BIN) --baseline $$(scripts/baseline.sh $(BENCH_BASELINE_REV)) $(BENCH_STARTUP_ARGS)
+
+# The boosted-tree benchmark alone (XGBoost and LightGBM against the
+# libraries, onnxruntime and lleaves; docs/performance.md).
+bench-gbm: venv
+	$(GO) run ./bench/gbm --python .venv/bin/python $(BENCH_GBM_ARGS)
 
 bench-serve: build venv
 	$(GO) run ./bench/serve --mlbox $(BIN) $(BENCH_SERVE_ARGS)
