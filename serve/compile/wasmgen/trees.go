@@ -328,53 +328,66 @@ func (g *gen) runBody(p *treesPlan, r *treeRun, u int, tb uint32, acc []uint32, 
 	if r.rec == 16 {
 		shift = 4
 	}
-	idx := make([]uint32, u)
-	for i := range idx {
-		idx[i] = f.Local(wasm.I32)
-		defer f.Release(idx[i])
+	// o[i] is the byte offset of tree i's current node record; a is its
+	// address, computed once per level.
+	o := make([]uint32, u)
+	for i := range o {
+		o[i] = f.Local(wasm.I32)
+		defer f.Release(o[i])
 	}
+	a := f.Local(wasm.I32)
+	defer f.Release(a)
 	for level := range r.depth {
 		for i := range u {
 			off := uint32(i) * r.stride
-			// node address: tb + (idx << shift); the root is idx 0.
-			node := func() {
-				f.LocalGet(tb)
-				if level > 0 {
-					f.LocalGet(idx[i])
-					f.I32Const(shift)
-					f.Op(wasm.I32Shl)
-					f.Op(wasm.I32Add)
-				}
+			f.LocalGet(tb)
+			if level > 0 {
+				f.LocalGet(o[i])
+				f.Op(wasm.I32Add)
 			}
-			node()
+			f.LocalTee(a)
 			f.Mem(wasm.I32Load, off+r.rec/2)
 			f.Mem(xl, p.row)
 			if nan {
 				f.LocalTee(x)
 			}
-			node()
+			f.LocalGet(a)
 			f.Mem(xl, off)
 			f.Op(gt)
 			if nan {
 				g.orNaN(x, ne, func() {
 					f.LocalGet(tb)
 					if level > 0 {
-						f.LocalGet(idx[i])
+						f.LocalGet(o[i])
+						f.I32Const(shift)
+						f.Op(wasm.I32ShrU)
 						f.Op(wasm.I32Add)
 					}
 					f.Mem(wasm.I32Load8U, off+r.flagsOff)
 				})
 			}
+			// o = 2·o + rec + rec·right
+			f.I32Const(shift)
+			f.Op(wasm.I32Shl)
 			if level > 0 {
-				f.LocalGet(idx[i])
-				f.LocalGet(idx[i])
+				f.LocalGet(o[i])
+				f.LocalGet(o[i])
 				f.Op(wasm.I32Add)
 				f.Op(wasm.I32Add)
 			}
-			f.I32Const(1)
+			f.I32Const(int32(r.rec))
 			f.Op(wasm.I32Add)
-			f.LocalSet(idx[i])
+			f.LocalSet(o[i])
 		}
+	}
+	idx := make([]uint32, u)
+	for i := range idx {
+		idx[i] = f.Local(wasm.I32)
+		defer f.Release(idx[i])
+		f.LocalGet(o[i])
+		f.I32Const(shift)
+		f.Op(wasm.I32ShrU)
+		f.LocalSet(idx[i])
 	}
 	first := int32(1<<r.depth - 1)
 	for i := range u {
