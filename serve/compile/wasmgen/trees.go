@@ -103,6 +103,11 @@ type treePlan struct {
 	sets    map[int32]uint32
 }
 
+// maxTreeData bounds the memory of tree tables: node records hold
+// addresses below 2^31 (the top bit of a record's values field is a
+// flag).
+const maxTreeData = 1 << 31
+
 // maxBranchyDepth bounds the nesting of a tree emitted as if/else code.
 const maxBranchyDepth = 256
 
@@ -172,8 +177,8 @@ func (g *gen) layoutTrees(s *ir.Trees) (*treesPlan, error) {
 			tp.rootThr = t.Threshold[0]
 		}
 		p.trees = append(p.trees, tp)
-		if uint64(len(g.data)) > maxMemory {
-			return nil, ir.Unsupportedf("the trees need more than %d MiB of memory", maxMemory>>20)
+		if uint64(g.base)+uint64(len(g.data)) > maxTreeData {
+			return nil, ir.Unsupportedf("the trees need more than %d MiB of memory", maxTreeData>>20)
 		}
 	}
 	return p, nil
@@ -254,7 +259,7 @@ func (g *gen) planRuns(s *ir.Trees, p *treesPlan) []*treeRun {
 			r.accOff = r.leavesOff + uint32((1<<d)*p.nVals*8)
 			r.stride = (r.accOff + 4 + 7) &^ 7
 		}
-		if uint64(len(g.data))+uint64(j-i)*uint64(r.stride) > maxMemory {
+		if uint64(g.base)+uint64(len(g.data))+uint64(j-i)*uint64(r.stride) > maxTreeData {
 			break // layoutTrees reports it
 		}
 		r.tbl = g.alloc((j-i)*int(r.stride), 8)
@@ -552,8 +557,8 @@ func (g *gen) fillComplete(t *ir.Tree, tp *treePlan, p *treesPlan) {
 
 // layoutDeep lays a tree out as node records with adjacent children:
 // thr, featoff, left (the address of the left child; the right one
-// follows), values (the address of a leaf's values) and, for a node
-// where NaN goes right, a flag in the featoff's top bit.
+// follows) and values: the address of a leaf's values, or for an
+// internal node where NaN goes right, 1<<31.
 func (g *gen) layoutDeep(t *ir.Tree, tp *treePlan, p *treesPlan) {
 	tp.rec = 16
 	if !p.f32 {
@@ -595,12 +600,13 @@ func (g *gen) layoutDeep(t *ir.Tree, tp *treePlan, p *treesPlan) {
 			continue
 		}
 		p.putThr(rec, t.Threshold[o])
-		feat := uint32(t.Feature[o]) * p.xsize
-		if !t.MissingLeft[o] {
-			feat |= 1 << 31
-		}
-		binary.LittleEndian.PutUint32(rec[off:], feat)
+		binary.LittleEndian.PutUint32(rec[off:], uint32(t.Feature[o])*p.xsize)
 		binary.LittleEndian.PutUint32(rec[off+4:], addr(pos[t.Left[o]]))
+		// An internal node's values field holds its NaN-goes-right flag
+		// in the top bit (a leaf's holds an address, below 2^31).
+		if !t.MissingLeft[o] {
+			binary.LittleEndian.PutUint32(rec[off+8:], 1<<31)
+		}
 	}
 }
 
@@ -880,7 +886,7 @@ func (g *gen) deepWalk(p *treesPlan, tp *treePlan, n uint32, x uint32, nan bool)
 }
 
 // deepLevel moves n one level down its tree: n = left(n) + rec·(x >
-// thr), NaN going right where the featoff's top bit says so.
+// thr), NaN going right where the values field's top bit says so.
 func (g *gen) deepLevel(p *treesPlan, rec uint32, n uint32, x uint32, nan bool) {
 	f := g.f
 	xl, gt, ne := wasm.F32Load, wasm.F32Gt, wasm.F32Ne
@@ -888,11 +894,9 @@ func (g *gen) deepLevel(p *treesPlan, rec uint32, n uint32, x uint32, nan bool) 
 	if !p.f32 {
 		xl, gt, ne, off = wasm.F64Load, wasm.F64Gt, wasm.F64Ne, 8
 	}
-	// x = row[featoff & 0x7fffffff]
+	// x = row[featoff]
 	f.LocalGet(n)
 	f.Mem(wasm.I32Load, off)
-	f.I32Const(0x7fffffff)
-	f.Op(wasm.I32And)
 	f.Mem(xl, p.row)
 	if nan {
 		f.LocalTee(x)
@@ -903,7 +907,7 @@ func (g *gen) deepLevel(p *treesPlan, rec uint32, n uint32, x uint32, nan bool) 
 	if nan {
 		g.orNaN(x, ne, func() {
 			f.LocalGet(n)
-			f.Mem(wasm.I32Load, off)
+			f.Mem(wasm.I32Load, off+8)
 			f.I32Const(31)
 			f.Op(wasm.I32ShrU)
 		})
