@@ -57,7 +57,10 @@ func leafWise(r *rand.Rand, nf, leaves int) ir.Tree {
 
 func boostedShape(shape string) *ir.Model {
 	r := rand.New(rand.NewPCG(3, 4))
-	const nf, ntrees = 20, 500
+	nf, ntrees := 20, 500
+	if n, err := strconv.Atoi(os.Getenv("MLBOX_BENCH_TREES")); err == nil {
+		ntrees = n
+	}
 	m := &ir.Model{PredictFn: ir.PredictLabel, Task: ir.Regression, NSlots: nf}
 	in := make([]int, nf)
 	for i := range nf {

@@ -62,7 +62,9 @@ type treeRun struct {
 	tbl        uint32
 	memAcc     bool // accumulators in memory (output groups, several outputs)
 	// deep: the trees keep their node arrays (layoutDeep); the run's
-	// table has, per tree, the root's address and the accumulator's.
+	// table has, per tree, the root's address, the accumulator's, and
+	// (for the first tree a loop iteration walks) the level pairs the
+	// iteration walks.
 	deep bool
 }
 
@@ -134,8 +136,17 @@ func (g *gen) layoutTrees(s *ir.Trees) (*treesPlan, error) {
 			if tp.group > 0 {
 				acc += uint32(tp.group) * 8
 			}
-			binary.LittleEndian.PutUint32(g.mem(r.tbl+k*8), tp.root)
-			binary.LittleEndian.PutUint32(g.mem(r.tbl+k*8+4), acc)
+			e := r.tbl + k*r.stride
+			binary.LittleEndian.PutUint32(g.mem(e), tp.root)
+			binary.LittleEndian.PutUint32(g.mem(e+4), acc)
+			// The group of trees a loop iteration walks together goes
+			// as deep as its deepest tree (in pairs of levels): its first
+			// entry says how many pairs.
+			ug := uint32(g.runGroup())
+			lead := r.tbl + (k/ug*ug)*r.stride
+			if pairs := uint32((d + 1) / 2); pairs > binary.LittleEndian.Uint32(g.mem(lead+8)) {
+				binary.LittleEndian.PutUint32(g.mem(lead+8), pairs)
+			}
 			p.trees = append(p.trees, tp)
 			continue
 		}
@@ -244,7 +255,7 @@ func (g *gen) planRuns(s *ir.Trees, p *treesPlan) []*treeRun {
 		deep = deep || (1<<d)*p.nVals*8 > 256<<10 || d > g.opts.CompleteDepth
 		r := &treeRun{first: i, end: j, depth: d, rec: 8, memAcc: s.Groups != nil && len(s.Out) > 1, deep: deep}
 		if deep {
-			r.stride = 8
+			r.stride = 16 // root, accumulator, level pairs of its group, pad
 			r.rec = 16
 			if !p.f32 {
 				r.rec = 24
@@ -289,10 +300,7 @@ func (g *gen) runWalk(p *treesPlan, r *treeRun, acc []uint32, x uint32, nan bool
 	defer f.Release(tb)
 	f.I32Const(int32(r.tbl))
 	f.LocalSet(tb)
-	ug := runGroup
-	if g.opts.RunGroup > 0 {
-		ug = g.opts.RunGroup
-	}
+	ug := g.runGroup()
 	if loops := n / ug; loops > 0 {
 		f.Loop(wasm.Void)
 		g.runBody(p, r, ug, tb, acc, x, nan)
@@ -315,6 +323,13 @@ func (g *gen) runWalk(p *treesPlan, r *treeRun, acc []uint32, x uint32, nan bool
 			f.LocalSet(acc[k])
 		}
 	}
+}
+
+func (g *gen) runGroup() int {
+	if g.opts.RunGroup > 0 {
+		return g.opts.RunGroup
+	}
+	return runGroup
 }
 
 // runBody walks u trees of a run from block tb on: idx = 2·idx + 1 +
@@ -455,11 +470,25 @@ func (g *gen) deepRunBody(p *treesPlan, r *treeRun, u int, tb uint32, acc []uint
 		f.Mem(wasm.I32Load, uint32(i)*r.stride)
 		f.LocalSet(n[i])
 	}
-	for range r.depth {
+	// Two levels at a time, as many pairs as the group's deepest tree
+	// needs (a tree at a leaf stays there).
+	lv := f.Local(wasm.I32)
+	defer f.Release(lv)
+	f.LocalGet(tb)
+	f.Mem(wasm.I32Load, 8)
+	f.LocalSet(lv)
+	f.Loop(wasm.Void)
+	for range 2 {
 		for i := range u {
 			g.deepLevel(p, r.rec, n[i], x, nan)
 		}
 	}
+	f.LocalGet(lv)
+	f.I32Const(1)
+	f.Op(wasm.I32Sub)
+	f.LocalTee(lv)
+	f.BrIf(0)
+	f.End()
 	for i := range u {
 		if r.memAcc {
 			a := f.Local(wasm.I32)
