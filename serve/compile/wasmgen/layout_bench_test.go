@@ -15,10 +15,11 @@ import (
 	"mlbox/serve/compile/wasmgen"
 )
 
-// Tree layouts on the ensemble shapes of the boosted-tree benchmark
-// (500 trees on 20 features): XGBoost-like depth-wise trees of depth 6
-// in float32 with float32 sums, and LightGBM-like leaf-wise trees of 31
-// leaves in float64. Thresholds are drawn from the inputs' distribution,
+// Tree layouts on the ensemble shapes of the benchmarks, on 20
+// features: a random forest of 100 trees of depth 8 with two outputs
+// (bench/serve), XGBoost-like depth-wise trees of depth 6 in float32 with
+// float32 sums and LightGBM-like leaf-wise trees of 31 leaves in float64
+// (500 trees each, bench/gbm). Thresholds are drawn from the inputs' distribution,
 // so branches are as unpredictable as on real data. The numbers choose
 // the layout per shape (docs/performance.md).
 //
@@ -70,7 +71,13 @@ func boostedShape(shape string) *ir.Model {
 	s := &ir.Trees{In: in}
 	for range ntrees {
 		var t ir.Tree
-		if shape == "xgboost" {
+		if shape == "forest" {
+			if len(s.Trees) == 100 {
+				break
+			}
+			t = randTree(r, nf, 2, 8)
+			s.Float32, s.Average = true, true
+		} else if shape == "xgboost" {
 			t = randTree(r, nf, 1, 6)
 			for i := range t.Value {
 				t.Value[i] = float64(float32(t.Value[i]))
@@ -81,7 +88,11 @@ func boostedShape(shape string) *ir.Model {
 		}
 		s.Trees = append(s.Trees, t)
 	}
-	s.Out = m.Alloc(1)
+	nout := 1
+	if shape == "forest" {
+		nout = 2
+	}
+	s.Out = m.Alloc(nout)
 	m.Add(s)
 	m.Out = s.Out
 	return m
@@ -100,7 +111,7 @@ func BenchmarkTreeLayout(b *testing.B) {
 	for i := range in {
 		in[i] = r.NormFloat64()
 	}
-	for _, shape := range []string{"xgboost", "lightgbm"} {
+	for _, shape := range []string{"forest", "xgboost", "lightgbm"} {
 		m := boostedShape(shape)
 		depths := map[int]int{}
 		for _, t := range m.Steps[0].(*ir.Trees).Trees {
@@ -131,7 +142,8 @@ func BenchmarkTreeLayout(b *testing.B) {
 			load := time.Since(start)
 			name := layout
 			b.Logf("%s/%s: %d KB, generate %v, wazero compile %v", shape, name, len(wasm)>>10, gen, load)
-			out := make([]float64, n)
+			no := len(m.Out)
+			out := make([]float64, n*no)
 			b.Run(shape+"/"+name+"/batch=1000", func(b *testing.B) {
 				for b.Loop() {
 					if err := mod.PredictInto(ctx, out, in, n); err != nil {
@@ -143,7 +155,7 @@ func BenchmarkTreeLayout(b *testing.B) {
 			b.Run(shape+"/"+name+"/batch=1", func(b *testing.B) {
 				i := 0
 				for b.Loop() {
-					if err := mod.PredictInto(ctx, out[:1], in[i*20:(i+1)*20], 1); err != nil {
+					if err := mod.PredictInto(ctx, out[:no], in[i*20:(i+1)*20], 1); err != nil {
 						b.Fatal(err)
 					}
 					i = (i + 1) % n
