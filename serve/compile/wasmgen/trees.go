@@ -348,37 +348,48 @@ func (g *gen) runBody(p *treesPlan, r *treeRun, u int, tb uint32, acc []uint32, 
 	if r.rec == 16 {
 		shift = 4
 	}
-	// o[i] is the byte offset of tree i's current node record; a is its
-	// address, computed once per level.
-	o := make([]uint32, u)
-	for i := range o {
-		o[i] = f.Local(wasm.I32)
-		defer f.Release(o[i])
+	// a[i] is the address of tree i's current node record, relative to
+	// its block: a = tb + i·stride + o, o the record's byte offset; c is
+	// rec - tb, so that o' = 2·o + rec + rec·right becomes
+	// a' = 2·a + c - i·stride + rec·right.
+	a := make([]uint32, u)
+	for i := range a {
+		a[i] = f.Local(wasm.I32)
+		defer f.Release(a[i])
 	}
-	a := f.Local(wasm.I32)
-	defer f.Release(a)
+	c := f.Local(wasm.I32)
+	defer f.Release(c)
+	f.I32Const(int32(r.rec))
+	f.LocalGet(tb)
+	f.Op(wasm.I32Sub)
+	f.LocalSet(c)
 	for level := range r.depth {
 		for i := range u {
 			off := uint32(i) * r.stride
-			f.LocalGet(tb)
-			if level > 0 {
-				f.LocalGet(o[i])
-				f.Op(wasm.I32Add)
+			node := func() {
+				if level == 0 {
+					f.LocalGet(tb)
+				} else {
+					f.LocalGet(a[i])
+				}
 			}
-			f.LocalTee(a)
+			node()
 			f.Mem(wasm.I32Load, off+r.rec/2)
 			f.Mem(xl, p.row)
 			if nan {
 				f.LocalTee(x)
 			}
-			f.LocalGet(a)
+			node()
 			f.Mem(xl, off)
 			f.Op(gt)
 			if nan {
 				g.orNaN(x, ne, func() {
+					// flags[idx], idx = o >> shift = (a - tb) >> shift
 					f.LocalGet(tb)
 					if level > 0 {
-						f.LocalGet(o[i])
+						f.LocalGet(a[i])
+						f.LocalGet(tb)
+						f.Op(wasm.I32Sub)
 						f.I32Const(shift)
 						f.Op(wasm.I32ShrU)
 						f.Op(wasm.I32Add)
@@ -386,19 +397,31 @@ func (g *gen) runBody(p *treesPlan, r *treeRun, u int, tb uint32, acc []uint32, 
 					f.Mem(wasm.I32Load8U, off+r.flagsOff)
 				})
 			}
-			// o = 2·o + rec + rec·right
 			f.I32Const(shift)
 			f.Op(wasm.I32Shl)
-			if level > 0 {
-				f.LocalGet(o[i])
-				f.LocalGet(o[i])
+			if level == 0 {
+				// a' = tb + rec + rec·right
+				f.LocalGet(tb)
 				f.Op(wasm.I32Add)
+				f.I32Const(int32(r.rec))
+				f.Op(wasm.I32Add)
+			} else {
+				f.LocalGet(a[i])
+				f.LocalGet(a[i])
+				f.Op(wasm.I32Add)
+				f.Op(wasm.I32Add)
+				f.LocalGet(c)
 				f.Op(wasm.I32Add)
 			}
-			f.I32Const(int32(r.rec))
-			f.Op(wasm.I32Add)
-			f.LocalSet(o[i])
+			f.LocalSet(a[i])
 		}
+	}
+	o := a // the offsets, for the leaves
+	for i := range o {
+		f.LocalGet(a[i])
+		f.LocalGet(tb)
+		f.Op(wasm.I32Sub)
+		f.LocalSet(o[i])
 	}
 	idx := make([]uint32, u)
 	for i := range idx {
