@@ -46,8 +46,10 @@ func (s *Store) startRunIndex() {
 		err := s.buildRunIndex(st)
 		st.took = time.Since(st.start)
 		runs := s.runs.countLocked()
-		s.runs.mu.Unlock()
+		// Ready turns true before the lock is released, so that whoever
+		// the unlock lets through (a search that waited) already sees it.
 		close(st.done)
+		s.runs.mu.Unlock()
 		switch {
 		case err != nil:
 			s.log.Error("building the run index failed; search sees only what was read", "error", err, "runs", st.runs.Load())
