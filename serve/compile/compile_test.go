@@ -24,9 +24,16 @@ func TestZooModules(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer rt.Close(ctx)
-	dirs, err := zootest.Dirs("sklearn")
-	if err != nil {
-		t.Fatal(err)
+	var dirs []string
+	for _, fe := range []string{"sklearn", "xgboost", "lightgbm"} {
+		if _, err := os.Stat(filepath.Join(fe, "testdata")); err != nil && fe != "sklearn" {
+			continue // a front end without fixtures (yet)
+		}
+		d, err := zootest.Dirs(fe)
+		if err != nil {
+			t.Fatal(err)
+		}
+		dirs = append(dirs, d...)
 	}
 	for _, dir := range dirs {
 		t.Run(filepath.Base(filepath.Dir(dir))+"/"+filepath.Base(dir), func(t *testing.T) {
