@@ -112,9 +112,11 @@ func (c *containers) addToSet(set *Set, items []Value) error {
 
 // hashable reports whether Python could use v as a dict key.
 func hashable(v Value) bool {
-	switch v.(type) {
-	case *List, *Dict, *Array:
+	switch v := v.(type) {
+	case *List, *Dict:
 		return false
+	case *Array:
+		return len(v.Shape) == 0 // a numpy scalar (np.int64(1), np.str_("a"))
 	}
 	return true
 }
@@ -162,6 +164,17 @@ func hashKey(v Value) (key any, ok bool) {
 		return bytesKey(v), true
 	case *Global:
 		return globalKey(v.String()), true
+	case *Array:
+		// A numpy scalar equals the Python scalar of its value.
+		if len(v.Shape) != 0 {
+			return nil, false
+		}
+		if f, err := v.Float64s(); err == nil && len(f) == 1 {
+			return hashKey(f[0])
+		}
+		if s, err := v.Strings(); err == nil && len(s) == 1 {
+			return hashKey(s[0])
+		}
 	}
 	return nil, false
 }

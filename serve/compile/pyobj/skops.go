@@ -313,6 +313,31 @@ func (r *skopsReader) build(j *jsonValue, loader, module, class string, depth in
 		}
 		return r.dict(j, depth)
 
+	case "DefaultDictNode":
+		// collections.defaultdict: content.main is the dict (a DictNode),
+		// content.default_factory a type, which must be allowed like any
+		// other (LightGBM's wrappers keep their _best_score in one).
+		if module != "collections" || class != "defaultdict" {
+			return nil, fmt.Errorf("DefaultDictNode for %s.%s", module, class)
+		}
+		c := j.get("content")
+		if c == nil || c.get("main") == nil {
+			return nil, errors.New("DefaultDictNode has no content.main")
+		}
+		if f := c.get("default_factory"); f != nil && f.kind != jsonNull {
+			if _, err := r.node(f, depth+1); err != nil {
+				return nil, err
+			}
+		}
+		d, err := r.node(c.get("main"), depth+1)
+		if err != nil {
+			return nil, err
+		}
+		if _, ok := d.(*Dict); !ok {
+			return nil, fmt.Errorf("DefaultDictNode content.main is %s, not a dict", typeName(d))
+		}
+		return d, nil
+
 	case "ListNode", "TupleNode", "SetNode":
 		want := map[string][]string{"ListNode": {"list"}, "TupleNode": {"tuple"}, "SetNode": {"set", "frozenset"}}[loader]
 		if err := r.builtinClass(module, class, loader, want...); err != nil {
