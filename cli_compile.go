@@ -28,14 +28,15 @@ const modelsCompileUsage = `Usage:
   mlbox models compile [-o model.wasm] [--max-batch-rows N] MODEL_DIR
 
 Compiles the model in MODEL_DIR (an MLflow model directory: MLmodel and the
-model file, as mlflow.sklearn.save_model or "mlbox models download" write
-it) to a WebAssembly module of mlbox's model ABI (docs/wasm-abi.md), the
-same module the server compiles when such a version is registered. The
+model file, as mlflow.sklearn, mlflow.xgboost or mlflow.lightgbm save_model
+or "mlbox models download" write it) to a WebAssembly module of mlbox's
+model ABI (docs/wasm-abi.md), the same module the server compiles when
+such a version is registered. The
 module is loaded and warmed as the server would before it is written.
 Prints what it compiled: inputs, task, labels.
 
 A model the compiler does not handle exits with status 3 and says why
-("unsupported: GaussianNB"); a malformed model file exits with status 1.
+("unsupported: ..."); a malformed model file exits with status 1.
 `
 
 func cmdModelsCompile(args []string, stdout, stderr io.Writer) int {

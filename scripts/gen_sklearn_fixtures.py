@@ -3,7 +3,8 @@
 Regenerate (from the repository root, with the test venv of tests/compat/requirements.txt):
 
     scripts/venv.sh tests/compat/requirements.txt .venv   # once, if .venv is missing
-    .venv/bin/python scripts/gen_sklearn_fixtures.py
+    .venv/bin/python scripts/gen_sklearn_fixtures.py            # all of them
+    .venv/bin/python scripts/gen_sklearn_fixtures.py gnb_iris   # only these cases
 
 For every case of the quick zoo (tests/compat/zoo_sklearn.py, one case per family) and
 every serialization format it supports (skops, pickle, cloudpickle), this writes the
@@ -56,6 +57,7 @@ from mlflow.models import infer_signature  # noqa: E402
 from mlflow.pyfunc import scoring_server  # noqa: E402
 
 import zoo_sklearn  # noqa: E402
+from zoo_sklearn import ALL_FORMATS  # noqa: E402
 
 DROP = ("conda.yaml", "python_env.yaml", "requirements.txt")
 
@@ -129,14 +131,23 @@ def dumps(obj):
 
 def main():
     warnings.simplefilter("ignore")  # unknown categories at transform, convergence: expected here
+    only = sys.argv[1:]  # case names: regenerate just those (the others stay as they are)
     zoo = zoo_sklearn.cases(quick=True)
     for case in zoo_sklearn.cases():
         if case.name in EXTRA:
             case.formats = EXTRA[case.name]
             zoo.append(case)
-    if os.path.isdir(OUT):
+    if only:
+        unknown = set(only) - {c.name for c in zoo}
+        if unknown:
+            raise SystemExit(f"not in the quick zoo: {sorted(unknown)}")
+        zoo = [c for c in zoo if c.name in only]
+        for case in zoo:
+            for fmt in ALL_FORMATS:
+                shutil.rmtree(os.path.join(OUT, f"{case.name}-{fmt}"), ignore_errors=True)
+    elif os.path.isdir(OUT):
         shutil.rmtree(OUT)
-    os.makedirs(OUT)
+    os.makedirs(OUT, exist_ok=True)
     total = 0
     for case in zoo:
         untrusted = zoo_sklearn.untrusted_skops_types(case.model)

@@ -39,6 +39,10 @@ from sklearn.datasets import (
     make_regression,
 )
 from sklearn.ensemble import (
+    GradientBoostingClassifier,
+    GradientBoostingRegressor,
+    HistGradientBoostingClassifier,
+    HistGradientBoostingRegressor,
     ExtraTreesClassifier,
     ExtraTreesRegressor,
     RandomForestClassifier,
@@ -64,6 +68,8 @@ from sklearn.preprocessing import (
     RobustScaler,
     StandardScaler,
 )
+from sklearn.naive_bayes import GaussianNB
+from sklearn.neural_network import MLPClassifier, MLPRegressor
 from sklearn.svm import LinearSVC, LinearSVR
 from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 
@@ -827,6 +833,177 @@ def _():
     return dict(task="regression", model=ExtraTreesRegressor(n_estimators=5, max_depth=4, random_state=52),
                 X_train=X_tr, y_train=y_tr, X_test=_nan_test_rows(X_te, 52), skops_trusted_types=[TREE],
                 has_nan=True, description="ExtraTreesRegressor trained with NaN")
+
+
+# --- Gradient boosting, HistGradientBoosting, GaussianNB, MLP ----------------------------
+# Classic gradient boosting refuses NaN (as scikit-learn does at predict); the others take it.
+# The skops trusted types are what skops reports for each fitted model (checked by
+# scripts/gen_sklearn_fixtures.py).
+
+
+
+@_case("gb_clf_binary", "GradientBoostingClassifier", quick=True)
+def _():
+    X, y = _clf(seed=60)
+    X_tr, X_te, y_tr = _split(X, y, seed=60)
+    return dict(task="binary", model=GradientBoostingClassifier(n_estimators=15, max_depth=3, random_state=60),
+                X_train=X_tr, y_train=y_tr, X_test=X_te, skops_trusted_types=GB_BINARY_TRUST,
+                predict_fn="predict_proba", description="GradientBoostingClassifier, log_loss, binary, predict_proba")
+
+
+@_case("gb_clf_multi_str", "GradientBoostingClassifier", quick=True)
+def _():
+    X, y, names = _iris()
+    X_tr, X_te, y_tr = _split(X, y, test_rows=30, seed=61)
+    return dict(task="multiclass", model=GradientBoostingClassifier(n_estimators=8, max_depth=2, random_state=61),
+                X_train=X_tr, y_train=names[y_tr].astype(object), X_test=X_te, skops_trusted_types=GB_MULTI_TRUST,
+                description="GradientBoostingClassifier, 3 string classes")
+
+
+@_case("gb_clf_exponential", "GradientBoostingClassifier")
+def _():
+    X, y = _clf(seed=62)
+    X_tr, X_te, y_tr = _split(X, y, seed=62)
+    return dict(task="binary", model=GradientBoostingClassifier(loss="exponential", n_estimators=10, max_depth=3,
+                                                                 random_state=62),
+                X_train=X_tr, y_train=y_tr, X_test=X_te, skops_trusted_types=GB_EXP_TRUST, predict_fn="predict_proba",
+                description="GradientBoostingClassifier, exponential loss")
+
+
+@_case("gb_reg_huber", "GradientBoostingRegressor", quick=True)
+def _():
+    X, y = _diabetes()
+    X_tr, X_te, y_tr = _split(X, y, seed=63, stratify=False)
+    return dict(task="regression", model=GradientBoostingRegressor(loss="huber", n_estimators=15, max_depth=3,
+                                                                    random_state=63),
+                X_train=X_tr, y_train=y_tr, X_test=X_te, skops_trusted_types=GB_REG_HUBER_TRUST,
+                description="GradientBoostingRegressor, huber loss (median init)")
+
+
+@_case("gb_reg_zero_init", "GradientBoostingRegressor")
+def _():
+    X, y = _reg(seed=64)
+    X_tr, X_te, y_tr = _split(X, y, seed=64, stratify=False)
+    return dict(task="regression", model=GradientBoostingRegressor(init="zero", n_estimators=15, max_depth=3,
+                                                                    random_state=64),
+                X_train=X_tr, y_train=y_tr, X_test=X_te, skops_trusted_types=GB_REG_ZERO_TRUST,
+                description="GradientBoostingRegressor, squared error, init='zero'")
+
+
+@_case("hgb_clf_binary_nan", "HistGradientBoostingClassifier", quick=True)
+def _():
+    X, y = _clf(seed=65)
+    X = _with_nan(X, 0.15, seed=65, columns=["f0", "f2", "f5"])
+    X_tr, X_te, y_tr = _split(X, y, seed=65)
+    return dict(task="binary", model=HistGradientBoostingClassifier(max_iter=15, max_leaf_nodes=8, random_state=65),
+                X_train=X_tr, y_train=y_tr, X_test=_nan_test_rows(X_te, 65), skops_trusted_types=HGB_BINARY_TRUST,
+                predict_fn="predict_proba", has_nan=True,
+                description="HistGradientBoostingClassifier trained with NaN, predict_proba")
+
+
+@_case("hgb_clf_multi", "HistGradientBoostingClassifier")
+def _():
+    X, y, _names = _iris()
+    X_tr, X_te, y_tr = _split(X, y, test_rows=30, seed=66)
+    return dict(task="multiclass", model=HistGradientBoostingClassifier(max_iter=8, max_leaf_nodes=6, random_state=66),
+                X_train=X_tr, y_train=y_tr, X_test=_nan_test_rows(X_te, 66), skops_trusted_types=HGB_MULTI_TRUST,
+                has_nan=True, description="HistGradientBoostingClassifier, 3 classes, NaN in test rows")
+
+
+@_case("hgb_clf_categorical", "HistGradientBoostingClassifier", quick=True)
+def _():
+    X_tr, X_te, y_tr = _mixed_split("binary", seed=67, unseen=("color", "size", "doors"))
+    model = HistGradientBoostingClassifier(max_iter=15, max_leaf_nodes=8, random_state=67,
+                                           categorical_features=["color", "size", "flag", "doors"])
+    return dict(task="binary", model=model, X_train=X_tr, y_train=y_tr, X_test=X_te,
+                skops_trusted_types=HGB_CAT_TRUST, has_nan=True, string_columns=MIXED_STRING_COLUMNS,
+                description="HistGradientBoostingClassifier, string and integer categorical features "
+                            "(reordered first), missing and unseen categories, NaN")
+
+
+@_case("hgb_reg_poisson", "HistGradientBoostingRegressor", quick=True)
+def _():
+    X, y = _reg(seed=68)
+    y = np.exp((y - y.mean()) / y.std())
+    X = _with_nan(X, 0.1, seed=68)
+    X_tr, X_te, y_tr = _split(X, y, seed=68, stratify=False)
+    return dict(task="regression", model=HistGradientBoostingRegressor(loss="poisson", max_iter=15, random_state=68),
+                X_train=X_tr, y_train=y_tr, X_test=_nan_test_rows(X_te, 68), skops_trusted_types=HGB_REG_TRUST,
+                has_nan=True, description="HistGradientBoostingRegressor, poisson loss (exp link), NaN")
+
+
+@_case("gnb_iris", "GaussianNB", quick=True)
+def _():
+    X, y, names = _iris()
+    X_tr, X_te, y_tr = _split(X, y, test_rows=30, seed=69)
+    return dict(task="multiclass", model=GaussianNB(), X_train=X_tr, y_train=names[y_tr].astype(object), X_test=X_te,
+                predict_fn="predict_proba", description="GaussianNB, 3 string classes, predict_proba")
+
+
+@_case("gnb_binary", "GaussianNB")
+def _():
+    X, y = _clf(seed=70)
+    X_tr, X_te, y_tr = _split(X, y, seed=70)
+    return dict(task="binary", model=GaussianNB(var_smoothing=1e-6), X_train=X_tr, y_train=y_tr, X_test=X_te,
+                description="GaussianNB, binary")
+
+
+@_case("mlp_clf_relu", "MLPClassifier", quick=True)
+def _():
+    X, y, names = _iris()
+    X_tr, X_te, y_tr = _split(X, y, test_rows=30, seed=71)
+    return dict(task="multiclass", model=MLPClassifier(hidden_layer_sizes=(12, 6), max_iter=300, random_state=71),
+                X_train=X_tr, y_train=names[y_tr].astype(object), X_test=X_te, skops_trusted_types=MLP_ADAM_TRUST,
+                predict_fn="predict_proba", description="MLPClassifier, relu, 2 hidden layers, softmax, predict_proba")
+
+
+@_case("mlp_clf_tanh_binary", "MLPClassifier", quick=True)
+def _():
+    X, y = _clf(seed=72)
+    X_tr, X_te, y_tr = _split(X, y, seed=72)
+    return dict(task="binary", model=MLPClassifier(hidden_layer_sizes=(10,), activation="tanh", max_iter=200,
+                                                   random_state=72),
+                X_train=X_tr, y_train=y_tr, X_test=X_te, skops_trusted_types=MLP_ADAM_TRUST,
+                description="MLPClassifier, tanh, binary (logistic output)")
+
+
+@_case("mlp_clf_logistic_sgd", "MLPClassifier")
+def _():
+    X, y = _clf(n_classes=3, seed=73)
+    X_tr, X_te, y_tr = _split(X, y, seed=73)
+    return dict(task="multiclass", model=MLPClassifier(hidden_layer_sizes=(8,), activation="logistic", solver="sgd",
+                                                       max_iter=200, random_state=73),
+                X_train=X_tr, y_train=y_tr, X_test=X_te, skops_trusted_types=MLP_SGD_TRUST,
+                description="MLPClassifier, logistic activation, sgd")
+
+
+@_case("mlp_reg_identity_two_targets", "MLPRegressor", quick=True)
+def _():
+    X, y = _reg(n_targets=2, seed=74)
+    X_tr, X_te, y_tr = _split(X, y / 100, seed=74, stratify=False)
+    return dict(task="regression", model=MLPRegressor(hidden_layer_sizes=(10,), activation="identity", max_iter=300,
+                                                      random_state=74),
+                X_train=X_tr, y_train=y_tr, X_test=X_te, skops_trusted_types=MLP_REG_TRUST,
+                description="MLPRegressor, identity activation, 2 targets")
+
+
+@_case("mlp_reg_relu", "MLPRegressor")
+def _():
+    X, y = _diabetes()
+    X_tr, X_te, y_tr = _split(X, y / 100, seed=75, stratify=False)
+    return dict(task="regression", model=MLPRegressor(hidden_layer_sizes=(16, 8), max_iter=300, random_state=75),
+                X_train=X_tr, y_train=y_tr, X_test=X_te, skops_trusted_types=MLP_REG_TRUST,
+                description="MLPRegressor, relu")
+
+
+_HGB = "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor"
+GB_BINARY_TRUST = GB_MULTI_TRUST = GB_EXP_TRUST = GB_REG_HUBER_TRUST = GB_REG_ZERO_TRUST = [TREE]
+HGB_BINARY_TRUST = HGB_MULTI_TRUST = HGB_REG_TRUST = [_HGB]
+# The categorical preprocessor holds partial(check_array): a function reference skops
+# refuses by default (mlbox recognises it and never calls it).
+HGB_CAT_TRUST = ["functools.partial", _HGB, "sklearn.utils.validation.check_array"]
+MLP_ADAM_TRUST = MLP_REG_TRUST = ["sklearn.neural_network._stochastic_optimizers.AdamOptimizer"]
+MLP_SGD_TRUST = ["sklearn.neural_network._stochastic_optimizers.SGDOptimizer"]
 
 
 # ----------------------------------------------------------------------------------------

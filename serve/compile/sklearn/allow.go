@@ -96,6 +96,8 @@ sklearn._loss._loss.CyExponentialLoss
 sklearn._loss._loss.__pyx_unpickle_CyHalfMultinomialLoss
 sklearn._loss._loss.__pyx_unpickle_CyHalfBinomialLoss
 sklearn._loss._loss.__pyx_unpickle_CyHalfSquaredError
+functools.partial
+sklearn.utils.validation.check_array
 numpy.random._pickle.__randomstate_ctor
 numpy.random._pickle.__generator_ctor
 numpy.random._pickle.__bit_generator_ctor

@@ -70,6 +70,20 @@ func (b *builder) predictor(o *pyobj.Object, cols []col) (*head, error) {
 		return b.forest(o, cols, true)
 	case "DecisionTreeRegressor", "ExtraTreeRegressor", "RandomForestRegressor", "ExtraTreesRegressor":
 		return b.forest(o, cols, false)
+	case "GradientBoostingClassifier":
+		return b.gradientBoosting(o, cols, true)
+	case "GradientBoostingRegressor":
+		return b.gradientBoosting(o, cols, false)
+	case "HistGradientBoostingClassifier":
+		return b.histGradientBoosting(o, cols, true)
+	case "HistGradientBoostingRegressor":
+		return b.histGradientBoosting(o, cols, false)
+	case "GaussianNB":
+		return b.gaussianNB(o, cols)
+	case "MLPClassifier":
+		return b.mlp(o, cols, true)
+	case "MLPRegressor":
+		return b.mlp(o, cols, false)
 	case "StandardScaler", "MinMaxScaler", "MaxAbsScaler", "RobustScaler", "SimpleImputer", "OneHotEncoder", "ColumnTransformer", "FunctionTransformer":
 		return nil, ir.Unsupportedf("%s has no predict; serve a Pipeline that ends in a model", className(o))
 	}
