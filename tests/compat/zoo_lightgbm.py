@@ -166,6 +166,12 @@ def cases() -> list[Case]:
                              "bagging_fraction": 0.7}).fit(Xtr, ytr)
     out.append(Case("lgb_rf_reg", "lightgbm.sklearn.LGBMRegressor", "regression", m, Xtr, Xte,
                     description="rf boosting, regression", has_nan=True))
+    m = lgb.LGBMRegressor(**P, boosting_type="dart", drop_rate=0.2).fit(Xtr, ytr)
+    out.append(Case("lgb_reg_dart", "lightgbm.sklearn.LGBMRegressor", "regression", m, Xtr, Xte,
+                    description="dart boosting", has_nan=True))
+    m = lgb.LGBMRegressor(**P, data_sample_strategy="goss").fit(Xtr, ytr)
+    out.append(Case("lgb_reg_goss", "lightgbm.sklearn.LGBMRegressor", "regression", m, Xtr, Xte,
+                    description="goss sampling", has_nan=True))
     m = lgb.LGBMRegressor(**P, use_missing=False).fit(Xtr, ytr)
     out.append(Case("lgb_reg_no_missing", "lightgbm.sklearn.LGBMRegressor", "regression", m, Xtr, Xte,
                     description="use_missing=False (missing type None: NaN is 0)", has_nan=True))
