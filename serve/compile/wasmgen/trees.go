@@ -77,7 +77,7 @@ const runPadDepth = 8
 
 // runGroup trees of a run are interleaved per loop iteration (unless
 // Options.RunGroup says otherwise).
-const runGroup = 4
+const runGroup = 8
 
 type treePlan struct {
 	depth    int
