@@ -6,6 +6,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strconv"
 	"testing"
 
 	"mlbox/serve"
@@ -25,6 +26,13 @@ import (
 //	BenchmarkGBMPredict/NAME/batch=1000, batch=1   ns/row in the serving runtime
 
 var gbmModels = []string{"xgboost", "lightgbm"}
+
+// gbmOptions are the code generator's options for BenchmarkGBMPredict:
+// the defaults, or MLBOX_BENCH_RUNGROUP trees per loop iteration.
+func gbmOptions() wasmgen.Options {
+	n, _ := strconv.Atoi(os.Getenv("MLBOX_BENCH_RUNGROUP"))
+	return wasmgen.Options{RunGroup: n}
+}
 
 func gbmDir(b *testing.B) (string, map[string][][]float64, [][]float64) {
 	dir := os.Getenv("MLBOX_BENCH_GBM")
@@ -134,7 +142,7 @@ func BenchmarkGBMPredict(b *testing.B) {
 	}
 	nf, n := len(data[0]), len(data)
 	for _, name := range gbmModels {
-		mod, err := benchSource(b, filepath.Join(dir, name)).Compile(wasmgen.Options{})
+		mod, err := benchSource(b, filepath.Join(dir, name)).Compile(gbmOptions())
 		if err != nil {
 			b.Fatal(err)
 		}
