@@ -21,6 +21,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -30,6 +31,7 @@ var (
 	python    = flag.String("python", ".venv/bin/python", "`PATH` of the Python with mlflow, xgboost, lightgbm, onnxmltools and onnxruntime (make venv)")
 	lleavesPy = flag.String("lleaves-python", "", "`PATH` of a Python with lleaves; empty: build the cached venv of bench/gbm/requirements-lleaves.txt (skipped if it does not install)")
 	benchtime = flag.String("benchtime", "2s", "go test -benchtime for the mlbox side")
+	count     = flag.Int("count", 5, "go test -count for the mlbox side: the median of this many runs is reported")
 	jsonPath  = flag.String("json", "", "also write the results to `FILE`")
 	workDir   = flag.String("dir", "", "`DIR` for the models (default: a temporary directory, removed at the end)")
 )
@@ -103,8 +105,8 @@ func run() error {
 	ll := runLleaves(ctx, dir)
 
 	// 3. mlbox in process.
-	mlbox := map[string]float64{}
-	bench := exec.CommandContext(ctx, "go", "test", "-run", "^$", "-bench", "GBM", "-benchtime", *benchtime, "./serve/compile/")
+	runs := map[string][]float64{}
+	bench := exec.CommandContext(ctx, "go", "test", "-run", "^$", "-bench", "GBM", "-benchtime", *benchtime, "-count", strconv.Itoa(*count), "./serve/compile/")
 	bench.Env = append(os.Environ(), "MLBOX_BENCH_GBM="+dir)
 	bench.Stderr = os.Stderr
 	pipe, err := bench.StdoutPipe()
@@ -129,15 +131,24 @@ func run() error {
 			name = name[:i]
 		}
 		// "ns/row" when reported, else ns/op.
+		v, unit := 0.0, ""
 		for i := 2; i+1 < len(f); i += 2 {
-			if f[i+1] == "ns/row" || f[i+1] == "ns/op" && mlbox[name] == 0 {
-				v, _ := strconv.ParseFloat(f[i], 64)
-				mlbox[name] = v
+			if f[i+1] == "ns/row" || f[i+1] == "ns/op" && unit == "" {
+				v, _ = strconv.ParseFloat(f[i], 64)
+				unit = f[i+1]
 			}
+		}
+		if unit != "" {
+			runs[name] = append(runs[name], v)
 		}
 	}
 	if err := bench.Wait(); err != nil {
 		return fmt.Errorf("go test -bench GBM: %w", err)
+	}
+	mlbox := map[string]float64{}
+	for name, v := range runs {
+		slices.Sort(v)
+		mlbox[name] = v[len(v)/2]
 	}
 
 	// 4. The table.
@@ -183,7 +194,7 @@ func run() error {
 		fmt.Printf("\nlleaves compiled the LightGBM model in %.1f s (max |diff| to LightGBM %.2g).\n", ll.Compile, ll.MaxDiff)
 	}
 	if *jsonPath != "" {
-		b, _ := json.MarshalIndent(map[string]any{"cores": runtime.NumCPU(), "libraries": base, "lleaves": ll, "mlbox_ns": mlbox}, "", "  ")
+		b, _ := json.MarshalIndent(map[string]any{"cores": runtime.NumCPU(), "libraries": base, "lleaves": ll, "mlbox_ns": mlbox, "mlbox_runs_ns": runs}, "", "  ")
 		if err := os.WriteFile(*jsonPath, b, 0o644); err != nil {
 			return err
 		}
