@@ -44,7 +44,7 @@ type Options struct {
 	// rather than by straight-line code; 0 means 32.
 	RunMin int
 	// RunGroup is how many trees a run's loop walks interleaved; 0 means
-	// 4. For measurements.
+	// 8. For measurements.
 	RunGroup int
 }
 
