@@ -45,6 +45,10 @@ class Case:
     fmt: str = "skops"  # skops | pickle | text (a Booster)
     description: str = ""
     has_nan: bool = False
+    # pandas category columns: MLflow's scoring server cannot score such a model from JSON
+    # (LightGBM refuses the object column it builds), so the expected answer is LightGBM's
+    # own prediction on the category frame.
+    pandas_categorical: bool = False
 
 
 def _nan(X: pd.DataFrame, frac: float, seed: int) -> pd.DataFrame:
@@ -195,6 +199,22 @@ def cases() -> list[Case]:
                    categorical_feature=["shop", "region"]), num_boost_round=12)
     out.append(Case("lgb_booster_categorical", "lightgbm.basic.Booster", "regression", b, Xtr, Xte, fmt="text",
                     description="a plain Booster with categorical features", has_nan=True))
+
+    rng = np.random.default_rng(8)
+    n = 700
+    Xc = pd.DataFrame({
+        "city": pd.Categorical(rng.choice(["Lyon", "Oslo", "Porto", "Riga", "Turin"], size=n)),
+        "x": rng.normal(size=n),
+        "plan": pd.Categorical(rng.choice(["basic", "pro", "team"], size=n)),
+    })
+    Xc.loc[rng.random(n) < 0.05, "x"] = np.nan
+    yc = ((Xc["city"].isin(["Oslo", "Riga"]) * 1.2 + Xc["x"].fillna(0) - (Xc["plan"] == "basic") * 0.8
+           + rng.normal(scale=0.4, size=n)) > 0.3).astype(int)
+    Xtr, Xte, ytr, yte = _split(Xc, yc, n_test=80)
+    m = lgb.LGBMClassifier(**P, min_data_per_group=5, cat_smooth=1.0).fit(Xtr, ytr)
+    out.append(Case("lgb_clf_pandas_categorical", "lightgbm.sklearn.LGBMClassifier", "classification", m, Xtr, Xte,
+                    description="pandas category columns with string categories (pandas_categorical)",
+                    has_nan=True, pandas_categorical=True))
     return out
 
 
