@@ -28,10 +28,11 @@ import (
 var gbmModels = []string{"xgboost", "lightgbm"}
 
 // gbmOptions are the code generator's options for BenchmarkGBMPredict:
-// the defaults, or MLBOX_BENCH_RUNGROUP trees per loop iteration.
+// the defaults, or MLBOX_BENCH_RUNGROUP trees per loop iteration, and
+// with MLBOX_BENCH_UNSORTED=1 deep runs in tree order.
 func gbmOptions() wasmgen.Options {
 	n, _ := strconv.Atoi(os.Getenv("MLBOX_BENCH_RUNGROUP"))
-	return wasmgen.Options{RunGroup: n}
+	return wasmgen.Options{RunGroup: n, UnsortedRuns: os.Getenv("MLBOX_BENCH_UNSORTED") != ""}
 }
 
 func gbmDir(b *testing.B) (string, map[string][][]float64, [][]float64) {

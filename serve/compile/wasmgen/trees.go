@@ -3,6 +3,7 @@ package wasmgen
 import (
 	"encoding/binary"
 	"math"
+	"slices"
 
 	"mlbox/serve/compile/ir"
 	"mlbox/serve/compile/wasm"
@@ -66,6 +67,15 @@ type treeRun struct {
 	// (for the first tree a loop iteration walks) the level pairs the
 	// iteration walks.
 	deep bool
+	// slot is each tree's table entry (tree first+i is entry slot[i]).
+	// A sorted deep run orders its entries by depth, so that the trees a
+	// loop iteration walks together are about as deep, and each tree
+	// stores its leaf value at buf + 8·i (the entry's accumulator field
+	// holds that address); the values are then added in tree order, so
+	// the sum is the same as walking in tree order.
+	slot   []int
+	sorted bool
+	buf    uint32
 }
 
 // maxRunDepth bounds the depth of a tree walked in a deep run (every
@@ -131,10 +141,13 @@ func (g *gen) layoutTrees(s *ir.Trees) (*treesPlan, error) {
 		if r := runOf[ti]; r != nil && r.deep {
 			tp.run = r
 			g.layoutDeep(t, &tp, p)
-			k := uint32(ti - r.first)
+			k := uint32(r.slot[ti-r.first])
 			acc := p.accMem
 			if tp.group > 0 {
 				acc += uint32(tp.group) * 8
+			}
+			if r.sorted {
+				acc = r.buf + uint32(ti-r.first)*8
 			}
 			e := r.tbl + k*r.stride
 			binary.LittleEndian.PutUint32(g.mem(e), tp.root)
@@ -274,6 +287,23 @@ func (g *gen) planRuns(s *ir.Trees, p *treesPlan) []*treeRun {
 			break // layoutTrees reports it
 		}
 		r.tbl = g.alloc((j-i)*int(r.stride), 8)
+		r.slot = make([]int, j-i)
+		for k := range r.slot {
+			r.slot[k] = k
+		}
+		if deep && !r.memAcc && p.nVals == 1 && !g.opts.UnsortedRuns {
+			// Entries by depth (stable): tree first+order[k] is entry k.
+			order := make([]int, j-i)
+			for k := range order {
+				order[k] = k
+			}
+			slices.SortStableFunc(order, func(a, b int) int { return depth[i+a] - depth[i+b] })
+			for k, t := range order {
+				r.slot[t] = k
+			}
+			r.sorted = true
+			r.buf = g.alloc((j-i)*8, 8)
+		}
 		p.runs = append(p.runs, r)
 		for k := i; k < j; k++ {
 			runOf[k] = r
@@ -315,6 +345,29 @@ func (g *gen) runWalk(p *treesPlan, r *treeRun, acc []uint32, x uint32, nan bool
 	}
 	if rem := n % ug; rem > 0 {
 		g.runBody(p, r, rem, tb, acc, x, nan)
+	}
+	if r.sorted {
+		// acc += buf[0], buf[1], … in tree order.
+		f.I32Const(int32(r.buf))
+		f.LocalSet(tb)
+		f.Loop(wasm.Void)
+		f.LocalGet(acc[0])
+		f.LocalGet(tb)
+		f.Mem(wasm.F64Load, 0)
+		f.Op(wasm.F64Add)
+		if p.accum32 {
+			f.Op(wasm.F32DemoteF64)
+			f.Op(wasm.F64PromoteF32)
+		}
+		f.LocalSet(acc[0])
+		f.LocalGet(tb)
+		f.I32Const(8)
+		f.Op(wasm.I32Add)
+		f.LocalTee(tb)
+		f.I32Const(int32(r.buf + uint32(n)*8))
+		f.Op(wasm.I32LtU)
+		f.BrIf(0)
+		f.End()
 	}
 	if r.memAcc {
 		for k := range acc {
@@ -513,6 +566,16 @@ func (g *gen) deepRunBody(p *treesPlan, r *treeRun, u int, tb uint32, acc []uint
 	f.BrIf(0)
 	f.End()
 	for i := range u {
+		if r.sorted {
+			// buf[tree] = leaf
+			f.LocalGet(tb)
+			f.Mem(wasm.I32Load, uint32(i)*r.stride+4)
+			f.LocalGet(n[i])
+			f.Mem(wasm.I32Load, off+8)
+			f.Mem(wasm.F64Load, 0)
+			f.Mem(wasm.F64Store, 0)
+			continue
+		}
 		if r.memAcc {
 			a := f.Local(wasm.I32)
 			f.LocalGet(tb)

@@ -46,6 +46,9 @@ type Options struct {
 	// RunGroup is how many trees a run's loop walks interleaved; 0 means
 	// 8. For measurements.
 	RunGroup int
+	// UnsortedRuns walks a deep run's trees in tree order rather than
+	// by depth. For measurements.
+	UnsortedRuns bool
 }
 
 // Limits of the generated module.
