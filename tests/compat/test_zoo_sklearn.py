@@ -10,15 +10,15 @@ tag goes to "compiled"), and served: `/invocations` must answer what
 labels identical with their JSON types, values within 1e-9 relative, trees
 exactly.
 """
-import math
 import os
-import time
 
 import pytest
 import requests
 
 import zoo_sklearn as zoo
 from conftest import TARGET, unique
+from zoo_common import invoke, wait_compiled
+from zoo_common import same as _same
 
 pytestmark = pytest.mark.skipif(TARGET != "mlbox", reason="mlbox compiles and serves sklearn models; MLflow does not")
 
@@ -50,43 +50,13 @@ def log_model(case, fmt, name, **kw):
     return info
 
 
-def wait_compiled(client, name, version, timeout=60):
-    """The version's mlbox.compile tag, once it is no longer pending."""
-    deadline = time.time() + timeout
-    state = None
-    while time.time() < deadline:
-        state = client.get_model_version(name, version).tags.get("mlbox.compile")
-        if state and state != "pending":
-            return state
-        time.sleep(0.05)
-    raise AssertionError(f"{name} v{version}: still {state!r} after {timeout}s")
-
-
 def same(got, want, exact):
     """JSON-equal, floats within 1e-9 relative (exactly when exact); types kept."""
-    if isinstance(want, list):
-        return isinstance(got, list) and len(got) == len(want) and all(same(g, w, exact) for g, w in zip(got, want))
-    if isinstance(want, bool) or isinstance(want, str) or want is None:
-        return type(got) is type(want) and got == want
-    if isinstance(want, int):
-        return type(got) is int and got == want
-    if isinstance(want, float):
-        if not isinstance(got, (int, float)) or isinstance(got, bool):
-            return False
-        if exact:
-            return float(got) == want or (math.isnan(want) and math.isnan(got))
-        return abs(got - want) <= 1e-9 * max(1.0, abs(want))
-    return got == want
+    return _same(got, want, 0 if exact else 1e-9)
 
 
 def exact(case):
     return "Tree" in case.family or "Forest" in case.family
-
-
-def invoke(url, body):
-    r = requests.post(url, json=body, timeout=60)
-    assert r.status_code == 200, (r.status_code, r.text)
-    return r.json()["predictions"]
 
 
 @pytest.mark.parametrize("case,fmt", PARAMS)

@@ -8,13 +8,10 @@ background, and served: `/invocations` must answer what `mlflow models serve` an
 (mlflow.xgboost's pyfunc predict): class indices identical, values within 1e-6 relative
 (XGBoost computes in float32). Skipped where xgboost is not installed (the 2.x venv).
 """
-import math
-import time
-
 import pytest
-import requests
 
 from conftest import TARGET, unique
+from zoo_common import invoke, same, wait_compiled
 
 pytestmark = pytest.mark.skipif(TARGET != "mlbox", reason="mlbox compiles and serves XGBoost models; MLflow does not")
 pytest.importorskip("xgboost")
@@ -39,38 +36,6 @@ def log_model(case, name):
         return mlflow.xgboost.log_model(case.model, artifact_path="model", **kw)
 
 
-def wait_compiled(client, name, version, timeout=60):
-    deadline = time.time() + timeout
-    state = None
-    while time.time() < deadline:
-        state = client.get_model_version(name, version).tags.get("mlbox.compile")
-        if state and state != "pending":
-            return state
-        time.sleep(0.05)
-    raise AssertionError(f"{name} v{version}: still {state!r} after {timeout}s")
-
-
-def same(got, want):
-    """JSON-equal with types kept; floats within 1e-6 relative."""
-    if isinstance(want, list):
-        return isinstance(got, list) and len(got) == len(want) and all(same(g, w) for g, w in zip(got, want))
-    if isinstance(want, bool) or isinstance(want, int) or isinstance(want, str) or want is None:
-        return type(got) is type(want) and got == want
-    if isinstance(want, float):
-        if not isinstance(got, float):
-            return False
-        if math.isnan(want):
-            return math.isnan(got)
-        return abs(got - want) <= zoo.TOL * max(1.0, abs(want))
-    return got == want
-
-
-def invoke(url, body):
-    r = requests.post(url, json=body, timeout=60)
-    assert r.status_code == 200, (r.status_code, r.text)
-    return r.json()["predictions"]
-
-
 @pytest.mark.parametrize("case", [pytest.param(c, id=c.name) for c in CASES])
 def test_zoo(client, tracking_uri, case):
     name = unique(case.name[:40])
@@ -81,7 +46,7 @@ def test_zoo(client, tracking_uri, case):
     want = zoo.expected(case)
     got = invoke(f"{tracking_uri}/models/{name}/invocations", zoo.dataframe_split(case.X_test))
     assert len(got) == len(want)
-    bad = [(i, g, w) for i, (g, w) in enumerate(zip(got, want)) if not same(g, w)]
+    bad = [(i, g, w) for i, (g, w) in enumerate(zip(got, want)) if not same(g, w, zoo.TOL)]
     assert not bad, f"{len(bad)} of {len(want)} rows differ, first: {bad[:3]}"
 
 
@@ -101,4 +66,4 @@ def test_default_log_model(client, tracking_uri):
     assert wait_compiled(client, name, "1") == "compiled"
     client.set_registered_model_alias(name, "champion", "1")
     got = invoke(f"{tracking_uri}/models/{name}/invocations", zoo.dataframe_split(case.X_test))
-    assert same(got, zoo.expected(case)), (got[:5], zoo.expected(case)[:5])
+    assert same(got, zoo.expected(case), zoo.TOL), (got[:5], zoo.expected(case)[:5])

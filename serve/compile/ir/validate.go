@@ -31,6 +31,13 @@ func (m *Model) Alloc(n int) []int {
 // Add appends a step.
 func (m *Model) Add(s Step) { m.Steps = append(m.Steps, s) }
 
+// Map appends a Map of ops from in to new slots, and returns them.
+func (m *Model) Map(in []int, ops []Op) []int {
+	out := m.Alloc(len(in))
+	m.Add(&Map{In: in, Out: out, Ops: ops})
+	return out
+}
+
 // Validate checks that the description is well formed: every slot in
 // range, written once before it is read, inputs never written, trees that
 // end (children after their parent), constants of the right length. The

@@ -2,44 +2,23 @@ package lightgbm
 
 import (
 	"errors"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"mlbox/serve/compile/ir"
+	"mlbox/serve/internal/zootest"
 	"mlbox/serve/mlmodel"
 )
 
 func fixture(t testing.TB, name string) (*mlmodel.MLmodel, []byte, string) {
 	t.Helper()
-	dir := filepath.Join("testdata/zoo", name)
-	b, err := os.ReadFile(filepath.Join(dir, "MLmodel"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	mm, err := mlmodel.Parse(b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	files, err := Files(mm)
-	if err != nil {
-		t.Fatal(err)
-	}
-	data, err := os.ReadFile(filepath.Join(dir, files[0]))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return mm, data, files[0]
+	mm, file, data := zootest.ModelFile(t, filepath.Join("testdata/zoo", name), Files)
+	return mm, data, file
 }
 
 func buildBytes(mm *mlmodel.MLmodel, name string, data []byte) (*ir.Model, error) {
-	return Build(mm, func(n string, limit int64) ([]byte, error) {
-		if n != name {
-			return nil, errors.New("unexpected file " + n)
-		}
-		return data, nil
-	})
+	return Build(mm, zootest.File(name, data))
 }
 
 func clean(err error) bool {

@@ -25,6 +25,7 @@ import (
 	"strconv"
 	"strings"
 
+	"mlbox/serve/compile/frontend"
 	"mlbox/serve/compile/ir"
 	"mlbox/serve/compile/pyobj"
 	"mlbox/serve/mlmodel"
@@ -279,18 +280,18 @@ func (m *model) describe(w *wrapper, sig *mlmodel.Signature) (*ir.Model, error) 
 	proba := false
 	switch obj {
 	case "binary":
-		pred, proba = mapped(md, raw, logistic), true
+		pred, proba = md.Map(raw, logistic), true
 	case "multiclassova":
-		pred, proba = mapped(md, raw, logistic), true
+		pred, proba = md.Map(raw, logistic), true
 	case "multiclass", "softmax":
-		pred, proba = slots(md, k), true
+		pred, proba = md.Alloc(k), true
 		md.Steps = append(md.Steps, &ir.Softmax{In: raw, Out: pred})
 	case "cross_entropy", "xentropy":
-		pred = mapped(md, raw, []ir.Op{{Kind: ir.OpLogistic}})
+		pred = md.Map(raw, []ir.Op{{Kind: ir.OpLogistic}})
 	case "cross_entropy_lambda", "xentlambda":
-		pred = mapped(md, raw, []ir.Op{{Kind: ir.OpExp}, {Kind: ir.OpAdd, Vals: []float64{1}}, {Kind: ir.OpLog}})
+		pred = md.Map(raw, []ir.Op{{Kind: ir.OpExp}, {Kind: ir.OpAdd, Vals: []float64{1}}, {Kind: ir.OpLog}})
 	case "poisson", "gamma", "tweedie":
-		pred = mapped(md, raw, []ir.Op{{Kind: ir.OpExp}})
+		pred = md.Map(raw, []ir.Op{{Kind: ir.OpExp}})
 	case "regression", "regression_l2", "regression_l1", "huber", "fair", "quantile", "mape", "lambdarank", "rank_xendcg":
 	default:
 		return nil, ir.Unsupportedf("LightGBM objective %q", strings.Join(m.objective, " "))
@@ -304,7 +305,7 @@ func (m *model) describe(w *wrapper, sig *mlmodel.Signature) (*ir.Model, error) 
 		md.Task, md.HasProba, md.Labels = ir.Classification, true, w.labels
 		if k == 1 {
 			// predict_proba is (1-p, p); predict its arg max.
-			q := mapped(md, pred, []ir.Op{{Kind: ir.OpMul, Vals: []float64{-1}}, {Kind: ir.OpAdd, Vals: []float64{1}}})
+			q := md.Map(pred, []ir.Op{{Kind: ir.OpMul, Vals: []float64{-1}}, {Kind: ir.OpAdd, Vals: []float64{1}}})
 			md.Out = []int{q[0], pred[0]}
 		} else {
 			md.Out = pred
@@ -320,21 +321,6 @@ func (m *model) describe(w *wrapper, sig *mlmodel.Signature) (*ir.Model, error) 
 		return nil, ir.Invalidf("%v", err)
 	}
 	return md, nil
-}
-
-func slots(md *ir.Model, n int) []int {
-	out := make([]int, n)
-	for i := range out {
-		out[i] = md.NSlots
-		md.NSlots++
-	}
-	return out
-}
-
-func mapped(md *ir.Model, in []int, ops []ir.Op) []int {
-	out := slots(md, len(in))
-	md.Steps = append(md.Steps, &ir.Map{In: in, Out: out, Ops: ops})
-	return out
 }
 
 // inputs sets the model's inputs (the signature's columns, else the
@@ -370,20 +356,14 @@ func (m *model) inputs(md *ir.Model, sig *mlmodel.Signature) ([]int, error) {
 		}
 		return out
 	}
-	if sig != nil && len(sig.Inputs.Columns) > 0 {
-		for i, c := range sig.Inputs.Columns {
-			name := c.Name
-			if name == "" {
-				name = "f" + strconv.Itoa(i)
-			}
-			switch c.Type {
-			case "double", "float", "long", "integer", "boolean", "string":
-			default:
-				return nil, ir.Unsupportedf("input column %q has type %s (mlbox takes double, float, long, integer, boolean and string columns)", name, c.Type)
-			}
-			md.Inputs = append(md.Inputs, ir.Input{Name: name, Type: c.Type, Required: c.Required})
+	var err error
+	if md.Inputs, err = frontend.SignatureInputs(sig); err != nil {
+		return nil, err
+	}
+	if md.Inputs == nil {
+		if err := frontend.CheckTensor(sig, nf); err != nil {
+			return nil, err
 		}
-	} else {
 		for f := range nf {
 			name := "Column_" + strconv.Itoa(f)
 			if names != nil {
@@ -395,9 +375,6 @@ func (m *model) inputs(md *ir.Model, sig *mlmodel.Signature) ([]int, error) {
 			}
 			md.Inputs = append(md.Inputs, ir.Input{Name: name, Type: typ, Required: true})
 		}
-	}
-	if len(md.Inputs) > ir.MaxInputs {
-		return nil, ir.Unsupportedf("%d input columns (at most %d)", len(md.Inputs), ir.MaxInputs)
 	}
 	md.NSlots = len(md.Inputs)
 	in := make([]int, nf)

@@ -21,6 +21,7 @@ import (
 	"strconv"
 	"strings"
 
+	"mlbox/serve/compile/frontend"
 	"mlbox/serve/compile/ir"
 	"mlbox/serve/compile/pyobj"
 	"mlbox/serve/mlmodel"
@@ -192,20 +193,12 @@ func (b *builder) inputs(root *pyobj.Object, sig *mlmodel.Signature) ([]col, err
 		return nil, err
 	}
 	m := b.m
+	if m.Inputs, err = frontend.SignatureInputs(sig); err != nil {
+		return nil, err
+	}
 	switch {
-	case sig != nil && len(sig.Inputs.Columns) > 0:
-		for i, c := range sig.Inputs.Columns {
-			name := c.Name
-			if name == "" {
-				name = "f" + strconv.Itoa(i)
-			}
-			typ := c.Type
-			switch typ {
-			case "double", "float", "long", "integer", "boolean", "string":
-			default:
-				return nil, ir.Unsupportedf("input column %q has type %s (mlbox takes double, float, long, integer, boolean and string columns)", name, typ)
-			}
-			m.Inputs = append(m.Inputs, ir.Input{Name: name, Type: typ, Required: c.Required})
+	case m.Inputs != nil:
+		for range m.Inputs {
 			b.typed = append(b.typed, true)
 		}
 	case hasNames:
@@ -217,10 +210,8 @@ func (b *builder) inputs(root *pyobj.Object, sig *mlmodel.Signature) ([]col, err
 		if nIn <= 0 {
 			return nil, ir.Invalidf("%s states no n_features_in_", className(root))
 		}
-		if sig != nil && len(sig.Inputs.Tensors) == 1 {
-			if sh := sig.Inputs.Tensors[0].Shape; len(sh) == 2 && sh[1] > 0 && sh[1] != nIn {
-				return nil, ir.Invalidf("the signature's tensor has %d columns, the model takes %d", sh[1], nIn)
-			}
+		if err := frontend.CheckTensor(sig, nIn); err != nil {
+			return nil, err
 		}
 		for i := range nIn {
 			m.Inputs = append(m.Inputs, ir.Input{Name: "f" + strconv.Itoa(i), Type: "double", Required: true})

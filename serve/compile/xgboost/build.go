@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 
+	"mlbox/serve/compile/frontend"
 	"mlbox/serve/compile/ir"
 	"mlbox/serve/mlmodel"
 )
@@ -124,15 +125,15 @@ func (b *booster) describe(class string, sig *mlmodel.Signature) (*ir.Model, err
 		// f32(1 / f32(1 + f32(exp(-m)))), each step rounded as XGBoost
 		// does; 1/d is exp(-log d), within 1e-16 of it, which rounds to
 		// the same float32.
-		pred = b.mapped(m, margins, []ir.Op{{Kind: ir.OpMul, Vals: []float64{-1}}, {Kind: ir.OpExp}, {Kind: ir.OpRound32},
+		pred = m.Map(margins, []ir.Op{{Kind: ir.OpMul, Vals: []float64{-1}}, {Kind: ir.OpExp}, {Kind: ir.OpRound32},
 			{Kind: ir.OpAdd, Vals: []float64{1}}, {Kind: ir.OpRound32},
 			{Kind: ir.OpLog}, {Kind: ir.OpMul, Vals: []float64{-1}}, {Kind: ir.OpExp}, {Kind: ir.OpRound32}})
 	case slices.Contains(expObjectives, b.objective):
-		pred = b.mapped(m, margins, []ir.Op{{Kind: ir.OpExp}, {Kind: ir.OpRound32}})
+		pred = m.Map(margins, []ir.Op{{Kind: ir.OpExp}, {Kind: ir.OpRound32}})
 	case b.objective == "multi:softprob":
-		probs := b.slots(m, b.groups)
+		probs := m.Alloc(b.groups)
 		m.Steps = append(m.Steps, &ir.Softmax{In: margins, Out: probs})
-		pred = b.mapped(m, probs, []ir.Op{{Kind: ir.OpRound32}})
+		pred = m.Map(probs, []ir.Op{{Kind: ir.OpRound32}})
 	}
 
 	switch {
@@ -155,7 +156,7 @@ func (b *booster) describe(class string, sig *mlmodel.Signature) (*ir.Model, err
 		// predict answers 1 when the output is above 0.5: the arg max of
 		// (1-p, p), with 1-p rounded to float32 (exact for p ≥ 0.5, and
 		// never below p otherwise).
-		q := b.mapped(m, pred, []ir.Op{{Kind: ir.OpMul, Vals: []float64{-1}}, {Kind: ir.OpAdd, Vals: []float64{1}}, {Kind: ir.OpRound32}})
+		q := m.Map(pred, []ir.Op{{Kind: ir.OpMul, Vals: []float64{-1}}, {Kind: ir.OpAdd, Vals: []float64{1}}, {Kind: ir.OpRound32}})
 		m.Task, m.Out = ir.Classification, []int{q[0], pred[0]}
 		m.HasProba = b.objective != "binary:logitraw"
 		m.Labels = indexLabels(2)
@@ -179,44 +180,17 @@ func indexLabels(n int) []json.RawMessage {
 	return out
 }
 
-func (b *booster) slots(m *ir.Model, n int) []int {
-	out := make([]int, n)
-	for i := range out {
-		out[i] = m.NSlots
-		m.NSlots++
-	}
-	return out
-}
-
-// mapped appends a Map of ops from in to new slots and returns them.
-func (b *booster) mapped(m *ir.Model, in []int, ops []ir.Op) []int {
-	out := b.slots(m, len(in))
-	m.Steps = append(m.Steps, &ir.Map{In: in, Out: out, Ops: ops})
-	return out
-}
-
 // inputs sets the model's inputs (the signature's columns, else the
 // model's feature names, else f0…) and returns the input of each feature.
 func (b *booster) inputs(m *ir.Model, sig *mlmodel.Signature) ([]int, error) {
 	names := b.featureNames
-	if sig != nil && len(sig.Inputs.Columns) > 0 {
-		for i, c := range sig.Inputs.Columns {
-			name := c.Name
-			if name == "" {
-				name = "f" + strconv.Itoa(i)
-			}
-			switch c.Type {
-			case "double", "float", "long", "integer", "boolean", "string":
-			default:
-				return nil, ir.Unsupportedf("input column %q has type %s (mlbox takes double, float, long, integer, boolean and string columns)", name, c.Type)
-			}
-			m.Inputs = append(m.Inputs, ir.Input{Name: name, Type: c.Type, Required: c.Required})
-		}
-	} else {
-		if sig != nil && len(sig.Inputs.Tensors) == 1 {
-			if sh := sig.Inputs.Tensors[0].Shape; len(sh) == 2 && sh[1] > 0 && sh[1] != b.numFeature {
-				return nil, ir.Invalidf("the signature's tensor has %d columns, the model takes %d", sh[1], b.numFeature)
-			}
+	var err error
+	if m.Inputs, err = frontend.SignatureInputs(sig); err != nil {
+		return nil, err
+	}
+	if m.Inputs == nil {
+		if err := frontend.CheckTensor(sig, b.numFeature); err != nil {
+			return nil, err
 		}
 		for f := range b.numFeature {
 			name := "f" + strconv.Itoa(f)
@@ -229,9 +203,6 @@ func (b *booster) inputs(m *ir.Model, sig *mlmodel.Signature) ([]int, error) {
 			}
 			m.Inputs = append(m.Inputs, ir.Input{Name: name, Type: typ, Required: true})
 		}
-	}
-	if len(m.Inputs) > ir.MaxInputs {
-		return nil, ir.Unsupportedf("%d input columns (at most %d)", len(m.Inputs), ir.MaxInputs)
 	}
 	m.NSlots = len(m.Inputs)
 	in := make([]int, b.numFeature)

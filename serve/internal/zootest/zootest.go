@@ -13,8 +13,10 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"testing"
 
 	"mlbox/serve/compile/ir"
+	"mlbox/serve/mlmodel"
 )
 
 // Case is a fixture's cases.json.
@@ -205,4 +207,73 @@ func (c *Case) Check(m *ir.Model, predict func(in []float64) ([]float64, error))
 		}
 	}
 	return nil
+}
+
+// Build is a front end's Build.
+type Build func(mm *mlmodel.MLmodel, read func(name string, limit int64) ([]byte, error)) (*ir.Model, error)
+
+// RunZoo builds every fixture under root (a front end's package
+// directory) with build and checks the reference evaluator against the
+// library's predictions, one subtest per fixture.
+func RunZoo(t *testing.T, root string, build Build) {
+	dirs, err := Dirs(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, dir := range dirs {
+		t.Run(filepath.Base(filepath.Dir(dir))+"/"+filepath.Base(dir), func(t *testing.T) {
+			c, err := Load(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, err := os.ReadFile(filepath.Join(dir, "MLmodel"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			mm, err := mlmodel.Parse(b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			m, err := build(mm, Reader(dir))
+			if err != nil {
+				t.Fatalf("%s (%s): %v", c.Name, c.Family, err)
+			}
+			if err := c.Check(m, m.Eval); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
+
+// ModelFile reads a fixture's MLmodel and its model file, the one files
+// (a front end's Files) names.
+func ModelFile(t testing.TB, dir string, files func(*mlmodel.MLmodel) ([]string, error)) (*mlmodel.MLmodel, string, []byte) {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(dir, "MLmodel"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mm, err := mlmodel.Parse(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	names, err := files(mm)
+	if err != nil || len(names) != 1 {
+		t.Fatalf("model files %v: %v", names, err)
+	}
+	data, err := os.ReadFile(filepath.Join(dir, names[0]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return mm, names[0], data
+}
+
+// File serves one file's bytes to a front end's Build.
+func File(name string, data []byte) func(string, int64) ([]byte, error) {
+	return func(n string, limit int64) ([]byte, error) {
+		if n != name {
+			return nil, fmt.Errorf("unexpected file %s", n)
+		}
+		return data, nil
+	}
 }
