@@ -5,6 +5,7 @@ package frontend
 
 import (
 	"strconv"
+	"strings"
 
 	"mlbox/serve/compile/ir"
 	"mlbox/serve/mlmodel"
@@ -45,4 +46,21 @@ func CheckTensor(sig *mlmodel.Signature, n int) error {
 		}
 	}
 	return nil
+}
+
+// DataFile returns the model file a flavor names under key: a plain file
+// name of the model directory (no path, not "." or "..").
+func DataFile(mm *mlmodel.MLmodel, flavor, key string) (string, error) {
+	fl := mm.Flavor(flavor)
+	if fl == nil {
+		return "", ir.Unsupportedf("the MLmodel has no %s flavor", flavor)
+	}
+	file := fl.String(key)
+	if file == "" {
+		return "", ir.Invalidf("the %s flavor names no %s", flavor, key)
+	}
+	if strings.ContainsAny(file, `/\`) || file == ".." || file == "." {
+		return "", ir.Invalidf("the %s flavor's %s %q is not a file name", flavor, key, file)
+	}
+	return file, nil
 }

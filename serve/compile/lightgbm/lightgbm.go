@@ -45,16 +45,9 @@ func Handles(mm *mlmodel.MLmodel) bool { return mm.Flavor("lightgbm") != nil }
 
 // Files lists the files of the model directory that Build reads.
 func Files(mm *mlmodel.MLmodel) ([]string, error) {
-	fl := mm.Flavor("lightgbm")
-	if fl == nil {
-		return nil, ir.Unsupportedf("the MLmodel has no lightgbm flavor")
-	}
-	file := fl.String("data")
-	if file == "" {
-		return nil, ir.Invalidf("the lightgbm flavor names no data file")
-	}
-	if strings.ContainsAny(file, `/\`) || file == ".." || file == "." {
-		return nil, ir.Invalidf("the lightgbm flavor's data %q is not a file name", file)
+	file, err := frontend.DataFile(mm, "lightgbm", "data")
+	if err != nil {
+		return nil, err
 	}
 	return []string{file}, nil
 }

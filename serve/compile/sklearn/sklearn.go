@@ -41,16 +41,9 @@ func Handles(mm *mlmodel.MLmodel) bool { return mm.Flavor("sklearn") != nil }
 
 // Files lists the files of the model directory that Build reads.
 func Files(mm *mlmodel.MLmodel) ([]string, error) {
-	fl := mm.Flavor("sklearn")
-	if fl == nil {
-		return nil, ir.Unsupportedf("the MLmodel has no sklearn flavor")
-	}
-	file := fl.String("pickled_model")
-	if file == "" {
-		return nil, ir.Invalidf("the sklearn flavor names no pickled_model")
-	}
-	if strings.Contains(file, "/") || strings.Contains(file, `\`) || file == ".." || file == "." {
-		return nil, ir.Invalidf("the sklearn flavor's pickled_model %q is not a file name", file)
+	file, err := frontend.DataFile(mm, "sklearn", "pickled_model")
+	if err != nil {
+		return nil, err
 	}
 	return []string{file}, nil
 }

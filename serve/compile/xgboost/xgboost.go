@@ -22,6 +22,7 @@ import (
 	"strconv"
 	"strings"
 
+	"mlbox/serve/compile/frontend"
 	"mlbox/serve/compile/ir"
 	"mlbox/serve/mlmodel"
 )
@@ -41,16 +42,9 @@ func Handles(mm *mlmodel.MLmodel) bool { return mm.Flavor("xgboost") != nil }
 
 // Files lists the files of the model directory that Build reads.
 func Files(mm *mlmodel.MLmodel) ([]string, error) {
-	fl := mm.Flavor("xgboost")
-	if fl == nil {
-		return nil, ir.Unsupportedf("the MLmodel has no xgboost flavor")
-	}
-	file := fl.String("data")
-	if file == "" {
-		return nil, ir.Invalidf("the xgboost flavor names no data file")
-	}
-	if strings.ContainsAny(file, `/\`) || file == ".." || file == "." {
-		return nil, ir.Invalidf("the xgboost flavor's data %q is not a file name", file)
+	file, err := frontend.DataFile(mm, "xgboost", "data")
+	if err != nil {
+		return nil, err
 	}
 	return []string{file}, nil
 }
