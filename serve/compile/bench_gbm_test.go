@@ -32,7 +32,8 @@ var gbmModels = []string{"xgboost", "lightgbm"}
 // with MLBOX_BENCH_UNSORTED=1 deep runs in tree order.
 func gbmOptions() wasmgen.Options {
 	n, _ := strconv.Atoi(os.Getenv("MLBOX_BENCH_RUNGROUP"))
-	return wasmgen.Options{RunGroup: n, UnsortedRuns: os.Getenv("MLBOX_BENCH_UNSORTED") != ""}
+	h, _ := strconv.Atoi(os.Getenv("MLBOX_BENCH_HEAD"))
+	return wasmgen.Options{RunGroup: n, UnsortedRuns: os.Getenv("MLBOX_BENCH_UNSORTED") != "", HeadLevels: h}
 }
 
 func gbmDir(b *testing.B) (string, map[string][][]float64, [][]float64) {

@@ -92,7 +92,7 @@ func TestBoostedTreesMatchEvaluator(t *testing.T) {
 		if err := m.Validate(); err != nil {
 			t.Fatalf("model %d: %v", iter, err)
 		}
-		wasm, err := wasmgen.Generate(m, wasmgen.Options{MaxBatchRows: 1 + r.IntN(20), CompleteDepth: []int{1, 4, 10}[r.IntN(3)], RunMin: []int{0, 1, 2, 5}[r.IntN(4)]})
+		wasm, err := wasmgen.Generate(m, wasmgen.Options{MaxBatchRows: 1 + r.IntN(20), CompleteDepth: []int{1, 4, 10}[r.IntN(3)], RunMin: []int{0, 1, 2, 5}[r.IntN(4)], HeadLevels: []int{-1, 0, 1, 2, 3}[r.IntN(5)]})
 		if err != nil {
 			t.Fatalf("model %d: %v", iter, err)
 		}

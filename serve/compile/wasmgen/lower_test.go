@@ -136,7 +136,7 @@ func TestLoweringMatchesEvaluator(t *testing.T) {
 		if err := m.Validate(); err != nil {
 			t.Fatal(err)
 		}
-		opts := wasmgen.Options{MaxBatchRows: 1 + r.IntN(40), CompleteDepth: []int{1, 4, 10}[r.IntN(3)], RunMin: []int{0, 1, 3}[r.IntN(3)]}
+		opts := wasmgen.Options{MaxBatchRows: 1 + r.IntN(40), CompleteDepth: []int{1, 4, 10}[r.IntN(3)], RunMin: []int{0, 1, 3}[r.IntN(3)], HeadLevels: []int{-1, 0, 1, 2, 3}[r.IntN(5)]}
 		wasm, err := wasmgen.Generate(m, opts)
 		if err != nil {
 			t.Fatalf("model %d: %v", iter, err)

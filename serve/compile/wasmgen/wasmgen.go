@@ -49,6 +49,11 @@ type Options struct {
 	// UnsortedRuns walks a deep run's trees in tree order rather than
 	// by depth. For measurements.
 	UnsortedRuns bool
+	// HeadLevels is how many levels a sorted deep run's trees are walked
+	// together before the ones not at a leaf are finished one by one; 0
+	// means 8, -1 walks every tree to its group's depth. For
+	// measurements.
+	HeadLevels int
 }
 
 // Limits of the generated module.
