@@ -9,7 +9,9 @@ import (
 	"io/fs"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -287,53 +289,81 @@ func TestIndexHasNoInlineCode(t *testing.T) {
 	}
 }
 
-func TestSourcesAvoidInjectionSinksAndOutboundURLs(t *testing.T) {
-	sinks := regexp.MustCompile(`\.innerHTML|\.outerHTML|insertAdjacentHTML|document\.write|\beval\(|new Function\(|setAttribute\(\s*['"]style['"]|\.style\.cssText`)
-	url := regexp.MustCompile(`(?i)(https?:)?//[a-z0-9.-]+\.[a-z]{2,}`)
-	for name, data := range distFiles(t) {
-		src := string(data)
-		ext := path.Ext(name)
-		if ext == ".js" {
-			if m := sinks.FindString(src); m != "" {
-				t.Errorf("%s uses %q: build DOM with dom.js h()/svg() instead", name, m)
-			}
+// srcFiles returns the UI's sources (ui/src), which `make ui` bundles
+// into dist.
+func srcFiles(t *testing.T) map[string][]byte {
+	t.Helper()
+	files := map[string][]byte{}
+	err := fs.WalkDir(os.DirFS("src"), ".", func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
 		}
-		if ext == ".js" || ext == ".css" || ext == ".html" || ext == ".svg" {
-			for _, m := range url.FindAllString(src, -1) {
-				if m == "http://www.w3.org" { // the SVG namespace, not a request
-					continue
-				}
-				t.Errorf("%s refers to an outside URL %q (the UI must make no outbound requests)", name, m)
-			}
-		}
+		b, err := os.ReadFile(filepath.Join("src", p))
+		files[p] = b
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
+	if len(files) == 0 {
+		t.Fatal("no sources under ui/src")
+	}
+	return files
 }
 
-func TestModuleImportsResolve(t *testing.T) {
-	files := distFiles(t)
-	imp := regexp.MustCompile(`(?m)^\s*(?:import|export)\b[^'"]*?from\s+['"]([^'"]+)['"]`)
+func TestSourcesAvoidInjectionSinks(t *testing.T) {
+	sinks := regexp.MustCompile(`\.innerHTML|\.outerHTML|insertAdjacentHTML|dangerouslySetInnerHTML|document\.write|\beval\(|new Function\(|setAttribute\(\s*['"]style['"]|\.style\.cssText|\bstyle=\{?\s*['"]`)
 	n := 0
-	for name, data := range files {
-		if path.Ext(name) != ".js" {
+	for name, data := range srcFiles(t) {
+		if ext := path.Ext(name); ext != ".js" && ext != ".jsx" {
 			continue
 		}
-		for _, m := range imp.FindAllSubmatch(data, -1) {
-			spec := string(m[1])
-			if !strings.HasPrefix(spec, "./") && !strings.HasPrefix(spec, "../") {
-				t.Errorf("%s imports %q: only relative module paths work without a bundler", name, spec)
-				continue
-			}
-			target := path.Join(path.Dir(name), spec)
-			if _, ok := files[target]; !ok {
-				t.Errorf("%s imports %q, but dist has no %s", name, spec, target)
-			}
-			n++
+		n++
+		if m := sinks.FindString(string(data)); m != "" {
+			t.Errorf("src/%s uses %q: render text through JSX (or dom.js h()) and style with classes", name, m)
 		}
 	}
 	if n == 0 {
-		t.Error("found no imports at all; the regexp is broken")
+		t.Error("no JavaScript sources found")
+	}
+}
+
+func TestNoOutboundURLs(t *testing.T) {
+	url := regexp.MustCompile(`(?i)(https?:)?//[a-z0-9.-]+\.[a-z]{2,}`)
+	check := func(where string, files map[string][]byte) {
+		for name, data := range files {
+			switch path.Ext(name) {
+			case ".js", ".jsx", ".css", ".html", ".svg":
+			default:
+				continue
+			}
+			for _, m := range url.FindAllString(string(data), -1) {
+				if m == "http://www.w3.org" { // SVG/XLink namespaces, not requests
+					continue
+				}
+				t.Errorf("%s/%s refers to an outside URL %q (the UI must make no outbound requests)", where, name, m)
+			}
+		}
+	}
+	check("src", srcFiles(t))
+	check("dist", distFiles(t))
+}
+
+// The bundle is one self-contained module: it imports nothing, so no
+// request goes anywhere but assets/app.js.
+func TestBundleIsSelfContained(t *testing.T) {
+	files := distFiles(t)
+	app, ok := files["assets/app.js"]
+	if !ok {
+		t.Fatal("dist has no assets/app.js: run make ui")
+	}
+	if m := regexp.MustCompile(`(?:^|[;}\n])\s*import\s*[{*"'\w]|\bimport\(`).Find(app); m != nil {
+		t.Errorf("assets/app.js still imports modules (%q): it should be one bundle", m)
 	}
 	if !bytes.Contains(files["index.html"], []byte(`src="assets/app.js"`)) {
 		t.Error("index.html does not load assets/app.js")
+	}
+	if _, ok := files["assets/style.css"]; !ok {
+		t.Error("dist has no assets/style.css")
 	}
 }
