@@ -12,7 +12,7 @@ PYTEST_ARGS ?=
 # The commit `make bench` measures start-up against (built once into $(MLBOX_CACHE)).
 BENCH_BASELINE_REV ?= 5159888
 
-.PHONY: all build run test test-go test-compat test-compat-2x test-ui bench bench-serve bench-startup bench-gbm examples deps minio venv venv-2x lint fmt clean
+.PHONY: ui ui-check ui-watch all build run test test-go test-compat test-compat-2x test-ui bench bench-serve bench-startup bench-gbm examples deps minio venv venv-2x lint fmt clean
 
 all: build
 
@@ -82,6 +82,23 @@ bench-gbm: venv
 
 bench-serve: build venv
 	$(GO) run ./bench/serve --mlbox $(BIN) $(BENCH_SERVE_ARGS)
+
+# The web UI: builds ui/src into ui/dist (committed and embedded, so that
+# go build needs nothing but Go). The toolchain is pinned by
+# ui/package-lock.json; npm ci fetches it (cached in ~/.npm).
+ui:
+	@command -v npm >/dev/null || scripts/deps.sh ui
+	cd ui && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error && node build.mjs
+
+# Rebuilds on every change under ui/src (then reload the page).
+ui-watch:
+	cd ui && node build.mjs --watch
+
+# CI: fails when the committed ui/dist is not what ui/src builds to.
+ui-check: ui
+	@if [ -n "$$(git status --porcelain -- ui/dist)" ]; then \
+		git status --short -- ui/dist; \
+		echo "ui/dist does not match ui/src: run make ui and commit ui/dist" >&2; exit 1; fi
 
 # Rebuilds examples/*/model.wasm (committed; see examples/README.md).
 examples:

@@ -1,17 +1,22 @@
 #!/usr/bin/env bash
-# Usage: scripts/deps.sh
+# Usage: scripts/deps.sh [ui]
 #
 # Installs the system packages `make test` needs and does not build itself:
 # Debian's chromium (the browser tests), gcc (go test -race needs cgo) and
 # python3-venv (the venvs of the MLflow clients). As root it installs the
 # missing ones with apt-get; otherwise it stops at once with the exact
-# command to run. Prints nothing when everything is there.
+# command to run. Prints nothing when everything is there. With "ui" it
+# checks only for npm and Node (make ui, which builds the web UI).
 set -euo pipefail
 
 missing=()
+if [ "${1:-}" = ui ]; then
+    command -v npm >/dev/null 2>&1 || missing+=(npm)
+else
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 command -v gcc >/dev/null 2>&1 || missing+=(gcc)
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || missing+=(python3-venv)
+fi
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 if [ "$(id -u)" != 0 ]; then

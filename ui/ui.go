@@ -1,8 +1,9 @@
 //go:build !no_ui
 
-// Package ui serves mlbox's embedded web UI: a hand-written single-page app
-// (plain ES modules + CSS, no build step) that lives in ui/dist and talks to
-// the MLflow API under /ajax-api/2.0/mlflow.
+// Package ui serves mlbox's embedded web UI: a single-page app whose
+// sources are in ui/src and whose build (make ui: one JavaScript bundle and
+// one stylesheet) is committed in ui/dist. It talks to the MLflow API under
+// /ajax-api/2.0/mlflow.
 //
 // Build with the no_ui tag to leave the UI out of the binary; Handler then
 // serves a one-line plain-text page instead.
@@ -24,8 +25,7 @@ var distFS embed.FS
 // (SPA fallback; the app routes on the URL fragment). Every response carries
 // a strict Content-Security-Policy and the other headers in securityHeaders.
 //
-// Caching: file names are not content-hashed (dist is the hand-edited source),
-// so everything is sent with "Cache-Control: no-cache" and a strong ETag
+// Caching: file names are not content-hashed (assets/app.js), so everything is sent with "Cache-Control: no-cache" and a strong ETag
 // derived from the content, and revalidations get 304. Files under assets/
 // whose name carries a content hash (app.0123abcd.js) would get a year-long
 // immutable lifetime instead; none do today.
