@@ -124,16 +124,18 @@ const mlflowPrefix = "/api/2.0/mlflow"
 // /api/2.0/mlflow and cover their /ajax-api/2.0/mlflow twin.
 var badInputRoutes = map[string]routeSpec{
 	// operations
-	"GET /health":               {},
-	"GET /livez":                {},
-	"GET /readyz":               {},
-	"GET /version":              {},
-	"GET /metrics":              {},
-	"GET /api/mlbox/v1/version": {},
-	"GET /api/mlbox/v1/backup":  {},
-	"/":                         {paths: []string{"/", "/index.html", "/static/x.js"}, status: -1},
-	"/api/":                     {paths: []string{"/api/nope"}, status: 404},
-	"/ajax-api/":                {paths: []string{"/ajax-api/nope"}, status: 404},
+	"GET /health":                   {},
+	"GET /livez":                    {},
+	"GET /readyz":                   {},
+	"GET /version":                  {},
+	"GET /metrics":                  {},
+	"GET /api/mlbox/v1/version":     {},
+	"GET /api/mlbox/v1/backup":      {},
+	"POST /api/mlbox/v1/runs/count": {body: `{"experiment_ids":["$EXP"],"filter":"metrics.m > 0","run_view_type":"ALL"}`},
+	"GET /api/mlbox/v1/experiments/{id}/columns": {paths: []string{"/api/mlbox/v1/experiments/$EXP/columns"}},
+	"/":          {paths: []string{"/", "/index.html", "/static/x.js"}, status: -1},
+	"/api/":      {paths: []string{"/api/nope"}, status: 404},
+	"/ajax-api/": {paths: []string{"/ajax-api/nope"}, status: 404},
 
 	// experiments
 	"POST " + mlflowPrefix + "/experiments/create":                {body: `{"name":"$EXPNAME-new","artifact_location":"","tags":[{"key":"k","value":"v"}]}`, fresh: true},

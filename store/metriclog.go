@@ -288,7 +288,7 @@ func (s *Store) publishPending(seq uint64, entries []walEntry) {
 		return
 	}
 	ix := s.runs
-	ix.mu.Lock()
+	ix.lock()
 	for _, c := range changed {
 		if ord, ok := ix.ord(c.run); ok {
 			ix.setMetric(ord, c.key, c.value)
@@ -392,7 +392,7 @@ func (s *Store) refreshLatest(runs []string) {
 		return nil
 	})
 	ix := s.runs
-	ix.mu.Lock()
+	ix.lock()
 	for _, x := range vals {
 		if ord, ok := ix.ord(x.run); ok {
 			ix.setMetric(ord, x.key, x.v)

@@ -243,7 +243,7 @@ func (s *Store) purgeRun(ctx context.Context, arts artifact.Store, runID, expID 
 			s.latestMu.Lock()
 			s.pending.dropRun(runID)
 			s.latestMu.Unlock()
-			s.runs.mu.Lock()
+			s.runs.lock()
 			s.runs.remove(runID)
 			s.runs.mu.Unlock()
 		})

@@ -21,6 +21,16 @@ type runIndex struct {
 	metrics map[string]*floatCol
 	params  map[string]*strCol
 	tags    map[string]*strCol
+	// gen counts the write locks taken (lock): a search result computed
+	// at one gen still holds while gen is the same.
+	gen   uint64
+	cache searchCache
+}
+
+// lock takes the index for writing; every change goes through it.
+func (ix *runIndex) lock() {
+	ix.mu.Lock()
+	ix.gen++
 }
 
 type runRow struct {

@@ -36,7 +36,7 @@ type indexState struct {
 func (s *Store) startRunIndex() {
 	st := &indexState{done: make(chan struct{}), start: time.Now()}
 	s.indexing = st
-	s.runs.mu.Lock()
+	s.runs.lock()
 	s.indexWG.Add(1)
 	go func() {
 		defer s.indexWG.Done()

@@ -139,7 +139,7 @@ func (s *Store) CreateRun(ctx context.Context, req CreateRunRequest) (*Run, erro
 		run = &Run{Info: info, Data: RunData{Tags: tags}}
 		tx.onCommit(func() {
 			ix := s.runs
-			ix.mu.Lock()
+			ix.lock()
 			ord := ix.putInfo(&info)
 			for _, t := range tags {
 				setStr(ix.tags, ord, t.Key, t.Value)
@@ -287,7 +287,7 @@ func (s *Store) UpdateRun(ctx context.Context, id string, status *string, endTim
 		out = *info
 		tx.onCommit(func() {
 			ix := s.runs
-			ix.mu.Lock()
+			ix.lock()
 			ord := ix.putInfo(&out)
 			if renamed {
 				setStr(ix.tags, ord, TagRunName, out.RunName)
@@ -333,7 +333,7 @@ func (s *Store) setRunLifecycle(ctx context.Context, id, stage string) error {
 
 func (s *Store) indexInfo(tx *wtx, info RunInfo) {
 	tx.onCommit(func() {
-		s.runs.mu.Lock()
+		s.runs.lock()
 		s.runs.putInfo(&info)
 		s.runs.mu.Unlock()
 	})
@@ -422,7 +422,7 @@ func (s *Store) LogBatch(ctx context.Context, runID string, metrics []Metric, pa
 		infoCopy := *info
 		tx.onCommit(func() {
 			ix := s.runs
-			ix.mu.Lock()
+			ix.lock()
 			ord, ok := ix.ord(runID)
 			if ok {
 				if renamed != "" {
@@ -562,7 +562,7 @@ func (s *Store) noteLatest(runID string, latest map[string]Metric) {
 	defer s.latestMu.Unlock()
 	vals := s.pending.noteLatest(runID, latest)
 	ix := s.runs
-	ix.mu.Lock()
+	ix.lock()
 	if ord, ok := ix.ord(runID); ok {
 		for k, v := range vals {
 			ix.setMetric(ord, k, v)
@@ -587,7 +587,7 @@ func (s *Store) DeleteTag(ctx context.Context, runID, key string) error {
 		}
 		tx.onCommit(func() {
 			ix := s.runs
-			ix.mu.Lock()
+			ix.lock()
 			if ord, ok := ix.ord(runID); ok {
 				if c := ix.tags[key]; c != nil {
 					c.del(ord)
@@ -646,7 +646,7 @@ func (s *Store) LogInputs(ctx context.Context, runID string, datasets []DatasetI
 		if len(refs) > 0 {
 			tx.onCommit(func() {
 				ix := s.runs
-				ix.mu.Lock()
+				ix.lock()
 				if ord, ok := ix.ord(runID); ok {
 					ix.rows[ord].datasets = append(ix.rows[ord].datasets, refs...)
 				}
@@ -785,7 +785,7 @@ func (s *Store) AppendModelHistory(ctx context.Context, runID string, model map[
 		}
 		val := string(v)
 		tx.onCommit(func() {
-			s.runs.mu.Lock()
+			s.runs.lock()
 			if ord, ok := s.runs.ord(runID); ok {
 				setStr(s.runs.tags, ord, TagModelHist, val)
 			}

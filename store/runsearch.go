@@ -2,9 +2,11 @@ package store
 
 import (
 	"context"
+	"fmt"
 	"math"
 	"slices"
 	"strings"
+	"sync"
 
 	bolt "go.etcd.io/bbolt"
 
@@ -59,20 +61,52 @@ func (s *Store) SearchRuns(ctx context.Context, req SearchRunsRequest) ([]*Run, 
 type runKey func(ord int32) (num float64, str string, isNum, ok bool)
 
 func (s *Store) searchRunIDs(req SearchRunsRequest) ([]string, string, error) {
-	conds, orders, offset, err := parseSearch(search.Runs, req.Filter, req.OrderBy, req.PageToken)
-	if err != nil {
-		return nil, "", err
-	}
 	ix := s.runs
 	ix.mu.RLock()
 	defer ix.mu.RUnlock()
+	hits, offset, err := ix.sortedHits(req)
+	if err != nil {
+		return nil, "", err
+	}
+	pageOrds, next := page(hits, offset, req.MaxResults)
+	ids := make([]string, len(pageOrds))
+	for i, o := range pageOrds {
+		ids[i] = ix.rows[o].id
+	}
+	return ids, next, nil
+}
 
+// CountRuns returns how many runs a search matches (its pages
+// together), ignoring MaxResults and PageToken.
+func (s *Store) CountRuns(req SearchRunsRequest) (int, error) {
+	req.PageToken = ""
+	ix := s.runs
+	ix.mu.RLock()
+	defer ix.mu.RUnlock()
+	hits, _, err := ix.sortedHits(req)
+	return len(hits), err
+}
+
+// sortedHits returns the runs a search matches, in order, and the page
+// token's offset. Results are cached while the index does not change, so
+// that the pages of one search (a table scrolled through 100k runs) do
+// not filter and sort again. The caller holds ix.mu for reading.
+func (ix *runIndex) sortedHits(req SearchRunsRequest) ([]int32, int, error) {
+	conds, orders, offset, err := parseSearch(search.Runs, req.Filter, req.OrderBy, req.PageToken)
+	if err != nil {
+		return nil, 0, err
+	}
+	exps := dedupe(req.ExperimentIDs)
+	key := searchKey(exps, req.Filter, req.OrderBy, req.ViewType)
+	if hits, ok := ix.cache.get(ix.gen, key); ok {
+		return hits, offset, nil
+	}
 	preds := make([]func(int32) bool, 0, len(conds))
 	for _, c := range conds {
 		preds = append(preds, ix.predicate(c))
 	}
 	var hits []int32
-	for _, exp := range dedupe(req.ExperimentIDs) {
+	for _, exp := range exps {
 	runs:
 		for _, ord := range ix.byExp[exp] {
 			if !viewMatches(req.ViewType, ix.rows[ord].stage) {
@@ -103,12 +137,61 @@ func (s *Store) searchRunIDs(req SearchRunsRequest) ([]string, string, error) {
 		}
 		return strings.Compare(ra.id, rb.id)
 	})
-	pageOrds, next := page(hits, offset, req.MaxResults)
-	ids := make([]string, len(pageOrds))
-	for i, o := range pageOrds {
-		ids[i] = rows[o].id
+	ix.cache.put(ix.gen, key, hits)
+	return hits, offset, nil
+}
+
+// searchKey identifies a search's result set (not its page).
+func searchKey(exps []string, filter string, orderBy []string, view int) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%d", view)
+	for _, l := range [][]string{exps, {filter}, orderBy} {
+		b.WriteByte(0)
+		for _, s := range l {
+			fmt.Fprintf(&b, "%d:%s", len(s), s)
+		}
 	}
-	return ids, next, nil
+	return b.String()
+}
+
+// searchCacheEntries bounds the cached result sets (an int32 per hit:
+// 400 KB for 100k runs).
+const searchCacheEntries = 8
+
+// searchCache holds recent sorted results, valid for one index
+// generation.
+type searchCache struct {
+	mu      sync.Mutex
+	gen     uint64
+	entries map[string][]int32
+	order   []string // oldest first
+}
+
+func (c *searchCache) get(gen uint64, key string) ([]int32, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.gen != gen {
+		return nil, false
+	}
+	hits, ok := c.entries[key]
+	return hits, ok
+}
+
+func (c *searchCache) put(gen uint64, key string, hits []int32) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.gen != gen || c.entries == nil {
+		c.gen, c.entries, c.order = gen, map[string][]int32{}, c.order[:0]
+	}
+	if _, ok := c.entries[key]; ok {
+		return
+	}
+	if len(c.order) == searchCacheEntries {
+		delete(c.entries, c.order[0])
+		c.order = append(c.order[:0], c.order[1:]...)
+	}
+	c.entries[key] = hits
+	c.order = append(c.order, key)
 }
 
 func dedupe(ids []string) []string {
@@ -287,4 +370,41 @@ func (ix *runIndex) predicate(c search.Comparison) func(int32) bool {
 		return func(int32) bool { return false }
 	}
 	return func(o int32) bool { return search.CompareString(c.Op, str(o), c.Value) }
+}
+
+// RunColumns returns the param, metric and tag keys that at least one of
+// an experiment's runs (deleted ones too) has, each sorted: the columns
+// a runs table can show.
+func (s *Store) RunColumns(expID string) (params, metrics, tags []string) {
+	ix := s.runs
+	ix.mu.RLock()
+	defer ix.mu.RUnlock()
+	ords := ix.byExp[expID]
+	anyHas := func(has bitset) bool {
+		for _, o := range ords {
+			if has.has(o) {
+				return true
+			}
+		}
+		return false
+	}
+	for k, c := range ix.params {
+		if anyHas(c.has) {
+			params = append(params, k)
+		}
+	}
+	for k, c := range ix.metrics {
+		if anyHas(c.has) {
+			metrics = append(metrics, k)
+		}
+	}
+	for k, c := range ix.tags {
+		if anyHas(c.has) {
+			tags = append(tags, k)
+		}
+	}
+	slices.Sort(params)
+	slices.Sort(metrics)
+	slices.Sort(tags)
+	return params, metrics, tags
 }
