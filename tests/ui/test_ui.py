@@ -388,23 +388,29 @@ def test_screenshot(chromium, site, tmp_path):
     assert len(data) > 20_000, "screenshot is suspiciously small (blank page?)"
 
 
-def test_runs_paging(chromium, site):
-    """More runs than one page: "Load more" fetches the next page (next_page_token)."""
+def test_runs_virtual_scrolling(chromium, site):
+    """More runs than fit: only the rows in view are in the DOM, scrolling
+    fetches the page at that offset, and a new sort starts at the top."""
     cdp = CDP(chromium, site.url)
     try:
         cdp.goto(site.page(f"experiments/{site.big_exp_id}"))
+        cdp.wait_for("document.querySelector('[data-testid=runs-count]').textContent === '105 runs'")
         count = "document.querySelectorAll('[data-testid=run-row]').length"
-        assert cdp.eval(count) == 100
-        assert cdp.eval("document.querySelector('[data-testid=runs-count]').textContent") == "100 runs loaded"
-        cdp.act("document.querySelector('[data-testid=runs-load-more]').click()")
-        assert cdp.eval(count) == PAGED_RUNS
-        assert cdp.eval("document.querySelector('[data-testid=runs-load-more]')") is None
-        names = cdp.eval("[...document.querySelectorAll('[data-testid=run-link]')].map(a => a.textContent)")
-        assert names == [f"run-{i:03d}" for i in reversed(range(PAGED_RUNS))]
-        # Sorting starts again from the first page.
+        cdp.wait_for(count + " > 0")
+        shown = cdp.eval(count)
+        assert 0 < shown < PAGED_RUNS, shown
+        names = "[...document.querySelectorAll('[data-testid=run-link]')].map(a => a.textContent)"
+        assert cdp.eval(names)[:3] == ["run-104", "run-103", "run-102"]
+        # The table is as tall as all its rows: scroll to the end.
+        cdp.eval("(s => { s.scrollTop = s.scrollHeight; })(document.querySelector('[data-testid=runs-results]'))")
+        cdp.wait_for(names + ".includes('run-000')")
+        cdp.wait_for("document.querySelector('main').dataset.state === 'ready'")
+        assert cdp.eval(count) < PAGED_RUNS
+        assert "run-104" not in cdp.eval(names)
+        # Sorting starts again from the top.
         cdp.act("document.querySelector('[data-testid=col-run_name]').click()")
-        assert cdp.eval(count) == 100
-        assert cdp.eval("document.querySelector('[data-testid=run-link]').textContent") == "run-000"
+        cdp.wait_for("document.querySelector('[data-testid=run-link]')?.textContent === 'run-000'")
+        assert cdp.eval("document.querySelector('[data-testid=runs-results]').scrollTop") == 0
     finally:
         cdp.close()
 

@@ -149,3 +149,25 @@ export async function modelVersions(name, signal) {
   }
   return out;
 }
+
+// mlbox's own endpoints for the UI (app/uiapi.go).
+const MLBOX = new URL('api/mlbox/v1/', ROOT);
+
+/** How many runs a search matches (all its pages). */
+export function countRuns({ experimentId, filter, viewType, signal }) {
+  const body = { experiment_ids: [experimentId] };
+  if (filter) body.filter = filter;
+  if (viewType) body.run_view_type = viewType;
+  return call(new URL('runs/count', MLBOX), { method: 'POST', body, signal }).then((r) => r.count || 0);
+}
+
+/** The param, metric and tag keys an experiment's runs have. */
+export const runColumns = (experimentId, signal) =>
+  call(new URL(`experiments/${encodeURIComponent(experimentId)}/columns`, MLBOX), { signal });
+
+/** The page token of the page that starts at offset (mlbox and MLflow: base64 JSON {"offset": n}). */
+export const offsetToken = (offset) => (offset > 0 ? btoa(JSON.stringify({ offset })) : undefined);
+
+export const deleteRun = (id, signal) => post('runs/delete', { run_id: id }, signal);
+export const restoreRun = (id, signal) => post('runs/restore', { run_id: id }, signal);
+export const setRunTag = (id, key, value, signal) => post('runs/set-tag', { run_id: id, key, value }, signal);

@@ -3,14 +3,15 @@
 //
 // Each view is a function (main, ctx) that builds its DOM, starts its loads
 // through ctx.track(promise) and may return {update(query)} to react to a
-// query-string change of the same route without being rebuilt. <main>'s
+// query-string change of the same route without being rebuilt, and
+// {destroy()} to be told it is left (Preact views unmount). <main>'s
 // data-state is "loading" while tracked loads are pending and "ready" after,
 // which the browser test waits for.
 import { h, replace, withQuery } from './dom.js';
 import { ROOT } from './api.js';
 import { errorBox } from './views/common.js';
 import { experimentsView } from './views/experiments.js';
-import { runsView } from './views/runs.js';
+import { runsView } from './views/runs.jsx';
 import { runView } from './views/run.js';
 import { modelsView, modelView } from './views/models.js';
 
@@ -74,9 +75,17 @@ function mount() {
     current.instance.update(query);
     return;
   }
-  if (current) current.ctrl.abort();
+  if (current) {
+    current.ctrl.abort();
+    if (current.instance && current.instance.destroy) current.instance.destroy();
+  }
   const ctrl = new AbortController();
   let pending = 0;
+  // "ready" waits a frame and a task: Preact renders and runs effects
+  // (which may start more loads) after paint.
+  const settle = () => requestAnimationFrame(() => setTimeout(() => {
+    if (pending === 0 && !ctrl.signal.aborted) main.dataset.state = 'ready';
+  }));
   const ctx = {
     path, params, query, signal: ctrl.signal,
     title(s) { document.title = s ? `${s} · mlbox` : 'mlbox'; },
@@ -94,7 +103,7 @@ function mount() {
         main.append(errorBox(err, { title: 'Something went wrong' }));
       }).finally(() => {
         if (ctrl.signal.aborted) return;
-        if (--pending === 0) main.dataset.state = 'ready';
+        if (--pending === 0) settle();
       });
     },
   };
@@ -106,7 +115,7 @@ function mount() {
   main.dataset.view = route ? route.view.name : 'notFound';
   const instance = (route ? route.view : notFound)(main, ctx);
   current = { path, ctrl, instance };
-  if (pending === 0) main.dataset.state = 'ready';
+  if (pending === 0) settle();
   window.scrollTo(0, 0);
 }
 
