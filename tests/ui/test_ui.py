@@ -501,3 +501,84 @@ def test_interactions(chromium, site):
         assert errors == [] or all("400" in e for e in errors), errors
     finally:
         cdp.close()
+
+
+def test_column_choice_survives_reload(chromium, site):
+    """The column chooser: a param hidden and a tag shown stay so after a reload."""
+    cdp = CDP(chromium, site.url)
+    try:
+        page = site.page(f"experiments/{site.exp_id}")
+        cdp.goto(page)
+        has = "!!document.querySelector('[data-testid={}]')"
+        assert cdp.eval(has.format("col-param-lr")) and not cdp.eval(has.format("col-tag-note"))
+        cdp.eval("document.querySelector('[data-testid=columns-button]').click()")
+        cdp.wait_for(has.format("columns-panel"))
+        tags = cdp.eval("[...document.querySelectorAll('[data-testid=columns-tags] [data-col]')].map(i => i.dataset.col)")
+        assert "tags:note" in tags, tags
+        cdp.eval("document.querySelector('[data-col=\"params:lr\"]').click()")
+        cdp.eval("document.querySelector('[data-col=\"tags:note\"]').click()")
+        cdp.wait_for("!document.querySelector('[data-testid=col-param-lr]')")
+        cdp.wait_for(has.format("col-tag-note"))
+        cdp.eval("location.reload()")
+        cdp.wait_ready()
+        cdp.wait_for("document.querySelectorAll('[data-testid=run-row]').length === 4")
+        assert not cdp.eval(has.format("col-param-lr"))
+        assert cdp.eval(has.format("col-tag-note"))
+        assert cdp.eval(has.format("col-param-model"))
+        # The tag's HTML payload is text in its cell.
+        cells = cdp.eval("[...document.querySelectorAll('td[data-tag=note]')].map(td => td.textContent)")
+        assert XSS_TAG in cells, cells
+        assert cdp.eval("document.querySelectorAll('td[data-tag=note] *').length") == 0
+        # Back to the defaults for the other tests.
+        cdp.eval(f"localStorage.removeItem('mlbox:runs-columns:{site.exp_id}')")
+    finally:
+        cdp.close()
+
+
+def test_bulk_tag_delete_restore(chromium, site):
+    """Select runs, tag them (the MLflow client reads the tag back), delete
+    them and restore them."""
+    from mlflow import MlflowClient
+
+    c = MlflowClient(tracking_uri=site.url)
+    cdp = CDP(chromium, site.url)
+    count = "document.querySelector('[data-testid=runs-count]').textContent"
+    try:
+        cdp.goto(site.page(f"experiments/{site.big_exp_id}"))
+        cdp.wait_for(f"{count} === '{PAGED_RUNS} runs'")
+        select_two = """(async () => {
+            const boxes = document.querySelectorAll('[data-testid=run-select]');
+            boxes[0].click(); boxes[1].click();
+            await new Promise(r => setTimeout(r, 100));
+            return [...document.querySelectorAll('tr.selected')].map(tr => tr.dataset.runId);
+        })()"""
+        ids = cdp.eval(select_two)
+        assert len(ids) == 2
+        assert cdp.eval("document.querySelector('[data-testid=bulk-count]').textContent") == "2 selected"
+        cdp.act("""(() => {
+            document.querySelector('[data-testid=bulk-tag-key]').value = 'reviewed';
+            document.querySelector('[data-testid=bulk-tag-value]').value = 'yes <b>really</b>';
+            document.querySelector('[data-testid=bulk-tag-apply]').click();
+        })()""")
+        cdp.wait_for("!document.querySelector('[data-testid=bulk-actions]')")
+        for rid in ids:
+            assert c.get_run(rid).data.tags.get("reviewed") == "yes <b>really</b>"
+
+        assert cdp.eval(select_two) == ids
+        cdp.act("document.querySelector('[data-testid=bulk-delete]').click()")
+        cdp.wait_for(f"{count} === '{PAGED_RUNS - 2} runs'")
+        for rid in ids:
+            assert c.get_run(rid).info.lifecycle_stage == "deleted"
+
+        cdp.act("""(s => { s.value = 'DELETED_ONLY'; s.dispatchEvent(new Event('change', {bubbles: true})); })(
+            document.querySelector('[data-testid=runs-view-type]'))""")
+        cdp.wait_for(f"{count} === '2 runs'")
+        assert "view=DELETED_ONLY" in cdp.eval("location.hash")
+        cdp.eval("document.querySelector('[data-testid=select-all]').click()")
+        cdp.wait_for("document.querySelector('[data-testid=bulk-count]')?.textContent === '2 selected'")
+        cdp.act("document.querySelector('[data-testid=bulk-restore]').click()")
+        cdp.wait_for(f"{count} === '0 runs'")
+        for rid in ids:
+            assert c.get_run(rid).info.lifecycle_stage == "active"
+    finally:
+        cdp.close()

@@ -393,11 +393,11 @@ function RunsTable({ ctx, expId, q, cols, sortBy, reloads, selected, setSelected
   const loadedIds = [];
   for (const page of data.current.pages.values()) for (const r of page) loadedIds.push(r.info.run_id);
   const allSelected = loadedIds.length > 0 && loadedIds.every((id) => selected.has(id));
-  const toggle = (id, on) => {
-    const s = new Set(selected);
+  const toggle = (id, on) => setSelected((prev) => {
+    const s = new Set(prev);
     if (on) s.add(id); else s.delete(id);
-    setSelected(s);
-  };
+    return s;
+  });
 
   return (
     <>
