@@ -108,6 +108,8 @@ def seed(site):
             ts = t0 + i * 60_000 + step * 1000
             metrics.append(Metric("loss", round(1.0 / (1 + step * lr * 10) + 0.01 * i, 6), ts, step))
             metrics.append(Metric("accuracy", round(0.5 + 0.015 * step * (i + 1) / 3, 6), ts, step))
+            if name == "rf-mid":  # a third metric, for the chart of three
+                metrics.append(Metric("lr_now", round(0.05 * 0.9 ** step, 8), ts, step))
         c.log_batch(rid, metrics=metrics,
                     params=[Param("model", model), Param("lr", str(lr)), Param("depth", str(3 + i))],
                     tags=[RunTag("note", XSS_TAG if i == 0 else "plain")])
@@ -580,5 +582,64 @@ def test_bulk_tag_delete_restore(chromium, site):
         cdp.wait_for(f"{count} === '0 runs'")
         for rid in ids:
             assert c.get_run(rid).info.lifecycle_stage == "active"
+    finally:
+        cdp.close()
+
+
+def test_compare_five_runs(chromium, site):
+    """Compare: side-by-side table with differences, overlaid chart, parallel
+    coordinates and scatter, for 5 runs from two experiments."""
+    ids = [site.runs["gbm-fast"], site.runs["rf-mid"], site.runs["gbm-slow"], site.runs["xss"]]
+    status, resp = site.api("runs/search", {"experiment_ids": [site.big_exp_id], "max_results": 1})
+    ids.append(resp["runs"][0]["info"]["run_id"])
+    cdp = CDP(chromium, site.url)
+    try:
+        cdp.goto(site.page("compare?runs=" + ",".join(ids) + "&metrics=loss"))
+        assert cdp.eval("document.querySelector('[data-testid=compare-title]').textContent") == "Compare 5 runs"
+        links = cdp.eval("[...document.querySelectorAll('[data-testid=compare-run-link]')].map(a => a.textContent)")
+        assert links == ["gbm-fast", "rf-mid", "gbm-slow", XSS_NAME, resp["runs"][0]["info"]["run_name"]]
+        assert cdp.eval("document.querySelectorAll('[data-testid=compare-run-link] *').length") == 0
+        differs = "document.querySelector('[data-testid=compare-param][data-key=\"{}\"]')?.dataset.differs"
+        assert cdp.eval(differs.format("model")) == "true"
+        # Only the rows that differ.
+        cdp.eval("document.querySelector('[data-testid=compare-diff-only]').click()")
+        cdp.wait_for("[...document.querySelectorAll('tbody tr[data-differs]')].every(tr => tr.dataset.differs === 'true')")
+        # The chart overlays loss of the four runs that have it.
+        cdp.wait_for("document.querySelectorAll('[data-testid=chart-legend-row]').length === 4")
+        assert cdp.eval("document.querySelectorAll('[data-testid=pcoords-line]').length") == 5
+        assert cdp.eval("document.querySelectorAll('[data-testid=scatter-point]').length") >= 3
+        assert "diff=1" in cdp.eval("location.hash")
+    finally:
+        cdp.close()
+
+
+def test_chart_three_metrics_smoothing(chromium, site):
+    """One chart of three metrics of a run; smoothing changes the drawn
+    values but not the legend's raw min/max/last; log scale and the time
+    axes redraw."""
+    rid = site.runs["rf-mid"]
+    cdp = CDP(chromium, site.url)
+    try:
+        cdp.goto(site.page(f"compare?runs={rid}&metrics=loss,accuracy,lr_now"))
+        cdp.wait_for("document.querySelectorAll('[data-testid=chart-legend-row]').length === 3")
+        series = cdp.eval("[...document.querySelectorAll('[data-testid=chart-legend-row]')].map(r => r.dataset.series)")
+        assert series == ["loss", "accuracy", "lr_now"]
+        chart = "document.querySelector('[data-testid=compare-chart] .chart-canvas').__uplot"
+        raw = cdp.eval(chart + ".data[1]")
+        assert len(raw) == STEPS
+        last = cdp.eval("document.querySelector('[data-series=loss] [data-testid=legend-last]').textContent")
+        cdp.eval("""(i => { i.value = '0.9'; i.dispatchEvent(new Event('input', {bubbles: true})); })(
+            document.querySelector('[data-testid=chart-smoothing]'))""")
+        cdp.wait_for(chart + ".data[1][5] !== " + json.dumps(raw[5]))
+        smoothed = cdp.eval(chart + ".data[1]")
+        assert smoothed[0] == raw[0] and smoothed[-1] != raw[-1]
+        assert cdp.eval("document.querySelector('[data-series=loss] [data-testid=legend-last]').textContent") == last
+        assert "smooth=0.9" in cdp.eval("location.hash")
+        cdp.eval("document.querySelector('[data-testid=chart-log]').click()")
+        cdp.wait_for(chart + ".scales.y.distr === 3")
+        cdp.eval("""(s => { s.value = 'relative'; s.dispatchEvent(new Event('change', {bubbles: true})); })(
+            document.querySelector('[data-testid=chart-x]'))""")
+        cdp.wait_for(chart + ".data[0][0] === 0")
+        assert cdp.eval(chart + ".data[0].length") == STEPS
     finally:
         cdp.close()

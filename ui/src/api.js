@@ -171,3 +171,14 @@ export const offsetToken = (offset) => (offset > 0 ? btoa(JSON.stringify({ offse
 export const deleteRun = (id, signal) => post('runs/delete', { run_id: id }, signal);
 export const restoreRun = (id, signal) => post('runs/restore', { run_id: id }, signal);
 export const setRunTag = (id, key, value, signal) => post('runs/set-tag', { run_id: id, key, value }, signal);
+
+/**
+ * Sampled histories of one metric for up to 100 runs (get-history-bulk-interval):
+ * [{key, value, timestamp, step, run_id}]. range: [startStep, endStep] or null.
+ */
+export async function metricHistoryBulk({ runIds, key, maxResults = 1000, range, signal }) {
+  const q = { run_ids: runIds, metric_key: key, max_results: maxResults };
+  if (range) { q.start_step = range[0]; q.end_step = range[1]; }
+  const resp = await get('metrics/get-history-bulk-interval', q, signal);
+  return resp.metrics || [];
+}

@@ -12,6 +12,7 @@ import { ROOT } from './api.js';
 import { errorBox } from './views/common.js';
 import { experimentsView } from './views/experiments.js';
 import { runsView } from './views/runs.jsx';
+import { compareView } from './views/compare.jsx';
 import { runView } from './views/run.js';
 import { modelsView, modelView } from './views/models.js';
 
@@ -21,6 +22,7 @@ const ROUTES = [
   // MLflow's own run URLs (the Python client prints these).
   { re: /^experiments\/[^/]+\/runs\/([^/]+)(?:\/.*)?$/, view: runView, nav: 'experiments' },
   { re: /^runs\/([^/]+)$/, view: runView, nav: 'experiments' },
+  { re: /^compare$/, view: compareView, nav: 'experiments' },
   { re: /^models$/, view: modelsView, nav: 'models' },
   { re: /^models\/([^/]+)(?:\/versions\/([^/]+))?$/, view: modelView, nav: 'models' },
 ];
@@ -81,11 +83,11 @@ function mount() {
   }
   const ctrl = new AbortController();
   let pending = 0;
-  // "ready" waits a frame and a task: Preact renders and runs effects
-  // (which may start more loads) after paint.
-  const settle = () => requestAnimationFrame(() => setTimeout(() => {
+  // "ready" waits a little: Preact renders and runs effects (which may
+  // start more loads) after paint, or at the latest 35 ms after a render.
+  const settle = () => setTimeout(() => {
     if (pending === 0 && !ctrl.signal.aborted) main.dataset.state = 'ready';
-  }));
+  }, 60);
   const ctx = {
     path, params, query, signal: ctrl.signal,
     title(s) { document.title = s ? `${s} · mlbox` : 'mlbox'; },

@@ -13,6 +13,7 @@ import {
 import { route } from '../dom.js';
 import { fmtNumber, runDuration, runName, tagMap } from '../format.js';
 import { Chip, ErrorBox, KV, StatusBadge, Time, preactView } from '../components.jsx';
+import { MAX_COMPARE } from './compare.jsx';
 
 const PAGE = 100;
 const OVERSCAN = 20; // rows rendered above and below the viewport
@@ -209,6 +210,9 @@ function BulkActions({ ctx, selected, setSelected, onDone }) {
   return (
     <div class="bulk" data-testid="bulk-actions">
       <span data-testid="bulk-count">{selected.size} selected</span>
+      {selected.size <= MAX_COMPARE ? (
+        <a class="button" data-testid="bulk-compare" href={`#/compare?runs=${[...selected].map(encodeURIComponent).join(',')}`}>Compare</a>
+      ) : <span class="muted">Compare takes up to {MAX_COMPARE} runs</span>}
       <button type="button" class="danger" disabled={busy} data-testid="bulk-delete"
         onClick={() => run((id) => deleteRun(id, ctx.signal))}>Delete</button>
       <button type="button" class="secondary" disabled={busy} data-testid="bulk-restore"
