@@ -289,15 +289,15 @@ def test_run_page(chromium, site):
     params = {r.get("data-key"): r.find("td").text() for r in doc.find(testid="run-params").find_all("tr")
               if r.get("data-key")}
     assert params == {"model": "gbm", "lr": "0.1", "depth": "3"}
-    # The chart: the first metric (accuracy), one vertex per step.
-    assert doc.find(testid="chart-title").text() == "accuracy"
-    chart = doc.find(testid="metric-chart")
-    svg = chart.find("svg")
-    assert svg is not None and "chart" in svg.get("class")
-    d = chart.find(testid="chart-line").get("d")
-    assert d.startswith("M") and d.count("L") == STEPS - 1
-    assert len(svg.find_all("circle", r="2.5")) == STEPS
-    assert f"{STEPS} values" in doc.find(testid="chart-summary").text()
+    # The chart: the first metric (accuracy), from get-history-bulk-interval.
+    assert doc.find("tr", data_key="accuracy").get("class") == "selected"
+    chart = doc.find(testid="run-chart")
+    assert chart.get("data-series") == "1"
+    legend = chart.find(testid="chart-legend-row")
+    assert legend.get("data-series") == "accuracy"
+    assert legend.find(testid="legend-last").text() == str(round(0.5 + 0.015 * 29 / 3, 6))
+    assert legend.find(testid="legend-min").text() == "0.5"
+    assert chart.find("canvas") is not None
     # Artifacts through the proxy: a directory and a file with its download link.
     art = doc.find(testid="artifacts")
     assert art is not None
@@ -313,11 +313,12 @@ def test_run_page(chromium, site):
 
 def test_run_page_chart_for_selected_metric(chromium, site):
     rid = site.runs["rf-mid"]
-    html, doc = render(chromium, site.page(f"runs/{rid}?metric=loss&x=time"))
-    assert doc.find(testid="chart-title").text() == "loss"
+    html, doc = render(chromium, site.page(f"runs/{rid}?metrics=loss,lr_now&x=time"))
     assert doc.find("tr", data_key="loss").get("class") == "selected"
-    assert "active" in doc.find(testid="chart-x-time").get("class", "")
-    assert doc.find(testid="chart-line").get("d").count("L") == STEPS - 1
+    assert doc.find("tr", data_key="lr_now").get("class") == "selected"
+    assert doc.find("tr", data_key="accuracy").get("class") != "selected"
+    rows_ = doc.find(testid="run-chart").find_all(testid="chart-legend-row")
+    assert [r.get("data-series") for r in rows_] == ["loss", "lr_now"]
 
 
 def test_user_data_is_escaped(chromium, site):
@@ -469,19 +470,19 @@ def test_interactions(chromium, site):
         act("[...document.querySelectorAll('[data-testid=run-link]')]"
             ".find(a => a.textContent === 'gbm-fast').click()")
         assert cdp.eval("location.hash") == f"#/runs/{site.runs['gbm-fast']}"
-        assert cdp.eval("document.querySelector('[data-testid=chart-title]').textContent") == "accuracy"
-        act("document.querySelector('tr[data-key=loss] [data-testid=metric-select]').click()")
-        assert cdp.eval("document.querySelector('[data-testid=chart-title]').textContent") == "loss"
-        assert "metric=loss" in cdp.eval("location.hash")
-        act("document.querySelector('[data-testid=chart-x-time]').click()")
-        assert "x=time" in cdp.eval("location.hash")
-        assert cdp.eval("document.querySelector('[data-testid=chart-line]').getAttribute('d')").count("L") == STEPS - 1
-        # Hovering the chart shows the nearest point.
-        cdp.eval("""(() => {
-            const o = document.querySelector('svg.chart .overlay'), r = o.getBoundingClientRect();
-            o.dispatchEvent(new MouseEvent('mousemove', {clientX: r.right - 1, clientY: r.top + 5, bubbles: true}));
-        })()""")
-        assert cdp.eval("document.querySelector('[data-testid=chart-readout]').textContent").startswith("step 29 ·")
+        legend = "[...document.querySelectorAll('[data-testid=chart-legend-row]')].map(r => r.dataset.series)"
+        cdp.wait_for(legend + ".length === 1")
+        assert cdp.eval(legend) == ["accuracy"]
+        cdp.act("document.querySelector('tr[data-key=loss] [data-testid=metric-select]').click()")
+        cdp.wait_for(legend + ".length === 2")
+        assert cdp.eval(legend) == ["loss", "accuracy"] or cdp.eval(legend) == ["accuracy", "loss"]
+        assert "metrics=accuracy%2Closs" in cdp.eval("location.hash")
+        cdp.eval("""(s => { s.value = 'time'; s.dispatchEvent(new Event('change', {bubbles: true})); })(
+            document.querySelector('[data-testid=chart-x]'))""")
+        cdp.wait_for("location.hash.includes('x=time')")
+        chart = "document.querySelector('[data-testid=run-chart] .chart-canvas').__uplot"
+        cdp.wait_for(chart + ".data[0].length === " + str(STEPS))
+        assert cdp.eval(chart + ".scales.x.time") is True
 
         # Expand an artifact directory.
         if cdp.eval("!!document.querySelector('[data-testid=artifact-dir]')"):

@@ -182,3 +182,15 @@ export async function metricHistoryBulk({ runIds, key, maxResults = 1000, range,
   const resp = await get('metrics/get-history-bulk-interval', q, signal);
   return resp.metrics || [];
 }
+
+export const updateRunName = (id, name, signal) => post('runs/update', { run_id: id, run_name: name }, signal);
+export const deleteRunTag = (id, key, signal) => post('runs/delete-tag', { run_id: id, key }, signal);
+
+/** MLflow 3 logged models of experiments, optionally filtered ("source_run_id = '…'"). */
+export function searchLoggedModels({ experimentIds, filter, signal }) {
+  const body = { experiment_ids: experimentIds, max_results: 100 };
+  if (filter) body.filter = filter;
+  return post('logged-models/search', body, signal);
+}
+
+export const getLoggedModel = (id, signal) => call(mlflowUrl(`logged-models/${encodeURIComponent(id)}`), { signal });

@@ -13,7 +13,8 @@ import { errorBox } from './views/common.js';
 import { experimentsView } from './views/experiments.js';
 import { runsView } from './views/runs.jsx';
 import { compareView } from './views/compare.jsx';
-import { runView } from './views/run.js';
+import { runView } from './views/run.jsx';
+import { loggedModelView } from './views/loggedmodel.jsx';
 import { modelsView, modelView } from './views/models.js';
 
 const ROUTES = [
@@ -22,6 +23,9 @@ const ROUTES = [
   // MLflow's own run URLs (the Python client prints these).
   { re: /^experiments\/[^/]+\/runs\/([^/]+)(?:\/.*)?$/, view: runView, nav: 'experiments' },
   { re: /^runs\/([^/]+)$/, view: runView, nav: 'experiments' },
+  { re: /^logged-models\/([^/]+)$/, view: loggedModelView, nav: 'experiments' },
+  // MLflow's own logged-model URLs.
+  { re: /^experiments\/[^/]+\/models\/([^/]+)(?:\/.*)?$/, view: loggedModelView, nav: 'experiments' },
   { re: /^compare$/, view: compareView, nav: 'experiments' },
   { re: /^models$/, view: modelsView, nav: 'models' },
   { re: /^models\/([^/]+)(?:\/versions\/([^/]+))?$/, view: modelView, nav: 'models' },
