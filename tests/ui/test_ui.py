@@ -88,6 +88,34 @@ class Site:
                 return e.code, {"raw": raw.decode("utf-8", "replace")}
 
 
+XSS_FILE = "<img src=x onerror=window.__xss=2>.txt"
+MLMODEL = """artifact_path: model
+flavors:
+  python_function:
+    loader_module: mlflow.sklearn
+    python_version: 3.11.9
+  sklearn:
+    pickled_model: model.pkl
+    sklearn_version: 1.5.2
+signature:
+  inputs: '[{"type": "double", "name": "sepal length", "required": true}, {"type":
+    "double", "name": "petal width", "required": true}]'
+  outputs: '[{"type": "long", "required": true}]'
+"""
+
+
+def tiny_png(w, h):
+    """A valid RGB PNG of w×h pixels."""
+    import zlib
+
+    def chunk(kind, data):
+        return (struct.pack(">I", len(data)) + kind + data
+                + struct.pack(">I", zlib.crc32(kind + data) & 0xffffffff))
+    raw = b"".join(b"\x00" + bytes([200, 80, 40]) * w for _ in range(h))
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+
+
 def seed(site):
     from mlflow import MlflowClient
     from mlflow.entities import Metric, Param, RunTag
@@ -122,6 +150,19 @@ def seed(site):
     os.makedirs(os.path.join(d, "plots"))
     with open(os.path.join(d, "plots", "roc.csv"), "w") as f:
         f.write("fpr,tpr\n0,0\n1,1\n")
+    # Files for the previews: a PNG, JSON, YAML, an MLmodel, and a file whose
+    # name and content are HTML.
+    with open(os.path.join(d, "plot.png"), "wb") as f:
+        f.write(tiny_png(8, 6))
+    with open(os.path.join(d, "metrics.json"), "w") as f:
+        f.write('{"auc": 0.91, "classes": ["a", "b"]}')
+    with open(os.path.join(d, "config.yaml"), "w") as f:
+        f.write("model: gbm\nlr: 0.1\n")
+    with open(os.path.join(d, XSS_FILE), "w") as f:
+        f.write(XSS_TAG)
+    os.makedirs(os.path.join(d, "model"))
+    with open(os.path.join(d, "model", "MLmodel"), "w") as f:
+        f.write(MLMODEL)
     c.log_artifacts(site.runs["gbm-fast"], d)
     shutil.rmtree(d, ignore_errors=True)
     # A run whose name and param value are HTML.
@@ -129,6 +170,20 @@ def seed(site):
     c.log_batch(run.info.run_id, metrics=[Metric("loss", 0.7, t0, 0)], params=[Param("model", XSS_PARAM)])
     c.set_terminated(run.info.run_id)
     site.runs["xss"] = run.info.run_id
+
+    # An MLflow 3 logged model from gbm-fast.
+    site.logged_model = None
+    try:
+        lm = c.create_logged_model(site.exp_id, name="ui-logged-model", source_run_id=site.runs["gbm-fast"],
+                                   params={"alpha": "0.1"})
+        c.finalize_logged_model(lm.model_id, "READY")
+        site.logged_model = lm.model_id
+    except (AttributeError, MlflowException):
+        pass
+
+    # A run the editing test may change.
+    site.edit_exp_id = c.create_experiment(f"ui-edit-{uuid.uuid4().hex[:8]}")
+    site.edit_run = c.create_run(site.edit_exp_id, run_name="edit-me").info.run_id
 
     # An experiment with more runs than one page (100) of the runs table.
     site.big_exp_id = c.create_experiment(f"ui-paging-{uuid.uuid4().hex[:8]}")
@@ -302,9 +357,8 @@ def test_run_page(chromium, site):
     art = doc.find(testid="artifacts")
     assert art is not None
     if art.find(testid="artifacts-unavailable") is None:
-        assert [b.text().strip("▸ ") for b in art.find_all(testid="artifact-dir")] == ["plots/"]
-        f = art.find(testid="artifact-file").find("a")
-        assert f.text() == "summary.txt"
+        assert [b.text().strip("▸ ") for b in art.find_all(testid="artifact-dir")] == ["model/", "plots/"]
+        f = [li.find("a") for li in art.find_all(testid="artifact-file") if li.find("a").text() == "summary.txt"][0]
         href = f.get("href")
         assert href.endswith(f"/api/2.0/mlflow-artifacts/artifacts/{site.exp_id}/{rid}/artifacts/summary.txt")
         with urllib.request.urlopen(href, timeout=10) as r:
@@ -486,7 +540,7 @@ def test_interactions(chromium, site):
 
         # Expand an artifact directory.
         if cdp.eval("!!document.querySelector('[data-testid=artifact-dir]')"):
-            cdp.eval("document.querySelector('[data-testid=artifact-dir]').click()")
+            cdp.eval("[...document.querySelectorAll('[data-testid=artifact-dir]')].find(b => b.textContent.includes('plots/')).click()")
             cdp.wait_for("[...document.querySelectorAll('[data-testid=artifact-file] a')]"
                          ".some(a => a.textContent === 'roc.csv')")
 
@@ -644,3 +698,117 @@ def test_chart_three_metrics_smoothing(chromium, site):
         assert cdp.eval(chart + ".data[0].length") == STEPS
     finally:
         cdp.close()
+
+
+def test_run_edits_read_back_by_client(chromium, site):
+    """Rename, describe (Markdown, safely) and tag a run in the browser; the
+    MLflow client reads every change back."""
+    from mlflow import MlflowClient
+
+    c = MlflowClient(tracking_uri=site.url)
+    rid = site.edit_run
+    cdp = CDP(chromium, site.url)
+    try:
+        cdp.goto(site.page(f"runs/{rid}"))
+        cdp.eval("document.querySelector('[data-testid=run-rename]').click()")
+        cdp.wait_for("!!document.querySelector('[data-testid=run-name-input]')")
+        cdp.act("""(() => {
+            document.querySelector('[data-testid=run-name-input]').value = 'edited <i>name</i>';
+            document.querySelector('[data-testid=run-name-save]').click();
+        })()""")
+        cdp.wait_for("document.querySelector('[data-testid=run-name]')?.textContent === 'edited <i>name</i>'")
+        assert c.get_run(rid).info.run_name == "edited <i>name</i>"
+
+        md = "# Findings\n\n**best** so far <script>window.__xss=3</script>\n\n- one\n- two\n\n[bad](javascript:alert(1)) [ok](https://example.org/x)"
+        cdp.eval("document.querySelector('[data-testid=run-description-edit]').click()")
+        cdp.wait_for("!!document.querySelector('[data-testid=run-description-input]')")
+        cdp.act(f"""(() => {{
+            document.querySelector('[data-testid=run-description-input]').value = {json.dumps(md)};
+            document.querySelector('[data-testid=run-description-save]').click();
+        }})()""")
+        desc = "document.querySelector('[data-testid=run-description]')"
+        cdp.wait_for(f"!!{desc}")
+        assert cdp.eval(f"{desc}.querySelector('h3').textContent") == "Findings"
+        assert cdp.eval(f"{desc}.querySelector('strong').textContent") == "best"
+        assert cdp.eval(f"{desc}.querySelectorAll('li').length") == 2
+        assert "<script>window.__xss=3</script>" in cdp.eval(f"{desc}.textContent")
+        assert cdp.eval(f"{desc}.querySelectorAll('script').length") == 0
+        assert cdp.eval(f"[...{desc}.querySelectorAll('a')].map(a => a.getAttribute('href'))") == ["https://example.org/x"]
+        assert c.get_run(rid).data.tags["mlflow.note.content"] == md
+
+        cdp.act("""(() => {
+            document.querySelector('[data-testid=tag-key-input]').value = 'stage';
+            document.querySelector('[data-testid=tag-value-input]').value = 'prod';
+            document.querySelector('[data-testid=tag-save]').click();
+        })()""")
+        cdp.wait_for("!!document.querySelector('[data-testid=run-tags] tr[data-key=stage]')")
+        assert c.get_run(rid).data.tags.get("stage") == "prod"
+        cdp.act("document.querySelector('[data-testid=run-tags] tr[data-key=stage] [data-testid=tag-delete]').click()")
+        cdp.wait_for("!document.querySelector('[data-testid=run-tags] tr[data-key=stage]')")
+        assert "stage" not in c.get_run(rid).data.tags
+        assert cdp.eval("window.__xss") is None
+    finally:
+        cdp.close()
+
+
+def test_artifact_previews(chromium, site, tmp_path):
+    """Previews: an image, text, JSON, YAML, CSV as a table, MLmodel; a file
+    whose name and content are HTML shows both as text."""
+    cdp = CDP(chromium, site.url)
+    open_file = """(async name => {
+        const a = [...document.querySelectorAll('[data-testid=artifact-file] a')].find(a => a.textContent === name);
+        a.click();
+        await new Promise(r => setTimeout(r, 50));
+    })(%s)"""
+    kind = "document.querySelector('[data-testid=artifact-preview]')?.dataset.kind"
+    try:
+        cdp.goto(site.page(f"runs/{site.runs['gbm-fast']}"))
+        if cdp.eval("!!document.querySelector('[data-testid=artifacts-unavailable]')"):
+            pytest.skip("artifact proxy not available")
+        cdp.eval(open_file % json.dumps("plot.png"))
+        cdp.wait_for(kind + " === 'image'")
+        cdp.wait_for("document.querySelector('[data-testid=preview-image]').naturalWidth === 8")
+        cdp.eval(open_file % json.dumps("summary.txt"))
+        cdp.wait_for("document.querySelector('[data-testid=preview-text]')?.textContent === 'hello from the ui test\\n'")
+        cdp.eval(open_file % json.dumps("metrics.json"))
+        cdp.wait_for("document.querySelector('[data-testid=preview-json]')?.textContent.includes('\"auc\": 0.91')")
+        cdp.eval(open_file % json.dumps("config.yaml"))
+        cdp.wait_for(kind + " === 'yaml'")
+        assert cdp.eval("document.querySelector('[data-testid=preview-text]').textContent") == "model: gbm\nlr: 0.1\n"
+        cdp.eval(open_file % json.dumps(XSS_FILE))
+        cdp.wait_for("document.querySelector('[data-testid=preview-name]')?.textContent === " + json.dumps(XSS_FILE))
+        cdp.wait_for("document.querySelector('[data-testid=preview-text]')?.textContent === " + json.dumps(XSS_TAG))
+        # Directories: the CSV as a table, the MLmodel's flavors and signature.
+        cdp.eval("[...document.querySelectorAll('[data-testid=artifact-dir]')].find(b => b.textContent.includes('plots/')).click()")
+        cdp.wait_for("[...document.querySelectorAll('[data-testid=artifact-file] a')].some(a => a.textContent === 'roc.csv')")
+        cdp.eval(open_file % json.dumps("roc.csv"))
+        cdp.wait_for("!!document.querySelector('[data-testid=preview-csv]')")
+        assert cdp.eval("[...document.querySelectorAll('[data-testid=preview-csv] th')].map(t => t.textContent)") == ["fpr", "tpr"]
+        assert cdp.eval("document.querySelectorAll('[data-testid=preview-csv] tbody tr').length") == 2
+        cdp.eval("[...document.querySelectorAll('[data-testid=artifact-dir]')].find(b => b.textContent.includes('model/')).click()")
+        cdp.wait_for("[...document.querySelectorAll('[data-testid=artifact-file] a')].some(a => a.textContent === 'MLmodel')")
+        cdp.eval(open_file % json.dumps("MLmodel"))
+        cdp.wait_for("!!document.querySelector('[data-testid=preview-mlmodel]')")
+        assert cdp.eval("[...document.querySelectorAll('[data-testid=mlmodel-flavor]')].map(s => s.textContent)") == ["python_function", "sklearn"]
+        assert cdp.eval("[...document.querySelectorAll('[data-testid=mlmodel-inputs] tbody td:first-child')].map(s => s.textContent)") == ["sepal length", "petal width"]
+        png = cdp.call("Page.captureScreenshot", format="png")
+        (tmp_path / "artifact-preview.png").write_bytes(__import__("base64").b64decode(png["data"]))
+        assert cdp.eval("window.__xss") is None
+    finally:
+        cdp.close()
+
+
+def test_logged_model_page(chromium, site):
+    if not site.logged_model:
+        pytest.skip("this MLflow client has no logged-model API")
+    html, doc = render(chromium, site.page(f"runs/{site.runs['gbm-fast']}"))
+    link = doc.find(testid="logged-model-link")
+    assert link is not None and link.text() == "ui-logged-model"
+    assert link.get("href") == f"#/logged-models/{site.logged_model}"
+    html, doc = render(chromium, site.page(f"logged-models/{site.logged_model}"))
+    assert doc.find(testid="logged-model-name").text() == "ui-logged-model"
+    assert doc.find(testid="logged-model-params").find("tr", data_key="alpha").find("td").text() == "0.1"
+    assert doc.find(testid="logged-model-run").get("href") == f"#/runs/{site.runs['gbm-fast']}"
+    # MLflow's own URL for it.
+    html, doc = render(chromium, site.page(f"experiments/{site.exp_id}/models/{site.logged_model}"))
+    assert doc.find(testid="logged-model-name").text() == "ui-logged-model"
