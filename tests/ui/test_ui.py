@@ -812,3 +812,48 @@ def test_logged_model_page(chromium, site):
     # MLflow's own URL for it.
     html, doc = render(chromium, site.page(f"experiments/{site.exp_id}/models/{site.logged_model}"))
     assert doc.find(testid="logged-model-name").text() == "ui-logged-model"
+
+
+def test_experiments_create_rename_delete_restore(chromium, site):
+    from mlflow import MlflowClient
+
+    c = MlflowClient(tracking_uri=site.url)
+    name = f"ui-new-{uuid.uuid4().hex[:8]}"
+    cdp = CDP(chromium, site.url)
+    try:
+        cdp.goto(site.page("experiments"))
+        cdp.act(f"""(() => {{
+            document.querySelector('[data-testid=experiment-new-name]').value = {json.dumps(name)};
+            document.querySelector('[data-testid=experiment-create]').click();
+        }})()""")
+        row = f"[...document.querySelectorAll('[data-testid=experiment-row]')].find(r => r.querySelector('[data-testid=experiment-link]')?.textContent === {json.dumps(name)})"
+        cdp.wait_for(f"!!{row}")
+        exp = c.get_experiment_by_name(name)
+        assert exp is not None
+        cdp.eval(f"{row}.querySelector('[data-testid=experiment-rename]').click()")
+        cdp.wait_for("!!document.querySelector('[data-testid=experiment-rename-input]')")
+        cdp.act(f"""(() => {{
+            document.querySelector('[data-testid=experiment-rename-input]').value = {json.dumps(name + '-renamed')};
+            document.querySelector('[data-testid=experiment-rename-save]').click();
+        }})()""")
+        assert c.get_experiment(exp.experiment_id).name == name + "-renamed"
+        renamed = row.replace(json.dumps(name), json.dumps(name + "-renamed"))
+        cdp.wait_for(f"!!{renamed}")
+        cdp.eval("window.confirm = () => true")
+        cdp.act(f"{renamed}.querySelector('[data-testid=experiment-delete]').click()")
+        cdp.wait_for(f"!{renamed}")
+        assert c.get_experiment(exp.experiment_id).lifecycle_stage == "deleted"
+        cdp.act("document.querySelector('[data-testid=experiments-show-deleted]').click()")
+        cdp.wait_for(f"!!{renamed}")
+        cdp.act(f"{renamed}.querySelector('[data-testid=experiment-restore]').click()")
+        cdp.wait_for(f"!!{renamed}?.querySelector('[data-testid=experiment-rename]')")
+        assert c.get_experiment(exp.experiment_id).lifecycle_stage == "active"
+        # A duplicate name: the server's message next to the form.
+        cdp.act(f"""(() => {{
+            document.querySelector('[data-testid=experiment-new-name]').value = {json.dumps(name + '-renamed')};
+            document.querySelector('[data-testid=experiment-create]').click();
+        }})()""")
+        cdp.wait_for("!!document.querySelector('[data-testid=experiment-action-error-message]')")
+        assert "already exists" in cdp.eval("document.querySelector('[data-testid=experiment-action-error-message]').textContent")
+    finally:
+        cdp.close()

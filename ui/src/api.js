@@ -194,3 +194,8 @@ export function searchLoggedModels({ experimentIds, filter, signal }) {
 }
 
 export const getLoggedModel = (id, signal) => call(mlflowUrl(`logged-models/${encodeURIComponent(id)}`), { signal });
+
+export const createExperiment = (name, signal) => post('experiments/create', { name }, signal);
+export const renameExperiment = (id, name, signal) => post('experiments/update', { experiment_id: id, new_name: name }, signal);
+export const deleteExperiment = (id, signal) => post('experiments/delete', { experiment_id: id }, signal);
+export const restoreExperiment = (id, signal) => post('experiments/restore', { experiment_id: id }, signal);

@@ -10,7 +10,7 @@
 import { h, replace, withQuery } from './dom.js';
 import { ROOT } from './api.js';
 import { errorBox } from './views/common.js';
-import { experimentsView } from './views/experiments.js';
+import { experimentsView } from './views/experiments.jsx';
 import { runsView } from './views/runs.jsx';
 import { compareView } from './views/compare.jsx';
 import { runView } from './views/run.jsx';
