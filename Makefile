@@ -12,7 +12,7 @@ PYTEST_ARGS ?=
 # The commit `make bench` measures start-up against (built once into $(MLBOX_CACHE)).
 BENCH_BASELINE_REV ?= 5159888
 
-.PHONY: ui ui-check ui-watch all build run test test-go test-compat test-compat-2x test-ui bench bench-serve bench-startup bench-gbm examples deps minio venv venv-2x lint fmt clean
+.PHONY: ui ui-check ui-watch bench-ui all build run test test-go test-compat test-compat-2x test-ui bench bench-serve bench-startup bench-gbm examples deps minio venv venv-2x lint fmt clean
 
 all: build
 
@@ -71,6 +71,12 @@ bench: build venv minio
 	$(GO) run ./bench/startup --mlbox $(BIN) --baseline $$(scripts/baseline.sh $(BENCH_BASELINE_REV)) $(BENCH_STARTUP_ARGS)
 	$(GO) test ./store -run '^$$' -bench RetentionPlan -benchtime 10x
 	$(GO) run ./bench/gbm --python .venv/bin/python $(BENCH_GBM_ARGS)
+	MLBOX_BIN=$(CURDIR)/$(BIN) .venv/bin/python bench/ui/ui_bench.py $(BENCH_UI_ARGS)
+
+# The web UI at 100k runs in headless Chromium (bench/ui/ui_bench.py;
+# BENCH_UI_ARGS=--runs 20000 for a quicker run).
+bench-ui: build venv deps
+	MLBOX_BIN=$(CURDIR)/$(BIN) .venv/bin/python bench/ui/ui_bench.py $(BENCH_UI_ARGS)
 
 bench-startup: build
 	$(GO) run ./bench/startup --mlbox $(BIN) --baseline $$(scripts/baseline.sh $(BENCH_BASELINE_REV)) $(BENCH_STARTUP_ARGS)
