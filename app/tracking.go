@@ -401,10 +401,29 @@ func (a *App) searchRuns(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, struct {
-		Runs          []*store.Run `json:"runs,omitempty"`
-		NextPageToken string       `json:"next_page_token,omitempty"`
-	}{runs, next})
+	// {"runs":[…],"next_page_token":"…"}, each run by its hand-written
+	// encoder (the same bytes as encoding/json, several times faster).
+	b := make([]byte, 0, 64+len(runs)*2048)
+	b = append(b, '{')
+	if len(runs) > 0 {
+		b = append(b, `"runs":[`...)
+		for i, r := range runs {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = r.AppendJSON(b)
+		}
+		b = append(b, ']')
+	}
+	if next != "" {
+		if len(runs) > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, `"next_page_token":`...)
+		b = store.AppendJSONString(b, next)
+	}
+	writeRaw(w, http.StatusOK, append(b, '}'))
+	return nil
 }
 
 type metricJSON struct {

@@ -168,11 +168,38 @@ func (s *Store) GetRun(ctx context.Context, id string) (*Run, error) {
 // readRun reads a run. pend holds latest values pending in the metric log
 // for it (pendingMetrics.latest, taken before tx began), merged in.
 func readRun(tx *bolt.Tx, id string, pend map[string]Metric) (*Run, error) {
+	return readRunSized(tx, id, pend, nil)
+}
+
+// runSizes are a run's counts of metrics, params and tags: reading many
+// runs of one experiment, the last run's counts size the next one's
+// slices (they are usually alike).
+type runSizes struct{ metrics, params, tags int }
+
+func readRunSized(tx *bolt.Tx, id string, pend map[string]Metric, hint *runSizes) (*Run, error) {
 	b, info, err := runBucket(tx, id)
 	if err != nil {
 		return nil, err
 	}
 	run := &Run{Info: *info}
+	if hint != nil {
+		run.Data.Metrics = make([]Metric, 0, hint.metrics)
+		run.Data.Params = make([]Param, 0, hint.params)
+		run.Data.Tags = make([]Tag, 0, hint.tags)
+		defer func() {
+			*hint = runSizes{len(run.Data.Metrics), len(run.Data.Params), len(run.Data.Tags)}
+			// JSON leaves empty lists out; nil keeps that true.
+			if len(run.Data.Metrics) == 0 {
+				run.Data.Metrics = nil
+			}
+			if len(run.Data.Params) == 0 {
+				run.Data.Params = nil
+			}
+			if len(run.Data.Tags) == 0 {
+				run.Data.Tags = nil
+			}
+		}()
+	}
 	c := b.Cursor()
 	for k, v := c.First(); k != nil; k, v = c.Next() {
 		if v == nil || len(k) < 2 || k[1] != 0 { // nested bucket, or "info"

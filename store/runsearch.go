@@ -42,8 +42,9 @@ func (s *Store) SearchRuns(ctx context.Context, req SearchRunsRequest) ([]*Run, 
 	runs := make([]*Run, 0, len(ids))
 	pend := s.pending.latest(ids...)
 	err = s.view(ctx, func(tx *bolt.Tx) error {
+		var sizes runSizes
 		for _, id := range ids {
-			r, err := readRun(tx, id, pend[id])
+			r, err := readRunSized(tx, id, pend[id], &sizes)
 			if err != nil {
 				if KindOf(err) == KindNotFound {
 					continue // purged between index and read
