@@ -13,23 +13,36 @@ import (
 	"github.com/VictoriaMetrics/metrics"
 )
 
-// statusWriter records the status code for metrics and logs.
+// statusWriter records the status code for metrics and logs, and says in
+// a Server-Timing header ("app;dur=1.234", milliseconds) how long the
+// server took until the response started: for API answers, which are
+// built whole before they are sent, the server-side time of the request.
 type statusWriter struct {
 	http.ResponseWriter
 	status int
 	bytes  int64
+	start  time.Time
+}
+
+// begin records the status and stamps the timing header, once.
+func (w *statusWriter) begin(code int) {
+	if w.status != 0 {
+		return
+	}
+	w.status = code
+	if !w.start.IsZero() {
+		w.Header().Set("Server-Timing", "app;dur="+strconv.FormatFloat(float64(time.Since(w.start).Microseconds())/1000, 'f', 3, 64))
+	}
 }
 
 func (w *statusWriter) WriteHeader(code int) {
-	if w.status == 0 {
-		w.status = code
-	}
+	w.begin(code)
 	w.ResponseWriter.WriteHeader(code)
 }
 
 func (w *statusWriter) Write(b []byte) (int, error) {
 	if w.status == 0 {
-		w.status = http.StatusOK
+		w.begin(http.StatusOK)
 	}
 	n, err := w.ResponseWriter.Write(b)
 	w.bytes += int64(n)
@@ -42,7 +55,7 @@ func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 // downloads of local files go out with sendfile(2).
 func (w *statusWriter) ReadFrom(r io.Reader) (int64, error) {
 	if w.status == 0 {
-		w.status = http.StatusOK
+		w.begin(http.StatusOK)
 	}
 	n, err := io.Copy(w.ResponseWriter, r)
 	w.bytes += n
@@ -95,7 +108,7 @@ func (a *App) middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		guardBody(w, r, a.cfg.HTTP.ReadBodyTimeout, bodyTimeouts.Inc)
-		sw := &statusWriter{ResponseWriter: w}
+		sw := &statusWriter{ResponseWriter: w, start: start}
 		inflight.Inc()
 		defer func() {
 			inflight.Dec()

@@ -407,12 +407,7 @@ func (a *App) searchRuns(w http.ResponseWriter, r *http.Request) error {
 	b = append(b, '{')
 	if len(runs) > 0 {
 		b = append(b, `"runs":[`...)
-		for i, r := range runs {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = r.AppendJSON(b)
-		}
+		b = appendRunsJSON(b, runs)
 		b = append(b, ']')
 	}
 	if next != "" {
@@ -424,6 +419,18 @@ func (a *App) searchRuns(w http.ResponseWriter, r *http.Request) error {
 	}
 	writeRaw(w, http.StatusOK, append(b, '}'))
 	return nil
+}
+
+// appendRunsJSON appends runs separated by commas. (Splitting a page
+// across the CPUs was measured no faster on 2 cores, so it is not done.)
+func appendRunsJSON(b []byte, runs []*store.Run) []byte {
+	for i, r := range runs {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = r.AppendJSON(b)
+	}
+	return b
 }
 
 type metricJSON struct {

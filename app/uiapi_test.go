@@ -2,7 +2,11 @@ package app
 
 import (
 	"fmt"
+	"net/http"
+	"strings"
 	"testing"
+
+	"mlbox/store"
 )
 
 func TestUIRunCountAndColumns(t *testing.T) {
@@ -45,5 +49,43 @@ func TestUIRunCountAndColumns(t *testing.T) {
 	st, m, _ = s.call(t, "GET", "/api/mlbox/v1/experiments/12345/columns", nil)
 	if st != 404 || m["error_code"] != "RESOURCE_DOES_NOT_EXIST" {
 		t.Errorf("unknown experiment: %d %v", st, m)
+	}
+}
+
+// Every response says how long the server took, in a Server-Timing header.
+func TestServerTimingHeader(t *testing.T) {
+	s := startServer(t)
+	for _, c := range []struct{ method, path string }{{"GET", "/health"}, {"POST", api + "/runs/search"}, {"GET", api + "/runs/get?run_id=nope"}} {
+		req, _ := http.NewRequest(c.method, s.URL+c.path, strings.NewReader(`{"experiment_ids":["0"]}`))
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		st := resp.Header.Get("Server-Timing")
+		var ms float64
+		if _, err := fmt.Sscanf(st, "app;dur=%f", &ms); err != nil || ms < 0 || ms > 10000 {
+			t.Errorf("%s %s: Server-Timing %q", c.method, c.path, st)
+		}
+	}
+}
+
+// appendRunsJSON writes the runs of a page in order, comma-separated.
+func TestAppendRunsJSONParallelSame(t *testing.T) {
+	for _, n := range []int{0, 1, 31, 32, 64, 65, 100, 257} {
+		runs := make([]*store.Run, n)
+		var want []byte
+		for i := range runs {
+			runs[i] = &store.Run{Info: store.RunInfo{RunID: fmt.Sprint("r", i), Status: "FINISHED"},
+				Data: store.RunData{Metrics: []store.Metric{{Key: "m", Value: float64(i) / 3}}}}
+			if i > 0 {
+				want = append(want, ',')
+			}
+			want = runs[i].AppendJSON(want)
+		}
+		if got := appendRunsJSON(nil, runs); string(got) != string(want) {
+			t.Fatalf("%d runs: parallel encoding differs", n)
+		}
 	}
 }

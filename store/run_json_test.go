@@ -64,3 +64,39 @@ func TestRunAppendJSONMatchesMarshal(t *testing.T) {
 		}
 	}
 }
+
+// The RunInfo scanner reads what encoding/json reads, or leaves it to it.
+func TestDecodeRunInfoMatchesUnmarshal(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	inputs := [][]byte{[]byte(`{}`), []byte(` { "run_id" : "a" , "start_time" : -5 } `), []byte(`{"end_time":null}`),
+		[]byte(`{"run_id":"a\u00e9"}`), []byte(`{"run_id":"a","extra":{"x":1}}`), []byte(`{"start_time":1.5}`),
+		[]byte(`{"run_id":"a"`), []byte(`{"run_id":"a"}x`), []byte(`{"start_time":99999999999999999999}`)}
+	for range 2000 {
+		info := RunInfo{RunID: randString(rng), RunUUID: randString(rng), RunName: randString(rng), ExperimentID: randString(rng),
+			UserID: randString(rng), Status: randString(rng), StartTime: rng.Int64() - 1<<62, ArtifactURI: randString(rng),
+			LifecycleStage: randString(rng), DeletedTime: rng.Int64N(3)}
+		if rng.IntN(2) == 0 {
+			e := -rng.Int64()
+			info.EndTime = &e
+		}
+		raw, _ := json.Marshal(info)
+		inputs = append(inputs, raw)
+	}
+	for _, raw := range inputs {
+		var want RunInfo
+		wantErr := json.Unmarshal(raw, &want)
+		var got RunInfo
+		gotErr := decodeRunInfo(raw, &got)
+		if (wantErr == nil) != (gotErr == nil) {
+			t.Fatalf("%s: error %v, encoding/json %v", raw, gotErr, wantErr)
+		}
+		if wantErr != nil {
+			continue
+		}
+		g, _ := json.Marshal(got)
+		w, _ := json.Marshal(want)
+		if !bytes.Equal(g, w) {
+			t.Fatalf("%s:\n got %s\nwant %s", raw, g, w)
+		}
+	}
+}

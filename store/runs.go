@@ -45,7 +45,7 @@ func runBucket(tx *bolt.Tx, id string) (*bolt.Bucket, *RunInfo, error) {
 		return nil, nil, NotFoundf("Run with id=%s not found", id)
 	}
 	var info RunInfo
-	if err := json.Unmarshal(b.Get(rkInfo), &info); err != nil {
+	if err := decodeRunInfo(b.Get(rkInfo), &info); err != nil {
 		return nil, nil, err
 	}
 	return b, &info, nil

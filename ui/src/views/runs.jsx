@@ -16,9 +16,9 @@ import { Chip, ErrorBox, KV, StatusBadge, Time, preactView } from '../components
 import { MAX_COMPARE } from './compare.jsx';
 
 const PAGE = 100;
-const OVERSCAN = 20; // rows rendered above and below the viewport
+const OVERSCAN = 10; // rows rendered above and below the viewport
 const DEFAULT_ROW_H = 33;
-const MAX_DEFAULT_KEYS = 40; // params or metrics shown when nothing was chosen
+const MAX_DEFAULT_KEYS = 12; // params or metrics shown when nothing was chosen
 // Column widths in px (the table has a fixed layout: rows that scroll in
 // do not move the columns).
 const SEL_W = 34;
@@ -289,6 +289,7 @@ function RunsTable({ ctx, expId, q, cols, sortBy, reloads, selected, setSelected
   const [rowH, setRowH] = useState(DEFAULT_ROW_H);
   const [, setTick] = useState(0);
   const data = useRef({ gen: 0, pages: new Map(), inflight: new Set() });
+  const want = useRef(() => {});
   const searchKey = JSON.stringify([q.filter, q.order && orderString(q.order), q.view, reloads]);
 
   // A new search: forget the pages, count again, back to the top.
@@ -337,7 +338,9 @@ function RunsTable({ ctx, expId, q, cols, sortBy, reloads, selected, setSelected
     let raf = 0;
     const measure = () => {
       raf = 0;
-      setWin({ top: el.scrollTop, height: el.clientHeight || 800 });
+      const w = { top: el.scrollTop, height: el.clientHeight || 800 };
+      want.current(w); // start the fetches now, not after the next paint
+      setWin(w);
     };
     const onScroll = () => { if (!raf) raf = requestAnimationFrame(measure); };
     el.addEventListener('scroll', onScroll, { passive: true });
@@ -351,11 +354,15 @@ function RunsTable({ ctx, expId, q, cols, sortBy, reloads, selected, setSelected
   const first = Math.max(0, Math.floor(win.top / rowH) - OVERSCAN);
   const last = Math.min(total, Math.ceil((win.top + win.height) / rowH) + OVERSCAN);
 
-  // Fetch the pages the window needs.
-  useEffect(() => {
+  // Fetch the pages a window needs: from the scroll handler at once, and
+  // after each render (a new search, a count that arrived).
+  want.current = (w) => {
     if (err || !total) return;
-    for (let p = Math.floor(first / PAGE); p <= Math.floor(Math.max(first, last - 1) / PAGE); p++) fetchPage(p);
-  });
+    const a = Math.max(0, Math.floor(w.top / rowH) - OVERSCAN);
+    const b = Math.min(total, Math.ceil((w.top + w.height) / rowH) + OVERSCAN);
+    for (let p = Math.floor(a / PAGE); p <= Math.floor(Math.max(a, b - 1) / PAGE); p++) fetchPage(p);
+  };
+  useEffect(() => { want.current(win); });
 
   // Measure the real row height once rows are there.
   useEffect(() => {
