@@ -419,10 +419,7 @@ func (g *gen) runWalk(p *treesPlan, r *treeRun, acc []uint32, x uint32, nan bool
 // buf address.
 func (g *gen) finishPending(p *treesPlan, r *treeRun, x uint32, nan bool) {
 	f := g.f
-	off := uint32(4)
-	if !p.f32 {
-		off = 8
-	}
+	off := p.xsize // a node record's fields after its threshold
 	e, end, n := f.Local(wasm.I32), f.Local(wasm.I32), f.Local(wasm.I32)
 	defer f.Release(e)
 	defer f.Release(end)
@@ -630,10 +627,7 @@ func (g *gen) runBody(p *treesPlan, r *treeRun, u int, tb uint32, acc []uint32, 
 // adds their leaves.
 func (g *gen) deepRunBody(p *treesPlan, r *treeRun, u int, tb uint32, acc []uint32, x uint32, nan bool) {
 	f := g.f
-	off := uint32(4)
-	if !p.f32 {
-		off = 8
-	}
+	off := p.xsize // a node record's fields after its threshold
 	n := make([]uint32, u)
 	for i := range n {
 		n[i] = f.Local(wasm.I32)
@@ -662,47 +656,42 @@ func (g *gen) deepRunBody(p *treesPlan, r *treeRun, u int, tb uint32, acc []uint
 	f.BrIf(0)
 	f.End()
 	for i := range u {
-		if r.head {
-			// pend[cnt] = (node, buf address); cnt += not at a leaf;
-			// buf[tree] = the leaf's value (or, for a tree not at a
-			// leaf, the value at address 0: an internal node's values
-			// field is 0 or the NaN flag, masked off; finishPending
-			// overwrites it).
-			pa := f.Local(wasm.I32)
-			f.LocalGet(r.cnt)
-			f.I32Const(3)
-			f.Op(wasm.I32Shl)
-			f.LocalTee(pa)
-			f.LocalGet(n[i])
-			f.Mem(wasm.I32Store, r.pend)
-			f.LocalGet(pa)
-			f.LocalGet(tb)
-			f.Mem(wasm.I32Load, uint32(i)*r.stride+4)
-			f.Mem(wasm.I32Store, r.pend+4)
-			f.Release(pa)
-			f.LocalGet(tb)
-			f.Mem(wasm.I32Load, uint32(i)*r.stride+4)
-			f.LocalGet(n[i])
-			f.Mem(wasm.I32Load, off+8)
-			f.I32Const(0x7fffffff)
-			f.Op(wasm.I32And)
-			f.Mem(wasm.F64Load, 0)
-			f.Mem(wasm.F64Store, 0)
-			f.LocalGet(r.cnt)
-			f.LocalGet(n[i])
-			f.Mem(wasm.I32Load, off+4)
-			f.LocalGet(n[i])
-			f.Op(wasm.I32Ne)
-			f.Op(wasm.I32Add)
-			f.LocalSet(r.cnt)
-			continue
-		}
 		if r.sorted {
-			// buf[tree] = leaf
+			if r.head {
+				// pend[cnt] = (node, buf address); cnt += not at a
+				// leaf (a leaf's left child is itself).
+				pa := f.Local(wasm.I32)
+				f.LocalGet(r.cnt)
+				f.I32Const(3)
+				f.Op(wasm.I32Shl)
+				f.LocalTee(pa)
+				f.LocalGet(n[i])
+				f.Mem(wasm.I32Store, r.pend)
+				f.LocalGet(pa)
+				f.LocalGet(tb)
+				f.Mem(wasm.I32Load, uint32(i)*r.stride+4)
+				f.Mem(wasm.I32Store, r.pend+4)
+				f.Release(pa)
+				f.LocalGet(r.cnt)
+				f.LocalGet(n[i])
+				f.Mem(wasm.I32Load, off+4)
+				f.LocalGet(n[i])
+				f.Op(wasm.I32Ne)
+				f.Op(wasm.I32Add)
+				f.LocalSet(r.cnt)
+			}
+			// buf[tree] = leaf. In a head run a tree not at a leaf
+			// stores the value at address 0 (an internal node's values
+			// field is 0 or the NaN flag, masked off here), which
+			// finishPending overwrites.
 			f.LocalGet(tb)
 			f.Mem(wasm.I32Load, uint32(i)*r.stride+4)
 			f.LocalGet(n[i])
 			f.Mem(wasm.I32Load, off+8)
+			if r.head {
+				f.I32Const(0x7fffffff)
+				f.Op(wasm.I32And)
+			}
 			f.Mem(wasm.F64Load, 0)
 			f.Mem(wasm.F64Store, 0)
 			continue
@@ -828,10 +817,7 @@ func (g *gen) layoutDeep(t *ir.Tree, tp *treePlan, p *treesPlan) {
 	tp.leaves = g.alloc(len(order)*p.nVals*8, 8) // values by position (internal ones unused)
 	tp.root = tp.nodes
 	addr := func(i int32) uint32 { return tp.nodes + uint32(i)*tp.rec }
-	off := uint32(4)
-	if !p.f32 {
-		off = 8
-	}
+	off := p.xsize // a node record's fields after its threshold
 	for i, o := range order {
 		rec := g.mem(addr(int32(i)))
 		if t.Feature[o] < 0 {
@@ -1111,10 +1097,7 @@ func (g *gen) accAdd(p *treesPlan, tp *treePlan, acc []uint32, j int, push func(
 // early when it is at a leaf.
 func (g *gen) deepWalk(p *treesPlan, tp *treePlan, n uint32, x uint32, nan bool) {
 	f := g.f
-	off := uint32(4)
-	if !p.f32 {
-		off = 8
-	}
+	off := p.xsize // a node record's fields after its threshold
 	f.I32Const(int32(tp.root))
 	f.LocalSet(n)
 	f.Block(wasm.Void)
@@ -1136,10 +1119,10 @@ func (g *gen) deepWalk(p *treesPlan, tp *treePlan, n uint32, x uint32, nan bool)
 func (g *gen) deepLevel(p *treesPlan, rec uint32, n uint32, x uint32, nan bool) {
 	f := g.f
 	xl, gt, ne := wasm.F32Load, wasm.F32Gt, wasm.F32Ne
-	off := uint32(4)
 	if !p.f32 {
-		xl, gt, ne, off = wasm.F64Load, wasm.F64Gt, wasm.F64Ne, 8
+		xl, gt, ne = wasm.F64Load, wasm.F64Gt, wasm.F64Ne
 	}
+	off := p.xsize // a node record's fields after its threshold
 	// left first: wazero checks the bounds of the record's widest
 	// access once, and the loads of featoff and thr below reuse it.
 	l := f.Local(wasm.I32)
@@ -1180,10 +1163,7 @@ func (g *gen) deepLevel(p *treesPlan, rec uint32, n uint32, x uint32, nan bool) 
 // deepLeaf adds the values of the leaf n is at.
 func (g *gen) deepLeaf(p *treesPlan, tp *treePlan, n uint32, acc []uint32) {
 	f := g.f
-	off := uint32(4)
-	if !p.f32 {
-		off = 8
-	}
+	off := p.xsize // a node record's fields after its threshold
 	for j := range p.nVals {
 		g.accAdd(p, tp, acc, j, func() {
 			f.LocalGet(n)
