@@ -41,9 +41,7 @@ func (w *statusWriter) WriteHeader(code int) {
 }
 
 func (w *statusWriter) Write(b []byte) (int, error) {
-	if w.status == 0 {
-		w.begin(http.StatusOK)
-	}
+	w.begin(http.StatusOK) // the implicit 200, if nothing came first
 	n, err := w.ResponseWriter.Write(b)
 	w.bytes += int64(n)
 	return n, err
@@ -54,9 +52,7 @@ func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 // ReadFrom keeps the underlying writer's ReadFrom reachable, so artifact
 // downloads of local files go out with sendfile(2).
 func (w *statusWriter) ReadFrom(r io.Reader) (int64, error) {
-	if w.status == 0 {
-		w.begin(http.StatusOK)
-	}
+	w.begin(http.StatusOK) // the implicit 200, if nothing came first
 	n, err := io.Copy(w.ResponseWriter, r)
 	w.bytes += n
 	return n, err

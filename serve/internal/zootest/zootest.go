@@ -226,15 +226,7 @@ func RunZoo(t *testing.T, root string, build Build) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			b, err := os.ReadFile(filepath.Join(dir, "MLmodel"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			mm, err := mlmodel.Parse(b)
-			if err != nil {
-				t.Fatal(err)
-			}
-			m, err := build(mm, Reader(dir))
+			m, err := build(readMLmodel(t, dir), Reader(dir))
 			if err != nil {
 				t.Fatalf("%s (%s): %v", c.Name, c.Family, err)
 			}
@@ -245,9 +237,8 @@ func RunZoo(t *testing.T, root string, build Build) {
 	}
 }
 
-// ModelFile reads a fixture's MLmodel and its model file, the one files
-// (a front end's Files) names.
-func ModelFile(t testing.TB, dir string, files func(*mlmodel.MLmodel) ([]string, error)) (*mlmodel.MLmodel, string, []byte) {
+// readMLmodel reads and parses a fixture's MLmodel.
+func readMLmodel(t testing.TB, dir string) *mlmodel.MLmodel {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join(dir, "MLmodel"))
 	if err != nil {
@@ -257,6 +248,14 @@ func ModelFile(t testing.TB, dir string, files func(*mlmodel.MLmodel) ([]string,
 	if err != nil {
 		t.Fatal(err)
 	}
+	return mm
+}
+
+// ModelFile reads a fixture's MLmodel and its model file, the one files
+// (a front end's Files) names.
+func ModelFile(t testing.TB, dir string, files func(*mlmodel.MLmodel) ([]string, error)) (*mlmodel.MLmodel, string, []byte) {
+	t.Helper()
+	mm := readMLmodel(t, dir)
 	names, err := files(mm)
 	if err != nil || len(names) != 1 {
 		t.Fatalf("model files %v: %v", names, err)
