@@ -288,7 +288,7 @@ function RunsTable({ ctx, expId, q, cols, sortBy, reloads, selected, setSelected
   const [win, setWin] = useState({ top: 0, height: 800 });
   const [rowH, setRowH] = useState(DEFAULT_ROW_H);
   const [, setTick] = useState(0);
-  const data = useRef({ gen: 0, pages: new Map(), inflight: new Set() });
+  const data = useRef({ gen: 0, pages: new Map(), inflight: new Set(), loaded: 0 });
   const want = useRef(() => {});
   const searchKey = JSON.stringify([q.filter, q.order && orderString(q.order), q.view, reloads]);
 
@@ -298,6 +298,7 @@ function RunsTable({ ctx, expId, q, cols, sortBy, reloads, selected, setSelected
     d.gen++;
     d.pages = new Map();
     d.inflight = new Set();
+    d.loaded = 0;
     setErr(null);
     setCount(null);
     if (scroller.current) scroller.current.scrollTop = 0;
@@ -323,6 +324,7 @@ function RunsTable({ ctx, expId, q, cols, sortBy, reloads, selected, setSelected
       if (gen !== d.gen) return;
       d.inflight.delete(p);
       d.pages.set(p, resp.runs || []);
+      d.loaded += (resp.runs || []).length;
       setTick((t) => t + 1);
     }, (e) => {
       if (gen !== d.gen || ctx.signal.aborted) return;
@@ -401,9 +403,11 @@ function RunsTable({ ctx, expId, q, cols, sortBy, reloads, selected, setSelected
   const nCols = 2 + attrs.length + cols.params.length + cols.metrics.length + cols.tags.length;
   const tableWidth = SEL_W + NAME_W + attrs.reduce((w, a) => w + a.width, 0) +
     cols.params.length * PARAM_W + cols.metrics.length * METRIC_W + cols.tags.length * TAG_W;
-  const loadedIds = [];
-  for (const page of data.current.pages.values()) for (const r of page) loadedIds.push(r.info.run_id);
-  const allSelected = loadedIds.length > 0 && loadedIds.every((id) => selected.has(id));
+  // The loaded runs' ids, walked only when the header checkbox needs them
+  // (not on every render: after a long scroll that is many pages).
+  const loadedIds = () => [...data.current.pages.values()].flatMap((page) => page.map((r) => r.info.run_id));
+  const loaded = data.current.loaded;
+  const allSelected = loaded > 0 && selected.size >= loaded && loadedIds().every((id) => selected.has(id));
   const toggle = (id, on) => setSelected((prev) => {
     const s = new Set(prev);
     if (on) s.add(id); else s.delete(id);
@@ -440,7 +444,7 @@ function RunsTable({ ctx, expId, q, cols, sortBy, reloads, selected, setSelected
             <tr class="head-row">
               <th scope="col" class="sticky-col sel-col">
                 <input type="checkbox" aria-label="Select the loaded runs" data-testid="select-all" checked={allSelected}
-                  onChange={(ev) => setSelected(ev.currentTarget.checked ? new Set(loadedIds) : new Set())} />
+                  onChange={(ev) => setSelected(ev.currentTarget.checked ? new Set(loadedIds()) : new Set())} />
               </th>
               {head({ key: 'name', label: 'Run name', sortKey: 'attributes.run_name', testid: 'col-run_name', cls: 'sticky-col name-col' })}
               {attrs.map((a) => head({ key: a.id, label: a.label, sortKey: a.sort, firstDesc: a.desc, testid: `col-${a.id}`, cls: a.num ? 'num' : '' }))}
