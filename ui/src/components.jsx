@@ -20,6 +20,12 @@ export function preactView(Component, name) {
   return view;
 }
 
+/**
+ * The keys chosen after ticking (on) or unticking key k, kept in the order
+ * of all (a chosen set of columns, metrics, …).
+ */
+export const toggleKey = (all, chosen, k, on) => (on ? all.filter((x) => x === k || chosen.includes(x)) : chosen.filter((x) => x !== k));
+
 /** An error panel: title, MLflow error code and the server's message. */
 export function ErrorBox({ err, testid = 'error', title = 'Request failed' }) {
   const code = err && err.code ? err.code : '';

@@ -7,7 +7,7 @@ import { useEffect, useMemo, useState } from 'preact/hooks';
 import { getRun } from '../api.js';
 import { route } from '../dom.js';
 import { fmtNumber, metricValue, runDuration, runName } from '../format.js';
-import { ErrorBox, StatusBadge, Time, preactView } from '../components.jsx';
+import { ErrorBox, StatusBadge, Time, preactView, toggleKey } from '../components.jsx';
 import { ChartControls, MetricChart, PALETTE } from '../chart.jsx';
 
 export const MAX_COMPARE = 100;
@@ -162,7 +162,7 @@ function KeyPicker({ all, keys, setKeys }) {
       {all.map((k) => (
         <label key={k} class="chip-check">
           <input type="checkbox" data-metric={k} checked={keys.includes(k)}
-            onChange={(ev) => setKeys(ev.currentTarget.checked ? all.filter((x) => x === k || keys.includes(x)) : keys.filter((x) => x !== k))} />
+            onChange={(ev) => setKeys(toggleKey(all, keys, k, ev.currentTarget.checked))} />
           {' '}{k}
         </label>
       ))}

@@ -8,7 +8,7 @@ import {
 } from '../api.js';
 import { route } from '../dom.js';
 import { byKey, fmtNumber, runDuration, runName, tagMap } from '../format.js';
-import { Chip, ErrorBox, KV, StatusBadge, Time, preactView } from '../components.jsx';
+import { Chip, ErrorBox, KV, StatusBadge, Time, preactView, toggleKey } from '../components.jsx';
 import { ChartControls, MetricChart } from '../chart.jsx';
 import { Markdown } from '../markdown.jsx';
 import { Artifacts, artifactRoot } from './artifacts.jsx';
@@ -166,7 +166,7 @@ function MetricsCard({ ctx, run, query }) {
   if (!metrics.length) {
     return <section class="card" data-testid="metrics-card"><h2>Metrics</h2><p class="muted" data-testid="run-metrics-empty">No metrics logged.</p></section>;
   }
-  const toggle = (k, on) => setKeys((cur) => (on ? all.filter((x) => x === k || cur.includes(x)) : cur.filter((x) => x !== k)));
+  const toggle = (k, on) => setKeys((cur) => toggleKey(all, cur, k, on));
   return (
     <section class="card" data-testid="metrics-card">
       <h2>Metrics</h2>

@@ -12,7 +12,7 @@ import {
 } from '../api.js';
 import { route } from '../dom.js';
 import { fmtNumber, runDuration, runName, tagMap } from '../format.js';
-import { Chip, ErrorBox, KV, StatusBadge, Time, preactView } from '../components.jsx';
+import { Chip, ErrorBox, KV, StatusBadge, Time, preactView, toggleKey } from '../components.jsx';
 import { MAX_COMPARE } from './compare.jsx';
 
 const PAGE = 100;
@@ -250,8 +250,7 @@ function ColumnChooser({ avail, cols, choose, close }) {
           {visible.length ? visible.map((k) => (
             <label key={k} class="col-item">
               <input type="checkbox" data-testid="col-toggle" data-col={`${id}:${k}`} checked={shown.includes(k)}
-                onChange={(ev) => set(id, ev.currentTarget.checked
-                  ? keys.filter((x) => x === k || shown.includes(x)) : shown.filter((x) => x !== k))} />
+                onChange={(ev) => set(id, toggleKey(keys, shown, k, ev.currentTarget.checked))} />
               <span class="trunc" title={label(k)}>{label(k)}</span>
             </label>
           )) : <span class="muted">none</span>}
