@@ -320,7 +320,7 @@ func TestSourcesAvoidInjectionSinks(t *testing.T) {
 		}
 		n++
 		if m := sinks.FindString(string(data)); m != "" {
-			t.Errorf("src/%s uses %q: render text through JSX (or dom.js h()) and style with classes", name, m)
+			t.Errorf("src/%s uses %q: render text through JSX and style with classes", name, m)
 		}
 	}
 	if n == 0 {

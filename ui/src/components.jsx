@@ -1,4 +1,4 @@
-// Building blocks of the Preact views (the JSX twins of views/common.js).
+// Building blocks shared by the views.
 import { render } from 'preact';
 import { fmtTime, isoTime } from './format.js';
 

@@ -1,21 +1,22 @@
 // mlbox UI entry point: a hash router (#/experiments/1, #/runs/<id>,
 // #/models/<name>) that mounts one view at a time into <main>.
 //
-// Each view is a function (main, ctx) that builds its DOM, starts its loads
-// through ctx.track(promise) and may return {update(query)} to react to a
-// query-string change of the same route without being rebuilt, and
-// {destroy()} to be told it is left (Preact views unmount). <main>'s
+// Each view is a function (main, ctx), made from a Preact component by
+// preactView(), that renders into <main>, starts its loads through
+// ctx.track(promise) and returns {update(query)} to re-render on a
+// query-string change of the same route and {destroy()} to unmount. <main>'s
 // data-state is "loading" while tracked loads are pending and "ready" after,
 // which the browser test waits for.
-import { h, replace, withQuery } from './dom.js';
+import { render } from 'preact';
+import { withQuery } from './route.js';
 import { ROOT } from './api.js';
-import { errorBox } from './views/common.js';
+import { ErrorBox, preactView } from './components.jsx';
 import { experimentsView } from './views/experiments.jsx';
 import { runsView } from './views/runs.jsx';
 import { compareView } from './views/compare.jsx';
 import { runView } from './views/run.jsx';
 import { loggedModelView } from './views/loggedmodel.jsx';
-import { modelsView, modelView } from './views/models.js';
+import { modelsView, modelView } from './views/models.jsx';
 
 const ROUTES = [
   { re: /^(?:experiments)?$/, view: experimentsView, nav: 'experiments' },
@@ -58,11 +59,22 @@ function decode(s) {
 
 let current = null;
 
-function notFound(el, ctx) {
+function NotFound({ ctx }) {
   ctx.title('Not found');
-  el.append(h('h1', null, 'Not found'),
-    h('p', { testid: 'not-found' }, 'No page at ', h('code', null, '#/' + ctx.path), '. ',
-      h('a', { href: '#/' }, 'Back to experiments')));
+  return (
+    <>
+      <h1>Not found</h1>
+      <p data-testid="not-found">No page at <code>{'#/' + ctx.path}</code>. <a href="#/">Back to experiments</a></p>
+    </>
+  );
+}
+const notFound = preactView(NotFound, 'notFound');
+
+/** An error no view caught, shown below the view. */
+function showError(err) {
+  const box = document.createElement('div');
+  render(<ErrorBox err={err} title="Something went wrong" />, box);
+  main.append(box);
 }
 
 function mount() {
@@ -106,7 +118,7 @@ function mount() {
       return Promise.resolve(promise).catch((err) => {
         if (ctrl.signal.aborted || (err && err.name === 'AbortError')) return;
         console.error(err);
-        main.append(errorBox(err, { title: 'Something went wrong' }));
+        showError(err);
       }).finally(() => {
         if (ctrl.signal.aborted) return;
         if (--pending === 0) settle();
@@ -116,7 +128,7 @@ function mount() {
   for (const a of document.querySelectorAll('[data-nav]')) {
     a.classList.toggle('active', !!route && a.dataset.nav === route.nav);
   }
-  replace(main);
+  main.replaceChildren();
   main.dataset.state = 'loading';
   main.dataset.view = route ? route.view.name : 'notFound';
   const instance = (route ? route.view : notFound)(main, ctx);

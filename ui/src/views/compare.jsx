@@ -5,7 +5,7 @@
 // Query: runs, metrics (the charted keys, comma-separated), x, smooth, log.
 import { useEffect, useMemo, useState } from 'preact/hooks';
 import { getRun } from '../api.js';
-import { route } from '../dom.js';
+import { route } from '../route.js';
 import { fmtNumber, metricValue, runDuration, runName } from '../format.js';
 import { ErrorBox, StatusBadge, Time, preactView, toggleKey } from '../components.jsx';
 import { ChartControls, MetricChart, PALETTE } from '../chart.jsx';

@@ -4,7 +4,7 @@ import { useEffect, useRef, useState } from 'preact/hooks';
 import {
   ApiError, createExperiment, deleteExperiment, renameExperiment, restoreExperiment, searchExperiments,
 } from '../api.js';
-import { route } from '../dom.js';
+import { route } from '../route.js';
 import { tagMap } from '../format.js';
 import { Chip, ErrorBox, Time, preactView } from '../components.jsx';
 

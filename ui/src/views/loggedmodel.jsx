@@ -2,7 +2,7 @@
 // one MLflow 3 logged model: its info, params, metrics, tags and artifacts.
 import { useEffect, useState } from 'preact/hooks';
 import { getLoggedModel } from '../api.js';
-import { route } from '../dom.js';
+import { route } from '../route.js';
 import { byKey, fmtNumber } from '../format.js';
 import { ErrorBox, KV, Time, preactView } from '../components.jsx';
 import { Artifacts, artifactRoot } from './artifacts.jsx';

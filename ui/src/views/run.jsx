@@ -6,7 +6,7 @@ import { useEffect, useRef, useState } from 'preact/hooks';
 import {
   deleteRunTag, getExperiment, getRun, isMissingEndpoint, quote, searchLoggedModels, setRunTag, updateRunName,
 } from '../api.js';
-import { route } from '../dom.js';
+import { route } from '../route.js';
 import { byKey, fmtNumber, runDuration, runName, tagMap } from '../format.js';
 import { Chip, ErrorBox, KV, StatusBadge, Time, preactView, toggleKey } from '../components.jsx';
 import { ChartControls, MetricChart } from '../chart.jsx';

@@ -10,7 +10,7 @@ import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import {
   countRuns, deleteRun, getExperiment, offsetToken, restoreRun, runColumns, searchRuns, setRunTag,
 } from '../api.js';
-import { route } from '../dom.js';
+import { route } from '../route.js';
 import { fmtNumber, runDuration, runName, tagMap } from '../format.js';
 import { Chip, ErrorBox, KV, StatusBadge, Time, preactView, toggleKey } from '../components.jsx';
 import { MAX_COMPARE } from './compare.jsx';
