@@ -21,7 +21,7 @@ var (
 )
 
 // SchemaVersion is the layout version this binary writes.
-const SchemaVersion = 4
+const SchemaVersion = 5
 
 // migrations[i] upgrades a file from schema version i to i+1. Version 0 is
 // an empty file. Add a function here (never edit an old one) when the
@@ -31,6 +31,7 @@ var migrations = []func(tx *bolt.Tx, s *Store) error{
 	1: migrateLoggedModels,
 	2: migrateRegistryAndJobs,
 	3: migrateDeployments,
+	4: migrateAuth,
 }
 
 // bktDeployments holds per-model serving settings (schema 4):
