@@ -18,21 +18,26 @@ import (
 //
 //	auth_users       u64be(id) -> User JSON
 //	auth_user_names  username -> u64be(id)
-//	auth_grants      kind \x00 resource \x00 u64be(user id) -> Grant JSON
-//	auth_roles       u64be(id) -> Role JSON (with its permissions)
+//	auth_roles       u64be(id) -> Role JSON (without its permissions)
+//	auth_role_perms  u64be(role id) type \x00 pattern -> RolePermission JSON
+//	auth_perm_ids    u64be(permission id) -> its auth_role_perms key
 //	auth_user_roles  u64be(user id) \x00 u64be(role id) -> RoleAssignment JSON
 //	auth_tokens      token id -> Token JSON
+//
+// As in MLflow 3, a user's own grants are the permissions of a role of
+// their own (app/ names it); the store does not tell the two apart.
 var (
 	bktUsers     = []byte("auth_users")
 	bktUserNames = []byte("auth_user_names")
-	bktGrants    = []byte("auth_grants")
 	bktRoles     = []byte("auth_roles")
+	bktRolePerms = []byte("auth_role_perms")
+	bktPermIDs   = []byte("auth_perm_ids")
 	bktUserRoles = []byte("auth_user_roles")
 	bktTokens    = []byte("auth_tokens")
 )
 
 func migrateAuth(tx *bolt.Tx, _ *Store) error {
-	for _, b := range [][]byte{bktUsers, bktUserNames, bktGrants, bktRoles, bktUserRoles, bktTokens} {
+	for _, b := range [][]byte{bktUsers, bktUserNames, bktRoles, bktRolePerms, bktPermIDs, bktUserRoles, bktTokens} {
 		if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 			return err
 		}
@@ -52,15 +57,6 @@ type User struct {
 	// proxy; it has no usable password).
 	Source    string `json:"source,omitempty"`
 	CreatedMs int64  `json:"created_ms"`
-}
-
-// Grant is one user's permission on one resource: Kind "experiment" with
-// the experiment id, "registered_model" with the model name, and so on.
-type Grant struct {
-	Kind       string `json:"kind"`
-	Resource   string `json:"resource"`
-	UserID     int64  `json:"user_id"`
-	Permission string `json:"permission"`
 }
 
 // Role is a named set of permissions in a workspace.
@@ -108,19 +104,9 @@ type Token struct {
 // it in memory and applies its own writes to it.
 type AuthState struct {
 	Users       []User
-	Grants      []Grant
-	Roles       []Role
+	Roles       []Role // with their permissions
 	Assignments []RoleAssignment
 	Tokens      []Token
-}
-
-func grantKey(kind, resource string, user int64) []byte {
-	k := make([]byte, 0, len(kind)+len(resource)+10)
-	k = append(k, kind...)
-	k = append(k, 0)
-	k = append(k, resource...)
-	k = append(k, 0)
-	return append(k, u64(uint64(user))...)
 }
 
 // LoadAuth reads every account record.
@@ -138,19 +124,26 @@ func (s *Store) LoadAuth(ctx context.Context) (*AuthState, error) {
 		}); err != nil {
 			return err
 		}
-		if err := load(bktGrants, func(v []byte) error {
-			var g Grant
-			err := json.Unmarshal(v, &g)
-			st.Grants = append(st.Grants, g)
+		byID := map[int64]int{}
+		if err := load(bktRoles, func(v []byte) error {
+			var r Role
+			err := json.Unmarshal(v, &r)
+			r.Permissions = []RolePermission{}
+			byID[r.ID] = len(st.Roles)
+			st.Roles = append(st.Roles, r)
 			return err
 		}); err != nil {
 			return err
 		}
-		if err := load(bktRoles, func(v []byte) error {
-			var r Role
-			err := json.Unmarshal(v, &r)
-			st.Roles = append(st.Roles, r)
-			return err
+		if err := load(bktRolePerms, func(v []byte) error {
+			var p RolePermission
+			if err := json.Unmarshal(v, &p); err != nil {
+				return err
+			}
+			if i, ok := byID[p.RoleID]; ok {
+				st.Roles[i].Permissions = append(st.Roles[i].Permissions, p)
+			}
+			return nil
 		}); err != nil {
 			return err
 		}
@@ -245,9 +238,9 @@ func (s *Store) UpdateUser(ctx context.Context, username string, fn func(u *User
 	return &out, nil
 }
 
-// DeleteUser removes an account with its grants, role assignments and
-// tokens.
-func (s *Store) DeleteUser(ctx context.Context, username string) (*User, error) {
+// DeleteUser removes an account with its role assignments and tokens, and
+// the roles in ownRoles (the user's own grants) altogether.
+func (s *Store) DeleteUser(ctx context.Context, username string, ownRoles ...int64) (*User, error) {
 	var out User
 	err := s.update(ctx, func(tx *wtx) error {
 		u, err := getUserTx(tx.Tx, username)
@@ -255,11 +248,10 @@ func (s *Store) DeleteUser(ctx context.Context, username string) (*User, error) 
 			return err
 		}
 		out = *u
-		if err := deleteWhere(tx.Bucket(bktGrants), func(_, v []byte) bool {
-			var g Grant
-			return json.Unmarshal(v, &g) == nil && g.UserID == u.ID
-		}); err != nil {
-			return err
+		for _, role := range ownRoles {
+			if err := deleteRoleTx(tx, role); err != nil && KindOf(err) != KindNotFound {
+				return err
+			}
 		}
 		prefix := u64(uint64(u.ID))
 		if err := deleteWhere(tx.Bucket(bktUserRoles), func(k, _ []byte) bool { return bytes.HasPrefix(k, prefix) }); err != nil {
@@ -300,159 +292,6 @@ func deleteWhere(b *bolt.Bucket, match func(k, v []byte) bool) error {
 		}
 	}
 	return nil
-}
-
-// CreateGrant stores a new grant; one that exists is KindExists.
-func (s *Store) CreateGrant(ctx context.Context, g Grant) error {
-	return s.update(ctx, func(tx *wtx) error {
-		b := tx.Bucket(bktGrants)
-		k := grantKey(g.Kind, g.Resource, g.UserID)
-		if b.Get(k) != nil {
-			return Existsf("Permission (%s=%s, user_id=%d) already exists", g.Kind, g.Resource, g.UserID)
-		}
-		return putJSON(b, k, &g)
-	})
-}
-
-// UpdateGrant changes the permission of an existing grant (KindNotFound if
-// there is none).
-func (s *Store) UpdateGrant(ctx context.Context, g Grant) error {
-	return s.update(ctx, func(tx *wtx) error {
-		b := tx.Bucket(bktGrants)
-		k := grantKey(g.Kind, g.Resource, g.UserID)
-		if b.Get(k) == nil {
-			return NotFoundf("Permission (%s=%s, user_id=%d) not found", g.Kind, g.Resource, g.UserID)
-		}
-		return putJSON(b, k, &g)
-	})
-}
-
-// PutGrant creates or replaces a grant.
-func (s *Store) PutGrant(ctx context.Context, g Grant) error {
-	return s.update(ctx, func(tx *wtx) error {
-		return putJSON(tx.Bucket(bktGrants), grantKey(g.Kind, g.Resource, g.UserID), &g)
-	})
-}
-
-// DeleteGrant removes a grant (KindNotFound if there is none).
-func (s *Store) DeleteGrant(ctx context.Context, kind, resource string, user int64) error {
-	return s.update(ctx, func(tx *wtx) error {
-		b := tx.Bucket(bktGrants)
-		k := grantKey(kind, resource, user)
-		if b.Get(k) == nil {
-			return NotFoundf("Permission (%s=%s, user_id=%d) not found", kind, resource, user)
-		}
-		return b.Delete(k)
-	})
-}
-
-// DeleteResourceGrants removes every grant on one resource (when it is
-// deleted for good).
-func (s *Store) DeleteResourceGrants(ctx context.Context, kind, resource string) error {
-	prefix := append(append(append([]byte(kind), 0), resource...), 0)
-	return s.update(ctx, func(tx *wtx) error {
-		return deleteWhere(tx.Bucket(bktGrants), func(k, _ []byte) bool {
-			return bytes.HasPrefix(k, prefix) && len(k) == len(prefix)+8
-		})
-	})
-}
-
-// RenameResourceGrants moves every grant on a resource to its new name
-// (a registered model rename).
-func (s *Store) RenameResourceGrants(ctx context.Context, kind, from, to string) error {
-	prefix := append(append(append([]byte(kind), 0), from...), 0)
-	return s.update(ctx, func(tx *wtx) error {
-		b := tx.Bucket(bktGrants)
-		var moved []Grant
-		if err := deleteWhere(b, func(k, v []byte) bool {
-			if !bytes.HasPrefix(k, prefix) || len(k) != len(prefix)+8 {
-				return false
-			}
-			var g Grant
-			if json.Unmarshal(v, &g) != nil {
-				return false
-			}
-			g.Resource = to
-			moved = append(moved, g)
-			return true
-		}); err != nil {
-			return err
-		}
-		for _, g := range moved {
-			if err := putJSON(b, grantKey(g.Kind, g.Resource, g.UserID), &g); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-}
-
-// PutRole creates (ID 0: a new id is given) or replaces a role; role
-// names are unique per workspace.
-func (s *Store) PutRole(ctx context.Context, r Role) (*Role, error) {
-	var out Role
-	err := s.update(ctx, func(tx *wtx) error {
-		b := tx.Bucket(bktRoles)
-		dup := false
-		_ = b.ForEach(func(_, v []byte) error {
-			var o Role
-			if json.Unmarshal(v, &o) == nil && o.ID != r.ID && o.Name == r.Name && o.Workspace == r.Workspace {
-				dup = true
-			}
-			return nil
-		})
-		if dup {
-			return Existsf("Role '%s' already exists in workspace '%s'", r.Name, r.Workspace)
-		}
-		out = r
-		if out.ID == 0 {
-			n, err := b.NextSequence()
-			if err != nil {
-				return err
-			}
-			out.ID = int64(n)
-		} else if b.Get(u64(uint64(r.ID))) == nil {
-			return NotFoundf("Role with id=%d not found", r.ID)
-		}
-		if out.Permissions == nil {
-			out.Permissions = []RolePermission{}
-		}
-		for i := range out.Permissions {
-			out.Permissions[i].RoleID = out.ID
-		}
-		return putJSON(b, u64(uint64(out.ID)), &out)
-	})
-	if err != nil {
-		return nil, err
-	}
-	return &out, nil
-}
-
-// NextRolePermissionID hands out an id for a new role permission.
-func (s *Store) NextRolePermissionID(ctx context.Context) (int64, error) {
-	var id int64
-	err := s.update(ctx, func(tx *wtx) error {
-		n, err := tx.Bucket(bktGrants).NextSequence() // unused by grants themselves
-		id = int64(n)
-		return err
-	})
-	return id, err
-}
-
-// DeleteRole removes a role and its assignments.
-func (s *Store) DeleteRole(ctx context.Context, id int64) error {
-	return s.update(ctx, func(tx *wtx) error {
-		b := tx.Bucket(bktRoles)
-		if b.Get(u64(uint64(id))) == nil {
-			return NotFoundf("Role with id=%d not found", id)
-		}
-		if err := deleteWhere(tx.Bucket(bktUserRoles), func(k, _ []byte) bool {
-			return len(k) == 17 && bytes.Equal(k[9:], u64(uint64(id)))
-		}); err != nil {
-			return err
-		}
-		return b.Delete(u64(uint64(id)))
-	})
 }
 
 func assignmentKey(user, role int64) []byte {
@@ -518,5 +357,296 @@ func (s *Store) DeleteToken(ctx context.Context, id string) error {
 			return NotFoundf("Token '%s' not found", id)
 		}
 		return b.Delete([]byte(id))
+	})
+}
+
+func rolePermKey(role int64, typ, pattern string) []byte {
+	k := make([]byte, 0, 9+len(typ)+len(pattern))
+	k = append(k, u64(uint64(role))...)
+	k = append(k, typ...)
+	k = append(k, 0)
+	return append(k, pattern...)
+}
+
+func getRoleTx(tx *bolt.Tx, id int64) (*Role, error) {
+	v := tx.Bucket(bktRoles).Get(u64(uint64(id)))
+	if v == nil {
+		return nil, NotFoundf("Role with id=%d not found", id)
+	}
+	var r Role
+	if err := json.Unmarshal(v, &r); err != nil {
+		return nil, err
+	}
+	return &r, nil
+}
+
+func roleNameTakenTx(tx *bolt.Tx, r Role) bool {
+	taken := false
+	_ = tx.Bucket(bktRoles).ForEach(func(_, v []byte) error {
+		var o Role
+		if json.Unmarshal(v, &o) == nil && o.ID != r.ID && o.Name == r.Name && o.Workspace == r.Workspace {
+			taken = true
+		}
+		return nil
+	})
+	return taken
+}
+
+// CreateRole adds a role (without permissions); names are unique per
+// workspace.
+func (s *Store) CreateRole(ctx context.Context, r Role) (*Role, error) {
+	var out Role
+	err := s.update(ctx, func(tx *wtx) error {
+		if roleNameTakenTx(tx.Tx, r) {
+			return Existsf("Role (name=%s, workspace=%s) already exists.", r.Name, r.Workspace)
+		}
+		b := tx.Bucket(bktRoles)
+		n, err := b.NextSequence()
+		if err != nil {
+			return err
+		}
+		out = Role{ID: int64(n), Name: r.Name, Workspace: r.Workspace, Description: r.Description}
+		return putJSON(b, u64(n), &out)
+	})
+	if err != nil {
+		return nil, err
+	}
+	out.Permissions = []RolePermission{}
+	return &out, nil
+}
+
+// UpdateRole renames a role or changes its description (nil: unchanged).
+func (s *Store) UpdateRole(ctx context.Context, id int64, name, description *string) (*Role, error) {
+	var out Role
+	err := s.update(ctx, func(tx *wtx) error {
+		r, err := getRoleTx(tx.Tx, id)
+		if err != nil {
+			return err
+		}
+		if name != nil {
+			r.Name = *name
+		}
+		if description != nil {
+			r.Description = *description
+		}
+		if roleNameTakenTx(tx.Tx, *r) {
+			return Existsf("Role with name=%s already exists in workspace=%s", r.Name, r.Workspace)
+		}
+		out = *r
+		return putJSON(tx.Bucket(bktRoles), u64(uint64(id)), r)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+func deleteRoleTx(tx *wtx, id int64) error {
+	if _, err := getRoleTx(tx.Tx, id); err != nil {
+		return err
+	}
+	prefix := u64(uint64(id))
+	ids := tx.Bucket(bktPermIDs)
+	if err := deleteWhere(tx.Bucket(bktRolePerms), func(k, v []byte) bool {
+		if !bytes.HasPrefix(k, prefix) {
+			return false
+		}
+		var p RolePermission
+		if json.Unmarshal(v, &p) == nil {
+			_ = ids.Delete(u64(uint64(p.ID)))
+		}
+		return true
+	}); err != nil {
+		return err
+	}
+	if err := deleteWhere(tx.Bucket(bktUserRoles), func(k, _ []byte) bool {
+		return len(k) == 17 && bytes.Equal(k[9:], prefix)
+	}); err != nil {
+		return err
+	}
+	return tx.Bucket(bktRoles).Delete(prefix)
+}
+
+// DeleteRole removes a role with its permissions and assignments.
+func (s *Store) DeleteRole(ctx context.Context, id int64) error {
+	return s.update(ctx, func(tx *wtx) error { return deleteRoleTx(tx, id) })
+}
+
+// EnsureRole returns the role named name in workspace, creating it (and
+// assigning it to user, when user > 0) if there is none: a user's own
+// role, made on their first grant.
+func ensureRoleTx(tx *wtx, name, workspace string, user int64) (int64, error) {
+	var found int64
+	_ = tx.Bucket(bktRoles).ForEach(func(k, v []byte) error {
+		var o Role
+		if found == 0 && json.Unmarshal(v, &o) == nil && o.Name == name && o.Workspace == workspace {
+			found = o.ID
+		}
+		return nil
+	})
+	if found == 0 {
+		b := tx.Bucket(bktRoles)
+		n, err := b.NextSequence()
+		if err != nil {
+			return 0, err
+		}
+		found = int64(n)
+		if err := putJSON(b, u64(n), &Role{ID: found, Name: name, Workspace: workspace}); err != nil {
+			return 0, err
+		}
+	}
+	if user > 0 {
+		ub := tx.Bucket(bktUserRoles)
+		k := assignmentKey(user, found)
+		if ub.Get(k) == nil {
+			n, err := ub.NextSequence()
+			if err != nil {
+				return 0, err
+			}
+			if err := putJSON(ub, k, &RoleAssignment{ID: int64(n), UserID: user, RoleID: found}); err != nil {
+				return 0, err
+			}
+		}
+	}
+	return found, nil
+}
+
+// AddRolePermission adds a permission to a role (KindExists when the role
+// has one for that type and pattern). With upsert, an existing one is
+// changed instead. When ensureName is set, the role is found (or made and
+// assigned to user) by name in workspace, and role is ignored.
+func (s *Store) AddRolePermission(ctx context.Context, p RolePermission, upsert bool, ensureName, workspace string, user int64) (*RolePermission, error) {
+	var out RolePermission
+	err := s.update(ctx, func(tx *wtx) error {
+		if ensureName != "" {
+			id, err := ensureRoleTx(tx, ensureName, workspace, user)
+			if err != nil {
+				return err
+			}
+			p.RoleID = id
+		} else if _, err := getRoleTx(tx.Tx, p.RoleID); err != nil {
+			return err
+		}
+		b := tx.Bucket(bktRolePerms)
+		k := rolePermKey(p.RoleID, p.ResourceType, p.ResourcePattern)
+		out = p
+		if v := b.Get(k); v != nil {
+			if !upsert {
+				return Existsf("Role permission (role_id=%d, resource_type=%s, resource_pattern=%s) already exists.", p.RoleID, p.ResourceType, p.ResourcePattern)
+			}
+			var old RolePermission
+			if err := json.Unmarshal(v, &old); err != nil {
+				return err
+			}
+			out.ID = old.ID
+		} else {
+			ids := tx.Bucket(bktPermIDs)
+			n, err := ids.NextSequence()
+			if err != nil {
+				return err
+			}
+			out.ID = int64(n)
+			if err := ids.Put(u64(n), k); err != nil {
+				return err
+			}
+		}
+		return putJSON(b, k, &out)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// UpdateRolePermission changes the level of a role permission by id.
+func (s *Store) UpdateRolePermission(ctx context.Context, id int64, fn func(p *RolePermission) error) (*RolePermission, error) {
+	var out RolePermission
+	err := s.update(ctx, func(tx *wtx) error {
+		k := tx.Bucket(bktPermIDs).Get(u64(uint64(id)))
+		if k == nil {
+			return NotFoundf("Role permission with id=%d not found", id)
+		}
+		b := tx.Bucket(bktRolePerms)
+		if err := json.Unmarshal(b.Get(k), &out); err != nil {
+			return err
+		}
+		if err := fn(&out); err != nil {
+			return err
+		}
+		return putJSON(b, bytes.Clone(k), &out)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// RemoveRolePermission deletes a role permission by id.
+func (s *Store) RemoveRolePermission(ctx context.Context, id int64) (*RolePermission, error) {
+	var out RolePermission
+	err := s.update(ctx, func(tx *wtx) error {
+		ids := tx.Bucket(bktPermIDs)
+		k := ids.Get(u64(uint64(id)))
+		if k == nil {
+			return NotFoundf("Role permission with id=%d not found", id)
+		}
+		k = bytes.Clone(k)
+		b := tx.Bucket(bktRolePerms)
+		if err := json.Unmarshal(b.Get(k), &out); err != nil {
+			return err
+		}
+		if err := b.Delete(k); err != nil {
+			return err
+		}
+		return ids.Delete(u64(uint64(id)))
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// MoveResourcePermissions changes the pattern of the permissions on
+// (typ, from) to to, in the given roles (a registered model rename), or
+// deletes them when to is "" (the model was deleted).
+func (s *Store) MoveResourcePermissions(ctx context.Context, roles []int64, typ, from, to string) error {
+	return s.update(ctx, func(tx *wtx) error {
+		b := tx.Bucket(bktRolePerms)
+		ids := tx.Bucket(bktPermIDs)
+		for _, role := range roles {
+			k := rolePermKey(role, typ, from)
+			v := b.Get(k)
+			if v == nil {
+				continue
+			}
+			var p RolePermission
+			if err := json.Unmarshal(v, &p); err != nil {
+				return err
+			}
+			if err := b.Delete(k); err != nil {
+				return err
+			}
+			if to == "" {
+				if err := ids.Delete(u64(uint64(p.ID))); err != nil {
+					return err
+				}
+				continue
+			}
+			nk := rolePermKey(role, typ, to)
+			if b.Get(nk) != nil { // the new name already had a grant: keep that one
+				if err := ids.Delete(u64(uint64(p.ID))); err != nil {
+					return err
+				}
+				continue
+			}
+			p.ResourcePattern = to
+			if err := putJSON(b, nk, &p); err != nil {
+				return err
+			}
+			if err := ids.Put(u64(uint64(p.ID)), nk); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 }
