@@ -1,30 +1,43 @@
-"""Headless Chromium helpers for the UI tests, using only the stdlib.
+"""Headless Chromium for the UI tests (tests/ui) and the UI benchmarks
+(bench/ui), driven through Playwright's Python library (sync API).
 
-* dump_dom(url) / screenshot(url, path): one `chromium --headless` run each
-  (`--dump-dom` / `--screenshot`, with a virtual-time budget so the page's
-  fetches and timers settle first).
-* CDP: a minimal Chrome DevTools Protocol client over --remote-debugging-pipe
-  (NUL-separated JSON on fds 3/4) for the tests that click and type.
-* parse_html(): the dumped DOM as a small tree to query by data-testid.
+The browser is the system's: Debian's `chromium` package, or $MLBOX_CHROMIUM,
+launched with `executable_path=find_chromium()`. No browser is ever
+downloaded (no `playwright install`); the playwright wheel brings only its
+driver.
 
-No browser is ever downloaded: Chromium comes from the system (Debian's
-`chromium` package) or $MLBOX_CHROMIUM.
+* Browser: one launched Chromium. Pages opened from it each get a fresh
+  context (their own cookies and localStorage), which is cheap, so a test
+  module launches one Browser and opens a page per test.
+* Page (also exported as CDP, the name bench/ui uses): one page of a fresh
+  context, with the app's readiness protocol (goto / act / wait_ready on
+  <main data-state="ready">), eval/wait_for of JS expressions, raw DevTools
+  commands through call(), the page's errors, and `page`, the Playwright
+  page, for real input (locator clicks, fill, keyboard).
+* render_html(browser, url): the DOM (page.content()) of url, loaded as a
+  new document, once the app is ready; parse_html() makes it a small tree to
+  query by data-testid.
 """
-import json
+import atexit
 import os
-import select
 import shutil
-import subprocess
-import tempfile
 import time
 from html.parser import HTMLParser
 
+from playwright.sync_api import Error as PlaywrightError
+from playwright.sync_api import sync_playwright
+
+# Added to Playwright's own Chromium flags (it already runs headless, without
+# a sandbox, first-run UI, background networking, extensions, ...).
 FLAGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-gpu", "--disable-quic", "--disable-dev-shm-usage", "--no-first-run",
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    "--disable-dev-shm-usage", "--disable-extensions", "--disable-default-apps",
-    "--hide-scrollbars", "--mute-audio", "--no-default-browser-check",
+    "--disable-extensions", "--disable-default-apps", "--hide-scrollbars", "--mute-audio",
+    "--no-default-browser-check",
 ]
+
+# What eval() raises when the expression throws or the page went away.
+CDPError = PlaywrightError
 
 
 def find_chromium():
@@ -45,32 +58,261 @@ def _port_flag(url):
     return [f"--explicitly-allowed-ports={port}"] if port else []
 
 
-def _run(chromium, args, url, timeout):
-    ud = tempfile.mkdtemp(prefix="mlbox-chromium-")
+# One Playwright driver (its Node process) for the whole Python process,
+# shared by every Browser, started on first use and stopped at exit.
+_PW = []
+
+
+def _playwright():
+    if not _PW:
+        _PW.append(sync_playwright().start())
+        atexit.register(_stop_playwright)
+    return _PW[0]
+
+
+def _stop_playwright():
+    while _PW:
+        try:
+            _PW.pop().stop()
+        except Exception:
+            pass
+
+
+class Browser:
+    """A launched system Chromium. url_for_port: a URL whose port Chromium
+    must be allowed to reach (see _port_flag)."""
+
+    def __init__(self, chromium=None, url_for_port="", args=()):
+        chromium = chromium or find_chromium()
+        if not chromium:
+            raise RuntimeError("chromium not found (apt-get install chromium, or set MLBOX_CHROMIUM)")
+        self.browser = _playwright().chromium.launch(
+            executable_path=chromium, headless=True,
+            args=[*FLAGS, *_port_flag(url_for_port), *args])
+        self._render_page = None  # render_html's
+
+    def page(self, size=(1280, 900)):
+        """A page in a fresh context of this browser."""
+        return Page(browser=self, size=size)
+
+    def close(self):
+        if self._render_page is not None:
+            self._render_page.close()
+        try:
+            self.browser.close()
+        except Exception:
+            pass
+
+
+class Page:
+    """One page of a fresh browser context.
+
+    Page(chromium, url_for_port, size) launches its own Browser (closed with
+    the page); Page(browser=b) opens one in b. `self.page` is the Playwright
+    page, `self.context` its context.
+    """
+
+    def __init__(self, chromium=None, url_for_port="", size=(1280, 900), browser=None):
+        self._own = browser is None
+        self.browser = browser or Browser(chromium, url_for_port)
+        self.context = self.browser.browser.new_context(
+            viewport={"width": size[0], "height": size[1]})
+        self.context.set_default_timeout(60_000)
+        self.page = self.context.new_page()
+        # The page's uncaught exceptions and console messages, shaped like the
+        # DevTools events they come from (method, params).
+        self.events = []
+        self.page.on("pageerror", self._on_pageerror)
+        self.page.on("console", self._on_console)
+        self._session = None
+        self._browser_session = None
+
+    def _on_pageerror(self, err):
+        self.events.append({"method": "Runtime.exceptionThrown", "params": {"exceptionDetails": {
+            "text": err.message, "exception": {"description": err.stack or err.message}}}})
+
+    def _on_console(self, msg):
+        self.events.append({"method": "Runtime.consoleAPICalled", "params": {
+            "type": msg.type, "args": [{"type": "string", "value": msg.text}]}})
+
+    # --- raw DevTools protocol -------------------------------------------------------------
+
+    def call(self, method, timeout=60, session=True, **params):
+        """Send a DevTools command to the page (session=False: to the
+        browser) and return its result. timeout is kept for the callers of
+        the old client; Playwright has none for raw commands."""
+        if session:
+            if self._session is None:
+                self._session = self.context.new_cdp_session(self.page)
+                # As the old stdlib client did: without Page.enable in this
+                # session, e.g. its Page.addScriptToEvaluateOnNewDocument
+                # scripts never run.
+                for domain in ("Page", "Runtime"):
+                    self._session.send(f"{domain}.enable")
+            return self._session.send(method, params)
+        if self._browser_session is None:
+            self._browser_session = self.browser.browser.new_browser_cdp_session()
+        return self._browser_session.send(method, params)
+
+    # --- JS ----------------------------------------------------------------------------------
+
+    def eval(self, expr, timeout=60):
+        """The value of the JS expression expr (a promise is awaited).
+        timeout is kept for old callers; evaluation has no time limit."""
+        return self.page.evaluate(expr)
+
+    def wait_for(self, expr, timeout=30, interval=0.025):
+        """Poll expr until it is truthy and return its value. An expression
+        that throws (an element not there yet, a document being replaced)
+        counts as not yet."""
+        deadline = time.time() + timeout
+        last = None
+        while True:
+            try:
+                last = self.page.evaluate(expr)
+            except PlaywrightError as e:
+                last = e
+            else:
+                if last:
+                    return last
+            if time.time() >= deadline:
+                raise TimeoutError(f"timed out waiting for {expr!r} (last value {last!r})")
+            time.sleep(interval)
+
+    # --- navigation and the app's readiness protocol ----------------------------------------
+
+    def navigate(self, url):
+        """Start loading url; returns once it is committed, not loaded."""
+        self.page.goto(url, wait_until="commit")
+
+    def goto(self, url, timeout=30):
+        """Navigate (also a same-document #/ change) and wait for the app's
+        <main data-state="ready">."""
+        try:
+            self.page.evaluate("document.querySelector('main')?.setAttribute('data-state', 'stale')")
+        except PlaywrightError:
+            pass
+        self.page.goto(url, wait_until="commit", timeout=timeout * 1000)
+        self.wait_ready(timeout)
+
+    def act(self, action, timeout=30):
+        """Do something that makes the app load (a JS string such as a
+        click or history.back(), or a callable, e.g. one using real input
+        through self.page) and wait until the app has settled again."""
+        self.page.evaluate("document.querySelector('main').setAttribute('data-state', 'stale')")
+        if callable(action):
+            action()
+        else:
+            self.page.evaluate(action)
+        self.wait_ready(timeout)
+
+    def wait_ready(self, timeout=30, quiet=0.1):
+        """Wait until <main data-state="ready"> has held for `quiet` seconds.
+
+        The app sets "ready" 60 ms after its last tracked load; a view whose
+        effects start the next loads (the run page: history, artifacts,
+        logged models after runs/get) can run them just after that, going
+        back to "loading". A "loading" spell lasts at least those 60 ms, so
+        polling every 25 ms cannot miss one.
+        """
+        expr = "document.querySelector('main')?.dataset.state === 'ready'"
+        deadline = time.time() + timeout
+        since = None
+        while True:
+            try:
+                ok = self.page.evaluate(expr)
+            except PlaywrightError:
+                ok = False
+            now = time.time()
+            if not ok:
+                since = None
+            elif since is None:
+                since = now
+            elif now - since >= quiet:
+                return
+            if now >= deadline:
+                try:
+                    state = self.page.evaluate("document.querySelector('main')?.dataset.state")
+                except PlaywrightError as e:
+                    state = e
+                raise TimeoutError(f"<main> not ready for {quiet} s within {timeout} s (data-state {state!r})")
+            time.sleep(0.025)
+
+    def loc(self, testid, *more):
+        """page.locator('[data-testid=testid] more...')."""
+        return self.page.locator(" ".join([f'[data-testid="{testid}"]', *more]))
+
+    # --- what the page shows and did --------------------------------------------------------
+
+    def content(self):
+        """The current DOM as HTML."""
+        return self.page.content()
+
+    def screenshot(self, path, full_page=False):
+        """A PNG of the viewport (or the whole page) at path."""
+        self.page.screenshot(path=str(path), full_page=full_page)
+        return path
+
+    def errors(self):
+        """Uncaught exceptions and console errors (including Chromium's
+        failed-resource messages) seen so far."""
+        out = []
+        for e in self.events:
+            if e["method"] == "Runtime.exceptionThrown":
+                d = e["params"]["exceptionDetails"]
+                out.append("exception: " + (d.get("exception", {}).get("description") or d.get("text", "")))
+            elif e["method"] == "Runtime.consoleAPICalled" and e["params"]["type"] == "error":
+                out.append("console: " + " ".join(str(a.get("value", "")) for a in e["params"]["args"]))
+        return out
+
+    def log(self):
+        """The last of the page's console output and errors, for a failure message."""
+        lines = []
+        for e in self.events:
+            p = e["params"]
+            if e["method"] == "Runtime.exceptionThrown":
+                lines.append("exception: " + p["exceptionDetails"]["exception"]["description"])
+            else:
+                lines.append(f"{p['type']}: " + " ".join(str(a.get("value", "")) for a in p["args"]))
+        return "\n".join(lines)[-3000:]
+
+    def close(self):
+        try:
+            self.context.close()
+        except Exception:
+            pass
+        if self._own:
+            self.browser.close()
+
+
+# The name bench/ui (and the tests before Playwright) use.
+CDP = Page
+
+
+def render_html(browser, url, timeout=30):
+    """The DOM of url, loaded as a new document, once the app is ready (or
+    the timeout passed: the caller checks <main data-state>).
+
+    One page per Browser serves every render (a fresh context each time
+    costs more than the render): it goes through about:blank first, so each
+    render is a new document, with the origin's localStorage and
+    sessionStorage cleared. The app's assets are revalidated (no-cache) and
+    the API is never cached (no-store), so nothing else carries over.
+    """
+    p = browser._render_page
+    if p is None:
+        p = browser._render_page = browser.page()
     try:
-        p = subprocess.run([chromium, *FLAGS, f"--user-data-dir={ud}", *_port_flag(url), *args, url],
-                           capture_output=True, timeout=timeout)
-        return p
-    finally:
-        shutil.rmtree(ud, ignore_errors=True)
-
-
-def dump_dom(chromium, url, budget_ms=10000, timeout=120):
-    p = _run(chromium, [f"--virtual-time-budget={budget_ms}", "--dump-dom"], url, timeout)
-    out = p.stdout.decode("utf-8", "replace")
-    if p.returncode != 0 or "<html" not in out:
-        raise RuntimeError(f"chromium --dump-dom {url} failed ({p.returncode}):\n"
-                           f"{p.stderr.decode('utf-8', 'replace')[-3000:]}")
-    return out
-
-
-def screenshot(chromium, url, path, size=(1280, 900), budget_ms=10000, timeout=120):
-    p = _run(chromium, [f"--virtual-time-budget={budget_ms}", f"--window-size={size[0]},{size[1]}",
-                        f"--screenshot={path}"], url, timeout)
-    if p.returncode != 0 or not os.path.exists(path):
-        raise RuntimeError(f"chromium --screenshot {url} failed ({p.returncode}):\n"
-                           f"{p.stderr.decode('utf-8', 'replace')[-3000:]}")
-    return path
+        p.page.evaluate("localStorage.clear(); sessionStorage.clear()")
+    except PlaywrightError:
+        pass  # about:blank, or another origin
+    p.page.goto("about:blank")
+    p.page.goto(url, wait_until="commit", timeout=timeout * 1000)
+    try:
+        p.wait_ready(timeout)
+    except TimeoutError:
+        pass
+    return p.content()
 
 
 # --- a tiny DOM for assertions ------------------------------------------------------------
@@ -149,164 +391,3 @@ def parse_html(html):
     b.feed(html)
     b.close()
     return b.root
-
-
-# --- DevTools protocol over a pipe ---------------------------------------------------------
-
-def _high_fd(fd):
-    import fcntl
-    new = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 100)
-    os.close(fd)
-    return new
-
-
-class CDPError(RuntimeError):
-    pass
-
-
-class CDP:
-    """Chromium driven through --remote-debugging-pipe; one page (self.session)."""
-
-    def __init__(self, chromium, url_for_port="", size=(1280, 900)):
-        self.ud = tempfile.mkdtemp(prefix="mlbox-chromium-")
-        # stderr to a file: Chromium is chatty and a full pipe would block it.
-        self._log = tempfile.TemporaryFile()
-        to_child_r, self._w = os.pipe()
-        self._r, from_child_w = os.pipe()
-        # Move the child's ends above 3/4 so the redirections below never
-        # clobber or close one another.
-        to_child_r, from_child_w = (_high_fd(to_child_r), _high_fd(from_child_w))
-        # bash puts the pipe ends on the fds Chromium expects (3: commands in,
-        # 4: replies out) and closes the originals.
-        script = f'exec "$@" 3<&{to_child_r} 4>&{from_child_w} {to_child_r}<&- {from_child_w}>&-'
-        self.proc = subprocess.Popen(
-            ["bash", "-c", script, "bash", chromium, *FLAGS, f"--user-data-dir={self.ud}",
-             *_port_flag(url_for_port), f"--window-size={size[0]},{size[1]}",
-             "--remote-debugging-pipe", "about:blank"],
-            pass_fds=(to_child_r, from_child_w), stdout=subprocess.DEVNULL, stderr=self._log)
-        os.close(to_child_r)
-        os.close(from_child_w)
-        self._buf = b""
-        self._id = 0
-        self.events = []
-        self.session = None
-        target = self.call("Target.createTarget", url="about:blank")["targetId"]
-        self.session = self.call("Target.attachToTarget", targetId=target, flatten=True)["sessionId"]
-        for domain in ("Page", "Runtime", "Log"):
-            self.call(f"{domain}.enable")
-
-    def _send(self, msg):
-        data = json.dumps(msg).encode() + b"\0"
-        while data:
-            n = os.write(self._w, data)
-            data = data[n:]
-
-    def _recv(self, deadline):
-        while b"\0" not in self._buf:
-            left = deadline - time.time()
-            if left <= 0:
-                raise TimeoutError("no reply from chromium")
-            ready, _, _ = select.select([self._r], [], [], left)
-            if ready:
-                chunk = os.read(self._r, 1 << 20)
-                if not chunk:
-                    raise CDPError("chromium closed the pipe\n" + self.log())
-                self._buf += chunk
-        msg, self._buf = self._buf.split(b"\0", 1)
-        return json.loads(msg)
-
-    def call(self, method, timeout=60, session=True, **params):
-        self._id += 1
-        msg = {"id": self._id, "method": method, "params": params}
-        if session and self.session:
-            msg["sessionId"] = self.session
-        self._send(msg)
-        deadline = time.time() + timeout
-        while True:
-            m = self._recv(deadline)
-            if m.get("id") == self._id:
-                if "error" in m:
-                    raise CDPError(f"{method}: {m['error']}")
-                return m.get("result", {})
-            if "method" in m:
-                self.events.append(m)
-
-    def eval(self, expr, timeout=60):
-        r = self.call("Runtime.evaluate", expression=expr, returnByValue=True, awaitPromise=True,
-                      timeout=timeout)
-        if "exceptionDetails" in r:
-            raise CDPError(f"evaluating {expr!r}: {r['exceptionDetails']}")
-        return r["result"].get("value")
-
-    def wait_for(self, expr, timeout=30, interval=0.05):
-        deadline = time.time() + timeout
-        last = None
-        while time.time() < deadline:
-            try:
-                last = self.eval(expr)
-            except CDPError as e:  # e.g. the document is being replaced
-                last = e
-            else:
-                if last:
-                    return last
-            time.sleep(interval)
-        raise TimeoutError(f"timed out waiting for {expr!r} (last value {last!r})")
-
-    def log(self):
-        self._log.seek(0)
-        return self._log.read().decode("utf-8", "replace")[-3000:]
-
-    def navigate(self, url):
-        self.call("Page.navigate", url=url)
-
-    def goto(self, url, timeout=30):
-        """Navigate (also a same-document #/ change) and wait for the app's
-        <main data-state="ready">."""
-        try:
-            self.eval("document.querySelector('main')?.setAttribute('data-state', 'stale')")
-        except CDPError:
-            pass
-        self.navigate(url)
-        self.wait_ready(timeout)
-
-    def act(self, js, timeout=30):
-        """Run js (a click, a submit, history.back()) that makes the app load
-        something, and wait until it has settled again."""
-        self.eval("document.querySelector('main').setAttribute('data-state', 'stale')")
-        self.eval(js)
-        self.wait_ready(timeout)
-
-    def wait_ready(self, timeout=30):
-        self.wait_for("document.querySelector('main')?.dataset.state === 'ready'", timeout)
-
-    def errors(self):
-        """Uncaught exceptions and console/log errors seen so far."""
-        out = []
-        for e in self.events:
-            if e["method"] == "Runtime.exceptionThrown":
-                d = e["params"]["exceptionDetails"]
-                out.append("exception: " + (d.get("exception", {}).get("description") or d.get("text", "")))
-            elif e["method"] == "Log.entryAdded" and e["params"]["entry"]["level"] == "error":
-                out.append("log: " + e["params"]["entry"]["text"])
-            elif e["method"] == "Runtime.consoleAPICalled" and e["params"]["type"] == "error":
-                out.append("console: " + " ".join(str(a.get("value", a.get("description", "")))
-                                                  for a in e["params"]["args"]))
-        return out
-
-    def close(self):
-        try:
-            self.call("Browser.close", session=False, timeout=10)
-        except Exception:
-            pass
-        try:
-            self.proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-        for fd in (self._r, self._w):
-            try:
-                os.close(fd)
-            except OSError:
-                pass
-        self._log.close()
-        shutil.rmtree(self.ud, ignore_errors=True)
