@@ -57,7 +57,8 @@ type App struct {
 	store   *store.Store
 	arts    artifact.Store
 	metrics *metrics.Set
-	mux     *http.ServeMux
+	mux     *router
+	acct    *accounts // nil unless auth.enabled
 	handler http.Handler
 	started time.Time
 	hooks   *webhooks
@@ -71,7 +72,7 @@ func New(cfg Config, log *slog.Logger) (*App, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	a := &App{cfg: cfg, log: log, metrics: metrics.NewSet(), mux: http.NewServeMux(), started: time.Now()}
+	a := &App{cfg: cfg, log: log, metrics: metrics.NewSet(), mux: newRouter(), started: time.Now()}
 	st, err := store.Open(cfg.DataDir, store.Options{
 		OpenTimeout: cfg.Store.OpenTimeout,
 		MaxBatch:    cfg.Store.MaxBatch,
@@ -96,11 +97,50 @@ func New(cfg Config, log *slog.Logger) (*App, error) {
 		st.Close()
 		return nil, err
 	}
+	if err := a.openAccounts(); err != nil {
+		a.closeServe()
+		a.arts.Close()
+		st.Close()
+		return nil, err
+	}
+	if a.authOn() {
+		a.mux.guard = a.guard
+	}
 	a.routes()
 	a.registerMetrics()
 	a.registerHealthMetrics()
 	a.handler = a.middleware(a.mux)
 	return a, nil
+}
+
+// openAccounts loads the accounts (auth.enabled) and, on the first start,
+// creates the admin from auth.admin_password; without one it refuses to
+// start: there is no default password.
+func (a *App) openAccounts() error {
+	if !a.cfg.Auth.Enabled {
+		return nil
+	}
+	ctx := context.Background()
+	ac, err := newAccounts(ctx, a.store, a.cfg.Auth.DefaultPermission)
+	if err != nil {
+		return err
+	}
+	name := a.cfg.Auth.AdminUsername
+	if u := ac.user(name); u == nil {
+		if a.cfg.Auth.AdminPassword == "" {
+			return fmt.Errorf("%w: auth.enabled is true and the admin account %q does not exist yet: "+
+				"set its password (%d characters or more) in MLBOX_AUTH_ADMIN_PASSWORD or auth.admin_password "+
+				"for the first start; there is no default password", ErrInvalidConfig, name, minPasswordLen)
+		}
+		if _, err := ac.createUser(ctx, name, a.cfg.Auth.AdminPassword, true, ""); err != nil {
+			return fmt.Errorf("creating the admin account %q: %w", name, err)
+		}
+		a.log.Info("created the admin account", "username", name)
+	} else if !u.IsAdmin {
+		a.log.Warn("auth.admin_username names an account that is not an admin", "username", name)
+	}
+	a.acct = ac
+	return nil
 }
 
 func (a *App) openArtifacts() error {
@@ -259,6 +299,7 @@ func (a *App) routes() {
 	})
 	m.HandleFunc("GET /api/mlbox/v1/backup", a.backup)
 	a.registerUIAPI(m)
+	a.userRoutes()
 	a.trackingRoutes()
 	a.artifactRoutes()
 	a.loggedModelRoutes()

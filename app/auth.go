@@ -3,13 +3,13 @@ package app
 import (
 	"crypto/sha256"
 	"crypto/subtle"
-	"encoding/base64"
 	"net/http"
-	"strings"
 )
 
-// Authentication is one shared token (http.auth_token), accepted the two
-// ways MLflow's client sends credentials:
+// Authentication is by accounts (auth.enabled: users and passwords sent as
+// HTTP Basic; accounts.go, authz.go) and by one shared service token
+// (http.auth_token) with an admin's rights, accepted the two ways MLflow's
+// client sends credentials:
 //
 //   - Authorization: Bearer <token>, from MLFLOW_TRACKING_TOKEN;
 //   - HTTP Basic with the token as the password and any user name, from
@@ -23,7 +23,7 @@ import (
 const minAuthTokenLen = 16
 
 var errUnauthenticated = &apiError{http.StatusUnauthorized, "UNAUTHENTICATED",
-	"Authentication required: send the token as 'Authorization: Bearer <token>' (MLFLOW_TRACKING_TOKEN) or as the HTTP Basic password (MLFLOW_TRACKING_PASSWORD)"}
+	"Authentication required: send a user name and password as HTTP Basic (MLFLOW_TRACKING_USERNAME / MLFLOW_TRACKING_PASSWORD), or a token as 'Authorization: Bearer <token>' (MLFLOW_TRACKING_TOKEN)"}
 
 // errLockedOut answers every request from a client address locked out
 // after too many wrong credentials (ratelimit.go); Retry-After says when
@@ -39,32 +39,9 @@ func authExempt(path string) bool {
 	return false
 }
 
-// authorized reports whether r carries the token. Comparing digests keeps
-// the comparison constant-time whatever the lengths.
-func authorized(r *http.Request, want [sha256.Size]byte) bool {
-	h := r.Header.Get("Authorization")
-	scheme, cred, ok := strings.Cut(h, " ")
-	if !ok {
-		return false
-	}
-	cred = strings.TrimSpace(cred)
-	var got string
-	switch strings.ToLower(scheme) {
-	case "bearer":
-		got = cred
-	case "basic":
-		raw, err := base64.StdEncoding.DecodeString(cred)
-		if err != nil {
-			return false
-		}
-		_, pw, ok := strings.Cut(string(raw), ":")
-		if !ok {
-			return false
-		}
-		got = pw
-	default:
-		return false
-	}
+// tokenMatches reports whether got is the service token. Comparing
+// digests keeps the comparison constant-time whatever the lengths.
+func tokenMatches(got string, want [sha256.Size]byte) bool {
 	sum := sha256.Sum256([]byte(got))
 	return subtle.ConstantTimeCompare(sum[:], want[:]) == 1
 }

@@ -8,7 +8,6 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"reflect"
 	"slices"
 	"sort"
 	"strconv"
@@ -26,64 +25,16 @@ import (
 // experiment, logged model, registered model and version, webhook, job)
 // exactly as they were.
 //
-// The routes are read from the mux itself (muxPatterns), and every pattern
+// The routes are read from the router itself (muxPatterns), and every pattern
 // must have an entry in badInputRoutes: a new route fails
 // TestBadInputRoutesComplete until it is described here.
 
-// muxPatterns returns every pattern registered on mux. http.ServeMux does
-// not list its patterns, so they are read from its routing tree by
-// reflection: every net/http.pattern value reachable from the mux (not
-// through handlers) and its str field.
-func muxPatterns(t testing.TB, mux *http.ServeMux) []string {
+// muxPatterns returns every pattern registered on the router, sorted.
+func muxPatterns(t testing.TB, rt *router) []string {
 	t.Helper()
-	handlerType := reflect.TypeFor[http.Handler]()
-	seen := map[uintptr]bool{}
-	found := map[string]bool{}
-	var walk func(v reflect.Value)
-	walk = func(v reflect.Value) {
-		switch v.Kind() {
-		case reflect.Pointer:
-			if v.IsNil() || seen[v.Pointer()] {
-				return
-			}
-			seen[v.Pointer()] = true
-			walk(v.Elem())
-		case reflect.Interface:
-			if v.Type() == handlerType || v.IsNil() {
-				return
-			}
-			walk(v.Elem())
-		case reflect.Struct:
-			if v.Type().Name() == "pattern" && v.Type().PkgPath() == "net/http" {
-				if f := v.FieldByName("str"); f.IsValid() && f.Kind() == reflect.String {
-					found[f.String()] = true
-				}
-			}
-			for i := range v.NumField() {
-				if v.Type().Field(i).Name == "mux121" { // the Go 1.21 mux, unused
-					continue
-				}
-				walk(v.Field(i))
-			}
-		case reflect.Slice, reflect.Array:
-			for i := range v.Len() {
-				walk(v.Index(i))
-			}
-		case reflect.Map:
-			it := v.MapRange()
-			for it.Next() {
-				walk(it.Key())
-				walk(it.Value())
-			}
-		}
-	}
-	walk(reflect.ValueOf(mux))
-	if len(found) == 0 {
-		t.Fatal("found no patterns in the http.ServeMux: its internals changed; update muxPatterns")
-	}
-	out := make([]string, 0, len(found))
-	for p := range found {
-		out = append(out, p)
+	out := make([]string, 0, len(rt.routes))
+	for _, r := range rt.routes {
+		out = append(out, r.Pattern)
 	}
 	sort.Strings(out)
 	return out
@@ -136,6 +87,21 @@ var badInputRoutes = map[string]routeSpec{
 	"/":          {paths: []string{"/", "/index.html", "/static/x.js"}, status: -1},
 	"/api/":      {paths: []string{"/api/nope"}, status: 404},
 	"/ajax-api/": {paths: []string{"/ajax-api/nope"}, status: 404},
+
+	// accounts
+	"POST " + mlflowPrefix + "/users/create":           {body: `{"username":"$USER-new","password":"bi-password-456"}`, fresh: true},
+	"GET " + mlflowPrefix + "/users/get":               {body: `{"username":"$USER"}`},
+	"GET " + mlflowPrefix + "/users/current":           {},
+	"GET " + mlflowPrefix + "/users/list":              {},
+	"PATCH " + mlflowPrefix + "/users/update-password": {body: `{"username":"$USER","password":"bi-password-789"}`},
+	"PATCH " + mlflowPrefix + "/users/update-admin":    {body: `{"username":"$USER","is_admin":false}`},
+	"DELETE " + mlflowPrefix + "/users/delete":         {body: `{"username":"$USER"}`, fresh: true},
+	"POST /api/3.0/mlflow/users/permissions/grant":     {body: `{"username":"$USER","resource_type":"registered_model","resource_id":"$RM","permission":"READ"}`, fresh: true},
+	"POST /api/3.0/mlflow/users/permissions/revoke":    {body: `{"username":"$USER","resource_type":"experiment","resource_id":"$EXP"}`, fresh: true},
+	"GET /api/3.0/mlflow/users/permissions/get":        {body: `{"username":"$USER","resource_type":"experiment","resource_id":"$EXP"}`},
+	"GET /api/3.0/mlflow/users/permissions/list":       {body: `{"username":"$USER"}`},
+	"GET /api/3.0/mlflow/users/current/permissions":    {},
+	"GET /api/3.0/mlflow/users/roles/list":             {body: `{"username":"$USER"}`},
 
 	// experiments
 	"POST " + mlflowPrefix + "/experiments/create":                {body: `{"name":"$EXPNAME-new","artifact_location":"","tags":[{"key":"k","value":"v"}]}`, fresh: true},
@@ -243,7 +209,7 @@ var badInputRoutes = map[string]routeSpec{
 	"PUT /api/mlbox/v1/models/{name}/gates": {paths: []string{"/api/mlbox/v1/models/$RM/gates"},
 		body: `{"gates":[{"name":"g","targets":["stage:Production"],"metric":"metrics.m >= 0.5","require_stage":"Staging","approvals":1}]}`},
 	"GET /api/mlbox/v1/models/{name}/versions/{version}/approvals":  {paths: []string{"/api/mlbox/v1/models/$RM/versions/$VER/approvals"}},
-	"POST /api/mlbox/v1/models/{name}/versions/{version}/approvals": {paths: []string{"/api/mlbox/v1/models/$RM/versions/$VER/approvals"}, body: `{"approver":"alice","comment":"ok"}`},
+	"POST /api/mlbox/v1/models/{name}/versions/{version}/approvals": {paths: []string{"/api/mlbox/v1/models/$RM/versions/$VER/approvals"}, body: `{"approver":"admin","comment":"ok"}`},
 	"GET /api/mlbox/v1/models/{name}/audit":                         {paths: []string{"/api/mlbox/v1/models/$RM/audit"}, query: "after=0&limit=10"},
 
 	// webhooks
@@ -296,22 +262,31 @@ func specFor(pattern string) (routeSpec, bool) {
 	if sp, ok := badInputRoutes[pattern]; ok {
 		return sp, true
 	}
-	sp, ok := badInputRoutes[strings.Replace(pattern, "/ajax-api/2.0/", "/api/2.0/", 1)]
+	pattern = strings.Replace(pattern, "/ajax-api/2.0/", "/api/2.0/", 1)
+	pattern = strings.Replace(pattern, "/ajax-api/3.0/", "/api/3.0/", 1)
+	sp, ok := badInputRoutes[pattern]
 	return sp, ok
 }
 
 // badInputServer is an mlbox with webhooks allowed to loopback (the
-// fixture webhook points at a closed port) and names resolved offline.
+// fixture webhook points at a closed port) and names resolved offline,
+// with accounts on; the walk runs as its admin.
 func badInputServer(t *testing.T) *testServer {
 	t.Helper()
 	cfg := DefaultConfig()
 	cfg.DataDir = t.TempDir()
+	cfg.Auth.Enabled = true
+	cfg.Auth.AdminPassword = testAdminPassword
 	a, err := New(cfg, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	setWebhookConfig(a, fastHooks)
-	return serveTest(t, a, "127.0.0.1:0")
+	s := serveTest(t, a, "127.0.0.1:0")
+	host := strings.TrimPrefix(s.URL, "http://")
+	testCreds.Store(host, [2]string{"admin", testAdminPassword})
+	t.Cleanup(func() { testCreds.Delete(host) })
+	return s
 }
 
 func TestBadInputRoutesComplete(t *testing.T) {
@@ -344,8 +319,11 @@ var fixtureSeq atomic.Int64
 func makeFixtures(t *testing.T, s *testServer, hook bool) fixtures {
 	t.Helper()
 	n := fixtureSeq.Add(1)
-	f := fixtures{"$EXPNAME": fmt.Sprintf("bi-exp-%d", n), "$RM": fmt.Sprintf("bi-rm-%d", n), "$JOB": fmt.Sprintf("bi-job-%d", n), "$ALIAS": "champ"}
+	f := fixtures{"$EXPNAME": fmt.Sprintf("bi-exp-%d", n), "$RM": fmt.Sprintf("bi-rm-%d", n), "$JOB": fmt.Sprintf("bi-job-%d", n), "$ALIAS": "champ",
+		"$USER": fmt.Sprintf("bi-user-%d", n)}
 	f["$EXP"] = s.must(t, "POST", api+"/experiments/create", map[string]any{"name": f["$EXPNAME"], "tags": []any{map[string]any{"key": "k", "value": "v"}}})["experiment_id"].(string)
+	s.must(t, "POST", api+"/users/create", map[string]any{"username": f["$USER"], "password": "bi-password-123"})
+	s.must(t, "POST", "/api/3.0/mlflow/users/permissions/grant", map[string]any{"username": f["$USER"], "resource_type": "experiment", "resource_id": f["$EXP"], "permission": "EDIT"})
 	f["$RUN"] = createRun(t, s, f["$EXP"])
 	s.must(t, "POST", api+"/runs/log-batch", map[string]any{"run_id": f["$RUN"],
 		"metrics": []any{map[string]any{"key": "m", "value": 1, "timestamp": 1, "step": 1}},
@@ -821,6 +799,9 @@ func sendWalk(t *testing.T, s *testServer, pattern string, sp routeSpec, f fixtu
 		}
 	}
 	before := f.snapshot(s)
+	if c, ok := testCreds.Load(req.URL.Host); ok && req.Header.Get("Authorization") == "" {
+		req.SetBasicAuth(c.([2]string)[0], c.([2]string)[1])
+	}
 	resp, err := walkClient.Do(req)
 	if err != nil {
 		t.Errorf("%s %s [%s]: %v", r.method, r.path, r.what, err)
@@ -851,7 +832,7 @@ func sendWalk(t *testing.T, s *testServer, pattern string, sp routeSpec, f fixtu
 		// The API answers MLflow error JSON; unknown routes (the mux's
 		// plain-text 404/405, which the client maps to ENDPOINT_NOT_FOUND)
 		// and the UI are the exceptions.
-		_, matched := s.App.mux.Handler(req)
+		_, matched := s.App.mux.mux.Handler(req)
 		apiRoute := (strings.HasPrefix(pattern, "/api/") || strings.Contains(pattern, " /api/") || strings.Contains(pattern, " /ajax-api/") ||
 			strings.HasPrefix(pattern, "/models/") || strings.Contains(pattern, "/predict")) && pattern != "/api/" && pattern != "/ajax-api/"
 		// /invocations answers what `mlflow models serve` answers (plain text for a wrong content type).

@@ -54,6 +54,7 @@ type Config struct {
 	Webhooks  WebhookConfig    `koanf:"webhooks"`
 	Serve     ServeConfig      `koanf:"serve"`
 	Registry  RegistryConfig   `koanf:"registry"`
+	Auth      AuthConfig       `koanf:"auth"`
 	Scheduler scheduler.Config `koanf:"scheduler"`
 }
 
@@ -76,6 +77,14 @@ type HTTPConfig struct {
 	AuthFailureWindow  time.Duration `koanf:"auth_failure_window"`      // default 1m; window over which auth_max_failures counts
 	AuthLockout        time.Duration `koanf:"auth_lockout"`             // default 1m; first lockout; doubled for each further one of the same address, up to 1h
 	CORSAllowedOrigins []string      `koanf:"cors_allowed_origins"`     // default []; origins ("https://app.example.com", or "*") allowed to send state-changing requests from a browser (origin.go)
+}
+
+// AuthConfig configures accounts and permissions (accounts.go, authz.go).
+type AuthConfig struct {
+	Enabled           bool   `koanf:"enabled"`                      // default false; users, passwords and per-resource permissions, compatible with MLflow's basic-auth app
+	AdminUsername     string `koanf:"admin_username"`               // default "admin"; the admin the first start creates
+	AdminPassword     string `koanf:"admin_password" mask:"secret"` // default ""; that admin's password (12+ characters), needed only while the account does not exist
+	DefaultPermission string `koanf:"default_permission"`           // default "READ"; what users may do with resources nobody granted them anything on
 }
 
 // StoreConfig configures the bbolt metadata store.
@@ -128,6 +137,7 @@ func DefaultConfig() Config {
 			Backend: "local",
 			S3:      S3Config{Secure: true, Timeout: 10 * time.Second},
 		},
+		Auth:      AuthConfig{AdminUsername: "admin", DefaultPermission: "READ"},
 		Webhooks:  DefaultWebhookConfig(),
 		Serve:     DefaultServeConfig(),
 		Scheduler: scheduler.DefaultConfig(),
@@ -437,6 +447,13 @@ func (c Config) Validate() error {
 		add("data_dir", "must not be empty")
 	}
 	oneOf("log.level", c.Log.Level, "debug", "info", "warn", "error")
+	oneOf("auth.default_permission", c.Auth.DefaultPermission, "READ", "USE", "EDIT", "MANAGE", "NO_PERMISSIONS")
+	if c.Auth.Enabled && strings.TrimSpace(c.Auth.AdminUsername) == "" {
+		add("auth.admin_username", "must not be empty when auth.enabled is true")
+	}
+	if c.Auth.AdminPassword != "" && len(c.Auth.AdminPassword) < minPasswordLen {
+		add("auth.admin_password", "must be at least %d characters", minPasswordLen)
+	}
 	oneOf("log.format", c.Log.Format, "text", "json")
 
 	positive("http.read_header_timeout", c.HTTP.ReadHeaderTimeout)

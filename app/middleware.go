@@ -96,7 +96,7 @@ func (rm *routeMetrics) observe(route string, status int, d time.Duration) {
 func (a *App) middleware(next http.Handler) http.Handler {
 	rm := &routeMetrics{set: a.metrics, counters: map[[2]string]*metrics.Counter{}, hists: map[string]*metrics.PrometheusHistogram{}}
 	inflight := a.metrics.NewGauge("mlbox_http_requests_in_flight", nil)
-	authOn, token := a.cfg.HTTP.AuthToken != "", sha256.Sum256([]byte(a.cfg.HTTP.AuthToken))
+	authOn, token := a.authOn(), sha256.Sum256([]byte(a.cfg.HTTP.AuthToken))
 	limiter := newAuthLimiter(a.cfg.HTTP, a.log, a.metrics)
 	origins := newOriginPolicy(a.cfg.HTTP.CORSAllowedOrigins)
 	bodyTimeouts := a.metrics.NewCounter("mlbox_http_body_timeouts_total")
@@ -140,15 +140,21 @@ func (a *App) middleware(next http.Handler) http.Handler {
 				a.writeError(sw, r, errLockedOut)
 				return
 			}
-			if !authorized(r, token) {
-				if r.Header.Get("Authorization") != "" {
+			p, ok := a.authenticate(r, token)
+			if !ok || (p == nil && a.acct == nil) {
+				// Wrong credentials never pass as anonymous; with only the
+				// service token, nothing is open without it.
+				if !ok {
 					limiter.failed(key, r.RemoteAddr)
 				}
 				sw.Header().Set("WWW-Authenticate", `Basic realm="mlbox", charset="UTF-8"`)
 				a.writeError(sw, r, errUnauthenticated)
 				return
 			}
-			limiter.succeeded(key)
+			if p != nil {
+				limiter.succeeded(key)
+				r = r.WithContext(withPrincipal(r.Context(), p))
+			}
 		}
 		if src := origins.crossSite(r); src != "" {
 			crossOrigin.Inc()

@@ -1,6 +1,7 @@
 package app
 
 import (
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -43,6 +44,9 @@ func (a *App) registryRoutes() {
 // actor names who made a change, for the audit trail: the basic-auth user
 // name, else the X-Mlbox-Actor header, else "anonymous".
 func actor(r *http.Request) string {
+	if p := principalOf(r); p != nil {
+		return p.name // authenticated: the account, never what the request claims
+	}
 	if u, _, ok := r.BasicAuth(); ok && u != "" {
 		return u
 	}
@@ -82,6 +86,15 @@ func (a *App) createRegisteredModel(w http.ResponseWriter, r *http.Request) erro
 	if err != nil {
 		return err
 	}
+	typ := "registered_model"
+	for _, t := range tags {
+		if t.Key == "mlflow.prompt.is_prompt" && t.Value == "true" {
+			typ = "prompt"
+		}
+	}
+	if err := a.granted(r, typ, m.Name); err != nil {
+		return err
+	}
 	return writeJSON(w, map[string]any{"registered_model": m})
 }
 
@@ -109,6 +122,11 @@ func (a *App) renameRegisteredModel(w http.ResponseWriter, r *http.Request) erro
 	if err != nil {
 		return err
 	}
+	if a.acct != nil { // the users' own grants follow the model
+		if err := a.acct.moveModel(r.Context(), req.Name.V, req.NewName.V); err != nil {
+			return err
+		}
+	}
 	return writeJSON(w, map[string]any{"registered_model": m})
 }
 
@@ -134,6 +152,11 @@ func (a *App) deleteRegisteredModel(w http.ResponseWriter, r *http.Request) erro
 	}
 	if err := a.store.DeleteRegisteredModel(r.Context(), req.Name.V, actor(r)); err != nil {
 		return err
+	}
+	if a.acct != nil { // a future model of that name starts clean
+		if err := a.acct.moveModel(r.Context(), req.Name.V, ""); err != nil {
+			return err
+		}
 	}
 	return writeEmpty(w)
 }
@@ -466,7 +489,14 @@ func (a *App) approve(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	who := req.Approver.V
-	if who == "" {
+	if a.acct != nil {
+		// With accounts the approver is who sent the request: the body
+		// cannot name someone else, so N approvals are N people.
+		who = actor(r)
+		if req.Approver.V != "" && req.Approver.V != who {
+			return invalidParam(fmt.Sprintf("approver %q is not the authenticated user %q: approvals are recorded for the caller", req.Approver.V, who))
+		}
+	} else if who == "" {
 		who = actor(r)
 		if who == "anonymous" {
 			return missingParam("approver")

@@ -80,6 +80,9 @@ func (a *App) createExperiment(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if err := a.granted(r, "experiment", id); err != nil {
+		return err
+	}
 	return writeJSON(w, map[string]string{"experiment_id": id})
 }
 

@@ -11,7 +11,7 @@ import (
 //
 //	POST /api/mlbox/v1/runs/count                  {experiment_ids, filter, run_view_type} → {count}
 //	GET  /api/mlbox/v1/experiments/{id}/columns    → {params, metrics, tags}: the keys its runs have
-func (a *App) registerUIAPI(m *http.ServeMux) {
+func (a *App) registerUIAPI(m *router) {
 	m.HandleFunc("POST /api/mlbox/v1/runs/count", a.wrap(a.countRuns))
 	m.HandleFunc("GET /api/mlbox/v1/experiments/{id}/columns", a.wrap(a.runColumns))
 }

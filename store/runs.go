@@ -821,3 +821,26 @@ func (s *Store) AppendModelHistory(ctx context.Context, runID string, model map[
 		return nil
 	})
 }
+
+// RunExperiment returns the experiment id of a run (KindNotFound if there
+// is no such run): the access check of every run call, so it reads the
+// run index rather than the run.
+func (s *Store) RunExperiment(ctx context.Context, id string) (string, error) {
+	if ok, _ := s.Ready(); ok {
+		ix := s.runs
+		ix.mu.RLock()
+		exp := ""
+		if i, found := ix.byID[id]; found && !ix.rows[i].dead {
+			exp = ix.rows[i].exp
+		}
+		ix.mu.RUnlock()
+		if exp != "" {
+			return exp, nil
+		}
+	}
+	r, err := s.GetRun(ctx, id)
+	if err != nil {
+		return "", err
+	}
+	return r.Info.ExperimentID, nil
+}

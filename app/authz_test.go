@@ -1,0 +1,200 @@
+package app
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strings"
+	"testing"
+)
+
+const testAdminPassword = "admin-password-123"
+
+func authServer(t testing.TB, mutate ...func(*Config)) *testServer {
+	t.Helper()
+	return startServer(t, append([]func(*Config){func(c *Config) {
+		c.Auth.Enabled = true
+		c.Auth.AdminPassword = testAdminPassword
+		c.HTTP.AuthMaxFailures = 0
+	}}, mutate...)...)
+}
+
+// as sends a JSON request with HTTP Basic credentials (user "" sends none).
+func (s *testServer) as(t testing.TB, user, pw, method, path string, body any) (int, map[string]any, string) {
+	t.Helper()
+	var b string
+	if body != nil {
+		raw, _ := json.Marshal(body)
+		b = string(raw)
+	}
+	if method == http.MethodGet && body != nil {
+		q := []string{}
+		for k, v := range body.(map[string]any) {
+			q = append(q, k+"="+v.(string))
+		}
+		path += "?" + strings.Join(q, "&")
+		b = ""
+	}
+	req, err := newReq(method, s.URL+path, "application/json", b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if user != "" {
+		req.SetBasicAuth(user, pw)
+	}
+	return doReq(t, req)
+}
+
+func TestAuthNeedsAnAdminPassword(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.DataDir = t.TempDir()
+	cfg.Auth.Enabled = true
+	_, err := New(cfg, nil)
+	if !errors.Is(err, ErrInvalidConfig) || !strings.Contains(err.Error(), "MLBOX_AUTH_ADMIN_PASSWORD") {
+		t.Fatalf("New without an admin password: %v", err)
+	}
+	// Once the admin exists, the password is no longer needed.
+	cfg.Auth.AdminPassword = testAdminPassword
+	a, err := New(cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.Close()
+	cfg.Auth.AdminPassword = ""
+	a, err = New(cfg, nil)
+	if err != nil {
+		t.Fatalf("second start: %v", err)
+	}
+	a.Close()
+}
+
+func TestAuthUsersAndPermissions(t *testing.T) {
+	s := authServer(t)
+	const api2, api3 = "/api/2.0/mlflow", "/api/3.0/mlflow"
+	admin := func(method, path string, body any) (int, map[string]any, string) {
+		return s.as(t, "admin", testAdminPassword, method, path, body)
+	}
+	if st, _, _ := s.as(t, "", "", "GET", api2+"/experiments/search", nil); st != 401 {
+		t.Fatalf("anonymous: %d", st)
+	}
+	if st, _, _ := s.as(t, "admin", "wrong-password-1", "GET", api2+"/experiments/search", nil); st != 401 {
+		t.Fatalf("wrong password: %d", st)
+	}
+	if st, _, raw := s.as(t, "", "", "GET", "/health", nil); st != 200 {
+		t.Fatalf("health: %d %s", st, raw)
+	}
+	for _, u := range []string{"alice", "bob"} {
+		st, m, raw := admin("POST", api2+"/users/create", map[string]any{"username": u, "password": u + "-password-1", "is_admin": true})
+		if st != 200 || m["user"].(map[string]any)["username"] != u || m["user"].(map[string]any)["is_admin"] != false {
+			t.Fatalf("create %s: %d %s", u, st, raw)
+		}
+	}
+	if st, m, _ := admin("POST", api2+"/users/create", map[string]any{"username": "alice", "password": "another-password"}); st != 400 || m["error_code"] != "RESOURCE_ALREADY_EXISTS" {
+		t.Fatalf("duplicate: %d %v", st, m)
+	}
+	if st, m, _ := admin("POST", api2+"/users/create", map[string]any{"username": "carol", "password": "short"}); st != 400 || m["error_code"] != "INVALID_PARAMETER_VALUE" {
+		t.Fatalf("short password: %d %v", st, m)
+	}
+	alice := func(method, path string, body any) (int, map[string]any, string) {
+		return s.as(t, "alice", "alice-password-1", method, path, body)
+	}
+	bob := func(method, path string, body any) (int, map[string]any, string) {
+		return s.as(t, "bob", "bob-password-1", method, path, body)
+	}
+	if st, _, _ := bob("POST", api2+"/users/create", map[string]any{"username": "eve", "password": "eve-password-1"}); st != 403 {
+		t.Fatalf("a user creating users: %d", st)
+	}
+	if st, _, _ := bob("GET", api2+"/users/get", map[string]any{"username": "alice"}); st != 403 {
+		t.Fatalf("reading another user: %d", st)
+	}
+	if st, m, _ := bob("GET", api2+"/users/get", map[string]any{"username": "bob"}); st != 200 || m["user"].(map[string]any)["username"] != "bob" {
+		t.Fatalf("reading oneself: %d %v", st, m)
+	}
+
+	// alice creates an experiment and owns it; bob (default READ) reads it
+	// but cannot write to it until alice grants him EDIT.
+	st, m, raw := alice("POST", api2+"/experiments/create", map[string]any{"name": "alice-exp"})
+	if st != 200 {
+		t.Fatalf("create experiment: %d %s", st, raw)
+	}
+	exp := m["experiment_id"].(string)
+	if st, m, _ := alice("GET", api3+"/users/permissions/get", map[string]any{"username": "alice", "resource_type": "experiment", "resource_id": exp}); st != 200 || m["permission"] != "MANAGE" || m["allowed"] != true {
+		t.Fatalf("creator's permission: %d %v", st, m)
+	}
+	if st, _, _ := bob("GET", api2+"/experiments/get", map[string]any{"experiment_id": exp}); st != 200 {
+		t.Fatalf("bob reads: %d", st)
+	}
+	createRun := map[string]any{"experiment_id": exp, "start_time": 1}
+	if st, m, _ := bob("POST", api2+"/runs/create", createRun); st != 403 || m["error_code"] != "PERMISSION_DENIED" {
+		t.Fatalf("bob writes without a grant: %d %v", st, m)
+	}
+	if st, _, _ := bob("POST", api3+"/users/permissions/grant", map[string]any{"username": "bob", "resource_type": "experiment", "resource_id": exp, "permission": "EDIT"}); st != 403 {
+		t.Fatalf("bob grants himself: %d", st)
+	}
+	grant := map[string]any{"username": "bob", "resource_type": "experiment", "resource_id": exp, "permission": "EDIT"}
+	if st, _, raw := alice("POST", api3+"/users/permissions/grant", grant); st != 200 {
+		t.Fatalf("the owner grants: %d %s", st, raw)
+	}
+	if st, m, _ := alice("POST", api3+"/users/permissions/grant", grant); st != 400 || m["error_code"] != "RESOURCE_ALREADY_EXISTS" {
+		t.Fatalf("granting twice: %d %v", st, m)
+	}
+	st, m, raw = bob("POST", api2+"/runs/create", createRun)
+	if st != 200 {
+		t.Fatalf("bob writes with EDIT: %d %s", st, raw)
+	}
+	run := m["run"].(map[string]any)["info"].(map[string]any)["run_id"].(string)
+	if st, _, raw := bob("POST", api2+"/runs/log-metric", map[string]any{"run_id": run, "key": "m", "value": 1, "timestamp": 1}); st != 200 {
+		t.Fatalf("bob logs to the run: %d %s", st, raw)
+	}
+	if st, _, _ := bob("POST", api2+"/runs/delete", map[string]any{"run_id": run}); st != 403 {
+		t.Fatalf("deleting needs MANAGE: %d", st)
+	}
+	if st, _, _ := bob("GET", api2+"/runs/get", map[string]any{"run_id": "0123456789abcdef0123456789abcdef"}); st != 403 {
+		t.Fatalf("an unknown run is denied, not 404: %d", st)
+	}
+	if st, _, raw := alice("POST", api3+"/users/permissions/revoke", map[string]any{"username": "bob", "resource_type": "experiment", "resource_id": exp}); st != 200 {
+		t.Fatalf("revoke: %d %s", st, raw)
+	}
+	if st, _, _ := bob("POST", api2+"/runs/log-metric", map[string]any{"run_id": run, "key": "m", "value": 2, "timestamp": 2}); st != 403 {
+		t.Fatalf("after revoke: %d", st)
+	}
+	// DENY hides the experiment from bob even though the default is READ.
+	if st, _, raw := admin("POST", api3+"/users/permissions/grant", map[string]any{"username": "bob", "resource_type": "experiment", "resource_id": exp, "permission": "DENY"}); st != 200 {
+		t.Fatalf("deny: %d %s", st, raw)
+	}
+	if st, _, _ := bob("GET", api2+"/experiments/get", map[string]any{"experiment_id": exp}); st != 403 {
+		t.Fatalf("denied read: %d", st)
+	}
+	// Server-wide operations are for admins.
+	for _, p := range []string{"/api/mlbox/v1/jobs", "/api/mlbox/v1/backup", "/metrics", api2 + "/webhooks"} {
+		if st, _, _ := bob("GET", p, nil); st != 403 {
+			t.Errorf("bob GET %s: %d", p, st)
+		}
+		if st, _, _ := admin("GET", p, nil); st != 200 {
+			t.Errorf("admin GET %s: %d", p, st)
+		}
+	}
+	// A deleted user's credentials stop working at once.
+	if st, _, raw := admin("DELETE", api2+"/users/delete", map[string]any{"username": "bob"}); st != 200 {
+		t.Fatalf("delete: %d %s", st, raw)
+	}
+	if st, _, _ := bob("GET", api2+"/users/current", nil); st != 401 {
+		t.Fatalf("deleted user: %d", st)
+	}
+	if st, m, _ := admin("DELETE", api2+"/users/delete", map[string]any{"username": "admin"}); st != 400 || m["error_code"] != "BAD_REQUEST" {
+		t.Fatalf("deleting oneself: %d %v", st, m)
+	}
+	// Changing one's own password needs the current one.
+	if st, _, _ := alice("PATCH", api2+"/users/update-password", map[string]any{"username": "alice", "password": "alice-password-2"}); st != 400 {
+		t.Fatalf("no current password: %d", st)
+	}
+	if st, _, raw := alice("PATCH", api2+"/users/update-password", map[string]any{"username": "alice", "password": "alice-password-2", "current_password": "alice-password-1"}); st != 200 {
+		t.Fatalf("password change: %d %s", st, raw)
+	}
+	if st, _, _ := alice("GET", api2+"/users/current", nil); st != 401 {
+		t.Fatalf("old password after change: %d", st)
+	}
+	if st, m, _ := s.as(t, "alice", "alice-password-2", "GET", api2+"/users/current", nil); st != 200 || m["user"].(map[string]any)["username"] != "alice" {
+		t.Fatalf("new password: %d %v", st, m)
+	}
+}
