@@ -186,13 +186,16 @@ func (ac *accounts) count() int {
 // --- passwords ---
 
 // argon2id parameters (RFC 9106's second recommended option, with less
-// memory): 64 MiB, 3 passes, 2 lanes.
-const (
-	argonTime    = 3
-	argonMemory  = 64 * 1024
-	argonThreads = 2
-	argonKeyLen  = 32
+// memory): 64 MiB, 3 passes, 2 lanes. Each hash records its own, so
+// changing them here leaves existing passwords valid. (Variables so that
+// tests can make hashing cheap.)
+var (
+	argonTime    uint32 = 3
+	argonMemory  uint32 = 64 * 1024
+	argonThreads uint8  = 2
 )
+
+const argonKeyLen = 32
 
 // hashPassword returns an encoded argon2id hash in the PHC string format.
 func hashPassword(pw string) (string, error) {

@@ -287,3 +287,54 @@ func (a *App) granted(r *http.Request, typ, id string) error {
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+// readableExperiments keeps the experiment ids the caller may read (runs
+// and logged-model searches filter their experiment_ids first, so pages
+// stay whole). It returns ids unchanged when nothing is filtered.
+func (a *App) readableExperiments(r *http.Request, ids []string) []string {
+	if !a.filtering(r) {
+		return ids
+	}
+	out := make([]string, 0, len(ids))
+	for _, id := range ids {
+		if a.canRead(r, "experiment", id) {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+// refill pages through a search until it holds max results the caller
+// may see or the search ends, as MLflow's app does for experiments and
+// registered models: the page token it returns resumes right after the
+// last result examined, so a page may come back short (or empty) while
+// more follow.
+func refill[T any](max int, token string, fetch func(n int, token string) ([]T, string, error), keep func(T) bool) ([]T, string, error) {
+	var out []T
+	for {
+		items, next, err := fetch(max-len(out), token)
+		if err != nil {
+			return nil, "", err
+		}
+		for _, it := range items {
+			if keep(it) {
+				out = append(out, it)
+			}
+		}
+		if len(out) >= max || next == "" || len(items) == 0 {
+			return out, next, nil
+		}
+		token = next
+	}
+}
+
+// modelType is the permission namespace of a registered model: prompts
+// (tagged mlflow.prompt.is_prompt) have their own.
+func modelType(tags []store.Tag) string {
+	for _, t := range tags {
+		if t.Key == "mlflow.prompt.is_prompt" && t.Value == "true" {
+			return "prompt"
+		}
+	}
+	return "registered_model"
+}

@@ -4,11 +4,16 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 )
 
 const testAdminPassword = "admin-password-123"
+
+// Tests create hundreds of users: hash their passwords cheaply (the
+// parameters are part of each hash, so checking works the same).
+func init() { argonTime, argonMemory, argonThreads = 1, 64, 1 }
 
 func authServer(t testing.TB, mutate ...func(*Config)) *testServer {
 	t.Helper()
@@ -28,11 +33,11 @@ func (s *testServer) as(t testing.TB, user, pw, method, path string, body any) (
 		b = string(raw)
 	}
 	if method == http.MethodGet && body != nil {
-		q := []string{}
+		q := url.Values{}
 		for k, v := range body.(map[string]any) {
-			q = append(q, k+"="+v.(string))
+			q.Set(k, v.(string))
 		}
-		path += "?" + strings.Join(q, "&")
+		path += "?" + q.Encode()
 		b = ""
 	}
 	req, err := newReq(method, s.URL+path, "application/json", b)
@@ -196,5 +201,99 @@ func TestAuthUsersAndPermissions(t *testing.T) {
 	}
 	if st, m, _ := s.as(t, "alice", "alice-password-2", "GET", api2+"/users/current", nil); st != 200 || m["user"].(map[string]any)["username"] != "alice" {
 		t.Fatalf("new password: %d %v", st, m)
+	}
+}
+
+func TestAuthSearchesShowWhatTheUserMayRead(t *testing.T) {
+	s := authServer(t, func(c *Config) { c.Auth.DefaultPermission = "NO_PERMISSIONS" })
+	const api2, api3 = "/api/2.0/mlflow", "/api/3.0/mlflow"
+	admin := func(method, path string, body any) map[string]any {
+		t.Helper()
+		st, m, raw := s.as(t, "admin", testAdminPassword, method, path, body)
+		if st != 200 {
+			t.Fatalf("%s %s: %d %s", method, path, st, raw)
+		}
+		return m
+	}
+	admin("POST", api2+"/users/create", map[string]any{"username": "bob", "password": "bob-password-1"})
+	bob := func(method, path string, body any) map[string]any {
+		t.Helper()
+		st, m, raw := s.as(t, "bob", "bob-password-1", method, path, body)
+		if st != 200 {
+			t.Fatalf("bob %s %s: %d %s", method, path, st, raw)
+		}
+		return m
+	}
+	// Ten experiments with a run and a model each; bob may read 2, 5 and 9.
+	var exps []string
+	readable := map[string]bool{}
+	for i := range 10 {
+		id := admin("POST", api2+"/experiments/create", map[string]any{"name": "e" + itoa(int64(i))})["experiment_id"].(string)
+		exps = append(exps, id)
+		admin("POST", api2+"/runs/create", map[string]any{"experiment_id": id, "start_time": 1})
+		admin("POST", api2+"/registered-models/create", map[string]any{"name": "m" + itoa(int64(i))})
+		if i == 2 || i == 5 || i == 9 {
+			readable[id] = true
+			admin("POST", api3+"/users/permissions/grant", map[string]any{"username": "bob", "resource_type": "experiment", "resource_id": id, "permission": "READ"})
+			admin("POST", api3+"/users/permissions/grant", map[string]any{"username": "bob", "resource_type": "registered_model", "resource_id": "m" + itoa(int64(i)), "permission": "READ"})
+		}
+	}
+	// Experiments, one per page: every page token resumes where the last
+	// page stopped looking, and bob sees exactly his three.
+	seen := map[string]bool{}
+	token := ""
+	for pages := 0; ; pages++ {
+		if pages > 20 {
+			t.Fatal("paging does not end")
+		}
+		m := bob("POST", api2+"/experiments/search", map[string]any{"max_results": 1, "page_token": token})
+		exs, _ := m["experiments"].([]any)
+		if len(exs) > 1 {
+			t.Fatalf("page of %d", len(exs))
+		}
+		for _, e := range exs {
+			seen[e.(map[string]any)["experiment_id"].(string)] = true
+		}
+		token, _ = m["next_page_token"].(string)
+		if token == "" {
+			break
+		}
+	}
+	if len(seen) != 3 {
+		t.Fatalf("bob saw experiments %v, want %v", seen, readable)
+	}
+	for id := range seen {
+		if !readable[id] {
+			t.Fatalf("bob saw experiment %s", id)
+		}
+	}
+	// Runs: the experiments bob may not read are dropped from the search.
+	m := bob("POST", api2+"/runs/search", map[string]any{"experiment_ids": exps})
+	if runs, _ := m["runs"].([]any); len(runs) != 3 {
+		t.Fatalf("bob's runs: %d", len(runs))
+	}
+	if m := bob("POST", api2+"/runs/search", map[string]any{"experiment_ids": []string{exps[0]}}); len(m) != 0 {
+		t.Fatalf("runs of an unreadable experiment: %v", m)
+	}
+	if m := bob("POST", "/api/mlbox/v1/runs/count", map[string]any{"experiment_ids": exps}); m["count"] != float64(3) {
+		t.Fatalf("count: %v", m)
+	}
+	// Registered models and their versions.
+	m = bob("GET", api2+"/registered-models/search", map[string]any{"max_results": "2"})
+	n := len(m["registered_models"].([]any))
+	for tok, _ := m["next_page_token"].(string); tok != ""; tok, _ = m["next_page_token"].(string) {
+		m = bob("GET", api2+"/registered-models/search", map[string]any{"max_results": "2", "page_token": tok})
+		rms, _ := m["registered_models"].([]any)
+		n += len(rms)
+	}
+	if n != 3 {
+		t.Fatalf("bob's registered models: %d", n)
+	}
+	// Admins see everything.
+	if m := admin("POST", api2+"/experiments/search", map[string]any{"max_results": 100}); len(m["experiments"].([]any)) != 11 {
+		t.Fatalf("admin's experiments: %d", len(m["experiments"].([]any)))
+	}
+	if st, _, _ := s.as(t, "bob", "bob-password-1", "GET", api2+"/experiments/get-by-name", map[string]any{"experiment_name": "e0"}); st != 403 {
+		t.Fatalf("get-by-name of an unreadable experiment: %d", st)
 	}
 }

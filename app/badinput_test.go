@@ -271,12 +271,15 @@ func specFor(pattern string) (routeSpec, bool) {
 // badInputServer is an mlbox with webhooks allowed to loopback (the
 // fixture webhook points at a closed port) and names resolved offline,
 // with accounts on; the walk runs as its admin.
-func badInputServer(t *testing.T) *testServer {
+func badInputServer(t *testing.T, mutate ...func(*Config)) *testServer {
 	t.Helper()
 	cfg := DefaultConfig()
 	cfg.DataDir = t.TempDir()
 	cfg.Auth.Enabled = true
 	cfg.Auth.AdminPassword = testAdminPassword
+	for _, m := range mutate {
+		m(&cfg)
+	}
 	a, err := New(cfg, nil)
 	if err != nil {
 		t.Fatal(err)

@@ -186,7 +186,11 @@ func (a *App) searchLoggedModels(w http.ResponseWriter, r *http.Request) error {
 		asc := o.Ascending == nil || !o.Ascending.Set || o.Ascending.V
 		orders = append(orders, store.LoggedModelOrder{FieldName: o.FieldName.V, Ascending: asc, DatasetName: o.DatasetName.V, DatasetDigest: o.DatasetDigest.V})
 	}
-	models, next, err := a.store.SearchLoggedModels(r.Context(), req.ExperimentIDs, req.Filter.V, ds, int(req.MaxResults.V), orders, req.PageToken.V)
+	exps := a.readableExperiments(r, req.ExperimentIDs)
+	if len(exps) == 0 && len(req.ExperimentIDs) > 0 {
+		return writeJSON(w, map[string]any{})
+	}
+	models, next, err := a.store.SearchLoggedModels(r.Context(), exps, req.Filter.V, ds, int(req.MaxResults.V), orders, req.PageToken.V)
 	if err != nil {
 		return err
 	}

@@ -7,7 +7,8 @@ import "strings"
 // test (authz_matrix_test.go) walks this table through the router.
 //
 // The MLflow routes follow what MLflow's basic-auth app (3.17) asks for
-// each call; mlbox's own routes follow the same levels: reading needs
+// each call (deleting a tag of a logged model or model version needs
+// MANAGE there, while setting one needs EDIT); mlbox's own routes follow the same levels: reading needs
 // READ, inference USE, changes EDIT, deletes and permission-like changes
 // MANAGE, and server-wide operations an admin.
 
@@ -185,7 +186,7 @@ var policies = map[string]policy{
 	"DELETE mlflow:/logged-models/{model_id}":                    onLogged(capDelete),
 	"POST mlflow:/logged-models/search":                          anyUser, // filtered
 	"PATCH mlflow:/logged-models/{model_id}/tags":                onLogged(capUpdate),
-	"DELETE mlflow:/logged-models/{model_id}/tags/{tag_key...}":  onLogged(capUpdate),
+	"DELETE mlflow:/logged-models/{model_id}/tags/{tag_key...}":  onLogged(capDelete),
 	"POST mlflow:/logged-models/{model_id}/params":               onLogged(capUpdate),
 	"GET mlflow:/logged-models/{model_id}/artifacts/directories": onLogged(capRead),
 
@@ -215,7 +216,7 @@ var policies = map[string]policy{
 	"GET mlflow:/model-versions/get-download-uri":                   onModel(capRead),
 	"POST mlflow:/model-versions/get-download-uri":                  onModel(capRead),
 	"POST mlflow:/model-versions/set-tag":                           onModel(capUpdate),
-	"DELETE mlflow:/model-versions/delete-tag":                      onModel(capUpdate),
+	"DELETE mlflow:/model-versions/delete-tag":                      onModel(capDelete),
 	"POST mlflow:/model-versions/transition-stage":                  onModel(capUpdate),
 	"GET /api/mlbox/v1/models/{name}/gates":                         onPathModel(capRead),
 	"PUT /api/mlbox/v1/models/{name}/gates":                         onPathModel(capManage),

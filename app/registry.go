@@ -177,7 +177,16 @@ func (a *App) searchRegisteredModels(w http.ResponseWriter, r *http.Request) err
 	if err := atLeastOne(req.MaxResults); err != nil {
 		return err
 	}
-	ms, next, err := a.store.SearchRegisteredModels(r.Context(), req.Filter.V, int(req.MaxResults.V), req.OrderBy, req.PageToken.V)
+	max := int(req.MaxResults.V)
+	ms, next, err := a.store.SearchRegisteredModels(r.Context(), req.Filter.V, max, req.OrderBy, req.PageToken.V)
+	if err == nil && a.filtering(r) && max > 0 {
+		ms, next, err = refill(max, req.PageToken.V, func(n int, tok string) ([]*store.RegisteredModel, string, error) {
+			if tok == req.PageToken.V && n == max {
+				return ms, next, nil // the first page, fetched above
+			}
+			return a.store.SearchRegisteredModels(r.Context(), req.Filter.V, n, req.OrderBy, tok)
+		}, func(m *store.RegisteredModel) bool { return a.canRead(r, modelType(m.Tags), m.Name) })
+	}
 	if err != nil {
 		return err
 	}
@@ -361,6 +370,15 @@ func (a *App) searchModelVersions(w http.ResponseWriter, r *http.Request) error 
 	vs, next, err := a.store.SearchModelVersions(r.Context(), req.Filter.V, int(req.MaxResults.V), req.OrderBy, req.PageToken.V)
 	if err != nil {
 		return err
+	}
+	if a.filtering(r) { // this page only, as MLflow's app does
+		kept := vs[:0]
+		for _, v := range vs {
+			if a.canRead(r, "registered_model", v.Name) {
+				kept = append(kept, v)
+			}
+		}
+		vs = kept
 	}
 	return writeJSON(w, struct {
 		ModelVersions []store.ModelVersion `json:"model_versions,omitempty"`

@@ -300,7 +300,23 @@ func (a *App) listDeployments(w http.ResponseWriter, r *http.Request) error {
 	if a.serve == nil {
 		return errServeDisabled
 	}
-	return writeJSON(w, map[string]any{"deployments": a.serve.Statuses(), "loaded": a.serve.Loaded()})
+	sts, loaded := a.serve.Statuses(), a.serve.Loaded()
+	if a.filtering(r) { // the models the caller may read
+		keptS := sts[:0]
+		for _, s := range sts {
+			if a.canRead(r, "registered_model", s.Name) {
+				keptS = append(keptS, s)
+			}
+		}
+		keptL := loaded[:0]
+		for _, l := range loaded {
+			if a.canRead(r, "registered_model", l.Model) {
+				keptL = append(keptL, l)
+			}
+		}
+		sts, loaded = keptS, keptL
+	}
+	return writeJSON(w, map[string]any{"deployments": sts, "loaded": loaded})
 }
 
 func (a *App) getDeployment(w http.ResponseWriter, r *http.Request) error {

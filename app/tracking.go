@@ -118,6 +118,9 @@ func (a *App) getExperimentByName(w http.ResponseWriter, r *http.Request) error 
 		return err
 	}
 	e, err := a.store.GetExperimentByName(r.Context(), req.Name.V)
+	if err == nil && !a.canRead(r, "experiment", e.ExperimentID) {
+		return errPermissionDenied
+	}
 	if err != nil {
 		return err
 	}
@@ -157,6 +160,14 @@ func (a *App) searchExperiments(w http.ResponseWriter, r *http.Request) error {
 		max = int(req.MaxResults.V)
 	}
 	exps, next, err := a.store.SearchExperiments(r.Context(), view, req.Filter.V, req.OrderBy, max, req.PageToken.V)
+	if err == nil && a.filtering(r) && max > 0 {
+		exps, next, err = refill(max, req.PageToken.V, func(n int, tok string) ([]store.Experiment, string, error) {
+			if tok == req.PageToken.V && n == max {
+				return exps, next, nil // the first page, fetched above
+			}
+			return a.store.SearchExperiments(r.Context(), view, req.Filter.V, req.OrderBy, n, tok)
+		}, func(e store.Experiment) bool { return a.canRead(r, "experiment", e.ExperimentID) })
+	}
 	if err != nil {
 		return err
 	}
@@ -397,8 +408,12 @@ func (a *App) searchRuns(w http.ResponseWriter, r *http.Request) error {
 			return invalidParam("Invalid value for request parameter max_results. It must be at least 1, but got value 0")
 		}
 	}
+	exps := a.readableExperiments(r, req.ExperimentIDs)
+	if len(exps) == 0 && len(req.ExperimentIDs) > 0 {
+		return writeJSON(w, map[string]any{}) // none the caller may read
+	}
 	runs, next, err := a.store.SearchRuns(r.Context(), store.SearchRunsRequest{
-		ExperimentIDs: req.ExperimentIDs, Filter: req.Filter.V, ViewType: view, MaxResults: max,
+		ExperimentIDs: exps, Filter: req.Filter.V, ViewType: view, MaxResults: max,
 		OrderBy: req.OrderBy, PageToken: req.PageToken.V,
 	})
 	if err != nil {
@@ -713,6 +728,17 @@ func (a *App) getMetricHistoryBulkInterval(w http.ResponseWriter, r *http.Reques
 	}
 	if req.EndStep.Set {
 		end = &req.EndStep.V
+	}
+	if a.filtering(r) {
+		for _, id := range req.RunIDs {
+			exp, err := a.store.RunExperiment(r.Context(), id)
+			if err != nil {
+				return err
+			}
+			if !a.canRead(r, "experiment", exp) {
+				return errPermissionDenied
+			}
+		}
 	}
 	ms, err := a.store.GetMetricHistoryBulkInterval(r.Context(), req.RunIDs, req.MetricKey.V, start, end, int(req.MaxResults.V))
 	if err != nil {

@@ -29,7 +29,11 @@ func (a *App) countRuns(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	n, err := a.store.CountRuns(store.SearchRunsRequest{ExperimentIDs: req.ExperimentIDs, Filter: req.Filter.V, ViewType: view})
+	exps := a.readableExperiments(r, req.ExperimentIDs)
+	if len(exps) == 0 && len(req.ExperimentIDs) > 0 {
+		return writeJSON(w, map[string]int{"count": 0})
+	}
+	n, err := a.store.CountRuns(store.SearchRunsRequest{ExperimentIDs: exps, Filter: req.Filter.V, ViewType: view})
 	if err != nil {
 		return err
 	}
