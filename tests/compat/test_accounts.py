@@ -1,0 +1,290 @@
+"""Accounts (auth.enabled) with the real MLflow client and MLflow's own admin
+client (mlflow.server.get_app_client("basic-auth")): one scenario of users,
+grants, denials and password changes, played against mlbox and against a
+real `mlflow server --app-name basic-auth` (3.x), and both must answer
+alike, step by step.
+
+Credentials are what MLflow's client sends: MLFLOW_TRACKING_USERNAME and
+MLFLOW_TRACKING_PASSWORD, read at every request.
+"""
+import contextlib
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+import pytest
+
+from conftest import TARGET, unique
+from mlboxproc import MlboxProcess, free_port
+
+ADMIN_PW = "compat-admin-password"
+
+pytestmark = pytest.mark.skipif(TARGET != "mlbox", reason="starts its own servers")
+
+
+def _mlflow_major():
+    import mlflow
+
+    return int(mlflow.__version__.split(".")[0])
+
+
+class MlflowAuthServer:
+    """`mlflow server --app-name basic-auth` with its own auth database."""
+
+    def __init__(self):
+        self.dir = tempfile.mkdtemp(prefix="mlflow-auth-")
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.proc = None
+
+    def start(self, timeout=120):
+        import mlflow.server.auth as auth_pkg  # noqa: F401  (needs Flask-WTF: mlflow[auth])
+
+        ini = os.path.join(self.dir, "basic_auth.ini")
+        with open(ini, "w") as f:
+            f.write("[mlflow]\ndefault_permission = READ\n"
+                    f"database_uri = sqlite:///{self.dir}/basic_auth.db\n"
+                    "admin_username = admin\n"
+                    "authorization_function = mlflow.server.auth:authenticate_request_basic_auth\n")
+        env = dict(os.environ, MLFLOW_AUTH_CONFIG_PATH=ini, MLFLOW_AUTH_ADMIN_PASSWORD=ADMIN_PW,
+                   MLFLOW_FLASK_SERVER_SECRET_KEY="compat-secret")
+        for k in ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD", "MLFLOW_TRACKING_TOKEN"):
+            env.pop(k, None)
+        exe = os.path.join(os.path.dirname(sys.executable), "mlflow")
+        self._log = open(os.path.join(self.dir, "server.log"), "wb")
+        self.proc = subprocess.Popen(
+            [exe, "server", "--app-name", "basic-auth", "--host", "127.0.0.1", "--port", str(self.port),
+             "--backend-store-uri", f"sqlite:///{self.dir}/mlflow.db",
+             "--artifacts-destination", f"{self.dir}/mlartifacts", "--workers", "1"],
+            cwd=self.dir, env=env, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True)
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError("mlflow server exited:\n" + self.log())
+            try:
+                with urllib.request.urlopen(self.url + "/health", timeout=1):
+                    return self
+            except OSError:
+                time.sleep(0.2)
+        raise RuntimeError("mlflow server did not start:\n" + self.log())
+
+    def log(self):
+        with open(os.path.join(self.dir, "server.log"), "rb") as f:
+            return f.read().decode(errors="replace")[-4000:]
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def mlbox_accounts():
+    with MlboxProcess(env={"MLBOX_AUTH_ENABLED": "true", "MLBOX_AUTH_ADMIN_PASSWORD": ADMIN_PW}) as p:
+        yield p
+
+
+@pytest.fixture(scope="module")
+def mlflow_accounts():
+    if _mlflow_major() < 3:
+        pytest.skip("the reference basic-auth server is MLflow 3's")
+    srv = MlflowAuthServer()
+    try:
+        srv.start()
+    except ImportError as e:
+        pytest.fail(f"MLflow's basic-auth app cannot start here: {e}")
+    yield srv
+    srv.stop()
+
+
+@contextlib.contextmanager
+def as_user(name, password):
+    keys = ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD", "MLFLOW_TRACKING_TOKEN")
+    old = {k: os.environ.get(k) for k in keys}
+    os.environ.pop("MLFLOW_TRACKING_TOKEN", None)
+    if name is None:
+        os.environ.pop("MLFLOW_TRACKING_USERNAME", None)
+        os.environ.pop("MLFLOW_TRACKING_PASSWORD", None)
+    else:
+        os.environ["MLFLOW_TRACKING_USERNAME"] = name
+        os.environ["MLFLOW_TRACKING_PASSWORD"] = password
+    try:
+        yield
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def scenario(url, tag):
+    """Plays the scenario against url; returns [(step, outcome)], where the
+    outcome is the value the step returned or the error code it raised."""
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+    from mlflow.server import get_app_client
+
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    out = []
+    alice, bob = f"alice-{tag}", f"bob-{tag}"
+    pw = {"admin": ADMIN_PW, alice: "alice-password-1", bob: "bob-password-1"}
+
+    def step(name, who, fn):
+        with as_user(who, pw.get(who)):
+            try:
+                res = fn(MlflowClient(tracking_uri=url, registry_uri=url), get_app_client("basic-auth", tracking_uri=url))
+            except MlflowException as e:
+                res = ("error", e.error_code)
+        out.append((name, res))
+        return res
+
+    step("anonymous search", None, lambda c, a: len(c.search_experiments()) >= 0)
+    step("create alice", "admin", lambda c, a: (a.create_user(alice, pw[alice]).username, a.get_user(alice).is_admin))
+    step("create bob", "admin", lambda c, a: a.create_user(bob, pw[bob]).username == bob)
+    step("create alice again", "admin", lambda c, a: a.create_user(alice, "another-password"))
+    step("short password", "admin", lambda c, a: a.create_user(f"carol-{tag}", "short"))
+    step("bob creates a user", bob, lambda c, a: a.create_user(f"eve-{tag}", "eve-password-1"))
+    step("bob reads alice", bob, lambda c, a: a.get_user(alice).username)
+    step("bob reads himself", bob, lambda c, a: a.get_user(bob).username)
+    with as_user(alice, "not-her-password"):
+        try:
+            MlflowClient(tracking_uri=url).search_experiments()
+            out.append(("alice with a wrong password", "ok"))
+        except MlflowException as e:
+            out.append(("alice with a wrong password", e.error_code))
+
+    exp = step("alice creates an experiment", alice, lambda c, a: c.create_experiment(f"exp-{tag}"))
+    step("alice's permission", alice, lambda c, a: (lambda r: (r.allowed, r.permission))(
+        a.get_user_permission(alice, "experiment", exp)))
+    step("bob's permission", bob, lambda c, a: (lambda r: (r.allowed, r.permission))(
+        a.get_user_permission(bob, "experiment", exp)))
+    step("bob reads the experiment", bob, lambda c, a: c.get_experiment(exp).name == f"exp-{tag}")
+    step("bob creates a run", bob, lambda c, a: c.create_run(exp).info.experiment_id)
+    step("bob grants himself", bob, lambda c, a: a.grant_user_permission(bob, "experiment", exp, "EDIT"))
+    step("alice grants bob EDIT", alice, lambda c, a: a.grant_user_permission(bob, "experiment", exp, "EDIT"))
+    step("alice grants bob EDIT again", alice, lambda c, a: a.grant_user_permission(bob, "experiment", exp, "EDIT"))
+    run = step("bob creates a run with EDIT", bob, lambda c, a: c.create_run(exp).info.run_id)
+    step("bob logs a metric", bob, lambda c, a: c.log_metric(run, "loss", 0.5))
+    step("bob deletes the run", bob, lambda c, a: c.delete_run(run))
+    step("alice deletes the run", alice, lambda c, a: c.delete_run(run))
+    step("bob's permission now", bob, lambda c, a: (lambda r: (r.allowed, r.permission))(
+        a.get_user_permission(bob, "experiment", exp)))
+    step("alice revokes", alice, lambda c, a: a.revoke_user_permission(bob, "experiment", exp))
+    step("alice revokes again", alice, lambda c, a: a.revoke_user_permission(bob, "experiment", exp))
+    step("bob creates a run after revoke", bob, lambda c, a: c.create_run(exp).info.experiment_id)
+    step("admin denies bob", "admin", lambda c, a: a.grant_user_permission(bob, "experiment", exp, "DENY"))
+    step("bob reads a denied experiment", bob, lambda c, a: c.get_experiment(exp).name)
+    step("bob searches", bob, lambda c, a: exp in [e.experiment_id for e in c.search_experiments(max_results=1000)])
+    step("bad permission", "admin", lambda c, a: a.grant_user_permission(alice, "experiment", exp, "SUPER"))
+    step("bad resource type", "admin", lambda c, a: a.grant_user_permission(alice, "thing", exp, "READ"))
+
+    model = f"model-{tag}"
+    step("alice creates a model", alice, lambda c, a: c.create_registered_model(model).name == model)
+    step("bob tags the model", bob, lambda c, a: c.set_registered_model_tag(model, "k", "v"))
+    step("alice grants bob MANAGE on it", alice, lambda c, a: a.grant_user_permission(bob, "registered_model", model, "MANAGE"))
+    step("bob tags the model now", bob, lambda c, a: c.set_registered_model_tag(model, "k", "v"))
+    step("bob renames it", bob, lambda c, a: c.rename_registered_model(model, model + "-2") is None)
+    step("bob's permission follows", bob, lambda c, a: (lambda r: (r.allowed, r.permission))(
+        a.get_user_permission(bob, "registered_model", model + "-2")))
+
+    step("bob changes his password without the old one", bob, lambda c, a: a.update_user_password(bob, "bob-password-2"))
+    step("admin changes bob's password", "admin", lambda c, a: a.update_user_password(bob, "bob-password-2"))
+    step("bob with the old password", bob, lambda c, a: len(c.search_experiments()) >= 0)
+    pw[bob] = "bob-password-2"
+    step("bob with the new password", bob, lambda c, a: len(c.search_experiments()) >= 0)
+    step("bob makes himself admin", bob, lambda c, a: a.update_user_admin(bob, True))
+    step("admin makes bob admin", "admin", lambda c, a: a.update_user_admin(bob, True))
+    step("bob as an admin reads the denied experiment", bob, lambda c, a: c.get_experiment(exp).name == f"exp-{tag}")
+    step("admin deletes itself", "admin", lambda c, a: a.delete_user("admin"))
+    step("admin deletes alice", "admin", lambda c, a: a.delete_user(alice))
+    step("alice after deletion", alice, lambda c, a: len(c.search_experiments()) >= 0)
+    step("get a deleted user", "admin", lambda c, a: a.get_user(alice))
+    return out
+
+
+def _normalize(steps):
+    """Ids differ between servers (experiment and run ids): keep their kind."""
+    norm = []
+    for name, res in steps:
+        if isinstance(res, str) and name in ("alice creates an experiment", "bob creates a run with EDIT"):
+            res = "<id>"
+        norm.append((name, res))
+    return norm
+
+
+def test_accounts_answer_like_mlflow(mlbox_accounts, mlflow_accounts):
+    tag = unique("acct")  # the same names on both servers
+    ours = _normalize(scenario(mlbox_accounts.url, tag))
+    theirs = _normalize(scenario(mlflow_accounts.url, tag))
+    diffs = [(a[0], a[1], b[1]) for a, b in zip(ours, theirs) if a != b]
+    assert not diffs, "steps where mlbox and MLflow differ (step, mlbox, mlflow):\n" + "\n".join(map(repr, diffs))
+    # And the scenario did what it meant to (not just the same on both sides).
+    got = dict(ours)
+    assert got["create alice"] == (got["create alice"][0], False)
+    assert got["create alice again"] == ("error", "RESOURCE_ALREADY_EXISTS")
+    assert got["bob creates a user"] == ("error", "PERMISSION_DENIED")
+    assert got["bob creates a run"] == ("error", "PERMISSION_DENIED")
+    assert got["alice's permission"] == (True, "MANAGE")
+    assert got["bob's permission"] == (False, "READ")
+    assert got["bob logs a metric"] is None
+    assert got["bob reads a denied experiment"] == ("error", "PERMISSION_DENIED")
+    assert got["bob searches"] is False
+    assert got["bob's permission follows"] == (True, "MANAGE")
+    assert got["bob with the old password"] == ("error", "UNAUTHENTICATED")
+    assert got["alice after deletion"] == ("error", "UNAUTHENTICATED")
+
+
+def test_tracking_with_accounts(mlbox_accounts, tmp_path):
+    """A user logs a whole run with artifacts and a model version through the
+    fluent API, as any MLflow script does."""
+    import mlflow
+    from mlflow import MlflowClient
+    from mlflow.server import get_app_client
+
+    url = mlbox_accounts.url
+    name = unique("dana")
+    with as_user("admin", ADMIN_PW):
+        get_app_client("basic-auth", tracking_uri=url).create_user(name, "dana-password-1")
+    with as_user(name, "dana-password-1"):
+        mlflow.set_tracking_uri(url)
+        mlflow.set_experiment(unique("dana-exp"))
+        with mlflow.start_run() as run:
+            mlflow.log_param("lr", 0.1)
+            mlflow.log_metric("loss", 0.25)
+            f = tmp_path / "notes.txt"
+            f.write_text("hi")
+            mlflow.log_artifact(str(f))
+        c = MlflowClient(tracking_uri=url, registry_uri=url)
+        assert c.get_run(run.info.run_id).data.metrics == {"loss": 0.25}
+        assert [a.path for a in c.list_artifacts(run.info.run_id)] == ["notes.txt"]
+        rm = unique("dana-model")
+        c.create_registered_model(rm)
+        v = c.create_model_version(rm, f"runs:/{run.info.run_id}/model", run_id=run.info.run_id)
+        assert v.version == "1"
+
+
+@pytest.mark.skipif(_mlflow_major() >= 3, reason="the 2.x client's own check")
+def test_two_x_admin_client(mlbox_accounts):
+    """MLflow 2.x's AuthServiceClient reads experiment_permissions and
+    registered_model_permissions from every user: mlbox sends them."""
+    from mlflow.server import get_app_client
+
+    with as_user("admin", ADMIN_PW):
+        a = get_app_client("basic-auth", tracking_uri=mlbox_accounts.url)
+        name = unique("frank")
+        assert a.create_user(name, "frank-password-1").username == name
+        assert a.get_user(name).is_admin is False
+        a.update_user_admin(name, True)
+        assert a.get_user(name).is_admin is True
+        a.delete_user(name)
