@@ -111,7 +111,10 @@ type accounts struct {
 	st          *store.Store
 	defaultPerm level
 
-	reloadMu  sync.Mutex // one reload at a time: a slow one never stores an older state
+	// writeMu orders the changes: a write to the store and its change to
+	// the memory copy (or a reload) happen as one, so a reload that read
+	// the store before a write never replaces what that write applied.
+	writeMu   sync.Mutex
 	mu        sync.RWMutex
 	byName    map[string]*store.User
 	byID      map[int64]*store.User
@@ -133,10 +136,32 @@ func newAccounts(ctx context.Context, st *store.Store, defaultPerm string) (*acc
 	return ac, ac.reload(ctx)
 }
 
-// reload reads every record again (after each change).
+// reload reads every record again (after a change of roles, or one that
+// touches many records).
 func (ac *accounts) reload(ctx context.Context) error {
-	ac.reloadMu.Lock()
-	defer ac.reloadMu.Unlock()
+	ac.writeMu.Lock()
+	defer ac.writeMu.Unlock()
+	return ac.reloadLocked(ctx)
+}
+
+// change runs a store write and then applies its effect to the memory
+// copy with delta (under the write lock); a nil delta reloads everything.
+func (ac *accounts) change(ctx context.Context, write func() error, delta func()) error {
+	ac.writeMu.Lock()
+	defer ac.writeMu.Unlock()
+	if err := write(); err != nil {
+		return err
+	}
+	if delta == nil {
+		return ac.reloadLocked(ctx)
+	}
+	ac.mu.Lock()
+	delta()
+	ac.mu.Unlock()
+	return nil
+}
+
+func (ac *accounts) reloadLocked(ctx context.Context) error {
 	s, err := ac.st.LoadAuth(context.WithoutCancel(ctx))
 	if err != nil {
 		return err
@@ -366,14 +391,35 @@ func (ac *accounts) createUser(ctx context.Context, username, password string, a
 		}
 		hash = h
 	}
-	u, err := ac.st.CreateUser(ctx, store.User{Username: username, PasswordHash: hash, IsAdmin: admin, Source: source})
+	var u *store.User
+	err := ac.change(ctx, func() (err error) {
+		u, err = ac.st.CreateUser(ctx, store.User{Username: username, PasswordHash: hash, IsAdmin: admin, Source: source})
+		return err
+	}, func() { ac.putUserLocked(u) })
 	if store.KindOf(err) == store.KindExists {
 		return nil, &apiError{400, "RESOURCE_ALREADY_EXISTS", fmt.Sprintf("User (username=%s) already exists.", username)}
 	}
 	if err != nil {
 		return nil, err
 	}
-	return u, ac.reload(ctx)
+	return u, nil
+}
+
+// putUserLocked stores a new or changed user (a fresh copy: readers may
+// hold the old one).
+func (ac *accounts) putUserLocked(u *store.User) {
+	c := *u
+	ac.byName[c.Username] = &c
+	ac.byID[c.ID] = &c
+}
+
+// updateUser changes a user in the store and in memory.
+func (ac *accounts) updateUser(ctx context.Context, username string, fn func(u *store.User) error) error {
+	var u *store.User
+	return ac.change(ctx, func() (err error) {
+		u, err = ac.st.UpdateUser(ctx, username, fn)
+		return err
+	}, func() { ac.putUserLocked(u) })
 }
 
 func (ac *accounts) setPassword(ctx context.Context, username, password string) error {
@@ -384,17 +430,11 @@ func (ac *accounts) setPassword(ctx context.Context, username, password string) 
 	if err != nil {
 		return err
 	}
-	if _, err := ac.st.UpdateUser(ctx, username, func(u *store.User) error { u.PasswordHash = h; return nil }); err != nil {
-		return err
-	}
-	return ac.reload(ctx)
+	return ac.updateUser(ctx, username, func(u *store.User) error { u.PasswordHash = h; return nil })
 }
 
 func (ac *accounts) setAdmin(ctx context.Context, username string, admin bool) error {
-	if _, err := ac.st.UpdateUser(ctx, username, func(u *store.User) error { u.IsAdmin = admin; return nil }); err != nil {
-		return err
-	}
-	return ac.reload(ctx)
+	return ac.updateUser(ctx, username, func(u *store.User) error { u.IsAdmin = admin; return nil })
 }
 
 func (ac *accounts) deleteUser(ctx context.Context, username string) error {
@@ -410,24 +450,50 @@ func (ac *accounts) deleteUser(ctx context.Context, username string) error {
 		}
 	}
 	ac.mu.RUnlock()
-	if _, err := ac.st.DeleteUser(ctx, username, own...); err != nil {
+	return ac.change(ctx, func() error {
+		_, err := ac.st.DeleteUser(ctx, username, own...)
 		return err
-	}
-	return ac.reload(ctx)
+	}, nil)
 }
 
 // grant adds a direct grant to a user's own role; upsert changes one
 // that exists (the creator's MANAGE), else that is RESOURCE_ALREADY_EXISTS.
 func (ac *accounts) grant(ctx context.Context, u *store.User, typ, id, perm string, upsert bool) error {
-	_, err := ac.st.AddRolePermission(ctx, store.RolePermission{ResourceType: typ, ResourcePattern: id, Permission: perm},
-		upsert, ownRoleName(u.ID), defaultWorkspace, u.ID)
+	var rp *store.RolePermission
+	err := ac.change(ctx, func() (err error) {
+		rp, err = ac.st.AddRolePermission(ctx, store.RolePermission{ResourceType: typ, ResourcePattern: id, Permission: perm},
+			upsert, ownRoleName(u.ID), defaultWorkspace, u.ID)
+		return err
+	}, func() { ac.putOwnPermissionLocked(u.ID, *rp) })
 	if store.KindOf(err) == store.KindExists {
 		return &apiError{400, "RESOURCE_ALREADY_EXISTS", fmt.Sprintf("Permission for user=%s on resource_type=%s, resource_id=%s already exists.", u.Username, typ, id)}
 	}
-	if err != nil {
-		return err
+	return err
+}
+
+// putOwnPermissionLocked adds or replaces a permission of a user's own
+// role, making the role (as the store just did) if memory has none. Roles
+// are copied on change: readers may hold the old one.
+func (ac *accounts) putOwnPermissionLocked(user int64, rp store.RolePermission) {
+	old := ac.roles[rp.RoleID]
+	var r store.Role
+	if old != nil {
+		r = *old
+	} else {
+		r = store.Role{ID: rp.RoleID, Name: ownRoleName(user), Workspace: defaultWorkspace}
 	}
-	return ac.reload(ctx)
+	perms := make([]store.RolePermission, 0, len(r.Permissions)+1)
+	for _, p := range r.Permissions {
+		if p.ID != rp.ID {
+			perms = append(perms, p)
+		}
+	}
+	r.Permissions = append(perms, rp)
+	ac.roles[r.ID] = &r
+	if ac.ownRole[user] != r.ID {
+		ac.ownRole[user] = r.ID
+		ac.userRoles[user] = append(append([]int64(nil), ac.userRoles[user]...), r.ID)
+	}
 }
 
 // revoke removes a direct grant.
@@ -446,13 +512,27 @@ func (ac *accounts) revoke(ctx context.Context, u *store.User, typ, id string) e
 	if pid == 0 {
 		return notFound
 	}
-	if _, err := ac.st.RemoveRolePermission(ctx, pid); err != nil {
-		if errors.Is(err, store.ErrNotFound) {
-			return notFound
-		}
+	err := ac.change(ctx, func() error {
+		_, err := ac.st.RemoveRolePermission(ctx, pid)
 		return err
+	}, func() {
+		old := ac.roles[ac.ownRole[u.ID]]
+		if old == nil {
+			return
+		}
+		r := *old
+		r.Permissions = make([]store.RolePermission, 0, len(old.Permissions))
+		for _, p := range old.Permissions {
+			if p.ID != pid {
+				r.Permissions = append(r.Permissions, p)
+			}
+		}
+		ac.roles[r.ID] = &r
+	})
+	if errors.Is(err, store.ErrNotFound) {
+		return notFound
 	}
-	return ac.reload(ctx)
+	return err
 }
 
 // ownRoles returns the ids of every user's own role (the grants a model
@@ -471,10 +551,12 @@ func (ac *accounts) ownRoles() []int64 {
 // (to == "") in the users' own grants, as MLflow does.
 func (ac *accounts) moveModel(ctx context.Context, from, to string) error {
 	roles := ac.ownRoles()
-	for _, typ := range []string{"registered_model", "prompt"} {
-		if err := ac.st.MoveResourcePermissions(ctx, roles, typ, from, to); err != nil {
-			return err
+	return ac.change(ctx, func() error {
+		for _, typ := range []string{"registered_model", "prompt"} {
+			if err := ac.st.MoveResourcePermissions(ctx, roles, typ, from, to); err != nil {
+				return err
+			}
 		}
-	}
-	return ac.reload(ctx)
+		return nil
+	}, nil)
 }

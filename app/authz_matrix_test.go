@@ -260,6 +260,20 @@ var handlerChecks = map[string]func(level) bool{
 	"GET mlflow:/users/roles/list":          func(level) bool { return false },
 	"POST mlflow:/users/permissions/grant":  func(l level) bool { return l == lvlManage },
 	"POST mlflow:/users/permissions/revoke": func(l level) bool { return l == lvlManage },
+	// Roles: the fixture users hold roles in "default" (their own), so
+	// they may read its roles but not manage them (no workspace MANAGE).
+	"POST mlflow:/roles/create":               func(level) bool { return false },
+	"GET mlflow:/roles/get":                   func(level) bool { return true },
+	"GET mlflow:/roles/list":                  func(level) bool { return true },
+	"PATCH mlflow:/roles/update":              func(level) bool { return false },
+	"DELETE mlflow:/roles/delete":             func(level) bool { return false },
+	"POST mlflow:/roles/permissions/add":      func(level) bool { return false },
+	"DELETE mlflow:/roles/permissions/remove": func(level) bool { return false },
+	"GET mlflow:/roles/permissions/list":      func(level) bool { return true },
+	"PATCH mlflow:/roles/permissions/update":  func(level) bool { return false },
+	"POST mlflow:/roles/assign":               func(level) bool { return false },
+	"DELETE mlflow:/roles/unassign":           func(level) bool { return false },
+	"GET mlflow:/roles/users/list":            func(level) bool { return false },
 	// These read what they name after the lookup.
 	"GET mlflow:/experiments/get-by-name":            func(l level) bool { return l.can(capRead) },
 	"POST mlflow:/experiments/get-by-name":           func(l level) bool { return l.can(capRead) },

@@ -102,6 +102,18 @@ var badInputRoutes = map[string]routeSpec{
 	"GET /api/3.0/mlflow/users/permissions/list":       {body: `{"username":"$USER"}`},
 	"GET /api/3.0/mlflow/users/current/permissions":    {},
 	"GET /api/3.0/mlflow/users/roles/list":             {body: `{"username":"$USER"}`},
+	"POST /api/3.0/mlflow/roles/create":                {body: `{"workspace":"default","name":"$ROLENAME-new","description":"d"}`, fresh: true},
+	"GET /api/3.0/mlflow/roles/get":                    {body: `{"role_id":"$ROLE"}`},
+	"GET /api/3.0/mlflow/roles/list":                   {body: `{"workspace":"default"}`},
+	"PATCH /api/3.0/mlflow/roles/update":               {body: `{"role_id":"$ROLE","name":"$ROLENAME-2","description":"x"}`, fresh: true},
+	"DELETE /api/3.0/mlflow/roles/delete":              {body: `{"role_id":"$ROLE"}`, fresh: true},
+	"POST /api/3.0/mlflow/roles/permissions/add":       {body: `{"role_id":"$ROLE","resource_type":"registered_model","resource_pattern":"$RM","permission":"EDIT"}`, fresh: true},
+	"DELETE /api/3.0/mlflow/roles/permissions/remove":  {body: `{"role_permission_id":"$RPERM"}`, fresh: true},
+	"GET /api/3.0/mlflow/roles/permissions/list":       {body: `{"role_id":"$ROLE"}`},
+	"PATCH /api/3.0/mlflow/roles/permissions/update":   {body: `{"role_permission_id":"$RPERM","permission":"EDIT"}`},
+	"POST /api/3.0/mlflow/roles/assign":                {body: `{"username":"admin","role_id":"$ROLE"}`, fresh: true},
+	"DELETE /api/3.0/mlflow/roles/unassign":            {body: `{"username":"$USER","role_id":"$ROLE"}`, fresh: true},
+	"GET /api/3.0/mlflow/roles/users/list":             {body: `{"role_id":"$ROLE"}`},
 
 	// experiments
 	"POST " + mlflowPrefix + "/experiments/create":                {body: `{"name":"$EXPNAME-new","artifact_location":"","tags":[{"key":"k","value":"v"}]}`, fresh: true},
@@ -327,6 +339,12 @@ func makeFixtures(t *testing.T, s *testServer, hook bool) fixtures {
 	f["$EXP"] = s.must(t, "POST", api+"/experiments/create", map[string]any{"name": f["$EXPNAME"], "tags": []any{map[string]any{"key": "k", "value": "v"}}})["experiment_id"].(string)
 	s.must(t, "POST", api+"/users/create", map[string]any{"username": f["$USER"], "password": "bi-password-123"})
 	s.must(t, "POST", "/api/3.0/mlflow/users/permissions/grant", map[string]any{"username": f["$USER"], "resource_type": "experiment", "resource_id": f["$EXP"], "permission": "EDIT"})
+	f["$ROLENAME"] = fmt.Sprintf("bi-role-%d", n)
+	role := s.must(t, "POST", "/api/3.0/mlflow/roles/create", map[string]any{"workspace": "default", "name": f["$ROLENAME"]})
+	f["$ROLE"] = fmt.Sprint(role["role"].(map[string]any)["id"])
+	rp := s.must(t, "POST", "/api/3.0/mlflow/roles/permissions/add", map[string]any{"role_id": f["$ROLE"], "resource_type": "experiment", "resource_pattern": f["$EXP"], "permission": "READ"})
+	f["$RPERM"] = fmt.Sprint(rp["role_permission"].(map[string]any)["id"])
+	s.must(t, "POST", "/api/3.0/mlflow/roles/assign", map[string]any{"username": f["$USER"], "role_id": f["$ROLE"]})
 	f["$RUN"] = createRun(t, s, f["$EXP"])
 	s.must(t, "POST", api+"/runs/log-batch", map[string]any{"run_id": f["$RUN"],
 		"metrics": []any{map[string]any{"key": "m", "value": 1, "timestamp": 1, "step": 1}},

@@ -132,6 +132,20 @@ var policies = map[string]policy{
 	"GET mlflow:/users/permissions/list":    anyUser,
 	"GET mlflow:/users/current/permissions": anyUser,
 	"GET mlflow:/users/roles/list":          anyUser,
+	// Roles (roles.go): admins and the workspace's admins manage them;
+	// users with a role in the workspace read them.
+	"POST mlflow:/roles/create":               anyUser,
+	"GET mlflow:/roles/get":                   anyUser,
+	"GET mlflow:/roles/list":                  anyUser,
+	"PATCH mlflow:/roles/update":              anyUser,
+	"DELETE mlflow:/roles/delete":             anyUser,
+	"POST mlflow:/roles/permissions/add":      anyUser,
+	"DELETE mlflow:/roles/permissions/remove": anyUser,
+	"GET mlflow:/roles/permissions/list":      anyUser,
+	"PATCH mlflow:/roles/permissions/update":  anyUser,
+	"POST mlflow:/roles/assign":               anyUser,
+	"DELETE mlflow:/roles/unassign":           anyUser,
+	"GET mlflow:/roles/users/list":            anyUser,
 
 	// Experiments.
 	"POST mlflow:/experiments/create":                anyUser, // the creator gets MANAGE

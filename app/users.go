@@ -32,6 +32,7 @@ func (a *App) userRoutes() {
 	a.mlflow3("GET", "/users/permissions/list", a.accountsOnly(a.listPermissions))
 	a.mlflow3("GET", "/users/current/permissions", a.accountsOnly(a.currentPermissions))
 	a.mlflow3("GET", "/users/roles/list", a.accountsOnly(a.listUserRoles))
+	a.roleRoutes()
 }
 
 // mlflow3 registers an RPC under /api/3.0/mlflow and /ajax-api/3.0/mlflow.

@@ -198,6 +198,45 @@ def scenario(url, tag):
     step("bob's permission follows", bob, lambda c, a: (lambda r: (r.allowed, r.permission))(
         a.get_user_permission(bob, "registered_model", model + "-2")))
 
+    # Roles: a named set of permissions, assigned to users.
+    carol = f"carol-{tag}"
+    pw[carol] = "carol-password-1"
+    step("create carol", "admin", lambda c, a: a.create_user(carol, pw[carol]).username == carol)
+    step("carol creates a role", carol, lambda c, a: a.create_role("default", f"editors-{tag}").name)
+    role = step("admin creates a role", "admin", lambda c, a: a.create_role("default", f"editors-{tag}", description="all experiments"))
+    role_id = role.id if not isinstance(role, tuple) else 0
+    out[-1] = ("admin creates a role", role if isinstance(role, tuple) else (role.name, role.workspace, role.description, role.permissions))
+    step("the same role again", "admin", lambda c, a: a.create_role("default", f"editors-{tag}"))
+    step("a reserved role name", "admin", lambda c, a: a.create_role("default", "__user_99__"))
+    step("role permission", "admin", lambda c, a: (lambda p: (p.resource_type, p.resource_pattern, p.permission))(
+        a.add_role_permission(role_id, "experiment", "*", "EDIT")))
+    step("role permission on a run id", "admin", lambda c, a: a.add_role_permission(role_id, "run", "abc", "READ"))
+    step("workspace READ", "admin", lambda c, a: a.add_role_permission(role_id, "workspace", "*", "READ"))
+    step("carol creates a run before", carol, lambda c, a: c.create_run(exp).info.experiment_id == exp)
+    step("assign carol", "admin", lambda c, a: a.assign_role(carol, role_id).role_id == role_id)
+    step("assign carol again", "admin", lambda c, a: a.assign_role(carol, role_id))
+    step("carol creates a run with the role", carol, lambda c, a: c.create_run(exp).info.experiment_id == exp)
+    step("carol's permission", carol, lambda c, a: (lambda r: (r.allowed, r.permission))(
+        a.get_user_permission(carol, "experiment", exp)))
+    step("carol's roles", carol, lambda c, a: sorted(r.name for r in a.list_user_roles(carol)))
+    step("carol reads the role", carol, lambda c, a: a.get_role(role_id).name)
+    step("carol lists the role's users", carol, lambda c, a: len(a.list_role_users(role_id)))
+    step("role users", "admin", lambda c, a: len(a.list_role_users(role_id)))
+    step("update the role", "admin", lambda c, a: a.update_role(role_id, description="changed").description)
+    step("update nothing", "admin", lambda c, a: a.update_role(role_id))
+    step("role permissions", "admin", lambda c, a: [(p.resource_type, p.permission) for p in a.list_role_permissions(role_id)])
+    rp_id = a_perm = None
+    with as_user("admin", ADMIN_PW):
+        a_perm = get_app_client("basic-auth", tracking_uri=url).list_role_permissions(role_id)
+        rp_id = a_perm[0].id if a_perm else 0
+    step("downgrade the role permission", "admin", lambda c, a: a.update_role_permission(rp_id, "READ").permission)
+    step("carol creates a run after", carol, lambda c, a: c.create_run(exp).info.experiment_id == exp)
+    step("unassign carol", "admin", lambda c, a: a.unassign_role(carol, role_id))
+    step("unassign carol again", "admin", lambda c, a: a.unassign_role(carol, role_id))
+    step("remove the role permission", "admin", lambda c, a: a.remove_role_permission(rp_id))
+    step("delete the role", "admin", lambda c, a: a.delete_role(role_id))
+    step("get the deleted role", "admin", lambda c, a: a.get_role(role_id))
+
     step("bob changes his password without the old one", bob, lambda c, a: a.update_user_password(bob, "bob-password-2"))
     step("admin changes bob's password", "admin", lambda c, a: a.update_user_password(bob, "bob-password-2"))
     step("bob with the old password", bob, lambda c, a: len(c.search_experiments()) >= 0)
@@ -243,6 +282,11 @@ def test_accounts_answer_like_mlflow(mlbox_accounts, mlflow_accounts):
     assert got["bob's permission follows"] == (True, "MANAGE")
     assert got["bob with the old password"] == ("error", "UNAUTHENTICATED")
     assert got["alice after deletion"] == ("error", "UNAUTHENTICATED")
+    assert got["carol creates a run before"] == ("error", "PERMISSION_DENIED")
+    assert got["carol creates a run with the role"] is True
+    assert got["carol's permission"] == (True, "EDIT")
+    assert got["carol creates a run after"] == ("error", "PERMISSION_DENIED")
+    assert got["the same role again"] == ("error", "RESOURCE_ALREADY_EXISTS")
 
 
 def test_tracking_with_accounts(mlbox_accounts, tmp_path):
