@@ -111,10 +111,13 @@ type accounts struct {
 	st          *store.Store
 	defaultPerm level
 
-	// writeMu orders the changes: a write to the store and its change to
-	// the memory copy (or a reload) happen as one, so a reload that read
-	// the store before a write never replaces what that write applied.
-	writeMu   sync.Mutex
+	// Changes write to the store, then apply their delta to the memory
+	// copy and count it in gen. A reload (one at a time, reloadMu) swaps in
+	// what it read only if no delta was applied meanwhile, else reads
+	// again: a reload that read the store before a write never replaces
+	// what that write applied.
+	reloadMu  sync.Mutex
+	gen       uint64
 	mu        sync.RWMutex
 	byName    map[string]*store.User
 	byID      map[int64]*store.User
@@ -139,32 +142,40 @@ func newAccounts(ctx context.Context, st *store.Store, defaultPerm string) (*acc
 // reload reads every record again (after a change of roles, or one that
 // touches many records).
 func (ac *accounts) reload(ctx context.Context) error {
-	ac.writeMu.Lock()
-	defer ac.writeMu.Unlock()
-	return ac.reloadLocked(ctx)
+	ac.reloadMu.Lock()
+	defer ac.reloadMu.Unlock()
+	for {
+		ac.mu.RLock()
+		gen := ac.gen
+		ac.mu.RUnlock()
+		if done, err := ac.reloadFrom(ctx, gen); done || err != nil {
+			return err
+		}
+	}
 }
 
 // change runs a store write and then applies its effect to the memory
-// copy with delta (under the write lock); a nil delta reloads everything.
+// copy with delta; a nil delta reloads everything.
 func (ac *accounts) change(ctx context.Context, write func() error, delta func()) error {
-	ac.writeMu.Lock()
-	defer ac.writeMu.Unlock()
 	if err := write(); err != nil {
 		return err
 	}
 	if delta == nil {
-		return ac.reloadLocked(ctx)
+		return ac.reload(ctx)
 	}
 	ac.mu.Lock()
 	delta()
+	ac.gen++
 	ac.mu.Unlock()
 	return nil
 }
 
-func (ac *accounts) reloadLocked(ctx context.Context) error {
+// reloadFrom reads every record and swaps them in, unless a delta was
+// applied since gen was read (done is then false).
+func (ac *accounts) reloadFrom(ctx context.Context, gen uint64) (done bool, err error) {
 	s, err := ac.st.LoadAuth(context.WithoutCancel(ctx))
 	if err != nil {
-		return err
+		return false, err
 	}
 	byName := make(map[string]*store.User, len(s.Users))
 	byID := make(map[int64]*store.User, len(s.Users))
@@ -191,9 +202,12 @@ func (ac *accounts) reloadLocked(ctx context.Context) error {
 		tokens[s.Tokens[i].ID] = &s.Tokens[i]
 	}
 	ac.mu.Lock()
+	defer ac.mu.Unlock()
+	if ac.gen != gen {
+		return false, nil
+	}
 	ac.byName, ac.byID, ac.roles, ac.userRoles, ac.ownRole, ac.tokens = byName, byID, roles, userRoles, own, tokens
-	ac.mu.Unlock()
-	return nil
+	return true, nil
 }
 
 func (ac *accounts) user(name string) *store.User {

@@ -69,7 +69,7 @@ func TestAuthzMatrix(t *testing.T) {
 		if base.method == "" {
 			t.Fatalf("%s: no base request", ri.Pattern)
 		}
-		f := makeFixtures(t, s, strings.Contains(ri.Pattern, "/webhooks"))
+		f := makeFixtures(t, s, strings.Contains(ri.Pattern, "/webhooks"), sp.usesAccounts())
 		for _, g := range grantees {
 			perm := g.lv.String()
 			for _, res := range [][2]string{{"experiment", f["$EXP"]}, {"registered_model", f["$RM"]}} {

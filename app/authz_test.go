@@ -3,6 +3,7 @@ package app
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -296,4 +297,54 @@ func TestAuthSearchesShowWhatTheUserMayRead(t *testing.T) {
 	if st, _, _ := s.as(t, "bob", "bob-password-1", "GET", api2+"/experiments/get-by-name", map[string]any{"experiment_name": "e0"}); st != 403 {
 		t.Fatalf("get-by-name of an unreadable experiment: %d", st)
 	}
+}
+
+func TestAuthRolesAndWorkspaceAdmins(t *testing.T) {
+	s := authServer(t)
+	const api2, api3 = "/api/2.0/mlflow", "/api/3.0/mlflow"
+	call := func(user, pw, method, path string, body any, want int) map[string]any {
+		t.Helper()
+		st, m, raw := s.as(t, user, pw, method, path, body)
+		if st != want {
+			t.Fatalf("%s %s %s: %d %s, want %d", user, method, path, st, raw, want)
+		}
+		return m
+	}
+	admin := func(method, path string, body any) map[string]any {
+		t.Helper()
+		return call("admin", testAdminPassword, method, path, body, 200)
+	}
+	for _, u := range []string{"wsadmin", "bob"} {
+		admin("POST", api2+"/users/create", map[string]any{"username": u, "password": u + "-password-1"})
+	}
+	exp := admin("POST", api2+"/experiments/create", map[string]any{"name": "private"})["experiment_id"].(string)
+	// A workspace admin: MANAGE on everything, and manages roles.
+	role := admin("POST", api3+"/roles/create", map[string]any{"workspace": "default", "name": "leads"})["role"].(map[string]any)
+	rid := fmt.Sprint(role["id"])
+	call("admin", testAdminPassword, "POST", api3+"/roles/permissions/add", map[string]any{"role_id": rid, "resource_type": "workspace", "resource_pattern": "*", "permission": "READ"}, 400)
+	admin("POST", api3+"/roles/permissions/add", map[string]any{"role_id": rid, "resource_type": "workspace", "resource_pattern": "*", "permission": "MANAGE"})
+	call("bob", "bob-password-1", "POST", api3+"/roles/create", map[string]any{"workspace": "default", "name": "bobs"}, 403)
+	call("wsadmin", "wsadmin-password-1", "POST", api3+"/roles/create", map[string]any{"workspace": "default", "name": "early"}, 403)
+	admin("POST", api3+"/roles/assign", map[string]any{"username": "wsadmin", "role_id": rid})
+	call("wsadmin", "wsadmin-password-1", "POST", api2+"/experiments/delete", map[string]any{"experiment_id": exp}, 200)
+	r2 := call("wsadmin", "wsadmin-password-1", "POST", api3+"/roles/create", map[string]any{"workspace": "default", "name": "readers"}, 200)["role"].(map[string]any)
+	r2id := fmt.Sprint(r2["id"])
+	call("wsadmin", "wsadmin-password-1", "POST", api3+"/roles/create", map[string]any{"workspace": "default", "name": "__user_7__"}, 400)
+	call("wsadmin", "wsadmin-password-1", "POST", api3+"/roles/create", map[string]any{"workspace": "other", "name": "x"}, 403)
+	// A role with DENY on one experiment beats the default READ.
+	exp2 := admin("POST", api2+"/experiments/create", map[string]any{"name": "hidden"})["experiment_id"].(string)
+	call("wsadmin", "wsadmin-password-1", "POST", api3+"/roles/permissions/add", map[string]any{"role_id": r2id, "resource_type": "experiment", "resource_pattern": exp2, "permission": "DENY"}, 200)
+	call("bob", "bob-password-1", "GET", api2+"/experiments/get", map[string]any{"experiment_id": exp2}, 200)
+	call("wsadmin", "wsadmin-password-1", "POST", api3+"/roles/assign", map[string]any{"username": "bob", "role_id": r2id}, 200)
+	call("bob", "bob-password-1", "GET", api2+"/experiments/get", map[string]any{"experiment_id": exp2}, 403)
+	// Bob may read the roles of a workspace he is in, not manage them; an
+	// unknown role is 403 to him (no oracle) and 404 to admins.
+	call("bob", "bob-password-1", "GET", api3+"/roles/get", map[string]any{"role_id": r2id}, 200)
+	call("bob", "bob-password-1", "DELETE", api3+"/roles/delete", map[string]any{"role_id": r2id}, 403)
+	call("bob", "bob-password-1", "GET", api3+"/roles/get", map[string]any{"role_id": "999"}, 403)
+	call("admin", testAdminPassword, "GET", api3+"/roles/get", map[string]any{"role_id": "999"}, 404)
+	call("admin", testAdminPassword, "GET", api3+"/roles/get", map[string]any{"role_id": "abc"}, 400)
+	// Deleting the role lifts the DENY.
+	call("wsadmin", "wsadmin-password-1", "DELETE", api3+"/roles/delete", map[string]any{"role_id": r2id}, 200)
+	call("bob", "bob-password-1", "GET", api2+"/experiments/get", map[string]any{"experiment_id": exp2}, 200)
 }

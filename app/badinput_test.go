@@ -323,6 +323,13 @@ func TestBadInputRoutesComplete(t *testing.T) {
 	}
 }
 
+// usesAccounts reports whether a route's requests name a user, role or
+// role permission of the fixtures (only those routes get them made).
+func (sp routeSpec) usesAccounts() bool {
+	all := sp.body + sp.query + strings.Join(sp.paths, " ")
+	return strings.Contains(all, "$USER") || strings.Contains(all, "$ROLE") || strings.Contains(all, "$RPERM")
+}
+
 // fixtures are the entities a route's requests refer to.
 type fixtures map[string]string
 
@@ -331,20 +338,22 @@ var fixtureSeq atomic.Int64
 // makeFixtures creates a route's entities; the webhook (and its delivery)
 // only for the routes that use them: every write that emits an event reads
 // every webhook.
-func makeFixtures(t *testing.T, s *testServer, hook bool) fixtures {
+func makeFixtures(t *testing.T, s *testServer, hook, accounts bool) fixtures {
 	t.Helper()
 	n := fixtureSeq.Add(1)
 	f := fixtures{"$EXPNAME": fmt.Sprintf("bi-exp-%d", n), "$RM": fmt.Sprintf("bi-rm-%d", n), "$JOB": fmt.Sprintf("bi-job-%d", n), "$ALIAS": "champ",
 		"$USER": fmt.Sprintf("bi-user-%d", n)}
 	f["$EXP"] = s.must(t, "POST", api+"/experiments/create", map[string]any{"name": f["$EXPNAME"], "tags": []any{map[string]any{"key": "k", "value": "v"}}})["experiment_id"].(string)
-	s.must(t, "POST", api+"/users/create", map[string]any{"username": f["$USER"], "password": "bi-password-123"})
-	s.must(t, "POST", "/api/3.0/mlflow/users/permissions/grant", map[string]any{"username": f["$USER"], "resource_type": "experiment", "resource_id": f["$EXP"], "permission": "EDIT"})
-	f["$ROLENAME"] = fmt.Sprintf("bi-role-%d", n)
-	role := s.must(t, "POST", "/api/3.0/mlflow/roles/create", map[string]any{"workspace": "default", "name": f["$ROLENAME"]})
-	f["$ROLE"] = fmt.Sprint(role["role"].(map[string]any)["id"])
-	rp := s.must(t, "POST", "/api/3.0/mlflow/roles/permissions/add", map[string]any{"role_id": f["$ROLE"], "resource_type": "experiment", "resource_pattern": f["$EXP"], "permission": "READ"})
-	f["$RPERM"] = fmt.Sprint(rp["role_permission"].(map[string]any)["id"])
-	s.must(t, "POST", "/api/3.0/mlflow/roles/assign", map[string]any{"username": f["$USER"], "role_id": f["$ROLE"]})
+	if accounts {
+		s.must(t, "POST", api+"/users/create", map[string]any{"username": f["$USER"], "password": "bi-password-123"})
+		s.must(t, "POST", "/api/3.0/mlflow/users/permissions/grant", map[string]any{"username": f["$USER"], "resource_type": "experiment", "resource_id": f["$EXP"], "permission": "EDIT"})
+		f["$ROLENAME"] = fmt.Sprintf("bi-role-%d", n)
+		role := s.must(t, "POST", "/api/3.0/mlflow/roles/create", map[string]any{"workspace": "default", "name": f["$ROLENAME"]})
+		f["$ROLE"] = fmt.Sprint(role["role"].(map[string]any)["id"])
+		rp := s.must(t, "POST", "/api/3.0/mlflow/roles/permissions/add", map[string]any{"role_id": f["$ROLE"], "resource_type": "experiment", "resource_pattern": f["$EXP"], "permission": "READ"})
+		f["$RPERM"] = fmt.Sprint(rp["role_permission"].(map[string]any)["id"])
+		s.must(t, "POST", "/api/3.0/mlflow/roles/assign", map[string]any{"username": f["$USER"], "role_id": f["$ROLE"]})
+	}
 	f["$RUN"] = createRun(t, s, f["$EXP"])
 	s.must(t, "POST", api+"/runs/log-batch", map[string]any{"run_id": f["$RUN"],
 		"metrics": []any{map[string]any{"key": "m", "value": 1, "timestamp": 1, "step": 1}},
@@ -530,7 +539,8 @@ func walkRoute(t *testing.T, s *testServer, pattern string) int {
 	}
 	ajax := strings.HasPrefix(patPath, "/ajax-api/")
 	hook := strings.Contains(pattern, "/webhooks")
-	f := makeFixtures(t, s, hook)
+	accts := sp.usesAccounts()
+	f := makeFixtures(t, s, hook, accts)
 	n := 0
 	for _, m := range methods {
 		for _, pth := range paths {
@@ -543,7 +553,7 @@ func walkRoute(t *testing.T, s *testServer, pattern string) int {
 				n++
 				status := sendWalk(t, s, pattern, sp, f, r)
 				if status >= 200 && status < 300 && sp.fresh && r.what != "base" {
-					f = makeFixtures(t, s, hook)
+					f = makeFixtures(t, s, hook, accts)
 				}
 			}
 		}
