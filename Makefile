@@ -44,9 +44,12 @@ venv-2x:
 	@scripts/venv.sh tests/compat/requirements-2x.txt .venv-2x >/dev/null
 
 # As root, the disk-full tests mount a small tmpfs and must not skip.
+# app's walks of every route (bad input, the route x role matrix) take
+# several minutes under the race detector: more than go test's default
+# 10-minute limit per package on a busy 2-core machine.
 test-go: minio
 	MLBOX_REQUIRE_MINIO=1 MLBOX_MINIO_BIN=$$(scripts/minio.sh) MLBOX_REQUIRE_TMPFS=$$([ "$$(id -u)" = 0 ] && echo 1) \
-		$(GO) test -race -count=1 ./...
+		$(GO) test -race -count=1 -timeout 25m ./...
 
 test-compat: build minio venv
 	MLBOX_BIN=$(CURDIR)/$(BIN) MLBOX_REQUIRE_MINIO=1 MLBOX_MINIO_BIN=$$(scripts/minio.sh) \
