@@ -5,6 +5,8 @@ package app
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -59,12 +61,15 @@ type App struct {
 	metrics *metrics.Set
 	mux     *router
 	acct    *accounts // nil unless auth.enabled
-	handler http.Handler
-	started time.Time
-	hooks   *webhooks
-	serve   *serve.Manager       // nil when serve.enabled is false
-	reqlog  *serve.RequestLog    // the inference request log, or nil
-	sched   *scheduler.Scheduler // jobs.go
+	// jobToken is an admin token, made at start, that command jobs get as
+	// MLFLOW_TRACKING_TOKEN when accounts are on without http.auth_token.
+	jobToken string
+	handler  http.Handler
+	started  time.Time
+	hooks    *webhooks
+	serve    *serve.Manager       // nil when serve.enabled is false
+	reqlog   *serve.RequestLog    // the inference request log, or nil
+	sched    *scheduler.Scheduler // jobs.go
 }
 
 // New opens the store and the artifact backend and builds the router.
@@ -140,6 +145,13 @@ func (a *App) openAccounts() error {
 		a.log.Warn("auth.admin_username names an account that is not an admin", "username", name)
 	}
 	a.acct = ac
+	if a.cfg.HTTP.AuthToken == "" {
+		b := make([]byte, 32)
+		if _, err := rand.Read(b); err != nil {
+			return err
+		}
+		a.jobToken = "mlbox-job-" + hex.EncodeToString(b)
+	}
 	return nil
 }
 

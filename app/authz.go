@@ -3,6 +3,7 @@ package app
 import (
 	"bytes"
 	"context"
+	"crypto/subtle"
 	"encoding/base64"
 	"encoding/json"
 	"io"
@@ -66,6 +67,9 @@ func (a *App) authenticate(r *http.Request, token [32]byte) (p *principal, ok bo
 	case "bearer":
 		if a.cfg.HTTP.AuthToken != "" && tokenMatches(cred, token) {
 			return &principal{admin: true, name: "service"}, true
+		}
+		if a.jobToken != "" && subtle.ConstantTimeCompare([]byte(cred), []byte(a.jobToken)) == 1 {
+			return &principal{admin: true, name: "scheduler"}, true
 		}
 		return nil, false
 	case "basic":

@@ -348,3 +348,30 @@ func TestAuthRolesAndWorkspaceAdmins(t *testing.T) {
 	call("wsadmin", "wsadmin-password-1", "DELETE", api3+"/roles/delete", map[string]any{"role_id": r2id}, 200)
 	call("bob", "bob-password-1", "GET", api2+"/experiments/get", map[string]any{"experiment_id": exp2}, 200)
 }
+
+// Command jobs reach the server with MLFLOW_TRACKING_TOKEN: with accounts
+// and no service token, a per-process job token with an admin's rights.
+func TestAuthJobToken(t *testing.T) {
+	s := authServer(t)
+	tok := s.App.trackingToken()
+	if tok == "" || tok != s.App.jobToken {
+		t.Fatalf("job token %q", tok)
+	}
+	for _, c := range []struct {
+		auth string
+		want int
+	}{{"Bearer " + tok, 200}, {"Bearer " + tok + "x", 401}, {"", 401}} {
+		req, _ := newReq("GET", s.URL+"/api/mlbox/v1/jobs", "", "")
+		if c.auth != "" {
+			req.Header.Set("Authorization", c.auth)
+		}
+		if st, _, raw := doReq(t, req); st != c.want {
+			t.Errorf("%q: %d %s", c.auth, st, raw)
+		}
+	}
+	// With a service token, jobs get that one and there is no job token.
+	s2 := authServer(t, func(c *Config) { c.HTTP.AuthToken = "service-token-0123456789" })
+	if s2.App.jobToken != "" || s2.App.trackingToken() != "service-token-0123456789" {
+		t.Fatalf("with a service token: %q %q", s2.App.jobToken, s2.App.trackingToken())
+	}
+}

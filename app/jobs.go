@@ -32,8 +32,17 @@ func (a *App) newScheduler(cfg scheduler.Config) (*scheduler.Scheduler, error) {
 		Logger:    a.log.With("component", "scheduler"),
 		Metrics:   a.metrics,
 		// command jobs reach this server with the MLflow client or mlbox's CLI
-		TrackingToken: a.cfg.HTTP.AuthToken,
+		TrackingToken: a.trackingToken(),
 	})
+}
+
+// trackingToken is what command jobs send: the service token, else (with
+// accounts) the job token, else nothing.
+func (a *App) trackingToken() string {
+	if a.cfg.HTTP.AuthToken != "" {
+		return a.cfg.HTTP.AuthToken
+	}
+	return a.jobToken
 }
 
 // jobRoutes builds the scheduler and mounts its API.
