@@ -413,8 +413,8 @@ func TestRetrainingJob(t *testing.T) {
 	if run["status"] != store.JobSucceeded {
 		t.Fatalf("run %v\n%s", run, logText("retrain-iris"))
 	}
-	prom := run["promotion"].(map[string]any)
-	if prom["status"] != "promoted" || prom["version"] != "1" {
+	prom, _ := run["promotion"].(map[string]any)
+	if prom == nil || prom["status"] != "promoted" || prom["version"] != "1" {
 		t.Fatalf("promotion %v\n%s", prom, logText("retrain-iris"))
 	}
 	mv, err := s.App.store.GetModelVersionByAlias(ctx, "iris", "champion")
@@ -447,7 +447,7 @@ func TestRetrainingJob(t *testing.T) {
 	s.must(t, "POST", "/api/mlbox/v1/jobs", job("retrain-bad", "0.5"))
 	s.must(t, "POST", "/api/mlbox/v1/jobs/retrain-bad/run", nil)
 	run = waitJobRun(t, s, "retrain-bad", 1, 5*time.Minute)
-	if prom := run["promotion"].(map[string]any); run["status"] != store.JobSucceeded || prom["status"] != "blocked" || prom["version"] != "2" {
+	if prom, _ := run["promotion"].(map[string]any); run["status"] != store.JobSucceeded || prom == nil || prom["status"] != "blocked" || prom["version"] != "2" {
 		t.Fatalf("run %v\n%s", run, logText("retrain-bad"))
 	}
 	if mv, _ := s.App.store.GetModelVersionByAlias(ctx, "iris", "champion"); mv.Version != "1" {
