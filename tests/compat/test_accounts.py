@@ -300,6 +300,17 @@ def test_tracking_with_accounts(mlbox_accounts, tmp_path):
     name = unique("dana")
     with as_user("admin", ADMIN_PW):
         get_app_client("basic-auth", tracking_uri=url).create_user(name, "dana-password-1")
+    prev = mlflow.get_tracking_uri()  # the session's server: restored below
+    try:
+        _dana_logs(url, name, tmp_path)
+    finally:
+        mlflow.set_tracking_uri(prev)
+
+
+def _dana_logs(url, name, tmp_path):
+    import mlflow
+    from mlflow import MlflowClient
+
     with as_user(name, "dana-password-1"):
         mlflow.set_tracking_uri(url)
         mlflow.set_experiment(unique("dana-exp"))
