@@ -12,7 +12,7 @@ PYTEST_ARGS ?=
 # The commit `make bench` measures start-up against (built once into $(MLBOX_CACHE)).
 BENCH_BASELINE_REV ?= 5159888
 
-.PHONY: ui ui-check ui-watch bench-ui all build run test test-go test-compat test-compat-2x test-ui bench bench-serve bench-startup bench-gbm examples deps minio venv venv-2x lint fmt clean
+.PHONY: ui ui-check ui-watch bench-ui bench-ui-mlflow all build run test test-go test-compat test-compat-2x test-ui bench bench-serve bench-startup bench-gbm examples deps minio venv venv-2x lint fmt clean
 
 all: build
 
@@ -80,6 +80,11 @@ bench: build venv minio
 # BENCH_UI_ARGS=--runs 20000 for a quicker run).
 bench-ui: build venv deps
 	MLBOX_BIN=$(CURDIR)/$(BIN) .venv/bin/python bench/ui/ui_bench.py $(BENCH_UI_ARGS)
+
+# The same tasks in MLflow's own server and UI, on the same data (slow: seeding
+# 100k runs takes minutes; keep them with BENCH_UI_MLFLOW_ARGS="--data DIR").
+bench-ui-mlflow: venv deps
+	.venv/bin/python bench/ui/mlflow_ui_bench.py $(BENCH_UI_MLFLOW_ARGS)
 
 bench-startup: build
 	$(GO) run ./bench/startup --mlbox $(BIN) --baseline $$(scripts/baseline.sh $(BENCH_BASELINE_REV)) $(BENCH_STARTUP_ARGS)
