@@ -152,6 +152,22 @@ func cmdServer(args []string, stderr io.Writer) int {
 		a.Close()
 		return 1
 	}
+	// SIGHUP reloads the TLS certificate (systemd's ExecReload); without
+	// TLS it is logged and ignored, never fatal.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		for range hup {
+			if !a.TLS() {
+				log.Info("SIGHUP: nothing to reload (no TLS certificate configured)")
+				continue
+			}
+			notifySystemd(log, "RELOADING=1")
+			_ = a.ReloadTLS() // logs its outcome
+			notifySystemd(log, "READY=1")
+		}
+	}()
 	notifySystemd(log, "READY=1")
 	serr := a.Serve(ctx, ln)
 	notifySystemd(log, "STOPPING=1")

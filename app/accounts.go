@@ -216,6 +216,12 @@ func (ac *accounts) user(name string) *store.User {
 	return ac.byName[name]
 }
 
+func (ac *accounts) userByID(id int64) *store.User {
+	ac.mu.RLock()
+	defer ac.mu.RUnlock()
+	return ac.byID[id]
+}
+
 func (ac *accounts) count() int {
 	ac.mu.RLock()
 	defer ac.mu.RUnlock()

@@ -54,13 +54,16 @@ func BuildVersion() string {
 
 // App is one mlbox server: the store, the artifact backend and the HTTP API.
 type App struct {
-	cfg     Config
-	log     *slog.Logger
-	store   *store.Store
-	arts    artifact.Store
-	metrics *metrics.Set
-	mux     *router
-	acct    *accounts // nil unless auth.enabled
+	cfg        Config
+	log        *slog.Logger
+	store      *store.Store
+	arts       artifact.Store
+	metrics    *metrics.Set
+	mux        *router
+	acct       *accounts   // nil unless auth.enabled
+	proxy      *proxyAuth  // nil unless auth.proxy.trusted_cidrs is set
+	tls        *certHolder // nil unless http.tls_cert_file is set
+	tlsReloads struct{ ok, failed *metrics.Counter }
 	// jobToken is an admin token, made at start, that command jobs get as
 	// MLFLOW_TRACKING_TOKEN when accounts are on without http.auth_token.
 	jobToken string
@@ -108,6 +111,14 @@ func New(cfg Config, log *slog.Logger) (*App, error) {
 		st.Close()
 		return nil, err
 	}
+	if err := a.openTLS(); err != nil {
+		a.closeServe()
+		a.arts.Close()
+		st.Close()
+		return nil, err
+	}
+	a.tlsReloads.ok = a.metrics.NewCounter(`mlbox_tls_reloads_total{result="ok"}`)
+	a.tlsReloads.failed = a.metrics.NewCounter(`mlbox_tls_reloads_total{result="error"}`)
 	if a.authOn() {
 		a.mux.guard = a.guard
 	}
@@ -145,6 +156,11 @@ func (a *App) openAccounts() error {
 		a.log.Warn("auth.admin_username names an account that is not an admin", "username", name)
 	}
 	a.acct = ac
+	px, err := newProxyAuth(a.cfg.Auth.Proxy)
+	if err != nil {
+		return err // Validate refuses what fails here
+	}
+	a.proxy = px
 	if a.cfg.HTTP.AuthToken == "" {
 		b := make([]byte, 32)
 		if _, err := rand.Read(b); err != nil {
@@ -209,13 +225,24 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	cancel()
 	a.hooks.Start(ctx)
 	a.startServe(ctx)
-	a.log.Info("listening", "addr", ln.Addr().String(), "data_dir", a.cfg.DataDir, "version", BuildVersion())
+	scheme := "http"
+	if a.tls != nil {
+		scheme = "https"
+		srv.TLSConfig = a.tls.tlsConfig()
+	}
+	a.log.Info("listening", "addr", ln.Addr().String(), "scheme", scheme, "data_dir", a.cfg.DataDir, "version", BuildVersion())
 	defer a.startJobs(ctx, ln.Addr())() // stops the scheduler after the HTTP server
 	// At most http.max_conns_per_client connections per client address;
 	// request bodies have their idle timeout in the middleware (slowclient.go).
 	ln = newConnLimiter(ln, a.cfg.HTTP.MaxConnsPerClient, a.log, a.metrics)
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	go func() {
+		if a.tls != nil {
+			errc <- srv.ServeTLS(ln, "", "") // the certificate comes from TLSConfig
+			return
+		}
+		errc <- srv.Serve(ln)
+	}()
 	select {
 	case err := <-errc:
 		return err
@@ -312,6 +339,7 @@ func (a *App) routes() {
 	m.HandleFunc("GET /api/mlbox/v1/backup", a.backup)
 	a.registerUIAPI(m)
 	a.userRoutes()
+	a.tokenRoutes()
 	a.trackingRoutes()
 	a.artifactRoutes()
 	a.loggedModelRoutes()

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"mlbox/store"
 )
@@ -22,6 +23,10 @@ type principal struct {
 	user  *store.User // nil for the service token
 	admin bool
 	name  string // for audit entries and approvals
+	// token is the access token the request came with (tokens.go);
+	// models, set for an inference-only token, the models it may call.
+	token  *store.Token
+	models []string
 }
 
 type principalKey struct{}
@@ -45,6 +50,8 @@ func actorOf(r *http.Request) string {
 	return ""
 }
 
+var errInferenceOnly = &apiError{http.StatusForbidden, "PERMISSION_DENIED", "Permission denied: an inference-only token calls /models/<name>/... of the models it names, nothing else"}
+
 var errPermissionDenied = &apiError{http.StatusForbidden, "PERMISSION_DENIED", "Permission denied"}
 
 // authOn reports whether requests are authenticated at all.
@@ -54,6 +61,9 @@ func (a *App) authOn() bool { return a.cfg.HTTP.AuthToken != "" || a.acct != nil
 // are present but wrong (never treated as anonymous); p is nil for a
 // request without credentials.
 func (a *App) authenticate(r *http.Request, token [32]byte) (p *principal, ok bool) {
+	if p, handled, ok := a.proxyPrincipal(r); handled {
+		return p, ok
+	}
 	h := r.Header.Get("Authorization")
 	if h == "" {
 		return nil, true
@@ -70,6 +80,14 @@ func (a *App) authenticate(r *http.Request, token [32]byte) (p *principal, ok bo
 		}
 		if a.jobToken != "" && subtle.ConstantTimeCompare([]byte(cred), []byte(a.jobToken)) == 1 {
 			return &principal{admin: true, name: "scheduler"}, true
+		}
+		if a.acct != nil && isAccessToken(cred) {
+			if t, u, good := a.acct.checkToken(cred, time.Now()); good {
+				if len(t.Models) > 0 {
+					return &principal{user: u, name: u.Username, token: t, models: t.Models}, true
+				}
+				return &principal{user: u, admin: u.IsAdmin, name: u.Username, token: t}, true
+			}
 		}
 		return nil, false
 	case "basic":
@@ -106,6 +124,14 @@ func (a *App) guard(_ string, pol policy, next http.Handler) http.Handler {
 		if p == nil {
 			w.Header().Set("WWW-Authenticate", `Basic realm="mlbox", charset="UTF-8"`)
 			a.writeError(w, r, errUnauthenticated)
+			return
+		}
+		if p.models != nil { // an inference-only token
+			if !a.inferenceAllows(r, p, pol) {
+				a.writeError(w, r, errInferenceOnly)
+				return
+			}
+			next.ServeHTTP(w, r)
 			return
 		}
 		if !p.admin {

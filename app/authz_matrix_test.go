@@ -25,7 +25,10 @@ import (
 //
 // Roles: anonymous; users whose grant on the fixtures' experiment and
 // registered model is DENY, READ, USE, EDIT or MANAGE (default READ); an
-// admin; the service token.
+// admin; the service token. And two access tokens, which do not count as
+// a route's minimum: u-edit's personal token (t-edit) must be let through
+// wherever u-edit is, and an inference-only token of u-manage for the
+// fixtures' model (t-infer) nowhere but /models/<that model>/....
 func TestAuthzMatrix(t *testing.T) {
 	if testing.Short() {
 		t.Skip("walks every route")
@@ -40,6 +43,12 @@ func TestAuthzMatrix(t *testing.T) {
 	for _, g := range grantees {
 		s.must(t, "POST", api+"/users/create", map[string]any{"username": g.name, "password": g.name + "-password"})
 	}
+	// u-edit's personal token acts as u-edit (the role t-edit).
+	st, tm, raw := s.call(t, "POST", "/api/mlbox/v1/tokens", map[string]any{"name": "matrix", "user": "u-edit"})
+	if st != 201 {
+		t.Fatalf("token: %d %s", st, raw)
+	}
+	editToken := tm["secret"].(string)
 	var checked atomic.Int64
 	var observed sync.Map // pattern -> the least privileged role let through
 	var last []routeInfo
@@ -69,20 +78,35 @@ func TestAuthzMatrix(t *testing.T) {
 		if base.method == "" {
 			t.Fatalf("%s: no base request", ri.Pattern)
 		}
-		f := makeFixtures(t, s, strings.Contains(ri.Pattern, "/webhooks"), sp.usesAccounts())
-		for _, g := range grantees {
-			perm := g.lv.String()
-			for _, res := range [][2]string{{"experiment", f["$EXP"]}, {"registered_model", f["$RM"]}} {
-				s.must(t, "POST", "/api/3.0/mlflow/users/permissions/grant", map[string]any{"username": g.name, "resource_type": res[0], "resource_id": res[1], "permission": perm})
+		var f fixtures
+		setup := func() {
+			f = makeFixtures(t, s, strings.Contains(ri.Pattern, "/webhooks"), sp.usesAccounts())
+			for _, g := range grantees {
+				perm := g.lv.String()
+				for _, res := range [][2]string{{"experiment", f["$EXP"]}, {"registered_model", f["$RM"]}} {
+					s.must(t, "POST", "/api/3.0/mlflow/users/permissions/grant", map[string]any{"username": g.name, "resource_type": res[0], "resource_id": res[1], "permission": perm})
+				}
 			}
+		}
+		setup()
+		// t-infer: an inference-only token of u-manage for the fixtures'
+		// registered model.
+		st, tm, raw := s.call(t, "POST", "/api/mlbox/v1/tokens", map[string]any{"name": "infer-" + f["$RM"], "user": "u-manage", "models": []string{f["$RM"]}})
+		if st != 201 {
+			t.Fatalf("inference token: %d %s", st, raw)
 		}
 		type role struct {
 			name, user, pw, bearer string
 			lv                     level
 			admin                  bool
+			token                  bool // an access token: does not count as the route's minimum
+			infer                  bool // inference-only
 		}
-		roles := []role{{name: "anonymous"}}
+		roles := []role{{name: "anonymous"}, {name: "t-infer", bearer: tm["secret"].(string), lv: lvlManage, token: true, infer: true}}
 		for _, g := range grantees {
+			if g.name == "u-edit" {
+				roles = append(roles, role{name: "t-edit", bearer: editToken, lv: g.lv, token: true})
+			}
 			roles = append(roles, role{name: g.name, user: g.name, pw: g.name + "-password", lv: g.lv})
 		}
 		roles = append(roles, role{name: "admin", user: "admin", pw: testAdminPassword, admin: true}, role{name: "service", bearer: token, admin: true})
@@ -94,6 +118,13 @@ func TestAuthzMatrix(t *testing.T) {
 			}
 			if rl.name == "anonymous" {
 				return false
+			}
+			if rl.infer {
+				// Inference on its model only (serve.default_model is not it).
+				return ri.Policy.Access == accessResource && ri.Policy.Res == resServedModel
+			}
+			if rl.token && strings.HasPrefix(patPath, "/api/mlbox/v1/tokens") {
+				return false // tokens are managed with a password
 			}
 			if rl.admin {
 				return true
@@ -161,6 +192,12 @@ func TestAuthzMatrix(t *testing.T) {
 				if refused {
 					t.Errorf("%s as %s (allowed by %+v): %d", ri.Pattern, rl.name, ri.Policy, st)
 				}
+				if rl.token {
+					if sp.fresh { // it renamed or deleted: new fixtures for the user it stands for
+						setup()
+					}
+					continue // the user it stands for is tried next
+				}
 				if minRole == "" {
 					minRole = rl.name
 				}
@@ -175,6 +212,8 @@ func TestAuthzMatrix(t *testing.T) {
 			}
 		}
 		observed.Store(ri.Pattern, minRole)
+		// u-manage holds at most 100 tokens.
+		s.must(t, "DELETE", "/api/mlbox/v1/tokens/"+tm["token"].(map[string]any)["id"].(string), nil)
 	}
 	t.Run("routes", func(t *testing.T) {
 		for _, ri := range s.App.mux.routes {
@@ -199,6 +238,8 @@ func TestAuthzMatrix(t *testing.T) {
 	b.WriteString("# The least privileged role each route lets through (TestAuthzMatrix).\n")
 	b.WriteString("# Roles, in order: anonymous, u-deny, u-read, u-use, u-edit, u-manage (the\n")
 	b.WriteString("# user's grant on the request's experiment and registered model), admin.\n")
+	b.WriteString("# Access tokens are checked too, never listed: u-edit's personal token as\n")
+	b.WriteString("# u-edit, an inference-only token on /models/<its model>/... only.\n")
 	b.WriteString("# Regenerate with: go test ./app -run TestAuthzMatrix -update-authz-golden\n")
 	var lines []string
 	for _, ri := range s.App.mux.routes {
@@ -260,6 +301,10 @@ var handlerChecks = map[string]func(level) bool{
 	"GET mlflow:/users/roles/list":          func(level) bool { return false },
 	"POST mlflow:/users/permissions/grant":  func(l level) bool { return l == lvlManage },
 	"POST mlflow:/users/permissions/revoke": func(l level) bool { return l == lvlManage },
+	// Tokens: the requests name $USER's tokens (404 for others' on delete,
+	// which is not a refusal).
+	"GET /api/mlbox/v1/tokens":  func(level) bool { return false },
+	"POST /api/mlbox/v1/tokens": func(level) bool { return false },
 	// Roles: the fixture users hold roles in "default" (their own), so
 	// they may read its roles but not manage them (no workspace MANAGE).
 	"POST mlflow:/roles/create":               func(level) bool { return false },

@@ -75,14 +75,18 @@ const mlflowPrefix = "/api/2.0/mlflow"
 // /api/2.0/mlflow and cover their /ajax-api/2.0/mlflow twin.
 var badInputRoutes = map[string]routeSpec{
 	// operations
-	"GET /health":                   {},
-	"GET /livez":                    {},
-	"GET /readyz":                   {},
-	"GET /version":                  {},
-	"GET /metrics":                  {},
-	"GET /api/mlbox/v1/version":     {},
-	"GET /api/mlbox/v1/backup":      {},
-	"POST /api/mlbox/v1/runs/count": {body: `{"experiment_ids":["$EXP"],"filter":"metrics.m > 0","run_view_type":"ALL"}`},
+	"GET /health":               {},
+	"GET /livez":                {},
+	"GET /readyz":               {},
+	"GET /version":              {},
+	"GET /metrics":              {},
+	"GET /api/mlbox/v1/version": {},
+	"GET /api/mlbox/v1/backup":  {},
+	"GET /api/mlbox/v1/tokens":  {query: "user=$USER"},
+	"POST /api/mlbox/v1/tokens": {body: `{"name":"t-new","user":"$USER","expires_in_days":30,"models":["$RM"],"description":"d"}`,
+		status: 201, fresh: true},
+	"DELETE /api/mlbox/v1/tokens/{id}":           {paths: []string{"/api/mlbox/v1/tokens/$TOKEN"}, fresh: true},
+	"POST /api/mlbox/v1/runs/count":              {body: `{"experiment_ids":["$EXP"],"filter":"metrics.m > 0","run_view_type":"ALL"}`},
 	"GET /api/mlbox/v1/experiments/{id}/columns": {paths: []string{"/api/mlbox/v1/experiments/$EXP/columns"}},
 	"/":          {paths: []string{"/", "/index.html", "/static/x.js"}, status: -1},
 	"/api/":      {paths: []string{"/api/nope"}, status: 404},
@@ -327,7 +331,7 @@ func TestBadInputRoutesComplete(t *testing.T) {
 // role permission of the fixtures (only those routes get them made).
 func (sp routeSpec) usesAccounts() bool {
 	all := sp.body + sp.query + strings.Join(sp.paths, " ")
-	return strings.Contains(all, "$USER") || strings.Contains(all, "$ROLE") || strings.Contains(all, "$RPERM")
+	return strings.Contains(all, "$USER") || strings.Contains(all, "$ROLE") || strings.Contains(all, "$RPERM") || strings.Contains(all, "$TOKEN")
 }
 
 // fixtures are the entities a route's requests refer to.
@@ -353,6 +357,11 @@ func makeFixtures(t *testing.T, s *testServer, hook, accounts bool) fixtures {
 		rp := s.must(t, "POST", "/api/3.0/mlflow/roles/permissions/add", map[string]any{"role_id": f["$ROLE"], "resource_type": "experiment", "resource_pattern": f["$EXP"], "permission": "READ"})
 		f["$RPERM"] = fmt.Sprint(rp["role_permission"].(map[string]any)["id"])
 		s.must(t, "POST", "/api/3.0/mlflow/roles/assign", map[string]any{"username": f["$USER"], "role_id": f["$ROLE"]})
+		st, tok, raw := s.call(t, "POST", "/api/mlbox/v1/tokens", map[string]any{"name": fmt.Sprintf("bi-token-%d", n), "user": f["$USER"]})
+		if st != 201 {
+			t.Fatalf("token fixture: %d %s", st, raw)
+		}
+		f["$TOKEN"] = tok["token"].(map[string]any)["id"].(string)
 	}
 	f["$RUN"] = createRun(t, s, f["$EXP"])
 	s.must(t, "POST", api+"/runs/log-batch", map[string]any{"run_id": f["$RUN"],
@@ -830,9 +839,7 @@ func sendWalk(t *testing.T, s *testServer, pattern string, sp routeSpec, f fixtu
 		}
 	}
 	before := f.snapshot(s)
-	if c, ok := testCreds.Load(req.URL.Host); ok && req.Header.Get("Authorization") == "" {
-		req.SetBasicAuth(c.([2]string)[0], c.([2]string)[1])
-	}
+	addTestCreds(req)
 	resp, err := walkClient.Do(req)
 	if err != nil {
 		t.Errorf("%s %s [%s]: %v", r.method, r.path, r.what, err)

@@ -77,14 +77,28 @@ type HTTPConfig struct {
 	AuthFailureWindow  time.Duration `koanf:"auth_failure_window"`      // default 1m; window over which auth_max_failures counts
 	AuthLockout        time.Duration `koanf:"auth_lockout"`             // default 1m; first lockout; doubled for each further one of the same address, up to 1h
 	CORSAllowedOrigins []string      `koanf:"cors_allowed_origins"`     // default []; origins ("https://app.example.com", or "*") allowed to send state-changing requests from a browser (origin.go)
+	TLSCertFile        string        `koanf:"tls_cert_file"`            // default "" (plain HTTP); PEM certificate (chain) to serve HTTPS with, TLS 1.2 or newer; reloaded on SIGHUP (tls.go)
+	TLSKeyFile         string        `koanf:"tls_key_file"`             // default ""; its PEM private key
 }
 
 // AuthConfig configures accounts and permissions (accounts.go, authz.go).
 type AuthConfig struct {
-	Enabled           bool   `koanf:"enabled"`                      // default false; users, passwords and per-resource permissions, compatible with MLflow's basic-auth app
-	AdminUsername     string `koanf:"admin_username"`               // default "admin"; the admin the first start creates
-	AdminPassword     string `koanf:"admin_password" mask:"secret"` // default ""; that admin's password (12+ characters), needed only while the account does not exist
-	DefaultPermission string `koanf:"default_permission"`           // default "READ"; what users may do with resources nobody granted them anything on
+	Enabled           bool        `koanf:"enabled"`                      // default false; users, passwords and per-resource permissions, compatible with MLflow's basic-auth app
+	AdminUsername     string      `koanf:"admin_username"`               // default "admin"; the admin the first start creates
+	AdminPassword     string      `koanf:"admin_password" mask:"secret"` // default ""; that admin's password (12+ characters), needed only while the account does not exist
+	DefaultPermission string      `koanf:"default_permission"`           // default "READ"; what users may do with resources nobody granted them anything on
+	Proxy             ProxyConfig `koanf:"proxy"`
+}
+
+// ProxyConfig configures the trusted-proxy mode (proxyauth.go): an
+// authenticating reverse proxy (OAuth2 Proxy, Keycloak's gatekeeper) names
+// the user in a header.
+type ProxyConfig struct {
+	TrustedCIDRs []string `koanf:"trusted_cidrs"` // default []; addresses (CIDRs or IPs) of the proxy; off when empty. From anywhere else the headers are ignored
+	UserHeader   string   `koanf:"user_header"`   // default "X-Forwarded-User"; the user name
+	EmailHeader  string   `koanf:"email_header"`  // default "X-Forwarded-Email"; the user name when the user header is absent
+	GroupsHeader string   `koanf:"groups_header"` // default "X-Forwarded-Groups"; comma-separated groups
+	AdminGroups  []string `koanf:"admin_groups"`  // default []; members of any of these groups are admins (users the proxy created follow the groups at every request)
 }
 
 // StoreConfig configures the bbolt metadata store.
@@ -137,7 +151,9 @@ func DefaultConfig() Config {
 			Backend: "local",
 			S3:      S3Config{Secure: true, Timeout: 10 * time.Second},
 		},
-		Auth:      AuthConfig{AdminUsername: "admin", DefaultPermission: "READ"},
+		Auth: AuthConfig{AdminUsername: "admin", DefaultPermission: "READ", Proxy: ProxyConfig{
+			TrustedCIDRs: []string{}, AdminGroups: []string{},
+			UserHeader: "X-Forwarded-User", EmailHeader: "X-Forwarded-Email", GroupsHeader: "X-Forwarded-Groups"}},
 		Webhooks:  DefaultWebhookConfig(),
 		Serve:     DefaultServeConfig(),
 		Scheduler: scheduler.DefaultConfig(),
@@ -455,11 +471,30 @@ func (c Config) Validate() error {
 		add("auth.admin_password", "must be at least %d characters", minPasswordLen)
 	}
 	oneOf("log.format", c.Log.Format, "text", "json")
+	if px := c.Auth.Proxy; len(px.TrustedCIDRs) > 0 {
+		if !c.Auth.Enabled {
+			add("auth.proxy.trusted_cidrs", "needs auth.enabled = true (the proxy names users of mlbox's accounts)")
+		}
+		if _, err := parseCIDRs(px.TrustedCIDRs); err != nil {
+			add("auth.proxy.trusted_cidrs", "%v", err)
+		}
+		for _, h := range [][2]string{{"auth.proxy.user_header", px.UserHeader}, {"auth.proxy.email_header", px.EmailHeader}, {"auth.proxy.groups_header", px.GroupsHeader}} {
+			if h[1] != "" && !validHeaderName(h[1]) {
+				add(h[0], "is not a header name (got %q)", h[1])
+			}
+		}
+		if px.UserHeader == "" && px.EmailHeader == "" {
+			add("auth.proxy.user_header", "and auth.proxy.email_header must not both be empty")
+		}
+	}
 
 	positive("http.read_header_timeout", c.HTTP.ReadHeaderTimeout)
 	positive("http.read_body_timeout", c.HTTP.ReadBodyTimeout)
 	positive("http.idle_timeout", c.HTTP.IdleTimeout)
 	positive("http.shutdown_timeout", c.HTTP.ShutdownTimeout)
+	if (c.HTTP.TLSCertFile == "") != (c.HTTP.TLSKeyFile == "") {
+		add("http.tls_cert_file", "and http.tls_key_file go together: set both or neither")
+	}
 	if n := len(c.HTTP.AuthToken); n > 0 && n < minAuthTokenLen {
 		add("http.auth_token", "must be at least %d characters (got %d)", minAuthTokenLen, n)
 	}

@@ -23,11 +23,17 @@ func newReq(method, url, ct, body string) (*http.Request, error) {
 	return req, err
 }
 
-func doReq(t testing.TB, req *http.Request) (int, map[string]any, string) {
-	t.Helper()
+// addTestCreds adds the credentials testCreds holds for req's host,
+// unless req has its own.
+func addTestCreds(req *http.Request) {
 	if c, ok := testCreds.Load(req.URL.Host); ok && req.Header.Get("Authorization") == "" {
 		req.SetBasicAuth(c.([2]string)[0], c.([2]string)[1])
 	}
+}
+
+func doReq(t testing.TB, req *http.Request) (int, map[string]any, string) {
+	t.Helper()
+	addTestCreds(req)
 	resp, err := (&http.Client{Timeout: 30 * time.Second}).Do(req)
 	if err != nil {
 		t.Fatal(err)

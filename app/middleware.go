@@ -134,7 +134,7 @@ func (a *App) middleware(next http.Handler) http.Handler {
 			return
 		}
 		if authOn && !authExempt(r.URL.Path) {
-			key := clientKey(r.RemoteAddr)
+			key := clientKey(a.clientAddr(r))
 			if d := limiter.lockedFor(key); d > 0 {
 				sw.Header().Set("Retry-After", strconv.Itoa(int((d+time.Second-1)/time.Second)))
 				a.writeError(sw, r, errLockedOut)

@@ -114,7 +114,11 @@ var policies = map[string]policy{
 	// service token Prometheus uses).
 	"GET /metrics":              adminOnly,
 	"GET /api/mlbox/v1/version": anyUser,
-	"GET /api/mlbox/v1/backup":  adminOnly,
+	// Access tokens: one's own (admins: anyone's); tokens.go checks.
+	"GET /api/mlbox/v1/tokens":         anyUser,
+	"POST /api/mlbox/v1/tokens":        anyUser,
+	"DELETE /api/mlbox/v1/tokens/{id}": anyUser,
+	"GET /api/mlbox/v1/backup":         adminOnly,
 
 	// Accounts (users.go). The handlers add MLflow's finer rules: a user
 	// reads and changes their own account; grants need MANAGE on the

@@ -22,6 +22,7 @@ import (
 func (s *testServer) put(t testing.TB, path string, b []byte) {
 	t.Helper()
 	req, _ := http.NewRequest("PUT", s.URL+"/api/2.0/mlflow-artifacts/artifacts/"+path, bytes.NewReader(b))
+	addTestCreds(req)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -40,6 +41,7 @@ func (s *testServer) post(t testing.TB, path, ctype, body string) (int, http.Hea
 	if ctype != "" {
 		req.Header.Set("Content-Type", ctype)
 	}
+	addTestCreds(req)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)

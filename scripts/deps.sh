@@ -2,8 +2,10 @@
 # Usage: scripts/deps.sh [ui]
 #
 # Installs the system packages `make test` needs and does not build itself:
-# Debian's chromium (the browser tests), gcc (go test -race needs cgo) and
-# python3-venv (the venvs of the MLflow clients). As root it installs the
+# Debian's chromium (the browser tests), gcc (go test -race needs cgo),
+# python3-venv (the venvs of the MLflow clients) and nginx (the reverse
+# proxy of the trusted-proxy test; only its binary is used, never the
+# service). As root it installs the
 # missing ones with apt-get; otherwise it stops at once with the exact
 # command to run. Prints nothing when everything is there. With "ui" it
 # checks only for npm and Node (make ui, which builds the web UI).
@@ -16,6 +18,7 @@ else
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 command -v gcc >/dev/null 2>&1 || missing+=(gcc)
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || missing+=(python3-venv)
+command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing+=(nginx)
 fi
 [ ${#missing[@]} -eq 0 ] && exit 0
 

@@ -349,6 +349,27 @@ func (s *Store) PutToken(ctx context.Context, t Token) error {
 	})
 }
 
+// TouchToken records when a token was last used; a token revoked
+// meanwhile stays revoked.
+func (s *Store) TouchToken(ctx context.Context, id string, ms int64) error {
+	return s.update(ctx, func(tx *wtx) error {
+		b := tx.Bucket(bktTokens)
+		v := b.Get([]byte(id))
+		if v == nil {
+			return nil
+		}
+		var t Token
+		if err := json.Unmarshal(v, &t); err != nil {
+			return err
+		}
+		if ms <= t.LastUsedMs {
+			return nil
+		}
+		t.LastUsedMs = ms
+		return putJSON(b, []byte(id), &t)
+	})
+}
+
 // DeleteToken revokes a token.
 func (s *Store) DeleteToken(ctx context.Context, id string) error {
 	return s.update(ctx, func(tx *wtx) error {

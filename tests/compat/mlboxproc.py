@@ -6,6 +6,7 @@ it); without it the module builds one with `go build` into a temp dir.
 import os
 import shutil
 import socket
+import ssl
 import subprocess
 import tempfile
 import time
@@ -43,11 +44,13 @@ class MlboxProcess:
     MinioProcess does; a given data_dir is the caller's to keep or remove.
     """
 
-    def __init__(self, data_dir=None, extra_args=(), env=None):
+    def __init__(self, data_dir=None, extra_args=(), env=None, ca_file=None):
         self._own = None if data_dir else tempfile.mkdtemp(prefix="mlbox-proc-")
         self.data_dir = data_dir or os.path.join(self._own, "data")
         self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        # ca_file: the server serves HTTPS (its certificate from env), trusted through this CA.
+        self._ssl = ssl.create_default_context(cafile=ca_file) if ca_file else None
+        self.url = f"{'https' if ca_file else 'http'}://127.0.0.1:{self.port}"
         self.extra_args = list(extra_args)
         self.env = dict(os.environ, **(env or {}))
         self.proc = None
@@ -64,7 +67,7 @@ class MlboxProcess:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"mlbox exited early with {self.proc.returncode}:\n{self.log()}")
             try:
-                with urllib.request.urlopen(self.url + "/health", timeout=1) as r:
+                with urllib.request.urlopen(self.url + "/health", timeout=1, context=self._ssl) as r:
                     if r.status == 200:
                         return self
             except OSError:

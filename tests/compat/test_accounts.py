@@ -108,6 +108,24 @@ def mlflow_accounts():
 
 
 @contextlib.contextmanager
+def as_token(token):
+    """MLFLOW_TRACKING_TOKEN set (sent as Authorization: Bearer), no user."""
+    keys = ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD", "MLFLOW_TRACKING_TOKEN")
+    old = {k: os.environ.get(k) for k in keys}
+    os.environ.pop("MLFLOW_TRACKING_USERNAME", None)
+    os.environ.pop("MLFLOW_TRACKING_PASSWORD", None)
+    os.environ["MLFLOW_TRACKING_TOKEN"] = token
+    try:
+        yield
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+@contextlib.contextmanager
 def as_user(name, password):
     keys = ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD", "MLFLOW_TRACKING_TOKEN")
     old = {k: os.environ.get(k) for k in keys}
@@ -343,3 +361,67 @@ def test_two_x_admin_client(mlbox_accounts):
         a.update_user_admin(name, True)
         assert a.get_user(name).is_admin is True
         a.delete_user(name)
+
+
+def _create_token(url, user, password, **body):
+    import requests
+
+    r = requests.post(url + "/api/mlbox/v1/tokens", json=body, auth=(user, password), timeout=30)
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+def test_tracking_with_a_token(mlbox_accounts, tmp_path):
+    """A personal access token in MLFLOW_TRACKING_TOKEN does what its user
+    may (a whole fluent run); an inference-only token is refused by every
+    tracking call; a revoked token is refused at once."""
+    import mlflow
+    import requests
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+    from mlflow.server import get_app_client
+
+    url = mlbox_accounts.url
+    name = unique("erin")
+    with as_user("admin", ADMIN_PW):
+        get_app_client("basic-auth", tracking_uri=url).create_user(name, "erin-password-1")
+    tok = _create_token(url, name, "erin-password-1", name="ci", expires_in_days=7)
+    assert tok["secret"].startswith("mlbox_") and tok["token"]["user"] == name
+    prev = mlflow.get_tracking_uri()
+    try:
+        with as_token(tok["secret"]):
+            mlflow.set_tracking_uri(url)
+            mlflow.set_experiment(unique("erin-exp"))
+            with mlflow.start_run() as run:
+                mlflow.log_param("lr", 0.1)
+                mlflow.log_metric("loss", 0.5)
+                f = tmp_path / "notes.txt"
+                f.write_text("hi")
+                mlflow.log_artifact(str(f))
+            c = MlflowClient(tracking_uri=url, registry_uri=url)
+            assert c.get_run(run.info.run_id).data.metrics == {"loss": 0.5}
+            assert [a.path for a in c.list_artifacts(run.info.run_id)] == ["notes.txt"]
+            rm = unique("erin-model")
+            c.create_registered_model(rm)
+            # What the user may not do, the token may not either.
+            with pytest.raises(MlflowException) as e:
+                get_app_client("basic-auth", tracking_uri=url).create_user(unique("x"), "x-password-123")
+            assert e.value.error_code == "PERMISSION_DENIED"
+        # Erin made the model, so she may USE it: an inference token for it.
+        infer = _create_token(url, name, "erin-password-1", name="edge", models=[rm])
+        assert infer["token"]["kind"] == "inference" and infer["token"]["models"] == [rm]
+        with as_token(infer["secret"]):
+            c = MlflowClient(tracking_uri=url, registry_uri=url)
+            for call in (lambda: c.search_experiments(), lambda: c.get_registered_model(rm),
+                         lambda: c.create_experiment(unique("nope"))):
+                with pytest.raises(MlflowException) as e:
+                    call()
+                assert e.value.error_code == "PERMISSION_DENIED"
+        r = requests.delete(f"{url}/api/mlbox/v1/tokens/{tok['token']['id']}", auth=(name, "erin-password-1"), timeout=30)
+        assert r.status_code == 200, r.text
+        with as_token(tok["secret"]):
+            with pytest.raises(MlflowException) as e:
+                MlflowClient(tracking_uri=url).get_run(run.info.run_id)
+            assert e.value.error_code == "UNAUTHENTICATED"
+    finally:
+        mlflow.set_tracking_uri(prev)
