@@ -64,6 +64,7 @@ type App struct {
 	proxy      *proxyAuth  // nil unless auth.proxy.trusted_cidrs is set
 	tls        *certHolder // nil unless http.tls_cert_file is set
 	tlsReloads struct{ ok, failed *metrics.Counter }
+	limiter    *authLimiter // failed-credential lockout (ratelimit.go), set by middleware
 	// jobToken is an admin token, made at start, that command jobs get as
 	// MLFLOW_TRACKING_TOKEN when accounts are on without http.auth_token.
 	jobToken string
@@ -340,6 +341,7 @@ func (a *App) routes() {
 	a.registerUIAPI(m)
 	a.userRoutes()
 	a.tokenRoutes()
+	a.sessionRoutes()
 	a.trackingRoutes()
 	a.artifactRoutes()
 	a.loggedModelRoutes()

@@ -27,6 +27,10 @@ type principal struct {
 	// models, set for an inference-only token, the models it may call.
 	token  *store.Token
 	models []string
+	// session is the UI login session the request came with (session.go),
+	// csrf the token its state-changing requests must carry.
+	session *store.Token
+	csrf    string
 }
 
 type principalKey struct{}
@@ -66,7 +70,7 @@ func (a *App) authenticate(r *http.Request, token [32]byte) (p *principal, ok bo
 	}
 	h := r.Header.Get("Authorization")
 	if h == "" {
-		return nil, true
+		return a.sessionPrincipal(r), true
 	}
 	scheme, cred, found := strings.Cut(h, " ")
 	if !found {
@@ -82,7 +86,7 @@ func (a *App) authenticate(r *http.Request, token [32]byte) (p *principal, ok bo
 			return &principal{admin: true, name: "scheduler"}, true
 		}
 		if a.acct != nil && isAccessToken(cred) {
-			if t, u, good := a.acct.checkToken(cred, time.Now()); good {
+			if t, u, good := a.acct.checkToken(cred, time.Now()); good && t.Kind == "" {
 				if len(t.Models) > 0 {
 					return &principal{user: u, name: u.Username, token: t, models: t.Models}, true
 				}
@@ -122,7 +126,7 @@ func (a *App) guard(_ string, pol policy, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p := principalOf(r)
 		if p == nil {
-			w.Header().Set("WWW-Authenticate", `Basic realm="mlbox", charset="UTF-8"`)
+			a.challenge(w, r)
 			a.writeError(w, r, errUnauthenticated)
 			return
 		}

@@ -83,11 +83,12 @@ type HTTPConfig struct {
 
 // AuthConfig configures accounts and permissions (accounts.go, authz.go).
 type AuthConfig struct {
-	Enabled           bool        `koanf:"enabled"`                      // default false; users, passwords and per-resource permissions, compatible with MLflow's basic-auth app
-	AdminUsername     string      `koanf:"admin_username"`               // default "admin"; the admin the first start creates
-	AdminPassword     string      `koanf:"admin_password" mask:"secret"` // default ""; that admin's password (12+ characters), needed only while the account does not exist
-	DefaultPermission string      `koanf:"default_permission"`           // default "READ"; what users may do with resources nobody granted them anything on
-	Proxy             ProxyConfig `koanf:"proxy"`
+	Enabled           bool          `koanf:"enabled"`                      // default false; users, passwords and per-resource permissions, compatible with MLflow's basic-auth app
+	AdminUsername     string        `koanf:"admin_username"`               // default "admin"; the admin the first start creates
+	AdminPassword     string        `koanf:"admin_password" mask:"secret"` // default ""; that admin's password (12+ characters), needed only while the account does not exist
+	DefaultPermission string        `koanf:"default_permission"`           // default "READ"; what users may do with resources nobody granted them anything on
+	SessionLifetime   time.Duration `koanf:"session_lifetime"`             // default 168h; how long a UI login lasts (then log in again); logging out ends it at once
+	Proxy             ProxyConfig   `koanf:"proxy"`
 }
 
 // ProxyConfig configures the trusted-proxy mode (proxyauth.go): an
@@ -151,7 +152,7 @@ func DefaultConfig() Config {
 			Backend: "local",
 			S3:      S3Config{Secure: true, Timeout: 10 * time.Second},
 		},
-		Auth: AuthConfig{AdminUsername: "admin", DefaultPermission: "READ", Proxy: ProxyConfig{
+		Auth: AuthConfig{AdminUsername: "admin", DefaultPermission: "READ", SessionLifetime: 7 * 24 * time.Hour, Proxy: ProxyConfig{
 			TrustedCIDRs: []string{}, AdminGroups: []string{},
 			UserHeader: "X-Forwarded-User", EmailHeader: "X-Forwarded-Email", GroupsHeader: "X-Forwarded-Groups"}},
 		Webhooks:  DefaultWebhookConfig(),
@@ -471,6 +472,7 @@ func (c Config) Validate() error {
 		add("auth.admin_password", "must be at least %d characters", minPasswordLen)
 	}
 	oneOf("log.format", c.Log.Format, "text", "json")
+	positive("auth.session_lifetime", c.Auth.SessionLifetime)
 	if px := c.Auth.Proxy; len(px.TrustedCIDRs) > 0 {
 		if !c.Auth.Enabled {
 			add("auth.proxy.trusted_cidrs", "needs auth.enabled = true (the proxy names users of mlbox's accounts)")

@@ -62,7 +62,7 @@ func TestConfigDefaults(t *testing.T) {
 		Webhooks:  DefaultWebhookConfig(),
 		Scheduler: scheduler.DefaultConfig(),
 		Serve:     DefaultServeConfig(),
-		Auth: AuthConfig{AdminUsername: "admin", DefaultPermission: "READ", Proxy: ProxyConfig{TrustedCIDRs: []string{}, AdminGroups: []string{},
+		Auth: AuthConfig{AdminUsername: "admin", DefaultPermission: "READ", SessionLifetime: 7 * 24 * time.Hour, Proxy: ProxyConfig{TrustedCIDRs: []string{}, AdminGroups: []string{},
 			UserHeader: "X-Forwarded-User", EmailHeader: "X-Forwarded-Email", GroupsHeader: "X-Forwarded-Groups"}},
 	}
 	if !reflect.DeepEqual(def, want) {
@@ -602,8 +602,8 @@ func TestConfigDocs(t *testing.T) {
 
 func TestConfigSchema(t *testing.T) {
 	s := cfgSchema()
-	if len(s.leaves) != 89 {
-		t.Errorf("schema has %d keys, want 89 (update this count when adding keys)", len(s.leaves))
+	if len(s.leaves) != 90 {
+		t.Errorf("schema has %d keys, want 90 (update this count when adding keys)", len(s.leaves))
 	}
 	for _, key := range []string{"data_dir", "artifacts.s3.secret_key", "http.max_request_bytes"} {
 		if s.leaf(key) == nil {

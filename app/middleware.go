@@ -98,6 +98,7 @@ func (a *App) middleware(next http.Handler) http.Handler {
 	inflight := a.metrics.NewGauge("mlbox_http_requests_in_flight", nil)
 	authOn, token := a.authOn(), sha256.Sum256([]byte(a.cfg.HTTP.AuthToken))
 	limiter := newAuthLimiter(a.cfg.HTTP, a.log, a.metrics)
+	a.limiter = limiter
 	origins := newOriginPolicy(a.cfg.HTTP.CORSAllowedOrigins)
 	bodyTimeouts := a.metrics.NewCounter("mlbox_http_body_timeouts_total")
 	crossOrigin := a.metrics.NewCounter("mlbox_http_cross_origin_refused_total")
@@ -147,12 +148,18 @@ func (a *App) middleware(next http.Handler) http.Handler {
 				if !ok {
 					limiter.failed(key, r.RemoteAddr)
 				}
-				sw.Header().Set("WWW-Authenticate", `Basic realm="mlbox", charset="UTF-8"`)
+				a.challenge(sw, r)
 				a.writeError(sw, r, errUnauthenticated)
 				return
 			}
 			if p != nil {
-				limiter.succeeded(key)
+				if !csrfOK(r, p) {
+					a.writeError(sw, r, errCSRF)
+					return
+				}
+				if p.session == nil {
+					limiter.succeeded(key)
+				}
 				r = r.WithContext(withPrincipal(r.Context(), p))
 			}
 		}

@@ -114,6 +114,10 @@ var policies = map[string]policy{
 	// service token Prometheus uses).
 	"GET /metrics":              adminOnly,
 	"GET /api/mlbox/v1/version": anyUser,
+	// UI login sessions: who am I, log in, log out (session.go).
+	"GET /api/mlbox/v1/session":    public,
+	"POST /api/mlbox/v1/session":   public,
+	"DELETE /api/mlbox/v1/session": public,
 	// Access tokens: one's own (admins: anyone's); tokens.go checks.
 	"GET /api/mlbox/v1/tokens":         anyUser,
 	"POST /api/mlbox/v1/tokens":        anyUser,

@@ -117,7 +117,7 @@ func (ac *accounts) createToken(ctx context.Context, t store.Token) (store.Token
 	ac.mu.RLock()
 	n := 0
 	for _, o := range ac.tokens {
-		if o.UserID == t.UserID {
+		if o.UserID == t.UserID && o.Kind == "" && t.Kind == "" {
 			n++
 			if o.Name == t.Name {
 				ac.mu.RUnlock()
@@ -126,7 +126,7 @@ func (ac *accounts) createToken(ctx context.Context, t store.Token) (store.Token
 		}
 	}
 	ac.mu.RUnlock()
-	if n >= maxTokensPerUser {
+	if n >= maxTokensPerUser && t.Kind == "" {
 		return store.Token{}, "", &apiError{400, "RESOURCE_LIMIT_EXCEEDED", fmt.Sprintf("A user may hold at most %d tokens: revoke some first", maxTokensPerUser)}
 	}
 	id, digest, full := newTokenSecret()
@@ -157,7 +157,7 @@ func (ac *accounts) tokensOf(user int64) []store.Token {
 	ac.mu.RLock()
 	var out []store.Token
 	for _, t := range ac.tokens {
-		if user == 0 || t.UserID == user {
+		if t.Kind == "" && (user == 0 || t.UserID == user) {
 			out = append(out, *t)
 		}
 	}
@@ -351,7 +351,7 @@ func (a *App) revokeToken(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	t := a.acct.token(id)
-	if t == nil || (!p.admin && (p.user == nil || p.user.ID != t.UserID)) {
+	if t == nil || t.Kind != "" || (!p.admin && (p.user == nil || p.user.ID != t.UserID)) {
 		// Someone else's token is not found either: ids are no oracle.
 		return store.NotFoundf("Token '%s' not found", id)
 	}

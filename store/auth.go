@@ -98,6 +98,9 @@ type Token struct {
 	LastUsedMs  int64    `json:"last_used_ms,omitempty"`
 	Models      []string `json:"models,omitempty"`
 	Description string   `json:"description,omitempty"`
+	// Kind is "" for an access token, "session" for a UI login session
+	// (its secret travels in a cookie).
+	Kind string `json:"kind,omitempty"`
 }
 
 // AuthState is every account record, read in one transaction: app/ keeps

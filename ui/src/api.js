@@ -27,8 +27,20 @@ export class ApiError extends Error {
   }
 }
 
+// The session's CSRF token (app/session.go): sent with every request that
+// is not a GET, as the login cookie alone does not authorize those.
+let csrfToken = '';
+export function setCsrfToken(t) { csrfToken = t || ''; }
+
+/** Called with the error of any request answered 401 (main.jsx shows the login page). */
+let onUnauthenticated = null;
+export function setUnauthenticatedHandler(f) { onUnauthenticated = f; }
+
 async function call(url, { method = 'GET', body, signal } = {}) {
-  const init = { method, signal, credentials: 'same-origin', headers: { Accept: 'application/json' } };
+  // X-Requested-With: the server then answers 401 without a Basic challenge,
+  // so the browser shows the UI's login page instead of its own prompt.
+  const init = { method, signal, credentials: 'same-origin', headers: { Accept: 'application/json', 'X-Requested-With': 'mlbox-ui' } };
+  if (method !== 'GET' && method !== 'HEAD' && csrfToken) init.headers['X-CSRF-Token'] = csrfToken;
   if (body !== undefined) {
     init.headers['Content-Type'] = 'application/json';
     init.body = JSON.stringify(body);
@@ -46,6 +58,7 @@ async function call(url, { method = 'GET', body, signal } = {}) {
     try { data = JSON.parse(text); } catch { data = null; }
   }
   if (!resp.ok) {
+    if (resp.status === 401 && onUnauthenticated && !String(url).endsWith('/api/mlbox/v1/session')) onUnauthenticated();
     if (data && typeof data === 'object' && (data.error_code || data.message)) {
       throw new ApiError(resp.status, data.error_code || STATUS_CODES[resp.status], data.message || '');
     }
@@ -199,3 +212,45 @@ export const createExperiment = (name, signal) => post('experiments/create', { n
 export const renameExperiment = (id, name, signal) => post('experiments/update', { experiment_id: id, new_name: name }, signal);
 export const deleteExperiment = (id, signal) => post('experiments/delete', { experiment_id: id }, signal);
 export const restoreExperiment = (id, signal) => post('experiments/restore', { experiment_id: id }, signal);
+
+// --- accounts (app/session.go, app/users.go, app/tokens.go) ---
+
+const SESSION = new URL('api/mlbox/v1/session', ROOT);
+const MLFLOW3 = new URL('ajax-api/3.0/mlflow/', ROOT);
+const TOKENS = new URL('api/mlbox/v1/tokens', ROOT);
+
+/** {auth: "none"|"token"|"accounts", authenticated, user?, is_admin?, csrf_token?} */
+export const getSession = (signal) => call(SESSION, { signal });
+export const login = (username, password) => call(SESSION, { method: 'POST', body: { username, password } });
+export const logout = () => call(SESSION, { method: 'DELETE' });
+
+const mlflow3Url = (path, query) => {
+  const url = new URL(path, MLFLOW3);
+  for (const [k, v] of Object.entries(query || {})) url.searchParams.set(k, String(v));
+  return url;
+};
+
+export const listUsers = (signal) => get('users/list', {}, signal).then((r) => r.users || []);
+export const createUser = (username, password) => post('users/create', { username, password });
+export const deleteUser = (username) => call(mlflowUrl('users/delete'), { method: 'DELETE', body: { username } });
+export const setUserAdmin = (username, isAdmin) => call(mlflowUrl('users/update-admin'), { method: 'PATCH', body: { username, is_admin: isAdmin } });
+export const setUserPassword = (username, password) => call(mlflowUrl('users/update-password'), { method: 'PATCH', body: { username, password } });
+
+/** A user's permissions: [{role_name, resource_type, resource_pattern, permission}]. */
+export const listUserPermissions = (username, signal) =>
+  call(mlflow3Url('users/permissions/list', { username }), { signal }).then((r) => r.permissions || []);
+export const grantPermission = (username, resourceType, resourceId, permission) =>
+  call(mlflow3Url('users/permissions/grant'), { method: 'POST', body: { username, resource_type: resourceType, resource_id: resourceId, permission } });
+export const revokePermission = (username, resourceType, resourceId) =>
+  call(mlflow3Url('users/permissions/revoke'), { method: 'POST', body: { username, resource_type: resourceType, resource_id: resourceId } });
+
+/** Access tokens: one's own; {user} or {all: true} for admins. */
+export function listTokens({ user, all, signal } = {}) {
+  const url = new URL(TOKENS);
+  if (user) url.searchParams.set('user', user);
+  if (all) url.searchParams.set('all', 'true');
+  return call(url, { signal }).then((r) => r.tokens || []);
+}
+/** {name, expires_in_days, models?, description?, user?} → {token, secret} */
+export const createToken = (body) => call(TOKENS, { method: 'POST', body });
+export const revokeToken = (id) => call(new URL(`tokens/${encodeURIComponent(id)}`, MLBOX), { method: 'DELETE' });

@@ -17,6 +17,9 @@ import { compareView } from './views/compare.jsx';
 import { runView } from './views/run.jsx';
 import { loggedModelView } from './views/loggedmodel.jsx';
 import { modelsView, modelView } from './views/models.jsx';
+import { loginView, tokensView, usersView, userView } from './views/account.jsx';
+import { loadSession, onSessionChange, session, signOut } from './session.js';
+import { setUnauthenticatedHandler } from './api.js';
 
 const ROUTES = [
   { re: /^(?:experiments)?$/, view: experimentsView, nav: 'experiments' },
@@ -30,6 +33,10 @@ const ROUTES = [
   { re: /^compare$/, view: compareView, nav: 'experiments' },
   { re: /^models$/, view: modelsView, nav: 'models' },
   { re: /^models\/([^/]+)(?:\/versions\/([^/]+))?$/, view: modelView, nav: 'models' },
+  { re: /^login$/, view: loginView, nav: '' },
+  { re: /^account\/tokens$/, view: tokensView, nav: 'tokens' },
+  { re: /^admin\/users$/, view: usersView, nav: 'admin' },
+  { re: /^admin\/users\/([^/]+)$/, view: userView, nav: 'admin' },
 ];
 
 const main = document.getElementById('main');
@@ -77,8 +84,48 @@ function showError(err) {
   main.append(box);
 }
 
+/** The login page, coming back to where the user was (accounts only). */
+function toLogin() {
+  const here = location.hash && !location.hash.startsWith('#/login') ? location.hash : '';
+  location.replace(withQuery('#/login', { next: here }));
+}
+
+/** The user's name, their tokens and log out, in the top bar. */
+function UserBox() {
+  if (session.auth !== 'accounts' || !session.authenticated) return null;
+  const name = session.user ? session.user.username : 'service';
+  return (
+    <>
+      <span class="username" data-testid="current-user">{name}</span>
+      {session.user ? <a href="#/account/tokens" data-nav="tokens" data-testid="nav-tokens">Tokens</a> : null}
+      {session.csrf_token ? (
+        <button type="button" class="secondary small" data-testid="logout"
+          onClick={() => signOut().finally(toLogin)}>Log out</button>
+      ) : null}
+    </>
+  );
+}
+
+function drawUserBox() {
+  render(<UserBox />, document.getElementById('userbox'));
+  const admin = document.querySelector('[data-nav="admin"]');
+  if (admin) admin.hidden = !(session.auth === 'accounts' && session.authenticated && session.is_admin);
+}
+onSessionChange(drawUserBox);
+
+setUnauthenticatedHandler(() => {
+  if (session.auth !== 'accounts') return; // the browser's own prompt
+  session.authenticated = false;
+  drawUserBox();
+  if (!location.hash.startsWith('#/login')) toLogin();
+});
+
 function mount() {
   const { path, query } = parseHash();
+  if (session.auth === 'accounts' && !session.authenticated && path !== 'login') {
+    toLogin();
+    return;
+  }
   let route = null;
   let params = [];
   for (const r of ROUTES) {
@@ -137,5 +184,8 @@ function mount() {
   window.scrollTo(0, 0);
 }
 
-window.addEventListener('hashchange', mount);
-mount();
+loadSession().catch((e) => console.error('session', e)).finally(() => {
+  drawUserBox();
+  window.addEventListener('hashchange', mount);
+  mount();
+});
