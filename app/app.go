@@ -65,6 +65,7 @@ type App struct {
 	tls        *certHolder // nil unless http.tls_cert_file is set
 	tlsReloads struct{ ok, failed *metrics.Counter }
 	limiter    *authLimiter // failed-credential lockout (ratelimit.go), set by middleware
+	auditQ     *auditQueue  // failed credentials for the audit trail (authaudit.go); nil without accounts
 	// jobToken is an admin token, made at start, that command jobs get as
 	// MLFLOW_TRACKING_TOKEN when accounts are on without http.auth_token.
 	jobToken string
@@ -113,6 +114,7 @@ func New(cfg Config, log *slog.Logger) (*App, error) {
 		return nil, err
 	}
 	if err := a.openTLS(); err != nil {
+		a.stopAuditQueue()
 		a.closeServe()
 		a.arts.Close()
 		st.Close()
@@ -157,6 +159,7 @@ func (a *App) openAccounts() error {
 		a.log.Warn("auth.admin_username names an account that is not an admin", "username", name)
 	}
 	a.acct = ac
+	a.startAuditQueue()
 	px, err := newProxyAuth(a.cfg.Auth.Proxy)
 	if err != nil {
 		return err // Validate refuses what fails here
@@ -267,6 +270,7 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 func (a *App) Close() error {
 	a.hooks.Stop()
 	err := a.closeServe()
+	a.stopAuditQueue()
 	err = errors.Join(err, a.store.Close())
 	if a.arts != nil {
 		err = errors.Join(err, a.arts.Close())

@@ -82,6 +82,7 @@ var badInputRoutes = map[string]routeSpec{
 	"GET /metrics":                 {},
 	"GET /api/mlbox/v1/version":    {},
 	"GET /api/mlbox/v1/backup":     {},
+	"GET /api/mlbox/v1/auth/audit": {query: "before=100&limit=5&action=login&user=admin"},
 	"GET /api/mlbox/v1/session":    {},
 	"POST /api/mlbox/v1/session":   {body: `{"username":"admin","password":"` + testAdminPassword + `"}`},
 	"DELETE /api/mlbox/v1/session": {},

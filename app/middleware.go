@@ -147,6 +147,7 @@ func (a *App) middleware(next http.Handler) http.Handler {
 				// service token, nothing is open without it.
 				if !ok {
 					limiter.failed(key, r.RemoteAddr)
+					a.auditFailedCredentials(r)
 				}
 				a.challenge(sw, r)
 				a.writeError(sw, r, errUnauthenticated)

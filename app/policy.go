@@ -114,6 +114,8 @@ var policies = map[string]policy{
 	// service token Prometheus uses).
 	"GET /metrics":              adminOnly,
 	"GET /api/mlbox/v1/version": anyUser,
+	// The accounts' audit trail (authaudit.go).
+	"GET /api/mlbox/v1/auth/audit": adminOnly,
 	// UI login sessions: who am I, log in, log out (session.go).
 	"GET /api/mlbox/v1/session":    public,
 	"POST /api/mlbox/v1/session":   public,

@@ -194,7 +194,7 @@ func (a *App) proxyUser(ctx context.Context, name string, admin bool) (*store.Us
 	if u == nil {
 		nu, err := a.acct.createUser(ctx, name, "", admin, "proxy")
 		if err == nil {
-			a.log.Info("auth audit", "action", "user.created", "actor", "proxy", "target", name, "detail", fmt.Sprintf("first sight behind the trusted proxy (admin %v)", admin))
+			a.recordAuthAudit(ctx, store.AuthAuditEntry{Action: "user.created", Actor: "proxy", Target: name, Detail: fmt.Sprintf("first sight behind the trusted proxy (admin %v)", admin)})
 			return nu, nil
 		}
 		if u = a.acct.user(name); u == nil { // not created concurrently
@@ -205,7 +205,7 @@ func (a *App) proxyUser(ctx context.Context, name string, admin bool) (*store.Us
 		if err := a.acct.setAdmin(ctx, name, admin); err != nil {
 			return nil, err
 		}
-		a.log.Info("auth audit", "action", "user.admin_changed", "actor", "proxy", "target", name, "detail", fmt.Sprintf("%v (groups)", admin))
+		a.recordAuthAudit(ctx, store.AuthAuditEntry{Action: "user.admin_changed", Actor: "proxy", Target: name, Detail: fmt.Sprintf("%v (groups)", admin)})
 		u = a.acct.user(name)
 	}
 	return u, nil

@@ -194,6 +194,7 @@ func (a *App) tokenRoutes() {
 	a.mux.HandleFunc("GET "+p, a.wrap(a.accountsOnly(a.listTokens)))
 	a.mux.HandleFunc("POST "+p, a.wrap(a.accountsOnly(a.createTokenAPI)))
 	a.mux.HandleFunc("DELETE "+p+"/{id}", a.wrap(a.accountsOnly(a.revokeToken)))
+	a.mux.HandleFunc("GET /api/mlbox/v1/auth/audit", a.wrap(a.accountsOnly(a.listAuthAudit)))
 }
 
 var errTokenManagesTokens = &apiError{http.StatusForbidden, "PERMISSION_DENIED",

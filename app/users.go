@@ -430,9 +430,3 @@ func (a *App) listUserRoles(w http.ResponseWriter, r *http.Request) error {
 	a.acct.mu.RUnlock()
 	return writeJSON(w, map[string]any{"roles": roles})
 }
-
-// authAudit records an account change in the log (the audit trail of
-// logins and permission changes).
-func (a *App) authAudit(r *http.Request, action, target, detail string) {
-	a.log.Info("auth audit", "action", action, "actor", actorOf(r), "target", target, "detail", detail, "remote", r.RemoteAddr)
-}

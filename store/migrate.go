@@ -21,7 +21,7 @@ var (
 )
 
 // SchemaVersion is the layout version this binary writes.
-const SchemaVersion = 5
+const SchemaVersion = 6
 
 // migrations[i] upgrades a file from schema version i to i+1. Version 0 is
 // an empty file. Add a function here (never edit an old one) when the
@@ -32,6 +32,7 @@ var migrations = []func(tx *bolt.Tx, s *Store) error{
 	2: migrateRegistryAndJobs,
 	3: migrateDeployments,
 	4: migrateAuth,
+	5: migrateAuthAudit,
 }
 
 // bktDeployments holds per-model serving settings (schema 4):
