@@ -425,3 +425,54 @@ def test_tracking_with_a_token(mlbox_accounts, tmp_path):
             assert e.value.error_code == "UNAUTHENTICATED"
     finally:
         mlflow.set_tracking_uri(prev)
+
+
+def test_two_approvals_need_two_people(mlbox_accounts):
+    """A gate of 2 approvals on the champion alias: one user approving twice
+    (or naming someone else as the approver) is not enough; a second user
+    is. The alias is moved with MLflow's own client."""
+    import requests
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+    from mlflow.server import get_app_client
+
+    url = mlbox_accounts.url
+    ann, ben = unique("ann"), unique("ben")
+    rm = unique("gated")
+    with as_user("admin", ADMIN_PW):
+        auth = get_app_client("basic-auth", tracking_uri=url)
+        for u in (ann, ben):
+            auth.create_user(u, u + "-password")
+        c = MlflowClient(tracking_uri=url, registry_uri=url)
+        c.create_registered_model(rm)
+        run = c.create_run("0")
+        v = c.create_model_version(rm, f"runs:/{run.info.run_id}/model", run_id=run.info.run_id).version
+    for u in (ann, ben):  # MLflow 3's grant API (2.x clients have no method for it)
+        r = requests.post(f"{url}/api/3.0/mlflow/users/permissions/grant", auth=("admin", ADMIN_PW), timeout=30,
+                          json={"username": u, "resource_type": "registered_model", "resource_id": rm, "permission": "EDIT"})
+        assert r.status_code == 200, r.text
+    r = requests.put(f"{url}/api/mlbox/v1/models/{rm}/gates", auth=("admin", ADMIN_PW), timeout=30,
+                     json={"gates": [{"name": "two-approvals", "targets": ["alias:champion"], "approvals": 2}]})
+    assert r.status_code == 200, r.text
+    approvals = f"{url}/api/mlbox/v1/models/{rm}/versions/{v}/approvals"
+
+    def approve(who, body=None):
+        return requests.post(approvals, json=body or {}, auth=(who, who + "-password"), timeout=30)
+
+    def promote():
+        with as_user("admin", ADMIN_PW):
+            MlflowClient(tracking_uri=url, registry_uri=url).set_registered_model_alias(rm, "champion", v)
+
+    assert approve(ann).status_code == 200
+    assert approve(ann).status_code == 200  # again: still one approver
+    r = approve(ann, {"approver": ben})  # the body cannot name someone else
+    assert r.status_code == 400 and "authenticated user" in r.json()["message"], r.text
+    with pytest.raises(MlflowException) as e:
+        promote()
+    assert e.value.error_code == "PERMISSION_DENIED" and "two-approvals" in e.value.message
+    got = requests.get(approvals, auth=("admin", ADMIN_PW), timeout=30).json()["approvals"]
+    assert {a["approver"] for a in got} == {ann}
+    assert approve(ben).status_code == 200
+    promote()
+    with as_user("admin", ADMIN_PW):
+        assert MlflowClient(tracking_uri=url, registry_uri=url).get_model_version_by_alias(rm, "champion").version == v
