@@ -26,21 +26,38 @@ import (
 // Roles: anonymous; users whose grant on the fixtures' experiment and
 // registered model is DENY, READ, USE, EDIT or MANAGE (default READ); an
 // admin; the service token. And two access tokens, which do not count as
-// a route's minimum: u-edit's personal token (t-edit) must be let through
-// wherever u-edit is, and an inference-only token of u-manage for the
-// fixtures' model (t-infer) nowhere but /models/<that model>/....
+// a route's minimum: u-edit's personal token (t-edit) and a user named by
+// the trusted proxy's header with u-edit's grants (p-edit) must be let
+// through wherever u-edit is, and an inference-only token of u-manage for
+// the fixtures' model (t-infer) nowhere but /models/<that model>/....
 func TestAuthzMatrix(t *testing.T) {
 	if testing.Short() {
 		t.Skip("walks every route")
 	}
 	const token = "service-token-0123456789"
 	// Fixtures are made by the admin (doReq adds its credentials).
-	s := badInputServer(t, func(c *Config) { c.HTTP.AuthToken = token; c.HTTP.AuthMaxFailures = 0 })
+	// The test's requests come from 127.0.0.1, the trusted proxy's address:
+	// only the proxy user's carry its header.
+	s := badInputServer(t, func(c *Config) {
+		c.HTTP.AuthToken = token
+		c.HTTP.AuthMaxFailures = 0
+		c.Auth.Proxy.TrustedCIDRs = []string{"127.0.0.1", "::1"}
+	})
 	grantees := []struct {
 		name string
 		lv   level
-	}{{"u-deny", lvlDeny}, {"u-read", lvlRead}, {"u-use", lvlUse}, {"u-edit", lvlEdit}, {"u-manage", lvlManage}}
+	}{{"u-deny", lvlDeny}, {"u-read", lvlRead}, {"u-use", lvlUse}, {"u-edit", lvlEdit}, {"u-manage", lvlManage}, {"p-edit", lvlEdit}}
 	for _, g := range grantees {
+		if g.name == "p-edit" { // made on first sight, by the proxy
+			req, _ := newReq("GET", s.URL+api+"/users/current", "", "")
+			req.Header.Set("X-Forwarded-User", g.name)
+			resp, err := walkClient.Do(req)
+			if err != nil || resp.StatusCode != 200 {
+				t.Fatalf("proxy user: %v %v", resp, err)
+			}
+			resp.Body.Close()
+			continue
+		}
 		s.must(t, "POST", api+"/users/create", map[string]any{"username": g.name, "password": g.name + "-password"})
 	}
 	// u-edit's personal token acts as u-edit (the role t-edit).
@@ -97,15 +114,20 @@ func TestAuthzMatrix(t *testing.T) {
 		}
 		type role struct {
 			name, user, pw, bearer string
+			proxyUser              string // named by the trusted proxy's header
 			lv                     level
 			admin                  bool
-			token                  bool // an access token: does not count as the route's minimum
+			token                  bool // an access token or proxy user: does not count as the route's minimum
 			infer                  bool // inference-only
 		}
 		roles := []role{{name: "anonymous"}, {name: "t-infer", bearer: tm["secret"].(string), lv: lvlManage, token: true, infer: true}}
 		for _, g := range grantees {
-			if g.name == "u-edit" {
-				roles = append(roles, role{name: "t-edit", bearer: editToken, lv: g.lv, token: true})
+			switch g.name {
+			case "u-edit":
+				roles = append(roles, role{name: "t-edit", bearer: editToken, lv: g.lv, token: true},
+					role{name: "p-edit", proxyUser: "p-edit", lv: g.lv, token: true})
+			case "p-edit":
+				continue
 			}
 			roles = append(roles, role{name: g.name, user: g.name, pw: g.name + "-password", lv: g.lv})
 		}
@@ -123,7 +145,7 @@ func TestAuthzMatrix(t *testing.T) {
 				// Inference on its model only (serve.default_model is not it).
 				return ri.Policy.Access == accessResource && ri.Policy.Res == resServedModel
 			}
-			if rl.token && strings.HasPrefix(patPath, "/api/mlbox/v1/tokens") {
+			if rl.bearer != "" && rl.token && strings.HasPrefix(patPath, "/api/mlbox/v1/tokens") {
 				return false // tokens are managed with a password
 			}
 			if rl.admin {
@@ -161,6 +183,8 @@ func TestAuthzMatrix(t *testing.T) {
 				req.Header.Set("Content-Type", base.ct)
 			}
 			switch {
+			case rl.proxyUser != "":
+				req.Header.Set("X-Forwarded-User", rl.proxyUser)
 			case rl.bearer != "":
 				req.Header.Set("Authorization", "Bearer "+rl.bearer)
 			case rl.user != "":
@@ -238,8 +262,9 @@ func TestAuthzMatrix(t *testing.T) {
 	b.WriteString("# The least privileged role each route lets through (TestAuthzMatrix).\n")
 	b.WriteString("# Roles, in order: anonymous, u-deny, u-read, u-use, u-edit, u-manage (the\n")
 	b.WriteString("# user's grant on the request's experiment and registered model), admin.\n")
-	b.WriteString("# Access tokens are checked too, never listed: u-edit's personal token as\n")
-	b.WriteString("# u-edit, an inference-only token on /models/<its model>/... only.\n")
+	b.WriteString("# Access tokens and a proxy user are checked too, never listed: u-edit's\n")
+	b.WriteString("# personal token and a user the trusted proxy names (EDIT) as u-edit, an\n")
+	b.WriteString("# inference-only token on /models/<its model>/... only.\n")
 	b.WriteString("# Regenerate with: go test ./app -run TestAuthzMatrix -update-authz-golden\n")
 	var lines []string
 	for _, ri := range s.App.mux.routes {
