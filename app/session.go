@@ -56,7 +56,7 @@ func (a *App) sessionPrincipal(r *http.Request) *principal {
 	if !ok || t.Kind != "session" {
 		return nil
 	}
-	secret := c.Value[strings.LastIndexByte(c.Value[:len(tokenPrefix)+17], '_')+1:]
+	_, secret, _ := tokenParts(c.Value)
 	return &principal{user: u, admin: u.IsAdmin, name: u.Username, session: t, csrf: csrfFor(secret)}
 }
 
@@ -166,7 +166,7 @@ func (a *App) login(w http.ResponseWriter, r *http.Request) error {
 	w.Header().Set("Cache-Control", "no-store")
 	r = r.WithContext(withPrincipal(r.Context(), &principal{user: u, name: u.Username}))
 	a.authAudit(r, "login", u.Username, "session "+t.ID)
-	raw := secret[strings.LastIndexByte(secret[:len(tokenPrefix)+17], '_')+1:]
+	_, raw, _ := tokenParts(secret)
 	return writeJSON(w, map[string]any{"user": userJSON(u), "is_admin": u.IsAdmin, "csrf_token": csrfFor(raw), "expires_ms": t.ExpiresMs})
 }
 

@@ -61,14 +61,25 @@ func tokenDigest(secret string) string {
 	return hex.EncodeToString(sum[:])
 }
 
+// tokenParts splits a token into its id and secret (ok false when it has
+// not the shape of one).
+func tokenParts(cred string) (id, secret string, ok bool) {
+	rest, found := strings.CutPrefix(cred, tokenPrefix)
+	if !found {
+		return "", "", false
+	}
+	id, secret, ok = strings.Cut(rest, "_")
+	return id, secret, ok && len(id) == 16
+}
+
 // isAccessToken reports whether cred has the shape of an access token.
 func isAccessToken(cred string) bool { return strings.HasPrefix(cred, tokenPrefix) }
 
 // checkToken finds the token cred is and its user; ok is false for an
 // unknown, wrong or expired token.
 func (ac *accounts) checkToken(cred string, now time.Time) (t *store.Token, u *store.User, ok bool) {
-	id, secret, found := strings.Cut(strings.TrimPrefix(cred, tokenPrefix), "_")
-	if !found || len(id) != 16 {
+	id, secret, found := tokenParts(cred)
+	if !found {
 		return nil, nil, false
 	}
 	ac.mu.RLock()
