@@ -31,9 +31,12 @@ func randBoosted(r *rand.Rand) *ir.Model {
 		nv = 1
 	}
 	special := r.IntN(3) > 0
+	// Float32 sums mostly come with float32 leaves (XGBoost's), which a
+	// run adds with f32.add; some models keep float64 leaves (the f64 path).
+	leaves32 := r.IntN(4) > 0
 	for range 1 + r.IntN(12) {
 		t := randTree(r, nf, nv, r.IntN(8))
-		if s.Accum32 {
+		if s.Accum32 && leaves32 {
 			for i, v := range t.Value {
 				t.Value[i] = float64(float32(v * 1.37))
 			}

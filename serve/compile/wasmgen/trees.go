@@ -63,6 +63,11 @@ type treeRun struct {
 	stride     uint32
 	tbl        uint32
 	memAcc     bool // accumulators in memory (output groups, several outputs)
+	// leaves32: every leaf value of the run is a float32, so a float32
+	// sum (Accum32) adds them with f32.add, which rounds exactly as
+	// f64.add then demote does (53 ≥ 2·24+2 bits), keeping one operation
+	// per tree on the sum's dependency chain instead of three.
+	leaves32 bool
 	// deep: the trees keep their node arrays (layoutDeep); the run's
 	// table has, per tree, the root's address, the accumulator's, and
 	// (for the first tree a loop iteration walks) the level pairs the
@@ -289,7 +294,20 @@ func (g *gen) planRuns(s *ir.Trees, p *treesPlan) []*treeRun {
 			continue
 		}
 		deep = deep || (1<<d)*p.nVals*8 > 256<<10 || d > g.opts.CompleteDepth
-		r := &treeRun{first: i, end: j, depth: d, rec: 8, memAcc: s.Groups != nil && len(s.Out) > 1, deep: deep}
+		r := &treeRun{first: i, end: j, depth: d, rec: 8, memAcc: s.Groups != nil && len(s.Out) > 1, deep: deep, leaves32: true}
+		for k := i; k < j && r.leaves32; k++ {
+			t := &s.Trees[k]
+			for n, f := range t.Feature {
+				if f >= 0 {
+					continue
+				}
+				for _, v := range t.Value[n*p.nVals : (n+1)*p.nVals] {
+					if float64(float32(v)) != v {
+						r.leaves32 = false
+					}
+				}
+			}
+		}
 		if deep {
 			r.stride = 16 // root, accumulator, level pairs of its group, pad
 			r.rec = 16
@@ -562,26 +580,50 @@ func (g *gen) runBody(p *treesPlan, r *treeRun, u int, tb uint32, acc []uint32, 
 			f.LocalSet(a[i])
 		}
 	}
-	o := a // the offsets, for the leaves
-	for i := range o {
-		f.LocalGet(a[i])
-		f.LocalGet(tb)
-		f.Op(wasm.I32Sub)
-		f.LocalSet(o[i])
-	}
-	idx := make([]uint32, u)
-	for i := range idx {
-		idx[i] = f.Local(wasm.I32)
-		defer f.Release(idx[i])
-		f.LocalGet(o[i])
-		f.I32Const(shift)
-		f.Op(wasm.I32ShrU)
-		f.LocalSet(idx[i])
-	}
 	first := int32(1<<r.depth - 1)
+	// direct: a leaf's values are as many bytes as a node record, so leaf
+	// n's values sit at a node-record offset (n - first)·rec from the
+	// leaves: the walk's final address is the leaf's, minus a constant.
+	direct := int(r.rec) == p.nVals*8
+	var idx []uint32
+	if !direct {
+		o := a // the offsets, for the leaves
+		for i := range o {
+			f.LocalGet(a[i])
+			f.LocalGet(tb)
+			f.Op(wasm.I32Sub)
+			f.LocalSet(o[i])
+		}
+		idx = make([]uint32, u)
+		for i := range idx {
+			idx[i] = f.Local(wasm.I32)
+			defer f.Release(idx[i])
+			f.LocalGet(o[i])
+			f.I32Const(shift)
+			f.Op(wasm.I32ShrU)
+			f.LocalSet(idx[i])
+		}
+	}
+	// A float32 sum of float32 leaves: one f32.add a tree (see leaves32).
+	var acc32 []uint32
+	if p.accum32 && r.leaves32 && !r.memAcc {
+		acc32 = make([]uint32, p.nVals)
+		for j := range acc32 {
+			acc32[j] = f.Local(wasm.F32)
+			defer f.Release(acc32[j])
+			f.LocalGet(acc[j])
+			f.Op(wasm.F32DemoteF64) // exact: the sum is a float32
+			f.LocalSet(acc32[j])
+		}
+	}
 	for i := range u {
 		off := uint32(i) * r.stride
 		leaf := func(j int) {
+			if direct {
+				f.LocalGet(a[i])
+				f.Mem(wasm.F64Load, off+r.leavesOff-uint32(first)*r.rec+uint32(j*8))
+				return
+			}
 			f.LocalGet(tb)
 			f.LocalGet(idx[i])
 			f.I32Const(first)
@@ -610,6 +652,14 @@ func (g *gen) runBody(p *treesPlan, r *treeRun, u int, tb uint32, acc []uint32, 
 			continue
 		}
 		for j := range p.nVals {
+			if acc32 != nil {
+				f.LocalGet(acc32[j])
+				leaf(j)
+				f.Op(wasm.F32DemoteF64) // exact: a float32 leaf
+				f.Op(wasm.F32Add)
+				f.LocalSet(acc32[j])
+				continue
+			}
 			f.LocalGet(acc[j])
 			leaf(j)
 			f.Op(wasm.F64Add)
@@ -619,6 +669,11 @@ func (g *gen) runBody(p *treesPlan, r *treeRun, u int, tb uint32, acc []uint32, 
 			}
 			f.LocalSet(acc[j])
 		}
+	}
+	for j := range acc32 {
+		f.LocalGet(acc32[j])
+		f.Op(wasm.F64PromoteF32)
+		f.LocalSet(acc[j])
 	}
 }
 
