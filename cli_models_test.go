@@ -16,8 +16,14 @@ import (
 
 func startInProcess(t *testing.T) string {
 	t.Helper()
+	return startOn(t, t.TempDir())
+}
+
+// startOn serves the data dir dir in process.
+func startOn(t *testing.T, dir string) string {
+	t.Helper()
 	cfg := app.DefaultConfig()
-	cfg.DataDir = t.TempDir()
+	cfg.DataDir = dir
 	a, err := app.New(cfg, nil)
 	if err != nil {
 		t.Fatal(err)

@@ -31,7 +31,9 @@ Usage:
   mlbox models rollback NAME         move an alias (default champion) back to its previous version
   mlbox jobs list|run|history|log    scheduled jobs: list them, run one now, its history and logs
   mlbox retention plan|apply|log     retention policies: dry run, apply, what was deleted
-  mlbox backup FILE                  copy a running server's metadata (mlbox.db) to FILE, checked
+  mlbox backup FILE                  back up a running server (metadata and artifacts) into one checked archive
+  mlbox verify ARCHIVE               check a backup archive's checksums and metadata without restoring it
+  mlbox restore ARCHIVE --data-dir D restore a backup archive into an empty data directory
   mlbox version                      print the version
 
 Server flags (each is also a TOML key and an MLBOX_* environment variable;
@@ -77,6 +79,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdRetention(args[1:], stdout, stderr)
 	case "backup":
 		return cmdBackup(args[1:], stdout, stderr)
+	case "verify":
+		return cmdVerify(args[1:], stdout, stderr)
+	case "restore":
+		return cmdRestore(args[1:], stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintf(stdout, "mlbox %s (MLflow API %s)\n", app.BuildVersion(), app.MLflowVersion)
 		return 0

@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"runtime/debug"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
@@ -65,6 +66,7 @@ type App struct {
 	tls        *certHolder // nil unless http.tls_cert_file is set
 	tlsReloads struct{ ok, failed *metrics.Counter }
 	limiter    *authLimiter // failed-credential lockout (ratelimit.go), set by middleware
+	backupMu   sync.RWMutex // artifact deletions hold it shared; a backup copying artifacts, exclusive (backup.go)
 	auditQ     *auditQueue  // failed credentials for the audit trail (authaudit.go); nil without accounts
 	// jobToken is an admin token, made at start, that command jobs get as
 	// MLFLOW_TRACKING_TOKEN when accounts are on without http.auth_token.
@@ -186,7 +188,7 @@ func (a *App) openArtifacts() error {
 		if err != nil {
 			return fmt.Errorf("artifacts.s3: %w", err)
 		}
-		a.arts = s3
+		a.arts = deleteGuard{Store: s3, mu: &a.backupMu}
 	default:
 		root := a.cfg.Artifacts.Root
 		if root == "" {
@@ -196,7 +198,7 @@ func (a *App) openArtifacts() error {
 		if err != nil {
 			return fmt.Errorf("artifacts.root: %w", err)
 		}
-		a.arts = l
+		a.arts = deleteGuard{Store: l, mu: &a.backupMu}
 	}
 	return nil
 }
@@ -304,6 +306,15 @@ func (a *App) writeError(w http.ResponseWriter, r *http.Request, err error) {
 // backup streams a consistent copy of mlbox.db (metric log flushed first):
 // the file a restore puts in place of the data dir's mlbox.db.
 func (a *App) backup(w http.ResponseWriter, r *http.Request) {
+	switch r.URL.Query().Get("format") {
+	case "archive":
+		a.backupArchive(w, r)
+		return
+	case "", "db":
+	default:
+		a.writeError(w, r, invalidParam("format must be 'archive' (metadata and artifacts) or 'db' (metadata only)"))
+		return
+	}
 	started := false
 	_, err := a.store.Backup(r.Context(), func(size int64) io.Writer {
 		started = true

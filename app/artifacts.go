@@ -363,7 +363,7 @@ const spliceMin = 8 << 20
 // on the connection itself and closes it. It reports false, having done
 // nothing, when the request does not qualify.
 func (a *App) uploadSpliced(w http.ResponseWriter, r *http.Request, p string) bool {
-	if _, local := a.arts.(*artifact.Local); !local || r.ContentLength < spliceMin || r.ProtoMajor != 1 ||
+	if _, local := a.localArtifacts(); !local || r.ContentLength < spliceMin || r.ProtoMajor != 1 ||
 		len(r.TransferEncoding) > 0 || r.Header.Get("Expect") != "" {
 		return false
 	}
@@ -376,7 +376,8 @@ func (a *App) uploadSpliced(w http.ResponseWriter, r *http.Request, p string) bo
 	body := &artifact.ConnBody{Prefix: bytes.Clone(buffered), Conn: conn, N: r.ContentLength}
 	// An idle deadline, as for every request body (slowclient.go): the
 	// upload goes on while bytes arrive, at any size and speed.
-	stop := spliceWatchdog(conn, a.arts.(*artifact.Local).Dir(), path.Dir(p), a.cfg.HTTP.ReadBodyTimeout)
+	la, _ := a.localArtifacts()
+	stop := spliceWatchdog(conn, la.Dir(), path.Dir(p), a.cfg.HTTP.ReadBodyTimeout)
 	status, resp := http.StatusOK, emptyObject
 	err = a.arts.Put(context.WithoutCancel(r.Context()), p, body, r.ContentLength)
 	stop()
