@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"sync"
@@ -47,33 +48,49 @@ func (a *App) localArtifacts() (*artifact.Local, bool) {
 }
 
 func (a *App) backupArchive(w http.ResponseWriter, r *http.Request) {
-	includeS3 := r.URL.Query().Get("include_s3") == "true"
+	h := w.Header()
+	h.Set("Content-Type", "application/x-tar")
+	h.Set("Content-Disposition", `attachment; filename="mlbox-`+time.Now().UTC().Format("20060102-150405")+`.tar"`)
+	h.Set("Cache-Control", "no-store")
+	if _, err := a.writeArchive(r.Context(), w, r.URL.Query().Get("include_s3") == "true"); err != nil {
+		// Part of the archive may be out: cut the connection, so the client
+		// sees a truncated archive (no manifest), never a good-looking one.
+		a.log.Error("backup failed while streaming", "err", err)
+		panic(http.ErrAbortHandler)
+	}
+}
+
+// backupJob is the scheduler's Options.Backup: an archive to w and a
+// one-line summary.
+func (a *App) backupJob(ctx context.Context, w io.Writer, includeS3 bool) (string, error) {
+	man, err := a.writeArchive(ctx, w, includeS3)
+	if err != nil {
+		return "", err
+	}
+	sum := fmt.Sprintf("metadata %d bytes, %d artifacts (%d bytes)", man.Files[0].Size, man.Artifacts, man.ArtifactBytes)
+	if len(man.Objects) > 0 {
+		sum += fmt.Sprintf(", %d S3 objects listed", len(man.Objects))
+	}
+	return sum, nil
+}
+
+// writeArchive writes a backup archive to w.
+func (a *App) writeArchive(ctx context.Context, w io.Writer, includeS3 bool) (archive.Manifest, error) {
 	_, local := a.localArtifacts()
 	backend := "s3"
 	if local {
 		backend = "local"
 	}
 	withObjects := local || includeS3
-	ctx := r.Context()
 	start := time.Now()
 	// Artifact deletions wait from before the snapshot until the artifacts
 	// are copied.
 	a.backupMu.Lock()
 	defer a.backupMu.Unlock()
-	h := w.Header()
-	h.Set("Content-Type", "application/x-tar")
-	h.Set("Content-Disposition", `attachment; filename="mlbox-`+time.Now().UTC().Format("20060102-150405")+`.tar"`)
-	h.Set("Cache-Control", "no-store")
 	aw, err := archive.NewWriter(w, archive.Header{CreatedMs: time.Now().UnixMilli(), MlboxVersion: BuildVersion(),
 		Schema: store.SchemaVersion, ArtifactBackend: backend, ArtifactsIn: withObjects})
-	fail := func(err error) {
-		// Part of the archive is out: cut the connection, so the client
-		// sees a truncated archive (no manifest), never a good-looking one.
-		a.log.Error("backup failed while streaming", "err", err)
-		panic(http.ErrAbortHandler)
-	}
 	if err != nil {
-		fail(err)
+		return archive.Manifest{}, err
 	}
 	var dbw io.Writer
 	_, err = a.store.Backup(ctx, func(size int64) io.Writer {
@@ -84,10 +101,10 @@ func (a *App) backupArchive(w http.ResponseWriter, r *http.Request) {
 		if err == nil {
 			err = errors.New("no snapshot")
 		}
-		fail(err)
+		return archive.Manifest{}, err
 	}
 	if err := aw.FinishDB(err); err != nil {
-		fail(err)
+		return archive.Manifest{}, err
 	}
 	err = a.arts.Walk(ctx, "", func(p string, size int64, _ time.Time) error {
 		if !withObjects {
@@ -96,7 +113,7 @@ func (a *App) backupArchive(w http.ResponseWriter, r *http.Request) {
 		}
 		obj, err := a.arts.Open(ctx, p)
 		if errors.Is(err, artifact.ErrNotExist) {
-			return nil // an upload's file replaced meanwhile, or written after the walk listed it
+			return nil // replaced meanwhile, or written after the walk listed it
 		}
 		if err != nil {
 			return err
@@ -105,12 +122,13 @@ func (a *App) backupArchive(w http.ResponseWriter, r *http.Request) {
 		return aw.AddArtifact(p, obj.Size(), obj)
 	})
 	if err != nil {
-		fail(err)
+		return archive.Manifest{}, err
 	}
 	man, err := aw.Close()
 	if err != nil {
-		fail(err)
+		return man, err
 	}
-	a.log.Info("backup streamed", "artifacts", man.Artifacts, "artifact_bytes", man.ArtifactBytes, "objects_listed", len(man.Objects),
+	a.log.Info("backup written", "artifacts", man.Artifacts, "artifact_bytes", man.ArtifactBytes, "objects_listed", len(man.Objects),
 		"duration", time.Since(start).Round(time.Millisecond).String())
+	return man, nil
 }

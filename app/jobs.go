@@ -33,6 +33,7 @@ func (a *App) newScheduler(cfg scheduler.Config) (*scheduler.Scheduler, error) {
 		Metrics:   a.metrics,
 		// command jobs reach this server with the MLflow client or mlbox's CLI
 		TrackingToken: a.trackingToken(),
+		Backup:        a.backupJob,
 	})
 }
 

@@ -90,13 +90,14 @@ type JobConfig struct {
 	Retention   *store.RetentionPolicy `json:"retention,omitempty" koanf:"retention"`
 	DryRun      bool                   `json:"dry_run,omitempty" koanf:"dry_run"`
 	Command     *store.CommandSpec     `json:"command,omitempty" koanf:"command"`
+	Backup      *store.BackupSpec      `json:"backup,omitempty" koanf:"backup"`
 }
 
 // Job converts the entry to a store job.
 func (c JobConfig) Job() store.Job {
 	return store.Job{Name: c.Name, Kind: c.Kind, Description: c.Description, Schedule: c.Schedule, Timezone: c.Timezone,
 		Overlap: c.Overlap, MissedRuns: c.MissedRuns, Paused: c.Paused, Retention: c.Retention, DryRun: c.DryRun,
-		Command: c.Command, Source: store.JobSourceConfig}
+		Command: c.Command, Backup: c.Backup, Source: store.JobSourceConfig}
 }
 
 // Jobs is the [[scheduler.jobs]] array. Its methods let the config layer

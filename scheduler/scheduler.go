@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -62,6 +63,9 @@ type Options struct {
 	WorkDir string
 	Logger  *slog.Logger
 	Metrics *metrics.Set // nil: a private set
+	// Backup writes a backup archive of the server to w for backup jobs
+	// and returns a one-line summary; nil: backup jobs fail.
+	Backup func(ctx context.Context, w io.Writer, includeS3 bool) (string, error)
 }
 
 // Run triggers.
@@ -506,6 +510,8 @@ func (s *Scheduler) execute(js *jobState, job store.Job, sr startedRun) {
 			s.execRetention(ctx, job, run, out)
 		case store.JobCommand:
 			s.execCommand(ctx, job, run, sr.base, out)
+		case store.JobBackup:
+			s.execBackup(ctx, job, run, out)
 		default:
 			run.Status, run.Error = store.JobFailed, "unknown job kind "+job.Kind
 		}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/binary"
 	"encoding/json"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -23,6 +24,9 @@ const (
 	JobRetention = "retention"
 	// JobCommand runs a command (retraining), see CommandSpec.
 	JobCommand = "command"
+	// JobBackup writes a backup archive (metadata and artifacts) into a
+	// directory and keeps the newest N there.
+	JobBackup = "backup"
 )
 
 // Overlap policies: what a trigger does while the job is still running.
@@ -74,6 +78,8 @@ type Job struct {
 	DryRun    bool             `json:"dry_run,omitempty"`
 	// Command is the spec of a JobCommand job.
 	Command *CommandSpec `json:"command,omitempty"`
+	// Backup is the spec of a JobBackup job.
+	Backup *BackupSpec `json:"backup,omitempty"`
 
 	// Maintained by the store and the scheduler; ignored on input.
 	Source    string `json:"source,omitempty"`
@@ -99,6 +105,33 @@ type CommandSpec struct {
 	// Promote, if set, moves an alias to the newest version of a model that
 	// the run registered, through the promotion gates.
 	Promote *PromoteSpec `json:"promote,omitempty"`
+}
+
+// BackupSpec is what a backup job writes.
+type BackupSpec struct {
+	// Dir is the (absolute) directory the archives go to, made if missing.
+	Dir string `json:"dir"`
+	// Keep is how many of this job's archives stay in Dir (the newest);
+	// 0 means DefaultBackupKeep.
+	Keep int `json:"keep,omitempty"`
+	// IncludeS3 copies the S3 artifact objects too (else they are listed).
+	IncludeS3 bool `json:"include_s3,omitempty"`
+}
+
+// DefaultBackupKeep is a backup job's default Keep.
+const DefaultBackupKeep = 7
+
+func (b *BackupSpec) validate(job string) error {
+	if b == nil {
+		return Invalidf("job %s: a backup job needs 'backup': {\"dir\": ..., \"keep\": N}", job)
+	}
+	if b.Dir == "" || !filepath.IsAbs(b.Dir) {
+		return Invalidf("job %s: backup.dir must be an absolute directory (got %q)", job, b.Dir)
+	}
+	if b.Keep < 0 || b.Keep > 10000 {
+		return Invalidf("job %s: backup.keep must be between 1 and 10000, or 0 for %d (got %d)", job, DefaultBackupKeep, b.Keep)
+	}
+	return nil
 }
 
 // PromoteSpec is a command job's follow-up.
@@ -225,8 +258,8 @@ func ValidateJob(j *Job) error {
 	}
 	switch j.Kind {
 	case JobRetention:
-		if j.Command != nil {
-			return Invalidf("job %s: a retention job has no 'command'", j.Name)
+		if j.Command != nil || j.Backup != nil {
+			return Invalidf("job %s: a retention job has no 'command' or 'backup'", j.Name)
 		}
 		if j.Retention == nil {
 			return Invalidf("job %s: a retention job needs a 'retention' policy", j.Name)
@@ -235,14 +268,21 @@ func ValidateJob(j *Job) error {
 			return Invalidf("job %s: %s", j.Name, err.Error())
 		}
 	case JobCommand:
-		if j.Retention != nil || j.DryRun {
-			return Invalidf("job %s: a command job has no 'retention' or 'dry_run'", j.Name)
+		if j.Retention != nil || j.DryRun || j.Backup != nil {
+			return Invalidf("job %s: a command job has no 'retention', 'dry_run' or 'backup'", j.Name)
 		}
 		if err := j.Command.validate(j.Name); err != nil {
 			return err
 		}
+	case JobBackup:
+		if j.Retention != nil || j.DryRun || j.Command != nil {
+			return Invalidf("job %s: a backup job has no 'retention', 'dry_run' or 'command'", j.Name)
+		}
+		if err := j.Backup.validate(j.Name); err != nil {
+			return err
+		}
 	default:
-		return Invalidf("job %s: kind must be %q or %q (got %q)", j.Name, JobRetention, JobCommand, j.Kind)
+		return Invalidf("job %s: kind must be %q, %q or %q (got %q)", j.Name, JobRetention, JobCommand, JobBackup, j.Kind)
 	}
 	return nil
 }
