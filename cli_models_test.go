@@ -24,6 +24,12 @@ func startOn(t *testing.T, dir string) string {
 	t.Helper()
 	cfg := app.DefaultConfig()
 	cfg.DataDir = dir
+	return startWith(t, cfg)
+}
+
+// startWith serves cfg in process.
+func startWith(t *testing.T, cfg app.Config) string {
+	t.Helper()
 	a, err := app.New(cfg, nil)
 	if err != nil {
 		t.Fatal(err)
