@@ -70,6 +70,7 @@ test-ui: deps build venv
 bench: build venv minio
 	$(GO) run ./bench --mlbox $(BIN) $(BENCH_ARGS)
 	$(GO) run ./bench/artifacts --mlbox $(BIN) --minio $$(scripts/minio.sh) $(BENCH_ARTIFACTS_ARGS)
+	$(GO) run ./bench/backup --mlbox $(BIN) $(BENCH_BACKUP_ARGS)
 	$(GO) run ./bench/serve --mlbox $(BIN) $(BENCH_SERVE_ARGS)
 	$(GO) run ./bench/startup --mlbox $(BIN) --baseline $$(scripts/baseline.sh $(BENCH_BASELINE_REV)) $(BENCH_STARTUP_ARGS)
 	$(GO) test ./store -run '^$$' -bench RetentionPlan -benchtime 10x

@@ -22,8 +22,10 @@ Backs up a running server into one archive (a tar; "-" writes it to
 stdout): a consistent snapshot of the metadata, the artifacts, and a
 manifest with the SHA-256 of every file. The server keeps serving;
 artifact deletions wait until the artifacts are copied, so every artifact
-the snapshot refers to is in the archive. The archive is checked as it
-arrives, and a file gets its name only when it is complete and correct.
+the snapshot refers to is in the archive. The archive's structure is
+checked as it arrives (complete, every file the size the manifest says),
+and a file gets its name only when it passes; mlbox verify checks every
+checksum of what is on disk.
 
 With the S3 artifact backend the archive lists the bucket's objects (path
 and size); --include-s3 copies the objects too.
@@ -131,7 +133,7 @@ func fetchArchive(ctx context.Context, c *restClient, dst string, includeS3 bool
 	cw := &countingWriter{w: w}
 	prog := startProgress(stderr, "backup", &cw.n, nil)
 	tee := io.TeeReader(resp.Body, cw)
-	_, man, err := archive.Read(tee, func(archive.Header, archive.Entry) error { return nil })
+	_, man, err := archive.ReadStructure(tee, func(archive.Header, archive.Entry) error { return nil })
 	if err == nil {
 		_, err = io.Copy(cw, resp.Body) // the tar's end blocks
 	}
@@ -344,6 +346,8 @@ func openArchive(p string) (io.Reader, func(), error) {
 	return f, func() { f.Close() }, nil
 }
 
+// writeFileFrom writes r to p (made with its parents). It does not fsync:
+// restore syncs everything once at the end (syncFS).
 func writeFileFrom(p string, r io.Reader) error {
 	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
 		return err
@@ -353,9 +357,6 @@ func writeFileFrom(p string, r io.Reader) error {
 		return err
 	}
 	_, err = io.Copy(f, r)
-	if err == nil {
-		err = f.Sync()
-	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
@@ -453,6 +454,8 @@ func restoreArchive(src, dataDir, artRoot string, force bool, stdout, stderr io.
 	if h.Schema > store.SchemaVersion {
 		return fmt.Errorf("the archive's metadata has schema %d, newer than this mlbox's %d: restore it with a newer mlbox", h.Schema, store.SchemaVersion)
 	}
+	// On disk before anything moves into place.
+	syncFS(stage)
 	// Into place: the artifacts, then the metadata (the server's entry point).
 	if err := moveTree(filepath.Join(stage, "artifacts"), artRoot); err != nil {
 		return fmt.Errorf("moving the artifacts into %s: %w", artRoot, err)
@@ -462,6 +465,7 @@ func restoreArchive(src, dataDir, artRoot string, force bool, stdout, stderr io.
 		return err
 	}
 	syncDir(dataDir)
+	syncDir(filepath.Dir(artRoot))
 	el := time.Since(start)
 	fmt.Fprintf(stdout, "restore: %s into %s in %s (%s): metadata %s, %d artifacts (%s) under %s\n", src, dataDir,
 		el.Round(time.Millisecond), fmtRate(nbytes.Load(), el), fmtBytes(man.Files[0].Size), man.Artifacts, fmtBytes(man.ArtifactBytes), artRoot)
