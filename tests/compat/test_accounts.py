@@ -7,7 +7,6 @@ alike, step by step.
 Credentials are what MLflow's client sends: MLFLOW_TRACKING_USERNAME and
 MLFLOW_TRACKING_PASSWORD, read at every request.
 """
-import contextlib
 import os
 import shutil
 import signal
@@ -19,6 +18,7 @@ import urllib.request
 
 import pytest
 
+from accounts_common import as_token, as_user, log_a_run
 from conftest import TARGET, unique
 from mlboxproc import MlboxProcess, free_port
 
@@ -105,45 +105,6 @@ def mlflow_accounts():
         pytest.fail(f"MLflow's basic-auth app cannot start here: {e}")
     yield srv
     srv.stop()
-
-
-@contextlib.contextmanager
-def as_token(token):
-    """MLFLOW_TRACKING_TOKEN set (sent as Authorization: Bearer), no user."""
-    keys = ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD", "MLFLOW_TRACKING_TOKEN")
-    old = {k: os.environ.get(k) for k in keys}
-    os.environ.pop("MLFLOW_TRACKING_USERNAME", None)
-    os.environ.pop("MLFLOW_TRACKING_PASSWORD", None)
-    os.environ["MLFLOW_TRACKING_TOKEN"] = token
-    try:
-        yield
-    finally:
-        for k, v in old.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-
-
-@contextlib.contextmanager
-def as_user(name, password):
-    keys = ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD", "MLFLOW_TRACKING_TOKEN")
-    old = {k: os.environ.get(k) for k in keys}
-    os.environ.pop("MLFLOW_TRACKING_TOKEN", None)
-    if name is None:
-        os.environ.pop("MLFLOW_TRACKING_USERNAME", None)
-        os.environ.pop("MLFLOW_TRACKING_PASSWORD", None)
-    else:
-        os.environ["MLFLOW_TRACKING_USERNAME"] = name
-        os.environ["MLFLOW_TRACKING_PASSWORD"] = password
-    try:
-        yield
-    finally:
-        for k, v in old.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
 
 
 def scenario(url, tag):
@@ -311,7 +272,6 @@ def test_tracking_with_accounts(mlbox_accounts, tmp_path):
     """A user logs a whole run with artifacts and a model version through the
     fluent API, as any MLflow script does."""
     import mlflow
-    from mlflow import MlflowClient
     from mlflow.server import get_app_client
 
     url = mlbox_accounts.url
@@ -320,31 +280,14 @@ def test_tracking_with_accounts(mlbox_accounts, tmp_path):
         get_app_client("basic-auth", tracking_uri=url).create_user(name, "dana-password-1")
     prev = mlflow.get_tracking_uri()  # the session's server: restored below
     try:
-        _dana_logs(url, name, tmp_path)
+        with as_user(name, "dana-password-1"):
+            c, run = log_a_run(url, tmp_path, "dana", 0.25)
+            rm = unique("dana-model")
+            c.create_registered_model(rm)
+            v = c.create_model_version(rm, f"runs:/{run.info.run_id}/model", run_id=run.info.run_id)
+            assert v.version == "1"
     finally:
         mlflow.set_tracking_uri(prev)
-
-
-def _dana_logs(url, name, tmp_path):
-    import mlflow
-    from mlflow import MlflowClient
-
-    with as_user(name, "dana-password-1"):
-        mlflow.set_tracking_uri(url)
-        mlflow.set_experiment(unique("dana-exp"))
-        with mlflow.start_run() as run:
-            mlflow.log_param("lr", 0.1)
-            mlflow.log_metric("loss", 0.25)
-            f = tmp_path / "notes.txt"
-            f.write_text("hi")
-            mlflow.log_artifact(str(f))
-        c = MlflowClient(tracking_uri=url, registry_uri=url)
-        assert c.get_run(run.info.run_id).data.metrics == {"loss": 0.25}
-        assert [a.path for a in c.list_artifacts(run.info.run_id)] == ["notes.txt"]
-        rm = unique("dana-model")
-        c.create_registered_model(rm)
-        v = c.create_model_version(rm, f"runs:/{run.info.run_id}/model", run_id=run.info.run_id)
-        assert v.version == "1"
 
 
 @pytest.mark.skipif(_mlflow_major() >= 3, reason="the 2.x client's own check")
@@ -390,17 +333,7 @@ def test_tracking_with_a_token(mlbox_accounts, tmp_path):
     prev = mlflow.get_tracking_uri()
     try:
         with as_token(tok["secret"]):
-            mlflow.set_tracking_uri(url)
-            mlflow.set_experiment(unique("erin-exp"))
-            with mlflow.start_run() as run:
-                mlflow.log_param("lr", 0.1)
-                mlflow.log_metric("loss", 0.5)
-                f = tmp_path / "notes.txt"
-                f.write_text("hi")
-                mlflow.log_artifact(str(f))
-            c = MlflowClient(tracking_uri=url, registry_uri=url)
-            assert c.get_run(run.info.run_id).data.metrics == {"loss": 0.5}
-            assert [a.path for a in c.list_artifacts(run.info.run_id)] == ["notes.txt"]
+            c, run = log_a_run(url, tmp_path, "erin", 0.5)
             rm = unique("erin-model")
             c.create_registered_model(rm)
             # What the user may not do, the token may not either.

@@ -6,7 +6,6 @@ trusted address. The unchanged MLflow client goes through nginx with
 MLFLOW_TRACKING_USERNAME / MLFLOW_TRACKING_PASSWORD; the same headers sent
 straight to mlbox from 127.0.0.1 are ignored.
 """
-import contextlib
 import os
 import shutil
 import signal
@@ -18,6 +17,7 @@ import urllib.request
 import pytest
 import requests
 
+from accounts_common import as_user, log_a_run
 from conftest import TARGET, unique
 from mlboxproc import MlboxProcess, free_port
 
@@ -129,28 +129,10 @@ def proxied():
             ng.stop()
 
 
-@contextlib.contextmanager
-def as_user(name, password):
-    keys = ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD", "MLFLOW_TRACKING_TOKEN")
-    old = {k: os.environ.get(k) for k in keys}
-    os.environ.pop("MLFLOW_TRACKING_TOKEN", None)
-    os.environ["MLFLOW_TRACKING_USERNAME"] = name
-    os.environ["MLFLOW_TRACKING_PASSWORD"] = password
-    try:
-        yield
-    finally:
-        for k, v in old.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-
-
 def test_client_through_the_proxy(proxied, tmp_path):
     """bob, known only to nginx, logs a run with an artifact and registers a
     model through it; mlbox made him a user on first sight, not an admin."""
     import mlflow
-    from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
     from mlflow.server import get_app_client
 
@@ -158,17 +140,7 @@ def test_client_through_the_proxy(proxied, tmp_path):
     prev = mlflow.get_tracking_uri()
     try:
         with as_user("bob", USERS["bob"]):
-            mlflow.set_tracking_uri(ng.url)
-            mlflow.set_experiment(unique("bob-exp"))
-            with mlflow.start_run() as run:
-                mlflow.log_param("lr", 0.1)
-                mlflow.log_metric("loss", 0.75)
-                f = tmp_path / "notes.txt"
-                f.write_text("through nginx")
-                mlflow.log_artifact(str(f))
-            c = MlflowClient(tracking_uri=ng.url, registry_uri=ng.url)
-            assert c.get_run(run.info.run_id).data.metrics == {"loss": 0.75}
-            assert [a.path for a in c.list_artifacts(run.info.run_id)] == ["notes.txt"]
+            c, run = log_a_run(ng.url, tmp_path, "bob", 0.75, note="through nginx")
             rm = unique("bob-model")
             c.create_registered_model(rm)
             assert c.create_model_version(rm, f"runs:/{run.info.run_id}/model", run_id=run.info.run_id).version == "1"
