@@ -40,6 +40,21 @@ function LoginPage({ ctx, query }) {
 }
 export const loginView = preactView(LoginPage, 'loginView');
 
+/**
+ * A page's changes: act(promise) tracks one, shows its error (clearing the
+ * last one first) and, when it succeeds, bumps version, which the page's
+ * loading effect depends on.
+ */
+function useActions(ctx) {
+  const [err, setErr] = useState(null);
+  const [version, setVersion] = useState(0);
+  const act = (p) => {
+    setErr(null);
+    return ctx.track(p.then(() => setVersion((v) => v + 1), (e) => { if (!ctx.signal.aborted) setErr(e); }));
+  };
+  return { err, setErr, version, act };
+}
+
 const EXPIRY = [['7', '7 days'], ['30', '30 days'], ['90', '90 days'], ['365', '1 year'], ['0', 'Never']];
 
 /** The tokens table with revoke buttons; owner column when showUser. */
@@ -72,9 +87,8 @@ function TokenTable({ tokens, showUser, onRevoke }) {
 function TokensPage({ ctx, query }) {
   const all = query.get('all') === '1' && session.is_admin;
   const [tokens, setTokens] = useState(null);
-  const [err, setErr] = useState(null);
+  const { err, setErr, version, act } = useActions(ctx);
   const [made, setMade] = useState(null);
-  const [version, setVersion] = useState(0);
   const name = useRef(null);
   const days = useRef(null);
   const models = useRef(null);
@@ -83,7 +97,6 @@ function TokensPage({ ctx, query }) {
     ctx.title('Access tokens');
     ctx.track(listTokens({ all, signal: ctx.signal }).then(setTokens, setErr));
   }, [all, version]);
-  const act = (p) => ctx.track(p.then(() => setVersion((v) => v + 1), (e) => { if (!ctx.signal.aborted) setErr(e); }));
   return (
     <>
       <div class="page-head">
@@ -103,7 +116,6 @@ function TokensPage({ ctx, query }) {
         const ms = models.current.value.split(',').map((x) => x.trim()).filter(Boolean);
         if (ms.length) body.models = ms;
         if (desc.current.value.trim()) body.description = desc.current.value.trim();
-        setErr(null);
         setMade(null);
         act(createToken(body).then((r) => { setMade(r); name.current.value = ''; models.current.value = ''; desc.current.value = ''; }));
       }}>
@@ -130,15 +142,13 @@ export const tokensView = preactView(TokensPage, 'tokensView');
 
 function UsersPage({ ctx }) {
   const [users, setUsers] = useState(null);
-  const [err, setErr] = useState(null);
-  const [version, setVersion] = useState(0);
+  const { err, setErr, version, act } = useActions(ctx);
   const name = useRef(null);
   const pw = useRef(null);
   useEffect(() => {
     ctx.title('Users');
     ctx.track(listUsers(ctx.signal).then(setUsers, setErr));
   }, [version]);
-  const act = (p) => { setErr(null); return ctx.track(p.then(() => setVersion((v) => v + 1), (e) => { if (!ctx.signal.aborted) setErr(e); })); };
   const me = session.user && session.user.username;
   return (
     <>
@@ -194,8 +204,7 @@ function UserPage({ ctx }) {
   const username = ctx.params[0];
   const [perms, setPerms] = useState(null);
   const [tokens, setTokens] = useState(null);
-  const [err, setErr] = useState(null);
-  const [version, setVersion] = useState(0);
+  const { err, setErr, version, act } = useActions(ctx);
   const type = useRef(null);
   const id = useRef(null);
   const level = useRef(null);
@@ -204,7 +213,6 @@ function UserPage({ ctx }) {
     ctx.track(listUserPermissions(username, ctx.signal).then(setPerms, setErr));
     ctx.track(listTokens({ user: username, signal: ctx.signal }).then(setTokens, setErr));
   }, [version]);
-  const act = (p) => { setErr(null); return ctx.track(p.then(() => setVersion((v) => v + 1), (e) => { if (!ctx.signal.aborted) setErr(e); })); };
   const own = (perms || []).filter((p) => /^__user_\d+__$/.test(p.role_name));
   const viaRoles = (perms || []).filter((p) => !/^__user_\d+__$/.test(p.role_name));
   return (
