@@ -44,19 +44,10 @@ func cmdBackup(args []string, stdout, stderr io.Writer) int {
 	force := fs.Bool("force", false, "overwrite FILE if it exists")
 	includeS3 := fs.Bool("include-s3", false, "copy the S3 artifact objects into the archive (not only their list)")
 	metaOnly := fs.Bool("metadata-only", false, "write only the metadata file (mlbox.db), no archive")
-	fs.Usage = func() { fmt.Fprint(stderr, backupUsage) }
-	pos, err := parseArgs(fs, args)
-	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
+	dst, code, ok := oneArg(fs, args, backupUsage, stderr)
+	if !ok {
+		return code
 	}
-	if len(pos) != 1 {
-		fmt.Fprint(stderr, backupUsage)
-		return 2
-	}
-	dst := pos[0]
 	if dst != "-" {
 		if _, err := os.Stat(dst); err == nil && !*force {
 			fmt.Fprintf(stderr, "mlbox backup: %s exists (--force overwrites it)\n", dst)
@@ -282,22 +273,32 @@ metadata snapshot's integrity (bbolt's consistency check). Exit status 0
 when the archive is sound; otherwise the message names what is wrong.
 `
 
+// oneArg parses a command's flags and its one argument; code is the exit
+// status to return when ok is false (0 after --help, 2 for bad usage).
+func oneArg(fs *flag.FlagSet, args []string, usage string, stderr io.Writer) (arg string, code int, ok bool) {
+	fs.Usage = func() { fmt.Fprint(stderr, usage) }
+	pos, err := parseArgs(fs, args)
+	if errors.Is(err, flag.ErrHelp) {
+		return "", 0, false
+	}
+	if err != nil {
+		return "", 2, false
+	}
+	if len(pos) != 1 {
+		fmt.Fprint(stderr, usage)
+		return "", 2, false
+	}
+	return pos[0], 0, true
+}
+
 func cmdVerify(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("mlbox verify", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, verifyUsage) }
-	pos, err := parseArgs(fs, args)
-	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
+	src, code, ok := oneArg(fs, args, verifyUsage, stderr)
+	if !ok {
+		return code
 	}
-	if len(pos) != 1 {
-		fmt.Fprint(stderr, verifyUsage)
-		return 2
-	}
-	in, closeIn, err := openArchive(pos[0])
+	in, closeIn, err := openArchive(src)
 	if err != nil {
 		fmt.Fprintln(stderr, "mlbox verify:", err)
 		return 1
@@ -310,29 +311,49 @@ func cmdVerify(args []string, stdout, stderr io.Writer) int {
 	}
 	defer os.RemoveAll(tmpDir)
 	start := time.Now()
-	dbPath := filepath.Join(tmpDir, store.DBFileName)
+	h, man, err := unpack(in, tmpDir, false, nil, nil)
+	if err != nil {
+		fmt.Fprintln(stderr, "mlbox verify:", err)
+		return 1
+	}
+	fmt.Fprintf(stdout, "verify: %s is sound: made %s by mlbox %s (schema %d), metadata %s, %d artifacts (%s)",
+		src, time.UnixMilli(h.CreatedMs).UTC().Format(time.RFC3339), h.MlboxVersion, h.Schema, fmtBytes(man.Files[0].Size), man.Artifacts, fmtBytes(man.ArtifactBytes))
+	if len(man.Objects) > 0 {
+		fmt.Fprintf(stdout, ", %d S3 objects listed (not in the archive)", len(man.Objects))
+	}
+	fmt.Fprintf(stdout, "; checked in %s\n", time.Since(start).Round(time.Millisecond))
+	return 0
+}
+
+// unpack reads an archive, checking every checksum, into dir: the
+// metadata as dir/mlbox.db (then bbolt's consistency check on it) and,
+// with artifacts, each artifact under dir/artifacts. nbytes and nfiles,
+// when set, count what was written.
+func unpack(in io.Reader, dir string, artifacts bool, nbytes, nfiles *atomic.Int64) (archive.Header, archive.Manifest, error) {
+	dbPath := filepath.Join(dir, store.DBFileName)
 	h, man, err := archive.Read(in, func(_ archive.Header, e archive.Entry) error {
+		p := dbPath
 		if e.Name != archive.DBName {
-			return nil
+			if !artifacts {
+				return nil
+			}
+			p = filepath.Join(dir, "artifacts", filepath.FromSlash(e.ArtifactPath()))
 		}
-		return writeFileFrom(dbPath, e.R)
+		if err := writeFileFrom(p, e.R); err != nil {
+			return err
+		}
+		if nbytes != nil {
+			nbytes.Add(e.Size)
+			nfiles.Add(1)
+		}
+		return nil
 	})
 	if err == nil {
 		if verr := store.VerifyFile(dbPath); verr != nil {
 			err = fmt.Errorf("%w: %s: %v", archive.ErrCorrupt, archive.DBName, verr)
 		}
 	}
-	if err != nil {
-		fmt.Fprintln(stderr, "mlbox verify:", err)
-		return 1
-	}
-	fmt.Fprintf(stdout, "verify: %s is sound: made %s by mlbox %s (schema %d), metadata %s, %d artifacts (%s)",
-		pos[0], time.UnixMilli(h.CreatedMs).UTC().Format(time.RFC3339), h.MlboxVersion, h.Schema, fmtBytes(man.Files[0].Size), man.Artifacts, fmtBytes(man.ArtifactBytes))
-	if len(man.Objects) > 0 {
-		fmt.Fprintf(stdout, ", %d S3 objects listed (not in the archive)", len(man.Objects))
-	}
-	fmt.Fprintf(stdout, "; checked in %s\n", time.Since(start).Round(time.Millisecond))
-	return 0
+	return h, man, err
 }
 
 func openArchive(p string) (io.Reader, func(), error) {
@@ -384,19 +405,15 @@ func cmdRestore(args []string, stdout, stderr io.Writer) int {
 	dataDir := fs.String("data-dir", "", "the data directory to restore into (required)")
 	artRoot := fs.String("artifact-root", "", "where the artifacts go (default DIR/artifacts)")
 	force := fs.Bool("force", false, "restore into a data dir that is not empty")
-	fs.Usage = func() { fmt.Fprint(stderr, restoreUsage) }
-	pos, err := parseArgs(fs, args)
-	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
+	src, code, ok := oneArg(fs, args, restoreUsage, stderr)
+	if !ok {
+		return code
 	}
-	if len(pos) != 1 || *dataDir == "" {
+	if *dataDir == "" {
 		fmt.Fprint(stderr, restoreUsage)
 		return 2
 	}
-	if err := restoreArchive(pos[0], *dataDir, *artRoot, *force, stdout, stderr); err != nil {
+	if err := restoreArchive(src, *dataDir, *artRoot, *force, stdout, stderr); err != nil {
 		fmt.Fprintln(stderr, "mlbox restore:", err)
 		return 1
 	}
@@ -428,26 +445,8 @@ func restoreArchive(src, dataDir, artRoot string, force bool, stdout, stderr io.
 	start := time.Now()
 	var nbytes, nfiles atomic.Int64
 	prog := startProgress(stderr, "restore", &nbytes, &nfiles)
-	h, man, err := archive.Read(in, func(_ archive.Header, e archive.Entry) error {
-		var p string
-		if e.Name == archive.DBName {
-			p = filepath.Join(stage, store.DBFileName)
-		} else {
-			p = filepath.Join(stage, "artifacts", filepath.FromSlash(e.ArtifactPath()))
-		}
-		if err := writeFileFrom(p, e.R); err != nil {
-			return err
-		}
-		nbytes.Add(e.Size)
-		nfiles.Add(1)
-		return nil
-	})
+	h, man, err := unpack(in, stage, true, &nbytes, &nfiles)
 	prog()
-	if err == nil {
-		if verr := store.VerifyFile(filepath.Join(stage, store.DBFileName)); verr != nil {
-			err = fmt.Errorf("%w: %s: %v", archive.ErrCorrupt, archive.DBName, verr)
-		}
-	}
 	if err != nil {
 		return fmt.Errorf("%w; nothing was restored", err)
 	}
