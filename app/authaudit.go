@@ -2,7 +2,6 @@ package app
 
 import (
 	"context"
-	"encoding/base64"
 	"net/http"
 	"strconv"
 	"strings"
@@ -96,24 +95,14 @@ func (a *App) auditFailedCredentials(r *http.Request) {
 	}
 	kind, who := "", ""
 	if h := r.Header.Get("Authorization"); h != "" {
-		scheme, cred, _ := strings.Cut(h, " ")
+		scheme, _, _ := strings.Cut(h, " ")
 		kind = strings.ToLower(scheme)
-		if kind == "basic" {
-			if raw, err := base64.StdEncoding.DecodeString(strings.TrimSpace(cred)); err == nil {
-				who, _, _ = strings.Cut(string(raw), ":")
-				if len(who) > 255 {
-					who = who[:255]
-				}
-			}
-		}
+		who, _, _ = r.BasicAuth()
 	} else if a.proxy != nil && a.proxy.trusted(r) {
 		kind = "proxy"
 		who = a.proxy.name(r)
-		if len(who) > 255 {
-			who = who[:255]
-		}
 	}
-	e := store.AuthAuditEntry{Time: time.Now().UnixMilli(), Action: "auth.failed", Target: who, Detail: kind + " " + r.Method + " " + truncate(r.URL.Path, 200), Remote: a.clientAddr(r)}
+	e := store.AuthAuditEntry{Time: time.Now().UnixMilli(), Action: "auth.failed", Target: truncate(who, 255), Detail: kind + " " + r.Method + " " + truncate(r.URL.Path, 200), Remote: a.clientAddr(r)}
 	a.log.Info("auth audit", "action", e.Action, "target", e.Target, "detail", e.Detail, "remote", e.Remote)
 	select {
 	case q.ch <- e:

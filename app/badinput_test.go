@@ -306,9 +306,7 @@ func badInputServer(t *testing.T, mutate ...func(*Config)) *testServer {
 	}
 	setWebhookConfig(a, fastHooks)
 	s := serveTest(t, a, "127.0.0.1:0")
-	host := strings.TrimPrefix(s.URL, "http://")
-	testCreds.Store(host, [2]string{"admin", testAdminPassword})
-	t.Cleanup(func() { testCreds.Delete(host) })
+	adminCreds(t, s)
 	return s
 }
 

@@ -75,11 +75,12 @@ func validHeaderName(s string) bool {
 	return true
 }
 
+// peerAddr is the address of "ip:port" or "ip" (no zone, IPv4 unmapped).
 func peerAddr(remoteAddr string) (netip.Addr, bool) {
 	ap, err := netip.ParseAddrPort(remoteAddr)
 	if err != nil {
 		a, err := netip.ParseAddr(remoteAddr)
-		return a.Unmap(), err == nil
+		return a.WithZone("").Unmap(), err == nil
 	}
 	return ap.Addr().WithZone("").Unmap(), true
 }

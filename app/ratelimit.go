@@ -75,15 +75,10 @@ func newAuthLimiter(cfg HTTPConfig, log *slog.Logger, set *metrics.Set) *authLim
 // the /64 of an IPv6 address. The zero Addr (not an IP peer, such as a unix
 // socket) is not tracked.
 func clientKey(remoteAddr string) netip.Addr {
-	ap, err := netip.ParseAddrPort(remoteAddr)
-	if err != nil {
-		a, err := netip.ParseAddr(remoteAddr)
-		if err != nil {
-			return netip.Addr{}
-		}
-		ap = netip.AddrPortFrom(a, 0)
+	ip, ok := peerAddr(remoteAddr)
+	if !ok {
+		return netip.Addr{}
 	}
-	ip := ap.Addr().WithZone("").Unmap()
 	if ip.Is6() {
 		return netip.PrefixFrom(ip, 64).Masked().Addr()
 	}

@@ -6,7 +6,6 @@ import (
 	"crypto/subtle"
 	"encoding/hex"
 	"net/http"
-	"sort"
 	"strings"
 	"time"
 
@@ -173,17 +172,9 @@ func (a *App) login(w http.ResponseWriter, r *http.Request) error {
 // pruneSessions drops a user's expired sessions, and the oldest beyond
 // maxSessionsPerUser-1, before a new login.
 func (a *App) pruneSessions(ctx context.Context, user int64, now time.Time) {
-	a.acct.mu.RLock()
-	var mine []store.Token
-	for _, t := range a.acct.tokens {
-		if t.Kind == "session" && t.UserID == user {
-			mine = append(mine, *t)
-		}
-	}
-	a.acct.mu.RUnlock()
-	sort.Slice(mine, func(i, j int) bool { return mine[i].CreatedMs > mine[j].CreatedMs })
+	mine := a.acct.tokensOf(user, "session") // oldest first
 	for i, t := range mine {
-		if i >= maxSessionsPerUser-1 || (t.ExpiresMs != 0 && now.UnixMilli() >= t.ExpiresMs) {
+		if len(mine)-i >= maxSessionsPerUser || (t.ExpiresMs != 0 && now.UnixMilli() >= t.ExpiresMs) {
 			_ = a.acct.deleteToken(ctx, t.ID) // already gone is fine
 		}
 	}

@@ -125,20 +125,16 @@ func (ac *accounts) touchToken(id string, ms int64) {
 // createToken stores a new token for t.UserID and returns it with the
 // secret to hand out (once).
 func (ac *accounts) createToken(ctx context.Context, t store.Token) (store.Token, string, error) {
-	ac.mu.RLock()
-	n := 0
-	for _, o := range ac.tokens {
-		if o.UserID == t.UserID && o.Kind == "" && t.Kind == "" {
-			n++
+	if t.Kind == "" { // access tokens: unique names, a bounded number (sessions: pruneSessions)
+		mine := ac.tokensOf(t.UserID, "")
+		for _, o := range mine {
 			if o.Name == t.Name {
-				ac.mu.RUnlock()
 				return store.Token{}, "", &apiError{400, "RESOURCE_ALREADY_EXISTS", fmt.Sprintf("A token named '%s' already exists for this user", t.Name)}
 			}
 		}
-	}
-	ac.mu.RUnlock()
-	if n >= maxTokensPerUser && t.Kind == "" {
-		return store.Token{}, "", &apiError{400, "RESOURCE_LIMIT_EXCEEDED", fmt.Sprintf("A user may hold at most %d tokens: revoke some first", maxTokensPerUser)}
+		if len(mine) >= maxTokensPerUser {
+			return store.Token{}, "", &apiError{400, "RESOURCE_LIMIT_EXCEEDED", fmt.Sprintf("A user may hold at most %d tokens: revoke some first", maxTokensPerUser)}
+		}
 	}
 	id, digest, full := newTokenSecret()
 	t.ID, t.SecretHash = id, digest
@@ -162,13 +158,13 @@ func (ac *accounts) deleteToken(ctx context.Context, id string) error {
 	return ac.change(ctx, func() error { return ac.st.DeleteToken(ctx, id) }, func() { delete(ac.tokens, id) })
 }
 
-// tokensOf lists the tokens of a user (all users when user is 0), oldest
-// first.
-func (ac *accounts) tokensOf(user int64) []store.Token {
+// tokensOf lists the tokens of a kind ("" access tokens, "session") of a
+// user (all users when user is 0), oldest first.
+func (ac *accounts) tokensOf(user int64, kind string) []store.Token {
 	ac.mu.RLock()
 	var out []store.Token
 	for _, t := range ac.tokens {
-		if t.Kind == "" && (user == 0 || t.UserID == user) {
+		if t.Kind == kind && (user == 0 || t.UserID == user) {
 			out = append(out, *t)
 		}
 	}
@@ -345,7 +341,7 @@ func (a *App) listTokens(w http.ResponseWriter, r *http.Request) error {
 	default:
 		return invalidParam("The service token has no tokens of its own: list with all=true or user=<name>")
 	}
-	list := a.acct.tokensOf(user)
+	list := a.acct.tokensOf(user, "")
 	out := make([]map[string]any, 0, len(list))
 	for _, t := range list {
 		out = append(out, a.tokenJSON(t))

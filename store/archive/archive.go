@@ -305,14 +305,12 @@ func read(r io.Reader, fn func(Header, Entry) error, sums bool) (Header, Manifes
 		if err := fn(h, Entry{Name: th.Name, Size: th.Size, R: hr}); err != nil {
 			return h, man, err
 		}
-		n, err := io.Copy(io.Discard, hr)
-		if err != nil {
+		if _, err := io.Copy(io.Discard, hr); err != nil {
 			return h, man, fmt.Errorf("%w: %s: %v", ErrCorrupt, th.Name, err)
 		}
 		if hr.n != th.Size {
 			return h, man, fmt.Errorf("%w: %s: %d of %d bytes", ErrCorrupt, th.Name, hr.n, th.Size)
 		}
-		_ = n
 		got[th.Name] = seen{th.Size, hex.EncodeToString(hs.Sum(nil))}
 		order = append(order, th.Name)
 	}
