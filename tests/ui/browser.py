@@ -36,6 +36,10 @@ FLAGS = [
     "--no-default-browser-check",
 ]
 
+# The UI tests' own variables: mlbox refuses MLBOX_* variables that are not
+# config keys, so the servers the tests start do not get these.
+TEST_ENV = ("MLBOX_REQUIRE_CHROMIUM", "MLBOX_CHROMIUM", "MLBOX_UI_URL")
+
 # What eval() raises when the expression throws or the page went away.
 CDPError = PlaywrightError
 

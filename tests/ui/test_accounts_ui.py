@@ -18,20 +18,12 @@ from playwright.sync_api import expect
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "compat"))
-from browser import Browser, find_chromium  # noqa: E402
+from browser import TEST_ENV, Browser  # noqa: E402
 from mlboxproc import MlboxProcess  # noqa: E402
 
 ADMIN_PW = "ui-admin-password"
-TEST_ENV = ("MLBOX_REQUIRE_CHROMIUM", "MLBOX_CHROMIUM", "MLBOX_UI_URL")
-
-
 @pytest.fixture(scope="module")
-def server():
-    if not find_chromium():
-        msg = "chromium not found (apt-get install chromium, or set MLBOX_CHROMIUM)"
-        if os.environ.get("MLBOX_REQUIRE_CHROMIUM") == "1":
-            pytest.fail(msg + "; MLBOX_REQUIRE_CHROMIUM=1")
-        pytest.skip(msg)
+def server(chromium):
     proc = MlboxProcess(env={"MLBOX_AUTH_ENABLED": "true", "MLBOX_AUTH_ADMIN_PASSWORD": ADMIN_PW})
     for k in TEST_ENV:
         proc.env.pop(k, None)
@@ -43,21 +35,12 @@ def server():
 
 
 @pytest.fixture(scope="module")
-def browser(server):
-    b = Browser(find_chromium(), server)
+def browser(chromium, server):
+    b = Browser(chromium, server)
     try:
         yield b
     finally:
         b.close()
-
-
-@pytest.fixture
-def ui(browser):
-    p = browser.page()
-    try:
-        yield p
-    finally:
-        p.close()
 
 
 def api(url, method, path, body=None, user=None, password=None, bearer=None):

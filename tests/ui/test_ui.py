@@ -44,7 +44,7 @@ for _v in ("MLFLOW_EXPERIMENT_ID", "MLFLOW_EXPERIMENT_NAME", "MLFLOW_RUN_ID", "M
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "compat"))
-from browser import Browser, find_chromium, parse_html, render_html  # noqa: E402
+from browser import TEST_ENV, Browser, parse_html, render_html  # noqa: E402
 from mlboxproc import MlboxProcess  # noqa: E402
 
 # User data that would run if the UI ever parsed server data as HTML. Both set
@@ -55,18 +55,6 @@ XSS_NAME = "<img src=x onerror=\"window.__xss=1;document.title='XSS'\">"
 XSS_PARAM = "<b>bold</b>"
 STEPS = 30
 PAGED_RUNS = 105
-TEST_ENV = ("MLBOX_REQUIRE_CHROMIUM", "MLBOX_CHROMIUM", "MLBOX_UI_URL")
-
-
-@pytest.fixture(scope="session")
-def chromium():
-    path = find_chromium()
-    if not path:
-        msg = "chromium not found (apt-get install chromium, or set MLBOX_CHROMIUM)"
-        if os.environ.get("MLBOX_REQUIRE_CHROMIUM") == "1":
-            pytest.fail(msg + "; MLBOX_REQUIRE_CHROMIUM=1")
-        pytest.skip(msg)
-    return path
 
 
 class Site:
@@ -246,17 +234,6 @@ def browser(chromium, site):
         yield b
     finally:
         b.close()
-
-
-@pytest.fixture
-def ui(browser):
-    """A page in a fresh context (own localStorage) of the module's browser;
-    ui.page is the Playwright page."""
-    p = browser.page()
-    try:
-        yield p
-    finally:
-        p.close()
 
 
 @pytest.fixture
