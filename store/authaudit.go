@@ -137,13 +137,3 @@ func auditMatches(e AuthAuditEntry, f AuthAuditFilter) bool {
 	}
 	return f.User == "" || e.Actor == f.User || e.Target == f.User
 }
-
-// authAuditLen is for tests.
-func (s *Store) authAuditLen() int {
-	n := 0
-	_ = s.db.View(func(tx *bolt.Tx) error {
-		n = tx.Bucket(bktAuthAudit).Stats().KeyN
-		return nil
-	})
-	return n
-}

@@ -2,7 +2,9 @@ package store
 
 import (
 	"context"
+
 	"fmt"
+	bolt "go.etcd.io/bbolt"
 	"testing"
 )
 
@@ -75,4 +77,14 @@ func TestAuthAudit(t *testing.T) {
 	if len(got) != 1 || got[0].Seq != 61 || got[0].Action != "logout" {
 		t.Fatalf("after reopen: %+v", got)
 	}
+}
+
+// authAuditLen counts the stored entries.
+func (s *Store) authAuditLen() int {
+	n := 0
+	_ = s.db.View(func(tx *bolt.Tx) error {
+		n = tx.Bucket(bktAuthAudit).Stats().KeyN
+		return nil
+	})
+	return n
 }
