@@ -2,10 +2,10 @@ package store
 
 import (
 	"context"
-
 	"fmt"
-	bolt "go.etcd.io/bbolt"
 	"testing"
+
+	bolt "go.etcd.io/bbolt"
 )
 
 func TestAuthAudit(t *testing.T) {
