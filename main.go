@@ -34,6 +34,8 @@ Usage:
   mlbox backup FILE                  back up a running server (metadata and artifacts) into one checked archive
   mlbox verify ARCHIVE               check a backup archive's checksums and metadata without restoring it
   mlbox restore ARCHIVE --data-dir D restore a backup archive into an empty data directory
+  mlbox import --from URL            copy a running MLflow server's history into mlbox (ids kept; resumable)
+  mlbox export --to URL              copy mlbox's history into a running MLflow server (resumable)
   mlbox version                      print the version
 
 Server flags (each is also a TOML key and an MLBOX_* environment variable;
@@ -83,6 +85,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdVerify(args[1:], stdout, stderr)
 	case "restore":
 		return cmdRestore(args[1:], stdout, stderr)
+	case "import":
+		return cmdImport(args[1:], stdout, stderr)
+	case "export":
+		return cmdExport(args[1:], stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintf(stdout, "mlbox %s (MLflow API %s)\n", app.BuildVersion(), app.MLflowVersion)
 		return 0

@@ -353,6 +353,7 @@ func (a *App) routes() {
 		_ = writeJSON(w, map[string]string{"version": BuildVersion(), "mlflow_api": MLflowVersion})
 	})
 	m.HandleFunc("GET /api/mlbox/v1/backup", a.backup)
+	a.importRoutes()
 	a.registerUIAPI(m)
 	a.userRoutes()
 	a.tokenRoutes()

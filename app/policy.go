@@ -125,6 +125,16 @@ var policies = map[string]policy{
 	"POST /api/mlbox/v1/tokens":        anyUser,
 	"DELETE /api/mlbox/v1/tokens/{id}": anyUser,
 	"GET /api/mlbox/v1/backup":         adminOnly,
+	// mlbox import / export (importapi.go).
+	"POST /api/mlbox/v1/import/experiments":       adminOnly,
+	"POST /api/mlbox/v1/import/runs":              adminOnly,
+	"POST /api/mlbox/v1/import/runs/finish":       adminOnly,
+	"POST /api/mlbox/v1/import/logged-models":     adminOnly,
+	"POST /api/mlbox/v1/import/finish":            adminOnly,
+	"POST /api/mlbox/v1/import/registered-models": adminOnly,
+	"POST /api/mlbox/v1/import/model-versions":    adminOnly,
+	"GET /api/mlbox/v1/import/ledger":             adminOnly,
+	"POST /api/mlbox/v1/import/ledger":            adminOnly,
 
 	// Accounts (users.go). The handlers add MLflow's finer rules: a user
 	// reads and changes their own account; grants need MANAGE on the

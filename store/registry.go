@@ -61,7 +61,7 @@ type ModelVersion struct {
 	LastUpdatedTimestamp int64    `json:"last_updated_timestamp"`
 	UserID               string   `json:"user_id,omitempty"`
 	CurrentStage         string   `json:"current_stage"`
-	Description          string   `json:"description,omitempty"`
+	Description          string   `json:"description"` // always: MLflow answers "" for none
 	Source               string   `json:"source"`
 	RunID                string   `json:"run_id,omitempty"`
 	Status               string   `json:"status"`
