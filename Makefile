@@ -11,6 +11,10 @@ export MLBOX_CACHE
 PYTEST_ARGS ?=
 # The commit `make bench` measures start-up against (built once into $(MLBOX_CACHE)).
 BENCH_BASELINE_REV ?= 5159888
+# mlbox import from a real `mlflow server` (bench/transfer): 100 runs x 50 metrics
+# x 1,000 steps by default; --runs 1000 is the issue's size (about 45 minutes,
+# most of it MLflow serving the histories).
+BENCH_IMPORT_ARGS ?= --runs 100
 
 .PHONY: ui ui-check ui-watch bench-ui bench-ui-mlflow all build run test test-go test-compat test-compat-2x test-ui bench bench-serve bench-startup bench-gbm examples deps minio venv venv-2x lint fmt clean
 
@@ -71,6 +75,7 @@ bench: build venv minio
 	$(GO) run ./bench --mlbox $(BIN) $(BENCH_ARGS)
 	$(GO) run ./bench/artifacts --mlbox $(BIN) --minio $$(scripts/minio.sh) $(BENCH_ARTIFACTS_ARGS)
 	$(GO) run ./bench/backup --mlbox $(BIN) $(BENCH_BACKUP_ARGS)
+	.venv/bin/python bench/transfer/import_bench.py --mlbox $(BIN) $(BENCH_IMPORT_ARGS)
 	$(GO) run ./bench/serve --mlbox $(BIN) $(BENCH_SERVE_ARGS)
 	$(GO) run ./bench/startup --mlbox $(BIN) --baseline $$(scripts/baseline.sh $(BENCH_BASELINE_REV)) $(BENCH_STARTUP_ARGS)
 	$(GO) test ./store -run '^$$' -bench RetentionPlan -benchtime 10x

@@ -19,6 +19,7 @@ mlbox at --tracking-uri: experiments, runs with their full metric histories,
 params, tags, datasets, artifacts, logged models, registered models, versions,
 stages, aliases and tags. Run and logged-model ids are kept. Run it again to
 continue an interrupted import; what was copied is not copied again.
+--dry-run reads everything and writes nothing.
 Credentials for --from go in its URL (http://user:password@host:5000); mlbox's
 come from MLFLOW_TRACKING_USERNAME/PASSWORD or MLFLOW_TRACKING_TOKEN (an admin).
 `
@@ -50,6 +51,7 @@ func cmdTransfer(name string, args []string, stdout, stderr io.Writer) int {
 		fs.StringVar(other, "to", "", "the MLflow tracking server `URL` to copy to")
 	}
 	workers := fs.Int("workers", 4, "runs copied in parallel")
+	dryRun := fs.Bool("dry-run", false, "read everything a copy reads, write nothing, and print what it found")
 	fs.Usage = func() { fmt.Fprint(stderr, usage); fs.PrintDefaults() }
 	pos, err := parseArgs(fs, args)
 	if err != nil {
@@ -76,7 +78,7 @@ func cmdTransfer(name string, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "mlbox %s: %v\n", name, err)
 		return 2
 	}
-	opt := transfer.Options{Source: mlflow, Target: mlbox, Workers: *workers,
+	opt := transfer.Options{Source: mlflow, Target: mlbox, Workers: *workers, DryRun: *dryRun,
 		Warn: func(msg string) { fmt.Fprintf(stderr, "mlbox %s: warning: %s\n", name, msg) }}
 	if name == "export" {
 		opt.Source, opt.Target, opt.Export = mlbox, mlflow, true
@@ -88,7 +90,11 @@ func cmdTransfer(name string, args []string, stdout, stderr io.Writer) int {
 	stopProgress := startTransferProgress(stderr, name, &st, start)
 	err = transfer.Copy(ctx, opt, &st)
 	stopProgress()
-	fmt.Fprintf(stdout, "%s: %s\n", name, st.Summary(time.Since(start)))
+	label := name
+	if *dryRun {
+		label += " (dry run, nothing written; counts are what the source holds)"
+	}
+	fmt.Fprintf(stdout, "%s: %s\n", label, st.Summary(time.Since(start)))
 	if err != nil {
 		fmt.Fprintf(stderr, "mlbox %s: %v\n(run the same command again to continue where it stopped)\n", name, err)
 		return 1

@@ -382,7 +382,8 @@ func tagMapOf(tags []Tag) map[string]string {
 // ImportModelVersion creates a model version with its number, stage,
 // times, source and tags as they were on another server. It reports
 // whether it was created (false: that version exists here already). Its
-// source resolves against the runs and logged models imported before it;
+// source must pass the checks a new version's does (no local paths). It
+// resolves against the runs and logged models imported before it;
 // one that does not resolve here (another store's URI, a run that is
 // gone) is kept as given.
 func (s *Store) ImportModelVersion(ctx context.Context, v ModelVersion, actor Actor) (bool, error) {
@@ -402,6 +403,9 @@ func (s *Store) ImportModelVersion(ctx context.Context, v ModelVersion, actor Ac
 			return false, Invalidf("Invalid model version stage '%s'", v.CurrentStage)
 		}
 		stage = st
+	}
+	if err := checkSourceSyntax(&CreateModelVersionRequest{Name: v.Name, Source: v.Source, RunID: v.RunID, ModelID: v.ModelID}); err != nil {
+		return false, err
 	}
 	created := false
 	err = s.update(ctx, func(tx *wtx) error {

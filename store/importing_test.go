@@ -152,7 +152,19 @@ func TestImportRegistry(t *testing.T) {
 	if _, err := s.ImportModelVersion(ctx, ModelVersion{Name: "rm", Version: "x"}, ""); KindOf(err) != KindInvalid {
 		t.Fatalf("bad version: %v", err)
 	}
-	if _, err := s.ImportModelVersion(ctx, ModelVersion{Name: "nope", Version: "1"}, ""); KindOf(err) != KindNotFound {
+	if _, err := s.ImportModelVersion(ctx, ModelVersion{Name: "nope", Version: "1", Source: "s3://b/k"}, ""); KindOf(err) != KindNotFound {
 		t.Fatalf("missing model: %v", err)
+	}
+}
+
+func TestImportModelVersionChecksSource(t *testing.T) {
+	s, _ := openTest(t)
+	if err := s.ImportRegisteredModel(ctx, RegisteredModel{Name: "rm"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, src := range []string{"/etc/passwd", "file:///etc/passwd", "http://x/y", "mlflow-artifacts:/0/../../x"} {
+		if _, err := s.ImportModelVersion(ctx, ModelVersion{Name: "rm", Version: "1", Source: src}, ""); KindOf(err) != KindInvalid {
+			t.Errorf("%s: %v", src, err)
+		}
 	}
 }

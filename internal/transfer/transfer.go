@@ -30,6 +30,10 @@ type Options struct {
 	Export bool
 	// Workers copy runs in parallel (default 4).
 	Workers int
+	// DryRun reads everything a copy would read (metric histories,
+	// artifact listings, the registry) and writes nothing: what would be
+	// copied, and how fast the source can be read.
+	DryRun bool
 	// Warn reports a record that could not be copied whole.
 	Warn func(msg string)
 }
@@ -58,7 +62,8 @@ type copier struct {
 	src   *Client
 	tgt   *Client
 	stats *Stats
-	kind  string // export ledger kind
+	kind  string      // export ledger kind
+	bulk  atomic.Bool // the source answers get-history-bulk (until it says not)
 
 	mu       sync.Mutex
 	expMap   map[string]string // source experiment id -> target
@@ -86,6 +91,10 @@ func Copy(ctx context.Context, opt Options, stats *Stats) error {
 		expMap: map[string]string{}, runMap: map[string]string{}, modelMap: map[string]string{},
 		srcRunArt: map[string]string{}, srcModelArt: map[string]string{}, tgtArt: map[string]string{},
 		ledger: map[string]string{}, modelPoints: map[string]map[string]string{}}
+	c.bulk.Store(true)
+	if opt.DryRun {
+		return c.survey(ctx)
+	}
 	if opt.Export {
 		c.kind = "export:" + opt.Target.Base
 		var out struct {
@@ -261,6 +270,82 @@ func (c *copier) history(ctx context.Context, runID, key string) ([]Metric, erro
 	}
 }
 
+// survey is a dry run: it reads what a copy reads and counts it.
+func (c *copier) survey(ctx context.Context) error {
+	exps, err := c.experiments(ctx)
+	if err != nil {
+		return err
+	}
+	for _, e := range exps {
+		c.stats.Experiments.Add(1)
+		var runs []Run
+		if err := c.runsOf(ctx, e.ExperimentID, func(page []Run) error {
+			c.stats.RunsTotal.Add(int64(len(page)))
+			runs = append(runs, page...)
+			return nil
+		}); err != nil {
+			return err
+		}
+		if err := c.each(ctx, (len(runs)+bulkRuns-1)/bulkRuns, func(g int) error {
+			var group []*Run
+			for j := g * bulkRuns; j < min((g+1)*bulkRuns, len(runs)); j++ {
+				group = append(group, &runs[j])
+			}
+			if err := c.groupHistories(ctx, group, func(_ string, hist []Metric) error {
+				c.stats.MetricPoints.Add(int64(len(hist)))
+				return nil
+			}); err != nil {
+				return err
+			}
+			for _, r := range group {
+				c.stats.Params.Add(int64(len(r.Data.Params)))
+				if err := c.listArtifacts(ctx, r.Info.ArtifactURI, r.Info.RunID, func(rel string, size int64) error {
+					c.stats.Files.Add(1)
+					c.stats.Bytes.Add(size)
+					return nil
+				}); err != nil {
+					return err
+				}
+				c.stats.Runs.Add(1)
+			}
+			return nil
+		}); err != nil {
+			return err
+		}
+		models, err := c.loggedModelsOf(ctx, e.ExperimentID)
+		if err != nil {
+			return err
+		}
+		c.stats.LoggedModels.Add(int64(len(models)))
+	}
+	token := ""
+	for {
+		var out struct {
+			Models        []RegisteredModel `json:"registered_models"`
+			NextPageToken string            `json:"next_page_token"`
+		}
+		q := url.Values{"max_results": {"1000"}}
+		if token != "" {
+			q.Set("page_token", token)
+		}
+		if err := c.src.Call(ctx, "GET", "/api/2.0/mlflow/registered-models/search?"+q.Encode(), nil, &out); err != nil {
+			return err
+		}
+		for _, m := range out.Models {
+			c.stats.RegisteredModels.Add(1)
+			vs, err := c.versionsOf(ctx, m.Name)
+			if err != nil {
+				return err
+			}
+			c.stats.Versions.Add(int64(len(vs)))
+			c.stats.Aliases.Add(int64(len(m.Aliases)))
+		}
+		if token = out.NextPageToken; token == "" {
+			return nil
+		}
+	}
+}
+
 // --- experiments and runs ---
 
 func (c *copier) experiment(ctx context.Context, e Experiment) error {
@@ -319,8 +404,22 @@ func (c *copier) experiment(ctx context.Context, e Experiment) error {
 			return err
 		}
 	}
-	if err := c.parallel(ctx, runs, func(r *Run) error { return c.run(ctx, tgtID, r) }); err != nil {
-		return err
+	if c.opt.Export {
+		if err := c.parallel(ctx, runs, func(r *Run) error { return c.run(ctx, tgtID, r) }); err != nil {
+			return err
+		}
+	} else {
+		var groups [][]*Run
+		for i := 0; i < len(runs); i += bulkRuns {
+			var g []*Run
+			for j := i; j < min(i+bulkRuns, len(runs)); j++ {
+				g = append(g, &runs[j])
+			}
+			groups = append(groups, g)
+		}
+		if err := c.each(ctx, len(groups), func(i int) error { return c.importGroup(ctx, tgtID, groups[i]) }); err != nil {
+			return err
+		}
 	}
 	if e.LifecycleStage == "deleted" && tgtID != "0" {
 		var got struct {
@@ -382,9 +481,19 @@ func (c *copier) targetExperiment(ctx context.Context, e Experiment) (string, er
 // parallel runs fn over runs on the configured workers; the first error
 // stops it.
 func (c *copier) parallel(ctx context.Context, runs []Run, fn func(*Run) error) error {
+	return c.each(ctx, len(runs), func(i int) error {
+		if err := fn(&runs[i]); err != nil {
+			return fmt.Errorf("run %s: %w", runs[i].Info.RunID, err)
+		}
+		return nil
+	})
+}
+
+// each calls fn(0..n-1) on the configured workers; the first error stops it.
+func (c *copier) each(ctx context.Context, n int, fn func(i int) error) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	next := make(chan *Run)
+	next := make(chan int)
 	var (
 		wg       sync.WaitGroup
 		firstErr error
@@ -394,17 +503,17 @@ func (c *copier) parallel(ctx context.Context, runs []Run, fn func(*Run) error) 
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for r := range next {
-				if err := fn(r); err != nil {
-					once.Do(func() { firstErr = fmt.Errorf("run %s: %w", r.Info.RunID, err); cancel() })
+			for i := range next {
+				if err := fn(i); err != nil {
+					once.Do(func() { firstErr = err; cancel() })
 				}
 			}
 		}()
 	}
 feed:
-	for i := range runs {
+	for i := range n {
 		select {
-		case next <- &runs[i]:
+		case next <- i:
 		case <-ctx.Done():
 			break feed
 		}
@@ -421,33 +530,7 @@ func (c *copier) run(ctx context.Context, tgtExp string, r *Run) error {
 	if c.opt.Export {
 		return c.exportRun(ctx, r)
 	}
-	var out struct {
-		State string `json:"state"`
-	}
-	info := r.Info
-	if info.RunName == "" {
-		info.RunName = tagOf(r.Data.Tags, "mlflow.runName")
-	}
-	req := map[string]any{"experiment_id": tgtExp, "run": map[string]any{"info": info, "data": map[string]any{"tags": r.Data.Tags}}}
-	if err := c.tgt.Call(ctx, "POST", "/api/mlbox/v1/import/runs", req, &out); err != nil {
-		return err
-	}
-	if out.State == "done" {
-		c.stats.RunsSkipped.Add(1)
-		return nil
-	}
-	if err := c.fillRun(ctx, r, r.Info.RunID); err != nil {
-		return err
-	}
-	fin := map[string]any{"run_id": r.Info.RunID, "status": r.Info.Status, "lifecycle_stage": r.Info.LifecycleStage}
-	if r.Info.EndTime != nil {
-		fin["end_time"] = int64(*r.Info.EndTime)
-	}
-	if err := c.tgt.Call(ctx, "POST", "/api/mlbox/v1/import/runs/finish", fin, nil); err != nil {
-		return err
-	}
-	c.stats.Runs.Add(1)
-	return nil
+	return c.importGroup(ctx, tgtExp, []*Run{r})
 }
 
 func pointKey(key string, step, ts int64) string {
@@ -512,7 +595,7 @@ func (c *copier) exportRun(ctx context.Context, r *Run) error {
 		c.stats.RunsSkipped.Add(1)
 		return nil
 	}
-	if err := c.fillRun(ctx, r, id); err != nil {
+	if err := c.fillRun(ctx, r, id, true); err != nil {
 		return err
 	}
 	upd := map[string]any{"run_id": id, "status": r.Info.Status}
@@ -558,7 +641,45 @@ func (c *copier) mapRun(id string) string {
 
 // fillRun copies a run's params, metric histories, inputs, outputs and
 // artifacts into target run tgtID.
-func (c *copier) fillRun(ctx context.Context, r *Run, tgtID string) error {
+func runKeys(r *Run) []string {
+	var keys []string
+	for _, m := range r.Data.Metrics {
+		if !slices.Contains(keys, m.Key) {
+			keys = append(keys, m.Key)
+		}
+	}
+	return keys
+}
+
+// logHistory logs a source run's metric points into target run tgtID, a
+// thousand a request, with their logged model ids mapped.
+func (c *copier) logHistory(ctx context.Context, srcRunID, tgtID string, hist []Metric) error {
+	c.mu.Lock()
+	points := c.modelPoints[srcRunID]
+	c.mu.Unlock()
+	for len(hist) > 0 {
+		n := min(len(hist), 1000)
+		batch := hist[:n]
+		for i := range batch {
+			m := &batch[i]
+			if m.ModelID == "" && points != nil {
+				m.ModelID = points[pointKey(m.Key, int64(m.Step), int64(m.Timestamp))]
+			}
+			m.ModelID = c.mapModel(m.ModelID)
+		}
+		if err := c.tgt.Call(ctx, "POST", "/api/2.0/mlflow/runs/log-batch",
+			map[string]any{"run_id": tgtID, "metrics": batch}, nil); err != nil {
+			return err
+		}
+		c.stats.MetricPoints.Add(int64(n))
+		hist = hist[n:]
+	}
+	return nil
+}
+
+// fillRun copies a run's params, metric histories (unless the caller
+// copies them), inputs, outputs and artifacts into target run tgtID.
+func (c *copier) fillRun(ctx context.Context, r *Run, tgtID string, metrics bool) error {
 	params := r.Data.Params
 	for len(params) > 0 {
 		n := min(len(params), 100)
@@ -569,48 +690,16 @@ func (c *copier) fillRun(ctx context.Context, r *Run, tgtID string) error {
 		c.stats.Params.Add(int64(n))
 		params = params[n:]
 	}
-	var keys []string
-	for _, m := range r.Data.Metrics {
-		if !slices.Contains(keys, m.Key) {
-			keys = append(keys, m.Key)
-		}
-	}
-	batch := make([]Metric, 0, 1000)
-	flush := func() error {
-		if len(batch) == 0 {
-			return nil
-		}
-		if err := c.tgt.Call(ctx, "POST", "/api/2.0/mlflow/runs/log-batch",
-			map[string]any{"run_id": tgtID, "metrics": batch}, nil); err != nil {
-			return err
-		}
-		c.stats.MetricPoints.Add(int64(len(batch)))
-		batch = batch[:0]
-		return nil
-	}
-	for _, k := range keys {
-		hist, err := c.history(ctx, r.Info.RunID, k)
-		if err != nil {
-			return err
-		}
-		c.mu.Lock()
-		points := c.modelPoints[r.Info.RunID]
-		c.mu.Unlock()
-		for _, m := range hist {
-			if m.ModelID == "" && points != nil {
-				m.ModelID = points[pointKey(m.Key, int64(m.Step), int64(m.Timestamp))]
+	if metrics {
+		for _, k := range runKeys(r) {
+			hist, err := c.history(ctx, r.Info.RunID, k)
+			if err != nil {
+				return err
 			}
-			m.ModelID = c.mapModel(m.ModelID)
-			batch = append(batch, m)
-			if len(batch) == cap(batch) {
-				if err := flush(); err != nil {
-					return err
-				}
+			if err := c.logHistory(ctx, r.Info.RunID, tgtID, hist); err != nil {
+				return err
 			}
 		}
-	}
-	if err := flush(); err != nil {
-		return err
 	}
 	var models []map[string]string
 	for _, m := range r.Inputs.ModelInputs {
@@ -647,6 +736,134 @@ func (c *copier) fillRun(ctx context.Context, r *Run, tgtID string) error {
 		return err
 	}
 	return c.copyArtifacts(ctx, r.Info.ArtifactURI, r.Info.RunID, dst)
+}
+
+// bulkRuns is how many runs' histories of one metric one bulk request
+// reads, and bulkMax the most points it returns a run (MLflow's cap).
+const (
+	bulkRuns = 25
+	bulkMax  = 25000
+)
+
+// bulkHistory reads one metric's history for several runs in one request
+// (MLflow's get-history-bulk, which orders each run's points as
+// get-history does). ok is false if the source has no such endpoint.
+func (c *copier) bulkHistory(ctx context.Context, runIDs []string, key string) (map[string][]Metric, bool, error) {
+	q := url.Values{"run_id": runIDs, "metric_key": {key}, "max_results": {strconv.Itoa(bulkMax)}}
+	var out struct {
+		Metrics []struct {
+			Metric
+			RunID string `json:"run_id"`
+		} `json:"metrics"`
+	}
+	if err := c.src.Call(ctx, "GET", "/ajax-api/2.0/mlflow/metrics/get-history-bulk?"+q.Encode(), nil, &out); err != nil {
+		if IsStatus(err, 404) || IsStatus(err, 405) || IsCode(err, "ENDPOINT_NOT_FOUND") {
+			return nil, false, nil
+		}
+		return nil, false, err
+	}
+	byRun := make(map[string][]Metric, len(runIDs))
+	for _, m := range out.Metrics {
+		byRun[m.RunID] = append(byRun[m.RunID], m.Metric)
+	}
+	return byRun, true, nil
+}
+
+// importGroup imports a few runs together: their histories are read a
+// metric at a time for all of them (bulkHistory), far fewer requests to
+// the source than one per run and metric.
+func (c *copier) importGroup(ctx context.Context, tgtExp string, group []*Run) error {
+	var pending []*Run
+	for _, r := range group {
+		var out struct {
+			State string `json:"state"`
+		}
+		info := r.Info
+		if info.RunName == "" {
+			info.RunName = tagOf(r.Data.Tags, "mlflow.runName")
+		}
+		req := map[string]any{"experiment_id": tgtExp, "run": map[string]any{"info": info, "data": map[string]any{"tags": r.Data.Tags}}}
+		if err := c.tgt.Call(ctx, "POST", "/api/mlbox/v1/import/runs", req, &out); err != nil {
+			return fmt.Errorf("run %s: %w", r.Info.RunID, err)
+		}
+		if out.State == "done" {
+			c.stats.RunsSkipped.Add(1)
+			continue
+		}
+		pending = append(pending, r)
+	}
+	if err := c.groupHistories(ctx, pending, func(id string, hist []Metric) error {
+		return c.logHistory(ctx, id, id, hist)
+	}); err != nil {
+		return err
+	}
+	for _, r := range pending {
+		if err := c.fillRun(ctx, r, r.Info.RunID, false); err != nil {
+			return fmt.Errorf("run %s: %w", r.Info.RunID, err)
+		}
+		if err := c.finishImportRun(ctx, r); err != nil {
+			return fmt.Errorf("run %s: %w", r.Info.RunID, err)
+		}
+	}
+	return nil
+}
+
+// groupHistories reads every metric history of some runs, a metric at a
+// time for all of them (bulkHistory) while the source answers that, and
+// calls fn with each run's history of each metric.
+func (c *copier) groupHistories(ctx context.Context, runs []*Run, fn func(runID string, hist []Metric) error) error {
+	var keys []string
+	for _, r := range runs {
+		for _, k := range runKeys(r) {
+			if !slices.Contains(keys, k) {
+				keys = append(keys, k)
+			}
+		}
+	}
+	for _, k := range keys {
+		var ids []string
+		for _, r := range runs {
+			if slices.Contains(runKeys(r), k) {
+				ids = append(ids, r.Info.RunID)
+			}
+		}
+		var byRun map[string][]Metric
+		if c.bulk.Load() {
+			m, ok, err := c.bulkHistory(ctx, ids, k)
+			if err != nil {
+				return err
+			}
+			if !ok {
+				c.bulk.Store(false)
+			}
+			byRun = m
+		}
+		for _, id := range ids {
+			hist, ok := byRun[id]
+			if !ok || len(hist) >= bulkMax {
+				var err error
+				if hist, err = c.history(ctx, id, k); err != nil {
+					return fmt.Errorf("run %s: %w", id, err)
+				}
+			}
+			if err := fn(id, hist); err != nil {
+				return fmt.Errorf("run %s: %w", id, err)
+			}
+		}
+	}
+	return nil
+}
+
+func (c *copier) finishImportRun(ctx context.Context, r *Run) error {
+	fin := map[string]any{"run_id": r.Info.RunID, "status": r.Info.Status, "lifecycle_stage": r.Info.LifecycleStage}
+	if r.Info.EndTime != nil {
+		fin["end_time"] = int64(*r.Info.EndTime)
+	}
+	if err := c.tgt.Call(ctx, "POST", "/api/mlbox/v1/import/runs/finish", fin, nil); err != nil {
+		return err
+	}
+	c.stats.Runs.Add(1)
+	return nil
 }
 
 func (c *copier) targetRunArtifacts(ctx context.Context, id string) (string, error) {
@@ -815,15 +1032,10 @@ func escapePath(p string) string {
 	return strings.Join(parts, "/")
 }
 
-// copyArtifacts copies the tree at srcURI (read through the source's
-// artifact proxy, or its run artifact API for run runID) to dstURI
-// (written through the target's artifact proxy).
-func (c *copier) copyArtifacts(ctx context.Context, srcURI, runID, dstURI string) error {
-	dst, ok := proxyPath(dstURI)
-	if !ok {
-		return fmt.Errorf("the target stores artifacts at %s, which mlbox cannot write through the server: "+
-			"run the MLflow server with artifact proxying (--serve-artifacts, the default since MLflow 2)", dstURI)
-	}
+// listArtifacts walks the artifact tree at srcURI (through the source's
+// artifact proxy, or its run artifact API for run runID), calling fn for
+// each file with its path relative to srcURI.
+func (c *copier) listArtifacts(ctx context.Context, srcURI, runID string, fn func(rel string, size int64) error) error {
 	src, proxied := proxyPath(srcURI)
 	if !proxied && runID == "" {
 		c.warn("artifacts at %s were not copied: only mlflow-artifacts: locations are read through the server", srcURI)
@@ -867,13 +1079,27 @@ func (c *copier) copyArtifacts(ctx context.Context, srcURI, runID, dstURI string
 				}
 				continue
 			}
-			if err := c.copyFile(ctx, proxied, src, runID, child, dst); err != nil {
+			if err := fn(child, int64(f.FileSize)); err != nil {
 				return fmt.Errorf("artifact %s: %w", child, err)
 			}
 		}
 		return nil
 	}
 	return walk("")
+}
+
+// copyArtifacts copies the tree at srcURI (see listArtifacts) to dstURI
+// (written through the target's artifact proxy).
+func (c *copier) copyArtifacts(ctx context.Context, srcURI, runID, dstURI string) error {
+	dst, ok := proxyPath(dstURI)
+	if !ok {
+		return fmt.Errorf("the target stores artifacts at %s, which mlbox cannot write through the server: "+
+			"run the MLflow server with artifact proxying (--serve-artifacts, the default since MLflow 2)", dstURI)
+	}
+	src, proxied := proxyPath(srcURI)
+	return c.listArtifacts(ctx, srcURI, runID, func(rel string, _ int64) error {
+		return c.copyFile(ctx, proxied, src, runID, rel, dst)
+	})
 }
 
 func (c *copier) copyFile(ctx context.Context, proxied bool, src, runID, rel, dst string) error {
@@ -983,6 +1209,10 @@ func (c *copier) registeredModel(ctx context.Context, name string) error {
 	vmap := map[string]string{}
 	for _, v := range versions {
 		tv, err := c.version(ctx, v)
+		if IsCode(err, "INVALID_PARAMETER_VALUE") {
+			c.warn("registered model %q version %s was not copied: %v", name, v.Version, err)
+			continue
+		}
 		if err != nil {
 			return fmt.Errorf("version %s: %w", v.Version, err)
 		}
