@@ -1,0 +1,81 @@
+"""Regenerate the ONNX reader's test models (committed; the Go tests need no Python):
+
+    .venv/bin/python serve/compile/onnx/testdata/gen.py
+
+skl2onnx 1.20.0 / onnx 1.23.2 (tests/compat/requirements.txt). facts.json
+holds what the Go test checks, read back with the onnx package itself.
+"""
+import json
+import os
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+from skl2onnx import to_onnx
+from sklearn.datasets import load_iris
+from sklearn.ensemble import RandomForestClassifier
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+X, y = load_iris(return_X_y=True)
+X = X.astype(np.float32)
+facts = {}
+
+
+def record(name, model):
+    g = model.graph
+    facts[name] = {
+        "ir_version": model.ir_version,
+        "opsets": {o.domain: o.version for o in model.opset_import},
+        "ops": [n.op_type for n in g.node],
+        "inputs": [i.name for i in g.input],
+        "outputs": [o.name for o in g.output],
+        "initializers": {t.name: [float(v) for v in numpy_helper.to_array(t, base_dir=os.path.join(HERE, name)).ravel()[:8]]
+                         for t in g.initializer},
+    }
+
+
+# 1. StandardScaler + LogisticRegression, ZipMap output (classic skl2onnx).
+pipe = make_pipeline(StandardScaler(), LogisticRegression(max_iter=500)).fit(X, y)
+m = to_onnx(pipe, X[:1])
+os.makedirs(os.path.join(HERE, "logreg"), exist_ok=True)
+onnx.save_model(m, os.path.join(HERE, "logreg", "model.onnx"))
+record("logreg", m)
+lin = next(n for n in m.graph.node if n.op_type == "LinearClassifier")
+facts["logreg"]["coefficients"] = [float(v) for v in helper.get_attribute_value(next(a for a in lin.attribute if a.name == "coefficients"))[:8]]
+
+# 2. A small random forest (unpacked repeated attributes, thousands of tags).
+rf = RandomForestClassifier(n_estimators=5, max_depth=4, random_state=0).fit(X, y)
+m = to_onnx(rf, X[:1], options={id(rf): {"zipmap": False}})
+os.makedirs(os.path.join(HERE, "forest"), exist_ok=True)
+onnx.save_model(m, os.path.join(HERE, "forest", "model.onnx"))
+record("forest", m)
+te = m.graph.node[0]
+facts["forest"]["nodes_featureids"] = list(helper.get_attribute_value(next(a for a in te.attribute if a.name == "nodes_featureids")))[:16]
+facts["forest"]["n_nodes"] = len(helper.get_attribute_value(next(a for a in te.attribute if a.name == "nodes_nodeids")))
+
+# 3. A dense network whose weights are raw_data, saved as MLflow saves
+# (save_as_external_data: tensors of 1 KB or more go to a side file).
+rng = np.random.default_rng(0)
+w1 = numpy_helper.from_array(rng.standard_normal((4, 64)).astype(np.float32), "w1")
+b1 = numpy_helper.from_array(rng.standard_normal(64).astype(np.float32), "b1")
+w2 = numpy_helper.from_array(rng.standard_normal((64, 3)).astype(np.float32), "w2")
+graph = helper.make_graph(
+    [helper.make_node("Gemm", ["X", "w1", "b1"], ["h"]), helper.make_node("Relu", ["h"], ["r"]),
+     helper.make_node("MatMul", ["r", "w2"], ["logits"]), helper.make_node("Softmax", ["logits"], ["probabilities"], axis=1)],
+    "mlp", [helper.make_tensor_value_info("X", TensorProto.FLOAT, ["N", 4])],
+    [helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, ["N", 3])], [w1, b1, w2])
+m = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+os.makedirs(os.path.join(HERE, "external"), exist_ok=True)
+for f in os.listdir(os.path.join(HERE, "external")):
+    os.remove(os.path.join(HERE, "external", f))
+onnx.save_model(m, os.path.join(HERE, "external", "model.onnx"), save_as_external_data=True,
+                location="weights.data", size_threshold=1024)
+m = onnx.load(os.path.join(HERE, "external", "model.onnx"), load_external_data=False)
+record("external", m)
+facts["external"]["external"] = [t.name for t in m.graph.initializer if t.data_location == TensorProto.EXTERNAL]
+
+with open(os.path.join(HERE, "facts.json"), "w") as f:
+    json.dump(facts, f, indent=1, sort_keys=True)
