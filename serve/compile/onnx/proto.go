@@ -202,7 +202,7 @@ type corrupt struct {
 	msg   string
 }
 
-func (e *corrupt) Error() string { return "onnx: " + e.where + ": " + e.msg }
+func (e *corrupt) Error() string   { return "onnx: " + e.where + ": " + e.msg }
 func (e *corrupt) Is(t error) bool { return t == ErrCorrupt }
 
 // maxDepth bounds graphs nested in attributes (If/Loop bodies).
