@@ -79,3 +79,52 @@ facts["external"]["external"] = [t.name for t in m.graph.initializer if t.data_l
 
 with open(os.path.join(HERE, "facts.json"), "w") as f:
     json.dump(facts, f, indent=1, sort_keys=True)
+
+
+# --- models the lowering (build.go) is checked on, with onnxruntime's answers ---
+import onnxruntime as ort
+from sklearn.datasets import load_breast_cancer, load_diabetes
+from sklearn.impute import SimpleImputer
+from sklearn.linear_model import LinearRegression
+
+expect = {}
+
+
+def answers(name, model, X):
+    os.makedirs(os.path.join(HERE, name), exist_ok=True)
+    onnx.save_model(model, os.path.join(HERE, name, "model.onnx"))
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = 1
+    sess = ort.InferenceSession(os.path.join(HERE, name, "model.onnx"), so, providers=["CPUExecutionProvider"])
+    outs = sess.run(None, {sess.get_inputs()[0].name: X})
+    rows = [[None if np.isnan(x) else float(x) for x in r] for r in X]  # JSON has no NaN: null
+    res = {"rows": rows, "outputs": {}}
+    for o, v in zip(sess.get_outputs(), outs):
+        if isinstance(v, list):  # ZipMap: a list of {label: probability}
+            v = [[float(d[k]) for k in sorted(d)] for d in v]
+        else:
+            v = np.asarray(v).tolist()
+        res["outputs"][o.name] = v
+    expect[name] = res
+
+
+rng = np.random.default_rng(1)
+Xi = X[rng.permutation(len(X))[:40]]
+answers("logreg", onnx.load(os.path.join(HERE, "logreg", "model.onnx")), Xi)
+
+Xb, yb = load_breast_cancer(return_X_y=True)
+Xb = Xb.astype(np.float32)
+lr = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000)).fit(Xb, yb)
+answers("lin_binary", to_onnx(lr, Xb[:1], options={id(lr.steps[-1][1]): {"zipmap": False}}), Xb[:40])
+
+Xd, yd = load_diabetes(return_X_y=True)
+Xd = Xd.astype(np.float32)
+answers("lin_reg", to_onnx(LinearRegression().fit(Xd, yd), Xd[:1]), Xd[:40])
+
+Xn = Xd.copy()
+Xn[rng.random(Xn.shape) < 0.2] = np.nan
+imp = make_pipeline(SimpleImputer(), LinearRegression()).fit(Xn, yd)
+answers("imputer_reg", to_onnx(imp, Xn[:1]), Xn[:40])
+
+with open(os.path.join(HERE, "expect.json"), "w") as f:
+    json.dump(expect, f)

@@ -1,0 +1,365 @@
+package onnx
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"strconv"
+
+	"mlbox/serve/compile/ir"
+)
+
+// Lowered is a model's graph as the compiler's model description, with
+// what serving needs to answer as onnxruntime does: which graph output is
+// the label and which the scores, and whether the scores are a ZipMap
+// (a list of {label: probability} maps) or a tensor.
+type Lowered struct {
+	Model *ir.Model
+	// LabelOutput and ScoreOutput name the graph outputs ("" when the
+	// graph has none of that kind). A regressor has ScoreOutput only.
+	LabelOutput string
+	ScoreOutput string
+	// ZipMap: ScoreOutput is a sequence of maps.
+	ZipMap bool
+}
+
+// value is what a tensor name holds while the graph is walked: a row of
+// slots (one per column of an [N, k] tensor), or the label of a
+// classifier (its arg max over the scores slots).
+type value struct {
+	slots []int
+	label bool
+}
+
+type lowering struct {
+	m      *ir.Model
+	vals   map[string]*value
+	consts map[string]*Tensor
+	res    *Lowered
+	// scores of the classifier, once there is one
+	scoreName string
+}
+
+func (l *lowering) slots(n int) []int {
+	out := make([]int, n)
+	for i := range out {
+		out[i] = l.m.NSlots
+		l.m.NSlots++
+	}
+	return out
+}
+
+func (l *lowering) round32(in []int) []int {
+	out := l.slots(len(in))
+	l.m.Steps = append(l.m.Steps, &ir.Map{In: in, Out: out, Ops: []ir.Op{{Kind: ir.OpRound32}}})
+	return out
+}
+
+func unsupported(n *Node, format string, args ...any) error {
+	name := n.Name
+	if name == "" {
+		name = n.OpType
+	}
+	return ir.Unsupportedf("node %s (%s): %s", name, n.OpType, fmt.Sprintf(format, args...))
+}
+
+func floats32(a *Attribute) []float64 {
+	if a == nil {
+		return nil
+	}
+	out := make([]float64, len(a.Floats))
+	for i, f := range a.Floats {
+		out[i] = float64(f)
+	}
+	return out
+}
+
+// Lower turns a model into the model description. It handles graphs of
+// one float tensor input [N, F] through the operators listed in
+// docs/serving.md; anything else is an *ir.UnsupportedError naming the
+// node.
+func Lower(m *Model) (*Lowered, error) {
+	g := m.Graph
+	inits := map[string]*Tensor{}
+	for _, t := range g.Initializers {
+		inits[t.Name] = t
+	}
+	var inputs []*ValueInfo
+	for _, in := range g.Inputs {
+		if inits[in.Name] == nil { // old files list initializers as inputs too
+			inputs = append(inputs, in)
+		}
+	}
+	if len(inputs) != 1 {
+		return nil, ir.Unsupportedf("%d graph inputs (mlbox takes one float tensor [N, F])", len(inputs))
+	}
+	in := inputs[0]
+	ty := in.Type
+	if ty == nil || ty.Kind != KindTensor || (ty.Elem != Float && ty.Elem != Double) || len(ty.Shape) != 2 || !ty.Shape[1].Known {
+		return nil, ir.Unsupportedf("input %q is not a float tensor [N, F] with a known F", in.Name)
+	}
+	nf := int(ty.Shape[1].Value)
+	if nf < 1 || nf > ir.MaxInputs {
+		return nil, ir.Unsupportedf("input %q has %d columns (at most %d)", in.Name, nf, ir.MaxInputs)
+	}
+	l := &lowering{m: &ir.Model{Producer: "onnx " + m.ProducerName + " " + m.ProducerVersion},
+		vals: map[string]*value{}, consts: inits, res: &Lowered{}}
+	for i := range nf {
+		l.m.Inputs = append(l.m.Inputs, ir.Input{Name: "f" + strconv.Itoa(i), Type: "float", Required: true})
+	}
+	l.m.NSlots = nf
+	raw := make([]int, nf)
+	for i := range raw {
+		raw[i] = i
+	}
+	// onnxruntime computes on float32 inputs (MLflow casts float64 feeds).
+	l.vals[in.Name] = &value{slots: l.round32(raw)}
+	for _, n := range g.Nodes {
+		if err := l.node(n); err != nil {
+			return nil, err
+		}
+	}
+	for _, o := range g.Outputs {
+		v := l.vals[o.Name]
+		if v == nil {
+			return nil, ir.Unsupportedf("graph output %q is not computed by a supported node", o.Name)
+		}
+		switch {
+		case v.label:
+			l.res.LabelOutput = o.Name
+		case l.res.ScoreOutput == "":
+			l.res.ScoreOutput = o.Name
+			l.m.Out = v.slots
+			if o.Type != nil && o.Type.Kind == KindSequence {
+				l.res.ZipMap = true
+			}
+		default:
+			return nil, ir.Unsupportedf("graph output %q: more than one score output", o.Name)
+		}
+	}
+	if l.m.Out == nil {
+		return nil, ir.Unsupportedf("the graph has no score or value output")
+	}
+	if l.m.Task == ir.Classification && len(l.m.Labels) != len(l.m.Out) {
+		return nil, ir.Invalidf("%d class labels for %d scores", len(l.m.Labels), len(l.m.Out))
+	}
+	l.res.Model = l.m
+	return l.res, nil
+}
+
+func (l *lowering) input(n *Node, i int) (*value, error) {
+	if i >= len(n.Inputs) {
+		return nil, unsupported(n, "no input %d", i)
+	}
+	v := l.vals[n.Inputs[i]]
+	if v == nil {
+		return nil, unsupported(n, "input %q is not a row the compiler follows", n.Inputs[i])
+	}
+	return v, nil
+}
+
+func (l *lowering) output(n *Node, i int, v *value) {
+	if i < len(n.Outputs) && n.Outputs[i] != "" {
+		l.vals[n.Outputs[i]] = v
+	}
+}
+
+func (l *lowering) node(n *Node) error {
+	domain := n.Domain
+	if domain == "ai.onnx" {
+		domain = ""
+	}
+	switch domain + "/" + n.OpType {
+	case "/Identity":
+		v, err := l.input(n, 0)
+		if err != nil {
+			return err
+		}
+		l.output(n, 0, v)
+	case "/Cast":
+		v, err := l.input(n, 0)
+		if err != nil {
+			return err
+		}
+		to := n.Attr("to")
+		switch {
+		case v.label: // the label's type: it stays the label
+		case to != nil && to.I == int64(Float):
+			v = &value{slots: l.round32(v.slots)}
+		case to != nil && to.I == int64(Double):
+		default:
+			return unsupported(n, "cast of a row to type %v", to)
+		}
+		l.output(n, 0, v)
+	case "ai.onnx.ml/Scaler":
+		v, err := l.input(n, 0)
+		if err != nil {
+			return err
+		}
+		off, scale := floats32(n.Attr("offset")), floats32(n.Attr("scale"))
+		if err := perColumn(n, len(v.slots), off, scale); err != nil {
+			return err
+		}
+		out := l.slots(len(v.slots))
+		var ops []ir.Op
+		if off != nil {
+			ops = append(ops, ir.Op{Kind: ir.OpSub, Vals: off}, ir.Op{Kind: ir.OpRound32})
+		}
+		if scale != nil {
+			ops = append(ops, ir.Op{Kind: ir.OpMul, Vals: scale}, ir.Op{Kind: ir.OpRound32})
+		}
+		l.m.Steps = append(l.m.Steps, &ir.Map{In: v.slots, Out: out, Ops: ops})
+		l.output(n, 0, &value{slots: out})
+	case "ai.onnx.ml/Imputer":
+		v, err := l.input(n, 0)
+		if err != nil {
+			return err
+		}
+		vals := floats32(n.Attr("imputed_value_floats"))
+		if err := perColumn(n, len(v.slots), vals); err != nil || vals == nil {
+			return unsupported(n, "imputed_value_floats for %d columns needed", len(v.slots))
+		}
+		match := math.NaN()
+		if a := n.Attr("replaced_value_float"); a != nil {
+			match = float64(a.F)
+		}
+		out := l.slots(len(v.slots))
+		l.m.Steps = append(l.m.Steps, &ir.Map{In: v.slots, Out: out, Ops: []ir.Op{{Kind: ir.OpReplace, Vals: vals, Match: match}}})
+		l.output(n, 0, &value{slots: out})
+	case "ai.onnx.ml/LinearClassifier":
+		return l.linearClassifier(n)
+	case "ai.onnx.ml/LinearRegressor":
+		return l.linearRegressor(n)
+	case "ai.onnx.ml/Normalizer":
+		v, err := l.input(n, 0)
+		if err != nil {
+			return err
+		}
+		norm := "MAX"
+		if a := n.Attr("norm"); a != nil {
+			norm = string(a.S)
+		}
+		if norm != "L1" || l.m.Task != ir.Classification || !l.m.HasProba {
+			return unsupported(n, "norm %s (mlbox normalizes probabilities with L1)", norm)
+		}
+		out := l.slots(len(v.slots))
+		l.m.Steps = append(l.m.Steps, &ir.Normalize{In: v.slots, Out: out, Zero: ir.ZeroDivide})
+		l.output(n, 0, &value{slots: l.round32(out)})
+	case "ai.onnx.ml/ZipMap":
+		v, err := l.input(n, 0)
+		if err != nil {
+			return err
+		}
+		l.output(n, 0, v)
+	default:
+		return unsupported(n, "unsupported operator %s", opName(domain, n.OpType))
+	}
+	return nil
+}
+
+func opName(domain, op string) string {
+	if domain == "" {
+		return op
+	}
+	return domain + "." + op
+}
+
+// perColumn checks that each attribute has one value per column, or one.
+func perColumn(n *Node, cols int, attrs ...[]float64) error {
+	for _, a := range attrs {
+		if a != nil && len(a) != cols && len(a) != 1 {
+			return unsupported(n, "%d values for %d columns", len(a), cols)
+		}
+	}
+	return nil
+}
+
+// linearScores adds the scores X·Wᵀ + b, rounded to float32.
+func (l *lowering) linearScores(n *Node, in []int, k int) ([]int, error) {
+	coef, icpt := floats32(n.Attr("coefficients")), floats32(n.Attr("intercepts"))
+	if k < 1 || len(coef) != k*len(in) {
+		return nil, unsupported(n, "%d coefficients for %d outputs of %d columns", len(coef), k, len(in))
+	}
+	if icpt != nil && len(icpt) != k {
+		return nil, unsupported(n, "%d intercepts for %d outputs", len(icpt), k)
+	}
+	out := l.slots(k)
+	l.m.Steps = append(l.m.Steps, &ir.Linear{In: in, Out: out, W: coef, B: icpt})
+	return l.round32(out), nil
+}
+
+func (l *lowering) linearClassifier(n *Node) error {
+	if l.m.Task != "" {
+		return unsupported(n, "a second estimator in one graph")
+	}
+	v, err := l.input(n, 0)
+	if err != nil {
+		return err
+	}
+	var labels []json.RawMessage
+	if a := n.Attr("classlabels_ints"); a != nil {
+		for _, c := range a.Ints {
+			labels = append(labels, json.RawMessage(strconv.FormatInt(c, 10)))
+		}
+	} else if a := n.Attr("classlabels_strings"); a != nil {
+		for _, c := range a.Strings {
+			b, _ := json.Marshal(string(c))
+			labels = append(labels, b)
+		}
+	}
+	if len(labels) < 2 {
+		return unsupported(n, "%d class labels (mlbox takes two or more, one coefficient row each)", len(labels))
+	}
+	scores, err := l.linearScores(n, v.slots, len(labels))
+	if err != nil {
+		return err
+	}
+	post := "NONE"
+	if a := n.Attr("post_transform"); a != nil {
+		post = string(a.S)
+	}
+	l.m.Task, l.m.Labels, l.m.PredictFn = ir.Classification, labels, ir.PredictLabel
+	switch post {
+	case "NONE":
+	case "LOGISTIC":
+		out := l.slots(len(scores))
+		l.m.Steps = append(l.m.Steps, &ir.Map{In: scores, Out: out, Ops: []ir.Op{{Kind: ir.OpLogistic}}})
+		scores, l.m.HasProba = l.round32(out), true
+	case "SOFTMAX":
+		out := l.slots(len(scores))
+		l.m.Steps = append(l.m.Steps, &ir.Softmax{In: scores, Out: out})
+		scores, l.m.HasProba = l.round32(out), true
+	default:
+		return unsupported(n, "post_transform %s", post)
+	}
+	l.output(n, 0, &value{slots: scores, label: true})
+	l.output(n, 1, &value{slots: scores})
+	return nil
+}
+
+func (l *lowering) linearRegressor(n *Node) error {
+	if l.m.Task != "" {
+		return unsupported(n, "a second estimator in one graph")
+	}
+	v, err := l.input(n, 0)
+	if err != nil {
+		return err
+	}
+	k := int64(1)
+	if a := n.Attr("targets"); a != nil {
+		k = a.I
+	}
+	if k < 1 || k > ir.MaxInputs {
+		return unsupported(n, "%d targets", k)
+	}
+	if a := n.Attr("post_transform"); a != nil && string(a.S) != "NONE" {
+		return unsupported(n, "post_transform %s", a.S)
+	}
+	out, err := l.linearScores(n, v.slots, int(k))
+	if err != nil {
+		return err
+	}
+	l.m.Task, l.m.PredictFn = ir.Regression, ir.PredictLabel
+	l.output(n, 0, &value{slots: out})
+	return nil
+}

@@ -1,0 +1,119 @@
+package onnx
+
+import (
+	"encoding/json"
+	"errors"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"mlbox/serve/compile/ir"
+)
+
+// expect.json holds onnxruntime's answers (one thread) for the models
+// testdata/gen.py made: the rows fed (null for NaN) and each graph output
+// (ZipMap outputs as lists of probabilities in label order).
+type expectation struct {
+	Rows    [][]*float64               `json:"rows"`
+	Outputs map[string]json.RawMessage `json:"outputs"`
+}
+
+func close32(got, want float64) bool {
+	return math.Abs(got-want) <= 1e-6*math.Abs(want)+1e-7
+}
+
+func TestLowerMatchesOnnxruntime(t *testing.T) {
+	b, err := os.ReadFile("testdata/expect.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var all map[string]expectation
+	if err := json.Unmarshal(b, &all); err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range all {
+		t.Run(name, func(t *testing.T) {
+			m, err := Load(filepath.Join("testdata", name), "model.onnx", Limits{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			low, err := Lower(m)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := low.Model.Validate(); err != nil {
+				t.Fatal(err)
+			}
+			var labels []json.RawMessage
+			var scores [][]float64
+			if low.LabelOutput != "" {
+				if err := json.Unmarshal(want.Outputs[low.LabelOutput], &labels); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := json.Unmarshal(want.Outputs[low.ScoreOutput], &scores); err != nil {
+				t.Fatal(err)
+			}
+			for r, row := range want.Rows {
+				x := make([]float64, len(row))
+				for i, v := range row {
+					x[i] = math.NaN()
+					if v != nil {
+						x[i] = *v
+					}
+				}
+				out, err := low.Model.Eval(x)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(out) != len(scores[r]) {
+					t.Fatalf("row %d: %d outputs, onnxruntime %d", r, len(out), len(scores[r]))
+				}
+				for k := range out {
+					if !close32(out[k], scores[r][k]) {
+						t.Errorf("row %d output %d: %v, onnxruntime %v", r, k, out[k], scores[r][k])
+					}
+				}
+				if labels != nil {
+					best := 0
+					for k := range out {
+						if out[k] > out[best] {
+							best = k
+						}
+					}
+					if string(low.Model.Labels[best]) != string(labels[r]) {
+						t.Errorf("row %d: label %s, onnxruntime %s", r, low.Model.Labels[best], labels[r])
+					}
+				}
+			}
+			if name == "logreg" && !low.ZipMap {
+				t.Error("logreg's probabilities are a ZipMap")
+			}
+		})
+	}
+}
+
+func TestLowerNamesWhatIsUnsupported(t *testing.T) {
+	m, err := Load("testdata/external", "model.onnx", Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = Lower(m)
+	var ue *ir.UnsupportedError
+	if !errors.As(err, &ue) || !strings.Contains(err.Error(), "Gemm") {
+		t.Fatalf("%v", err)
+	}
+	// Every test model lowers or says why, without panicking.
+	for _, name := range []string{"forest", "logreg", "lin_binary", "lin_reg", "imputer_reg"} {
+		m, err := Load(filepath.Join("testdata", name), "model.onnx", Limits{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := Lower(m); err != nil && !errors.As(err, &ue) {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+}
+
