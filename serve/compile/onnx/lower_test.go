@@ -116,4 +116,3 @@ func TestLowerNamesWhatIsUnsupported(t *testing.T) {
 		}
 	}
 }
-
