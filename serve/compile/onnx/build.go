@@ -230,6 +230,10 @@ func (l *lowering) node(n *Node) error {
 		return l.linearClassifier(n)
 	case "ai.onnx.ml/LinearRegressor":
 		return l.linearRegressor(n)
+	case "ai.onnx.ml/TreeEnsembleClassifier":
+		return l.treeEnsemble(n, true)
+	case "ai.onnx.ml/TreeEnsembleRegressor":
+		return l.treeEnsemble(n, false)
 	case "ai.onnx.ml/Normalizer":
 		v, err := l.input(n, 0)
 		if err != nil {
@@ -245,6 +249,8 @@ func (l *lowering) node(n *Node) error {
 		out := l.slots(len(v.slots))
 		l.m.Steps = append(l.m.Steps, &ir.Normalize{In: v.slots, Out: out, Zero: ir.ZeroDivide})
 		l.output(n, 0, &value{slots: l.round32(out)})
+	case "/Add", "/Sub", "/Mul", "/Div":
+		return l.arith(n)
 	case "ai.onnx.ml/ZipMap":
 		v, err := l.input(n, 0)
 		if err != nil {
@@ -360,6 +366,328 @@ func (l *lowering) linearRegressor(n *Node) error {
 		return err
 	}
 	l.m.Task, l.m.PredictFn = ir.Regression, ir.PredictLabel
+	l.output(n, 0, &value{slots: out})
+	return nil
+}
+
+// prev32 is the largest float32 below t (as a float64): x < t is x <= prev32(t)
+// for a float32 x.
+func prev32(t float32) float64 {
+	if math.IsNaN(float64(t)) || math.IsInf(float64(t), -1) {
+		return float64(t)
+	}
+	return float64(math.Nextafter32(t, float32(math.Inf(-1))))
+}
+
+func attrInts(n *Node, name string) []int64 {
+	if a := n.Attr(name); a != nil {
+		return a.Ints
+	}
+	return nil
+}
+
+// treeEnsemble lowers TreeEnsembleClassifier / TreeEnsembleRegressor
+// (ai.onnx.ml 1-3) as onnxruntime runs them: float32 comparisons, float32
+// sums over the trees in order, the base values added last.
+func (l *lowering) treeEnsemble(n *Node, classifier bool) error {
+	if l.m.Task != "" {
+		return unsupported(n, "a second estimator in one graph")
+	}
+	for _, a := range n.Attrs {
+		switch a.Name {
+		case "nodes_values_as_tensor", "class_weights_as_tensor", "target_weights_as_tensor", "base_values_as_tensor":
+			return unsupported(n, "attribute %s", a.Name)
+		}
+	}
+	v, err := l.input(n, 0)
+	if err != nil {
+		return err
+	}
+	treeIDs, nodeIDs, feats := attrInts(n, "nodes_treeids"), attrInts(n, "nodes_nodeids"), attrInts(n, "nodes_featureids")
+	trueIDs, falseIDs := attrInts(n, "nodes_truenodeids"), attrInts(n, "nodes_falsenodeids")
+	tracks := attrInts(n, "nodes_missing_value_tracks_true")
+	var modes [][]byte
+	if a := n.Attr("nodes_modes"); a != nil {
+		modes = a.Strings
+	}
+	thr := n.Attr("nodes_values")
+	nn := len(nodeIDs)
+	if nn == 0 || len(treeIDs) != nn || len(feats) != nn || len(trueIDs) != nn || len(falseIDs) != nn ||
+		len(modes) != nn || thr == nil || len(thr.Floats) != nn || (tracks != nil && len(tracks) != nn) {
+		return unsupported(n, "node attributes of different lengths")
+	}
+	pfx := "target_"
+	if classifier {
+		pfx = "class_"
+	}
+	wTree, wNode, wID := attrInts(n, pfx+"treeids"), attrInts(n, pfx+"nodeids"), attrInts(n, pfx+"ids")
+	wa := n.Attr(pfx + "weights")
+	if wa == nil || len(wTree) != len(wa.Floats) || len(wNode) != len(wa.Floats) || len(wID) != len(wa.Floats) {
+		return unsupported(n, "%sweights attributes of different lengths", pfx)
+	}
+	// Outputs: classes or targets.
+	var labels []json.RawMessage
+	nOut := 0
+	if classifier {
+		if a := n.Attr("classlabels_int64s"); a != nil {
+			for _, c := range a.Ints {
+				labels = append(labels, json.RawMessage(strconv.FormatInt(c, 10)))
+			}
+		} else if a := n.Attr("classlabels_strings"); a != nil {
+			for _, c := range a.Strings {
+				b, _ := json.Marshal(string(c))
+				labels = append(labels, b)
+			}
+		}
+		nOut = len(labels)
+		if nOut < 2 {
+			return unsupported(n, "%d class labels", nOut)
+		}
+	} else {
+		t := int64(1)
+		if a := n.Attr("n_targets"); a != nil {
+			t = a.I
+		}
+		if t < 1 || t > 1<<12 {
+			return unsupported(n, "%d targets", t)
+		}
+		nOut = int(t)
+	}
+	maxID := int64(-1)
+	allPos := true
+	for i, id := range wID {
+		if id < 0 || id >= int64(nOut) {
+			return unsupported(n, "weight for output %d of %d", id, nOut)
+		}
+		maxID = max(maxID, id)
+		if wa.Floats[i] < 0 {
+			allPos = false
+		}
+	}
+	binary := classifier && nOut == 2 && maxID == 0
+	scoresN := nOut
+	if binary {
+		scoresN = 1
+	}
+	// Trees in order of first appearance, nodes by id within each.
+	type key struct{ tree, node int64 }
+	type tree struct {
+		at  map[int64]int32 // node id -> index
+		ids []int64
+	}
+	var order []int64
+	trees := map[int64]*tree{}
+	for i := range nn {
+		t := trees[treeIDs[i]]
+		if t == nil {
+			if len(trees) >= 1<<20 {
+				return unsupported(n, "too many trees")
+			}
+			t = &tree{at: map[int64]int32{}}
+			trees[treeIDs[i]] = t
+			order = append(order, treeIDs[i])
+		}
+		if _, dup := t.at[nodeIDs[i]]; dup {
+			return ir.Invalidf("node %s: tree %d has node %d twice", n.Name, treeIDs[i], nodeIDs[i])
+		}
+		t.at[nodeIDs[i]] = int32(len(t.ids))
+		t.ids = append(t.ids, int64(i))
+	}
+	weights := map[key][]float64{}
+	for i := range wID {
+		k := key{wTree[i], wNode[i]}
+		w := weights[k]
+		if w == nil {
+			w = make([]float64, scoresN)
+			weights[k] = w
+		}
+		c := int(wID[i])
+		if binary {
+			c = 0
+		}
+		// Several weights of one leaf and class add up in float32.
+		w[c] = float64(float32(w[c]) + wa.Floats[i])
+	}
+	ts := &ir.Trees{In: v.slots, Float32: true, Accum32: true, Base: make([]float64, scoresN)}
+	for _, tid := range order {
+		t := trees[tid]
+		if _, ok := t.at[0]; !ok {
+			return unsupported(n, "tree %d has no node 0 (its root)", tid)
+		}
+		// Node 0 (the root) first: the IR starts each tree at index 0.
+		idx := make([]int32, len(t.ids))
+		next := int32(1)
+		for j, i := range t.ids {
+			if nodeIDs[i] == 0 {
+				idx[j] = 0
+			} else {
+				idx[j] = next
+				next++
+			}
+		}
+		m := len(t.ids)
+		tr := ir.Tree{Feature: make([]int32, m), Threshold: make([]float64, m), Left: make([]int32, m),
+			Right: make([]int32, m), MissingLeft: make([]bool, m), Value: make([]float64, m*scoresN)}
+		ref := func(id int64) (int32, error) {
+			j, ok := t.at[id]
+			if !ok {
+				return 0, unsupported(n, "tree %d refers to node %d it does not have", tid, id)
+			}
+			return idx[j], nil
+		}
+		for j, i := range t.ids {
+			x := idx[j]
+			mode := string(modes[i])
+			if mode == "LEAF" {
+				tr.Feature[x] = -1
+				if w := weights[key{tid, nodeIDs[i]}]; w != nil {
+					copy(tr.Value[int(x)*scoresN:], w)
+				}
+				continue
+			}
+			if feats[i] < 0 || feats[i] >= int64(len(v.slots)) {
+				return unsupported(n, "feature %d of %d", feats[i], len(v.slots))
+			}
+			tn, err := ref(trueIDs[i])
+			if err != nil {
+				return err
+			}
+			fn, err := ref(falseIDs[i])
+			if err != nil {
+				return err
+			}
+			tt := thr.Floats[i]
+			trueLeft := true
+			switch mode {
+			case "BRANCH_LEQ":
+				tr.Threshold[x] = float64(tt)
+			case "BRANCH_LT":
+				tr.Threshold[x] = prev32(tt)
+			case "BRANCH_GT": // x > t: not x <= t
+				tr.Threshold[x], trueLeft = float64(tt), false
+			case "BRANCH_GTE": // x >= t: not x < t
+				tr.Threshold[x], trueLeft = prev32(tt), false
+			default:
+				return unsupported(n, "node mode %s", mode)
+			}
+			tr.Feature[x] = int32(feats[i])
+			if trueLeft {
+				tr.Left[x], tr.Right[x] = tn, fn
+			} else {
+				tr.Left[x], tr.Right[x] = fn, tn
+			}
+			nanTrue := tracks != nil && tracks[i] == 1
+			tr.MissingLeft[x] = nanTrue == trueLeft
+		}
+		ts.Trees = append(ts.Trees, tr)
+	}
+	if agg := n.Attr("aggregate_function"); agg != nil && string(agg.S) != "SUM" {
+		return unsupported(n, "aggregate_function %s", agg.S)
+	}
+	raw := l.slots(scoresN)
+	ts.Out = raw
+	l.m.Steps = append(l.m.Steps, ts)
+	scores := raw
+	if base := floats32(n.Attr("base_values")); base != nil {
+		if len(base) != scoresN && !(binary && len(base) == 2) {
+			return unsupported(n, "%d base values for %d scores", len(base), scoresN)
+		}
+		if binary {
+			base = base[len(base)-1:]
+		}
+		out := l.slots(scoresN)
+		l.m.Steps = append(l.m.Steps, &ir.Map{In: raw, Out: out, Ops: []ir.Op{{Kind: ir.OpAdd, Vals: base}, {Kind: ir.OpRound32}}})
+		scores = out
+	}
+	post := "NONE"
+	if a := n.Attr("post_transform"); a != nil {
+		post = string(a.S)
+	}
+	if !classifier {
+		if post != "NONE" {
+			return unsupported(n, "post_transform %s", post)
+		}
+		l.m.Task, l.m.PredictFn = ir.Regression, ir.PredictLabel
+		l.output(n, 0, &value{slots: scores})
+		return nil
+	}
+	l.m.Task, l.m.Labels, l.m.PredictFn = ir.Classification, labels, ir.PredictLabel
+	switch {
+	case binary:
+		// One score s, of the second class: [1 - s, s] (weights all >= 0),
+		// [-s, s] (some negative), [1 - p, p] with p = logistic(s).
+		s := scores
+		neg := ir.Op{Kind: ir.OpMul, Vals: []float64{-1}}
+		switch {
+		case post == "LOGISTIC" && !allPos:
+			p := l.slots(1)
+			l.m.Steps = append(l.m.Steps, &ir.Map{In: s, Out: p, Ops: []ir.Op{{Kind: ir.OpLogistic}, {Kind: ir.OpRound32}}})
+			s, l.m.HasProba = p, true
+			fallthrough
+		case post == "NONE" && allPos:
+			first := l.slots(1)
+			l.m.Steps = append(l.m.Steps, &ir.Map{In: s, Out: first, Ops: []ir.Op{neg, {Kind: ir.OpAdd, Vals: []float64{1}}, {Kind: ir.OpRound32}}})
+			scores = []int{first[0], s[0]}
+			l.m.HasProba = l.m.HasProba || post == "NONE"
+		case post == "NONE":
+			first := l.slots(1)
+			l.m.Steps = append(l.m.Steps, &ir.Map{In: s, Out: first, Ops: []ir.Op{neg}})
+			scores = []int{first[0], s[0]}
+		default:
+			// LOGISTIC with all weights >= 0 labels by s > 0.5 on the raw
+			// score, which the probabilities' arg max does not reproduce.
+			return unsupported(n, "binary post_transform %s with non-negative weights", post)
+		}
+	case post == "NONE":
+	case post == "SOFTMAX":
+		out := l.slots(len(scores))
+		l.m.Steps = append(l.m.Steps, &ir.Softmax{In: scores, Out: out})
+		scores, l.m.HasProba = l.round32(out), true
+	case post == "LOGISTIC":
+		out := l.slots(len(scores))
+		l.m.Steps = append(l.m.Steps, &ir.Map{In: scores, Out: out, Ops: []ir.Op{{Kind: ir.OpLogistic}, {Kind: ir.OpRound32}}})
+		scores, l.m.HasProba = out, true
+	default:
+		return unsupported(n, "post_transform %s", post)
+	}
+	l.output(n, 0, &value{slots: scores, label: true})
+	l.output(n, 1, &value{slots: scores})
+	return nil
+}
+
+// arith lowers Add, Sub, Mul and Div of a row and a constant (a scalar or
+// one value per column; the constant second, or first for Add and Mul), in
+// float32.
+func (l *lowering) arith(n *Node) error {
+	if len(n.Inputs) != 2 {
+		return unsupported(n, "%d inputs", len(n.Inputs))
+	}
+	kinds := map[string]ir.OpKind{"Add": ir.OpAdd, "Sub": ir.OpSub, "Mul": ir.OpMul, "Div": ir.OpDiv}
+	row, c := l.vals[n.Inputs[0]], l.consts[n.Inputs[1]]
+	if row == nil && (n.OpType == "Add" || n.OpType == "Mul") {
+		row, c = l.vals[n.Inputs[1]], l.consts[n.Inputs[0]]
+	}
+	if row == nil || c == nil || row.label {
+		return unsupported(n, "only a row and a constant are combined")
+	}
+	var vals []float64
+	switch c.DataType {
+	case Float:
+		f, err := c.Float32s()
+		if err != nil {
+			return err
+		}
+		for _, x := range f {
+			vals = append(vals, float64(x))
+		}
+	default:
+		return unsupported(n, "a %s constant", c.DataType)
+	}
+	if len(vals) != 1 && len(vals) != len(row.slots) {
+		return unsupported(n, "a constant of %d values for %d columns", len(vals), len(row.slots))
+	}
+	out := l.slots(len(row.slots))
+	l.m.Steps = append(l.m.Steps, &ir.Map{In: row.slots, Out: out, Ops: []ir.Op{{Kind: kinds[n.OpType], Vals: vals}, {Kind: ir.OpRound32}}})
 	l.output(n, 0, &value{slots: out})
 	return nil
 }

@@ -126,5 +126,36 @@ Xn[rng.random(Xn.shape) < 0.2] = np.nan
 imp = make_pipeline(SimpleImputer(), LinearRegression()).fit(Xn, yd)
 answers("imputer_reg", to_onnx(imp, Xn[:1]), Xn[:40])
 
+# Tree ensembles: skl2onnx (BRANCH_LEQ), onnxmltools (XGBoost: BRANCH_LT and
+# base margins; LightGBM), binary and multiclass, with NaN rows for the trees
+# that learned missing values.
+from sklearn.ensemble import GradientBoostingClassifier, RandomForestRegressor
+from sklearn.tree import DecisionTreeClassifier
+
+answers("forest", onnx.load(os.path.join(HERE, "forest", "model.onnx")), Xi)
+answers("rf_reg", to_onnx(RandomForestRegressor(n_estimators=10, max_depth=6, random_state=0).fit(Xd, yd), Xd[:1]), Xd[:40])
+gb = GradientBoostingClassifier(n_estimators=20, max_depth=3, random_state=0).fit(Xb, yb)
+answers("gb_binary", to_onnx(gb, Xb[:1], options={id(gb): {"zipmap": False}}), Xb[:40])
+answers("gb_multi", to_onnx(GradientBoostingClassifier(n_estimators=10, max_depth=2, random_state=0).fit(X, y), X[:1]), Xi)
+answers("dtree", to_onnx(DecisionTreeClassifier(max_depth=5, random_state=0).fit(X, y), X[:1]), Xi)
+
+import lightgbm as lgb
+import onnxmltools
+import xgboost as xgb
+from onnxmltools.convert.common.data_types import FloatTensorType
+
+Xbn = Xb.copy()
+Xbn[rng.random(Xbn.shape) < 0.1] = np.nan
+xc = xgb.XGBClassifier(n_estimators=15, max_depth=4, random_state=0).fit(Xbn, yb)
+answers("xgb_binary", onnxmltools.convert_xgboost(xc, initial_types=[("input", FloatTensorType([None, Xb.shape[1]]))]), Xbn[:40])
+xm = xgb.XGBClassifier(n_estimators=8, max_depth=3, random_state=0).fit(X, y)
+answers("xgb_multi", onnxmltools.convert_xgboost(xm, initial_types=[("input", FloatTensorType([None, 4]))]), Xi)
+xr = xgb.XGBRegressor(n_estimators=15, max_depth=4, random_state=0).fit(Xd, yd)
+answers("xgb_reg", onnxmltools.convert_xgboost(xr, initial_types=[("input", FloatTensorType([None, Xd.shape[1]]))]), Xd[:40])
+lc = lgb.LGBMClassifier(n_estimators=15, num_leaves=8, verbose=-1, random_state=0).fit(Xbn, yb)
+answers("lgb_binary", onnxmltools.convert_lightgbm(lc, initial_types=[("input", FloatTensorType([None, Xb.shape[1]]))], zipmap=False), Xbn[:40])
+lr_ = lgb.LGBMRegressor(n_estimators=15, num_leaves=8, verbose=-1, random_state=0).fit(Xd, yd)
+answers("lgb_reg", onnxmltools.convert_lightgbm(lr_, initial_types=[("input", FloatTensorType([None, Xd.shape[1]]))]), Xd[:40])
+
 with open(os.path.join(HERE, "expect.json"), "w") as f:
     json.dump(expect, f)
