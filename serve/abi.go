@@ -141,6 +141,19 @@ type Metadata struct {
 	// output matrix, or its logarithm; probabilities, classification
 	// only).
 	PredictFn string `json:"predict_fn,omitempty"`
+	// NamedOutputs, when set, make /invocations answer the outputs by
+	// name, as MLflow's ONNX flavor does: {"<label>": [...], "<scores>":
+	// [...]} for a tensor input (instances, inputs), one record per row
+	// for a DataFrame (dataframe_split, dataframe_records). ZipMap scores
+	// are one {label: score} map a row.
+	NamedOutputs *NamedOutputs `json:"named_outputs,omitempty"`
+}
+
+// NamedOutputs name a model's label and scores outputs (Metadata.NamedOutputs).
+type NamedOutputs struct {
+	Label  string `json:"label,omitempty"`
+	Scores string `json:"scores"`
+	ZipMap bool   `json:"zipmap,omitempty"`
 }
 
 // Column describes one input column (Metadata.Columns).
@@ -282,6 +295,16 @@ func (m *Metadata) Validate() error {
 		}
 	default:
 		add("predict_fn %q is unknown (want %s, %s or %s)", m.PredictFn, PredictFnPredict, PredictFnProba, PredictFnLogProba)
+	}
+	if n := m.NamedOutputs; n != nil {
+		switch {
+		case n.Scores == "" || len(n.Scores) > 256 || len(n.Label) > 256:
+			add("named_outputs needs a scores name (at most 256 bytes)")
+		case (n.Label != "" || n.ZipMap) && (m.Task != Classification || len(m.Labels) == 0):
+			add("named_outputs: a label output or zipmap is for classification with labels")
+		case n.Label == n.Scores:
+			add("named_outputs: label and scores have one name")
+		}
 	}
 	if len(errs) > 0 {
 		return errors.New(strings.Join(errs, "; "))

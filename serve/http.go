@@ -66,14 +66,17 @@ const (
 
 // reqState holds one request's reused buffers.
 type reqState struct {
-	body []byte
-	in   []float64
-	tmp  []float64
-	out  []float64
-	resp []byte
-	cols []int
-	seen []uint32
-	ev   reqEvent
+	// frame: the request was a DataFrame (dataframe_split, dataframe_records,
+	// CSV), which models with named outputs answer as records.
+	frame bool
+	body  []byte
+	in    []float64
+	tmp   []float64
+	out   []float64
+	resp  []byte
+	cols  []int
+	seen  []uint32
+	ev    reqEvent
 }
 
 var statePool = sync.Pool{New: func() any { return new(reqState) }}
@@ -359,6 +362,7 @@ func (m *Manager) infer(w http.ResponseWriter, r *http.Request, name, alias, ver
 			inflight.Inc()
 		}
 		if prev == nil || !sameInputs(&prev.meta, &tgt.lv.meta) {
+			st.frame = csvBody
 			switch {
 			case csvBody:
 				rows, err = decodeCSV(st.body, tgt.lv, st)
@@ -421,7 +425,11 @@ func (m *Manager) infer(w http.ResponseWriter, r *http.Request, name, alias, ver
 	}
 	lv := tgt.lv
 	nf := lv.meta.NFeatures
-	st.resp = lv.appendResponse(st.resp[:0], st.out[:rows*lv.meta.NOutputs], rows, probs, ep == epInvocations)
+	if ep == epInvocations && lv.meta.NamedOutputs != nil {
+		st.resp = lv.appendNamed(st.resp[:0], st.out[:rows*lv.meta.NOutputs], rows, st.frame)
+	} else {
+		st.resp = lv.appendResponse(st.resp[:0], st.out[:rows*lv.meta.NOutputs], rows, probs, ep == epInvocations)
+	}
 	lat := time.Since(start)
 	tgt.rm.observe(start.Add(lat), http.StatusOK, lat, rows, 0, true)
 	in := st.in[:rows*nf]
@@ -594,6 +602,106 @@ func (lv *loadedVersion) appendResponse(b []byte, out []float64, rows int, probs
 		b = appendMatrix(b[:len(b)-1], out, rows, no, lv.outBits)
 	}
 	return append(b, '}')
+}
+
+// appendNamed encodes /invocations for a model with named outputs (ONNX)
+// as MLflow's ONNX flavor answers: for a tensor input the dict of outputs,
+// {"predictions": {"<label>": [...], "<scores>": [[...]]}}; for a
+// DataFrame one record per row, {"predictions": [{"<label>": L,
+// "<scores>": ...}]}. ZipMap scores are a {label: score} map a row. (For a
+// DataFrame, MLflow fails on a label next to a probability matrix, "All
+// arrays must be of the same length"; mlbox answers each row's list.)
+func (lv *loadedVersion) appendNamed(b []byte, out []float64, rows int, frame bool) []byte {
+	no, n := lv.meta.NOutputs, lv.meta.NamedOutputs
+	label := lv.labels != nil && n.Label != ""
+	// row encodes row r's scores: a {label: score} map (ZipMap) or a list.
+	row := func(b []byte, r int) []byte {
+		vals := out[r*no : (r+1)*no]
+		open, end := byte('['), byte(']')
+		if n.ZipMap && lv.labels != nil {
+			open, end = '{', '}'
+		}
+		b = append(b, open)
+		for k, v := range vals {
+			if k > 0 {
+				b = append(b, ',')
+			}
+			if open == '{' {
+				if l := lv.labels[k]; len(l) > 0 && l[0] == '"' {
+					b = append(b, l...)
+				} else {
+					b = strconv.AppendQuote(b, string(l))
+				}
+				b = append(b, ':')
+			}
+			b = appendFloat(b, v, lv.outBits)
+		}
+		return append(b, end)
+	}
+	b = append(b, `{"predictions":`...)
+	if frame {
+		b = append(b, '[')
+		first := true
+		for r := 0; r < rows; r++ {
+			if label || n.ZipMap || no == 1 {
+				if !first {
+					b = append(b, ',')
+				}
+				first = false
+				b = append(b, '{')
+				if label {
+					b = strconv.AppendQuote(b, n.Label)
+					b = append(b, ':')
+					b = append(b, lv.labels[argmax(out[r*no:(r+1)*no])]...)
+					b = append(b, ',')
+				}
+				b = strconv.AppendQuote(b, n.Scores)
+				b = append(b, ':')
+				switch {
+				case no == 1 && !n.ZipMap:
+					b = appendFloat(b, out[r], lv.outBits)
+				default:
+					b = row(b, r)
+				}
+				b = append(b, '}')
+				continue
+			}
+			// A regressor of several outputs: MLflow flattens them, one record each.
+			for k := 0; k < no; k++ {
+				if !first {
+					b = append(b, ',')
+				}
+				first = false
+				b = append(b, '{')
+				b = strconv.AppendQuote(b, n.Scores)
+				b = append(b, ':')
+				b = appendFloat(b, out[r*no+k], lv.outBits)
+				b = append(b, '}')
+			}
+		}
+		return append(b, "]}"...)
+	}
+	b = append(b, '{')
+	if label {
+		b = strconv.AppendQuote(b, n.Label)
+		b = append(b, ":["...)
+		for r := 0; r < rows; r++ {
+			if r > 0 {
+				b = append(b, ',')
+			}
+			b = append(b, lv.labels[argmax(out[r*no:(r+1)*no])]...)
+		}
+		b = append(b, "],"...)
+	}
+	b = strconv.AppendQuote(b, n.Scores)
+	b = append(b, ":["...)
+	for r := 0; r < rows; r++ {
+		if r > 0 {
+			b = append(b, ',')
+		}
+		b = row(b, r)
+	}
+	return append(b, "]}}"...)
 }
 
 // argmax returns the index of the largest value (NaN never wins).

@@ -617,8 +617,10 @@ func decodeInvocations(body []byte, lv *loadedVersion, st *reqState) (int, error
 		sub := &scanner{b: body[:sp.to], i: sp.from}
 		switch invocationFormats[i] {
 		case "dataframe_split":
+			st.frame = true
 			rows, err = decodeSplit(sub, lv, st)
 		case "dataframe_records":
+			st.frame = true
 			if sub.peek() != '[' {
 				return 0, badInput("dataframe_records must be a list of records")
 			}

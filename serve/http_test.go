@@ -185,6 +185,48 @@ func TestAppendResponse(t *testing.T) {
 	}
 }
 
+func TestAppendNamed(t *testing.T) {
+	cls := fakeVersion(Metadata{ABIVersion: 1, Task: Classification, DType: F64, NFeatures: 2, NOutputs: 2, MaxBatchRows: 8,
+		Labels:       []json.RawMessage{json.RawMessage("0"), json.RawMessage("1")},
+		NamedOutputs: &NamedOutputs{Label: "output_label", Scores: "output_probability", ZipMap: true}})
+	out := []float64{0.75, 0.25, 0.125, 0.875}
+	for frame, want := range map[bool]string{
+		false: `{"predictions":{"output_label":[0,1],"output_probability":[{"0":0.75,"1":0.25},{"0":0.125,"1":0.875}]}}`,
+		true:  `{"predictions":[{"output_label":0,"output_probability":{"0":0.75,"1":0.25}},{"output_label":1,"output_probability":{"0":0.125,"1":0.875}}]}`,
+	} {
+		if got := string(cls.appendNamed(nil, out, 2, frame)); got != want {
+			t.Errorf("zipmap, frame %v:\n%s\nwant\n%s", frame, got, want)
+		}
+	}
+	str := fakeVersion(Metadata{ABIVersion: 1, Task: Classification, DType: F64, NFeatures: 2, NOutputs: 2, MaxBatchRows: 8,
+		Labels:       []json.RawMessage{json.RawMessage(`"no"`), json.RawMessage(`"yes"`)},
+		NamedOutputs: &NamedOutputs{Label: "label", Scores: "probabilities"}})
+	if got, want := string(str.appendNamed(nil, out, 2, false)), `{"predictions":{"label":["no","yes"],"probabilities":[[0.75,0.25],[0.125,0.875]]}}`; got != want {
+		t.Errorf("tensor:\n%s\nwant\n%s", got, want)
+	}
+	if got, want := string(str.appendNamed(nil, out, 2, true)), `{"predictions":[{"label":"no","probabilities":[0.75,0.25]},{"label":"yes","probabilities":[0.125,0.875]}]}`; got != want {
+		t.Errorf("frame:\n%s\nwant\n%s", got, want)
+	}
+	reg := fakeVersion(Metadata{ABIVersion: 1, Task: Regression, DType: F64, NFeatures: 2, NOutputs: 1, MaxBatchRows: 8,
+		NamedOutputs: &NamedOutputs{Scores: "variable"}})
+	if got, want := string(reg.appendNamed(nil, []float64{1.5, 2}, 2, false)), `{"predictions":{"variable":[[1.5],[2]]}}`; got != want {
+		t.Errorf("regressor tensor: %s", got)
+	}
+	if got, want := string(reg.appendNamed(nil, []float64{1.5, 2}, 2, true)), `{"predictions":[{"variable":1.5},{"variable":2}]}`; got != want {
+		t.Errorf("regressor frame: %s", got)
+	}
+	reg2 := fakeVersion(Metadata{ABIVersion: 1, Task: Regression, DType: F64, NFeatures: 2, NOutputs: 2, MaxBatchRows: 8,
+		NamedOutputs: &NamedOutputs{Scores: "variable"}})
+	if got, want := string(reg2.appendNamed(nil, []float64{1, 2, 3, 4}, 2, true)), `{"predictions":[{"variable":1},{"variable":2},{"variable":3},{"variable":4}]}`; got != want {
+		t.Errorf("two-output regressor frame (flattened, as MLflow): %s", got)
+	}
+	bad := Metadata{ABIVersion: 1, Task: Regression, DType: F64, OutputDType: F64, NFeatures: 2, NOutputs: 1, MaxBatchRows: 8,
+		NamedOutputs: &NamedOutputs{Label: "label", Scores: "variable"}}
+	if err := bad.Validate(); err == nil || !strings.Contains(err.Error(), "named_outputs") {
+		t.Errorf("a regressor with a label output: %v", err)
+	}
+}
+
 // TestHotPathAllocs: decoding, encoding and recording a request allocate
 // nothing once the buffers are warm.
 func TestHotPathAllocs(t *testing.T) {

@@ -46,6 +46,9 @@ type FrontEnd struct {
 	Handles func(mm *mlmodel.MLmodel) bool
 	// Files lists the files of the model directory Build reads.
 	Files func(mm *mlmodel.MLmodel) ([]string, error)
+	// More, when set, lists further files Build reads, found in the
+	// files Files named (ONNX external data); they are read and hashed too.
+	More func(mm *mlmodel.MLmodel, files map[string][]byte) ([]string, error)
 	// Build reads the model and returns its description; the errors are
 	// *ir.UnsupportedError, *ir.InvalidError or read's.
 	Build func(mm *mlmodel.MLmodel, read ReadFile) (*ir.Model, error)
@@ -117,6 +120,24 @@ func Read(mlmodelBytes []byte, read ReadFile) (*Source, error) {
 		fmt.Fprintf(h, "\x00%s\x00%d\x00", n, len(b))
 		h.Write(b)
 		src.files[n] = b
+	}
+	if fe.More != nil {
+		more, err := fe.More(mm, src.files)
+		if err != nil {
+			return nil, err
+		}
+		for _, n := range more {
+			if _, done := src.files[n]; done {
+				continue
+			}
+			b, err := read(n, fe.MaxBytes)
+			if err != nil {
+				return nil, err
+			}
+			fmt.Fprintf(h, "\x00%s\x00%d\x00", n, len(b))
+			h.Write(b)
+			src.files[n] = b
+		}
 	}
 	src.Key = hex.EncodeToString(h.Sum(nil))
 	return src, nil

@@ -66,6 +66,19 @@ type Model struct {
 	Out []int
 	// Producer names the front end (free text).
 	Producer string
+	// Named, when set, makes /invocations answer a dict of named outputs
+	// as MLflow's ONNX flavor does, instead of the predictions list.
+	Named *NamedOutputs
+}
+
+// NamedOutputs name a model's outputs as its source graph does (ONNX):
+// Label (a classifier's label output; "" for none) and Scores (the
+// probabilities, scores or values). ZipMap: the scores are answered as
+// one {label: score} map a row.
+type NamedOutputs struct {
+	Label  string `json:"label,omitempty"`
+	Scores string `json:"scores"`
+	ZipMap bool   `json:"zipmap,omitempty"`
 }
 
 // Input is one input column.

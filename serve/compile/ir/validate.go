@@ -66,6 +66,11 @@ func (m *Model) Validate() error {
 	default:
 		return fmt.Errorf("unknown task %q", m.Task)
 	}
+	if n := m.Named; n != nil {
+		if n.Scores == "" || (n.Label != "" && m.Task != Classification) || (n.ZipMap && m.Task != Classification) {
+			return fmt.Errorf("named outputs %+v do not fit a %s", *n, m.Task)
+		}
+	}
 	switch m.PredictFn {
 	case PredictLabel:
 	case PredictProba, PredictLogProba:

@@ -7,8 +7,6 @@ import (
 	"io"
 	"math"
 	"os"
-	"path"
-	"strconv"
 	"strings"
 )
 
@@ -126,32 +124,15 @@ func (g *Graph) eachTensor(fn func(*Tensor) error) error {
 var ErrEscape = errors.New("onnx: external data outside the model directory")
 
 func loadExternal(root *os.Root, files map[string]*os.File, t *Tensor, budget *int64) error {
-	loc := t.External["location"]
-	if loc == "" {
-		return bad("tensor "+t.Name, "external data without a location")
-	}
-	clean := path.Clean(strings.ReplaceAll(loc, `\`, "/"))
-	if path.IsAbs(clean) || clean == ".." || strings.HasPrefix(clean, "../") || strings.ContainsRune(loc, 0) ||
-		(len(clean) > 1 && clean[1] == ':') {
-		return fmt.Errorf("%w: tensor %s: %q", ErrEscape, t.Name, loc)
-	}
-	var off, length int64 = 0, -1
-	var err error
-	if s, ok := t.External["offset"]; ok {
-		if off, err = strconv.ParseInt(s, 10, 64); err != nil || off < 0 {
-			return bad("tensor "+t.Name, "external data offset %q", s)
-		}
-	}
-	if s, ok := t.External["length"]; ok {
-		if length, err = strconv.ParseInt(s, 10, 64); err != nil || length < 0 {
-			return bad("tensor "+t.Name, "external data length %q", s)
-		}
+	clean, err := location(t)
+	if err != nil {
+		return err
 	}
 	f := files[clean]
 	if f == nil {
 		if f, err = root.Open(clean); err != nil {
-			if strings.Contains(err.Error(), "escapes") || strings.Contains(err.Error(), "path escapes") {
-				return fmt.Errorf("%w: tensor %s: %q", ErrEscape, t.Name, loc)
+			if strings.Contains(err.Error(), "escapes") {
+				return fmt.Errorf("%w: tensor %s: %q", ErrEscape, t.Name, t.External["location"])
 			}
 			return fmt.Errorf("onnx: tensor %s: external data: %w", t.Name, err)
 		}
@@ -164,11 +145,9 @@ func loadExternal(root *os.Root, files map[string]*os.File, t *Tensor, budget *i
 	if !fi.Mode().IsRegular() {
 		return fmt.Errorf("onnx: tensor %s: external data %s is not a regular file", t.Name, clean)
 	}
-	if length < 0 {
-		length = fi.Size() - off
-	}
-	if off > fi.Size() || length > fi.Size()-off {
-		return bad("tensor "+t.Name, "external data [%d, +%d) is past the end of %s (%d bytes)", off, length, clean, fi.Size())
+	off, length, err := span(t, fi.Size())
+	if err != nil {
+		return err
 	}
 	if length > *budget {
 		return fmt.Errorf("onnx: tensor %s: external data over the %d-byte limit", t.Name, *budget)

@@ -239,9 +239,10 @@ func (g *gen) metadata() ([]byte, error) {
 		Columns      []column          `json:"columns"`
 		Labels       []json.RawMessage `json:"labels,omitempty"`
 		PredictFn    string            `json:"predict_fn,omitempty"`
+		NamedOutputs *ir.NamedOutputs  `json:"named_outputs,omitempty"`
 	}{ABIVersion: 1, Name: g.opts.Name, Task: m.Task, DType: "f64", OutputDType: "f64",
 		NFeatures: len(m.Inputs), NOutputs: len(m.Out), MaxBatchRows: g.maxRows,
-		Producer: m.Producer, Labels: m.Labels, PredictFn: m.PredictFn}
+		Producer: m.Producer, Labels: m.Labels, PredictFn: m.PredictFn, NamedOutputs: m.Named}
 	for _, in := range m.Inputs {
 		md.FeatureNames = append(md.FeatureNames, in.Name)
 		c := column{Name: in.Name, Type: in.Type, Optional: !in.Required}
