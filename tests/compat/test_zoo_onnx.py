@@ -40,7 +40,9 @@ def _data():
     rng = np.random.default_rng(0)
     Xbn = Xb.astype(np.float32).copy()
     Xbn[rng.random(Xbn.shape) < 0.1] = np.nan
+    Xbs = ((Xb - Xb.mean(axis=0)) / Xb.std(axis=0)).astype(np.float32)
     return {"iris": (X.astype(np.float32), y), "cancer": (Xb.astype(np.float32), yb), "cancer_nan": (Xbn, yb),
+            "cancer_scaled": (Xbs, yb),
             "diabetes": (Xd.astype(np.float32), yd)}
 
 
@@ -48,6 +50,7 @@ def cases():
     """(name, data key, a function making the ONNX model, whether a DataFrame answer exists)."""
     from sklearn.ensemble import GradientBoostingClassifier, RandomForestClassifier, RandomForestRegressor
     from sklearn.linear_model import LinearRegression, LogisticRegression
+    from sklearn.neural_network import MLPClassifier, MLPRegressor
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
     from sklearn.tree import DecisionTreeClassifier
@@ -91,6 +94,10 @@ def cases():
         ("onnx-xgb-reg", "diabetes", xgb_("reg"), True),
         ("onnx-lgb-clf", "cancer_nan", lgb_("clf"), True),
         ("onnx-lgb-reg", "diabetes", lgb_("reg"), True),
+        ("onnx-mlp-zipmap", "iris", skl(MLPClassifier(hidden_layer_sizes=(16,), max_iter=400, random_state=0)), True),
+        ("onnx-mlp", "iris", skl(MLPClassifier(hidden_layer_sizes=(16,), max_iter=400, random_state=0), zipmap=False), False),
+        ("onnx-mlp-binary", "cancer_scaled", skl(MLPClassifier(hidden_layer_sizes=(8,), max_iter=400, random_state=0), zipmap=False), False),
+        ("onnx-mlp-reg", "diabetes", skl(MLPRegressor(hidden_layer_sizes=(16, 8), max_iter=400, random_state=0)), True),
     ]
 
 
@@ -169,24 +176,52 @@ def test_zoo(client, tracking_uri, case):
         assert d is None, d
 
 
-def test_external_data_and_unsupported(client, tracking_uri):
-    """A dense network saved with external data (MLflow's default for tensors of 1 KB or
-    more) reads its weights; its Gemm is not compiled yet, which the state says."""
+def test_external_data(client, tracking_uri):
+    """A dense network whose weights MLflow saves as external data (tensors of 1 KB or
+    more): mlbox reads the side file, compiles it and answers as onnxruntime does."""
+    import mlflow
     import numpy as np
     import onnx
+    import requests
     from onnx import TensorProto, helper, numpy_helper
 
     rng = np.random.default_rng(0)
-    w = numpy_helper.from_array(rng.standard_normal((4, 64)).astype(np.float32), "w")
-    b = numpy_helper.from_array(rng.standard_normal(64).astype(np.float32), "b")
-    g = helper.make_graph([helper.make_node("Gemm", ["X", "w", "b"], ["Y"])], "mlp",
+    w1 = numpy_helper.from_array(rng.standard_normal((4, 64)).astype(np.float32), "w1")
+    b1 = numpy_helper.from_array(rng.standard_normal(64).astype(np.float32), "b1")
+    w2 = numpy_helper.from_array(rng.standard_normal((64, 3)).astype(np.float32), "w2")
+    g = helper.make_graph([helper.make_node("Gemm", ["X", "w1", "b1"], ["h"]), helper.make_node("Relu", ["h"], ["r"]),
+                           helper.make_node("MatMul", ["r", "w2"], ["logits"]),
+                           helper.make_node("Softmax", ["logits"], ["probabilities"], axis=1)], "mlp",
                           [helper.make_tensor_value_info("X", TensorProto.FLOAT, ["N", 4])],
-                          [helper.make_tensor_value_info("Y", TensorProto.FLOAT, ["N", 64])], [w, b])
+                          [helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, ["N", 3])], [w1, b1, w2])
     model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
     onnx.checker.check_model(model)
-    name = unique("onnx-gemm")
+    name = unique("onnx-external")
+    info = log_onnx(model, name)
+    import os
+    local = mlflow.artifacts.download_artifacts(artifact_uri=info.model_uri)
+    files = os.listdir(local)
+    assert "model.onnx" in files and any(f not in ("model.onnx", "MLmodel") and not f.endswith((".yaml", ".txt", ".json")) for f in files), files
+    assert wait_compiled(client, name, "1") == "compiled"
+    client.set_registered_model_alias(name, "champion", "1")
+    rows = rng.standard_normal((20, 4)).astype(np.float32)
+    r = requests.post(f"{tracking_uri}/models/{name}/invocations", json={"inputs": rows.tolist()}, timeout=60)
+    assert r.status_code == 200, r.text
+    d = close(r.json()["predictions"], mlflow_answer(mlflow.pyfunc.load_model(f"models:/{name}/1"), rows))
+    assert d is None, d
+
+
+def test_unsupported_operator(client):
+    """A graph with an operator mlbox does not compile gets a state naming the node."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    g = helper.make_graph([helper.make_node("Erf", ["X"], ["Y"], name="erf_1")], "g",
+                          [helper.make_tensor_value_info("X", TensorProto.FLOAT, ["N", 3])],
+                          [helper.make_tensor_value_info("Y", TensorProto.FLOAT, ["N", 3])])
+    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    onnx.checker.check_model(model)
+    name = unique("onnx-erf")
     log_onnx(model, name)
-    # Reading model.onnx and its external weights succeeds (a failure would be
-    # "invalid: ..."); the Gemm node is what stops the compile.
     state = wait_compiled(client, name, "1")
-    assert state.startswith("unsupported:") and "Gemm" in state, state
+    assert state.startswith("unsupported:") and "erf_1" in state and "Erf" in state, state

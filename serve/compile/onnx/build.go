@@ -29,6 +29,9 @@ type Lowered struct {
 type value struct {
 	slots []int
 	label bool
+	// argmax: the index of the largest of slots (ArgMax), which
+	// ArrayFeatureExtractor turns into the label.
+	argmax bool
 }
 
 type lowering struct {
@@ -36,8 +39,20 @@ type lowering struct {
 	vals   map[string]*value
 	consts map[string]*Tensor
 	res    *Lowered
-	// scores of the classifier, once there is one
-	scoreName string
+	// labelOf are the slots an ArgMax label was taken over
+	labelOf []int
+}
+
+func slicesEqual(a, b []int) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
 }
 
 func (l *lowering) slots(n int) []int {
@@ -139,6 +154,12 @@ func Lower(m *Model) (*Lowered, error) {
 	}
 	if l.m.Out == nil {
 		return nil, ir.Unsupportedf("the graph has no score or value output")
+	}
+	if l.m.Task == "" { // a network without a classifier's label: a regressor
+		l.m.Task, l.m.PredictFn = ir.Regression, ir.PredictLabel
+	}
+	if l.labelOf != nil && !slicesEqual(l.labelOf, l.m.Out) {
+		return nil, ir.Unsupportedf("the label is the arg max of other values than the scores output")
 	}
 	if l.m.Task == ir.Classification && len(l.m.Labels) != len(l.m.Out) {
 		return nil, ir.Invalidf("%d class labels for %d scores", len(l.m.Labels), len(l.m.Out))
@@ -251,6 +272,77 @@ func (l *lowering) node(n *Node) error {
 		l.output(n, 0, &value{slots: l.round32(out)})
 	case "/Add", "/Sub", "/Mul", "/Div":
 		return l.arith(n)
+	case "/MatMul":
+		return l.matmul(n)
+	case "/Gemm":
+		return l.gemm(n)
+	case "/Relu", "/Sigmoid", "/Tanh", "/Exp", "/Log":
+		v, err := l.input(n, 0)
+		if err != nil {
+			return err
+		}
+		if v.label || v.argmax {
+			return unsupported(n, "on a label")
+		}
+		op := map[string]ir.Op{"Relu": {Kind: ir.OpMax, Vals: []float64{0}}, "Sigmoid": {Kind: ir.OpLogistic},
+			"Tanh": {Kind: ir.OpTanh}, "Exp": {Kind: ir.OpExp}, "Log": {Kind: ir.OpLog}}[n.OpType]
+		out := l.slots(len(v.slots))
+		l.m.Steps = append(l.m.Steps, &ir.Map{In: v.slots, Out: out, Ops: []ir.Op{op, {Kind: ir.OpRound32}}})
+		l.output(n, 0, &value{slots: out})
+	case "/Softmax":
+		v, err := l.input(n, 0)
+		if err != nil {
+			return err
+		}
+		if a := n.Attr("axis"); a != nil && a.I != 1 && a.I != -1 {
+			return unsupported(n, "axis %d", a.I)
+		}
+		out := l.slots(len(v.slots))
+		l.m.Steps = append(l.m.Steps, &ir.Softmax{In: v.slots, Out: out})
+		l.output(n, 0, &value{slots: l.round32(out)})
+		l.m.HasProba = true
+	case "/Concat":
+		if a := n.Attr("axis"); a == nil || (a.I != 1 && a.I != -1) {
+			return unsupported(n, "concatenation along another axis than the columns")
+		}
+		var slots []int
+		for i := range n.Inputs {
+			v, err := l.input(n, i)
+			if err != nil {
+				return err
+			}
+			if v.label || v.argmax {
+				return unsupported(n, "of a label")
+			}
+			slots = append(slots, v.slots...)
+		}
+		l.output(n, 0, &value{slots: slots})
+	case "/ArgMax":
+		v, err := l.input(n, 0)
+		if err != nil {
+			return err
+		}
+		if a := n.Attr("axis"); a == nil || (a.I != 1 && a.I != -1) {
+			return unsupported(n, "arg max along another axis than the columns")
+		}
+		if a := n.Attr("select_last_index"); a != nil && a.I != 0 {
+			return unsupported(n, "select_last_index")
+		}
+		l.output(n, 0, &value{slots: v.slots, argmax: true})
+	case "ai.onnx.ml/ArrayFeatureExtractor":
+		return l.classOf(n)
+	case "/Reshape", "/Flatten", "/Squeeze", "/Unsqueeze":
+		// Only the shapes a label or a row of columns already has.
+		v, err := l.input(n, 0)
+		if err != nil {
+			return err
+		}
+		if !v.label && !v.argmax && n.OpType != "Flatten" {
+			if err := l.keepsRow(n, len(v.slots)); err != nil {
+				return err
+			}
+		}
+		l.output(n, 0, v)
 	case "ai.onnx.ml/ZipMap":
 		v, err := l.input(n, 0)
 		if err != nil {
@@ -664,10 +756,11 @@ func (l *lowering) arith(n *Node) error {
 	}
 	kinds := map[string]ir.OpKind{"Add": ir.OpAdd, "Sub": ir.OpSub, "Mul": ir.OpMul, "Div": ir.OpDiv}
 	row, c := l.vals[n.Inputs[0]], l.consts[n.Inputs[1]]
-	if row == nil && (n.OpType == "Add" || n.OpType == "Mul") {
-		row, c = l.vals[n.Inputs[1]], l.consts[n.Inputs[0]]
+	constFirst := false
+	if row == nil && n.OpType != "Div" {
+		row, c, constFirst = l.vals[n.Inputs[1]], l.consts[n.Inputs[0]], true
 	}
-	if row == nil || c == nil || row.label {
+	if row == nil || c == nil || row.label || row.argmax {
 		return unsupported(n, "only a row and a constant are combined")
 	}
 	var vals []float64
@@ -686,8 +779,188 @@ func (l *lowering) arith(n *Node) error {
 	if len(vals) != 1 && len(vals) != len(row.slots) {
 		return unsupported(n, "a constant of %d values for %d columns", len(vals), len(row.slots))
 	}
+	ops := []ir.Op{{Kind: kinds[n.OpType], Vals: vals}, {Kind: ir.OpRound32}}
+	if constFirst && n.OpType == "Sub" { // c - x = -x + c, one rounding
+		ops = []ir.Op{{Kind: ir.OpMul, Vals: []float64{-1}}, {Kind: ir.OpAdd, Vals: vals}, {Kind: ir.OpRound32}}
+	}
 	out := l.slots(len(row.slots))
-	l.m.Steps = append(l.m.Steps, &ir.Map{In: row.slots, Out: out, Ops: []ir.Op{{Kind: kinds[n.OpType], Vals: vals}, {Kind: ir.OpRound32}}})
+	l.m.Steps = append(l.m.Steps, &ir.Map{In: row.slots, Out: out, Ops: ops})
 	l.output(n, 0, &value{slots: out})
+	return nil
+}
+
+// keepsRow checks that a Reshape keeps a row of k columns as [N, k].
+func (l *lowering) keepsRow(n *Node, k int) error {
+	if n.OpType != "Reshape" {
+		return unsupported(n, "on a row of columns")
+	}
+	if len(n.Inputs) < 2 {
+		return unsupported(n, "no shape")
+	}
+	c := l.consts[n.Inputs[1]]
+	if c == nil {
+		return unsupported(n, "a shape that is not a constant")
+	}
+	sh, err := c.Ints()
+	if err != nil || len(sh) != 2 || (sh[1] != int64(k) && !(sh[1] == -1 && (sh[0] == -1 || sh[0] == 0))) {
+		return unsupported(n, "shape %v of a row of %d columns", sh, k)
+	}
+	return nil
+}
+
+// constMatrix reads a constant [rows, cols] float tensor.
+func (l *lowering) constMatrix(n *Node, name string) ([]float32, int, int, error) {
+	c := l.consts[name]
+	if c == nil {
+		return nil, 0, 0, unsupported(n, "input %q is not a constant", name)
+	}
+	if c.DataType != Float {
+		return nil, 0, 0, unsupported(n, "a %s weight matrix", c.DataType)
+	}
+	w, err := c.Float32s()
+	if err != nil {
+		return nil, 0, 0, err
+	}
+	switch len(c.Dims) {
+	case 1:
+		return w, int(c.Dims[0]), 1, nil
+	case 2:
+		return w, int(c.Dims[0]), int(c.Dims[1]), nil
+	}
+	return nil, 0, 0, unsupported(n, "a weight tensor of dims %v", c.Dims)
+}
+
+// matmul lowers a row [k] times a constant [k, m].
+func (l *lowering) matmul(n *Node) error {
+	v, err := l.input(n, 0)
+	if err != nil {
+		return err
+	}
+	if len(n.Inputs) != 2 || v.label || v.argmax {
+		return unsupported(n, "only a row times a constant matrix")
+	}
+	w, k, m, err := l.constMatrix(n, n.Inputs[1])
+	if err != nil {
+		return err
+	}
+	if k != len(v.slots) || m < 1 || m > ir.MaxOutputs {
+		return unsupported(n, "a [%d, %d] matrix for a row of %d", k, m, len(v.slots))
+	}
+	W := make([]float64, m*k)
+	for i := range k {
+		for j := range m {
+			W[j*k+i] = float64(w[i*m+j])
+		}
+	}
+	out := l.slots(m)
+	l.m.Steps = append(l.m.Steps, &ir.Linear{In: v.slots, Out: out, W: W})
+	l.output(n, 0, &value{slots: l.round32(out)})
+	return nil
+}
+
+// gemm lowers Gemm(row, constant B, constant C): alpha·row·op(B) + beta·C.
+func (l *lowering) gemm(n *Node) error {
+	v, err := l.input(n, 0)
+	if err != nil {
+		return err
+	}
+	if len(n.Inputs) < 2 || v.label || v.argmax {
+		return unsupported(n, "only a row times a constant matrix")
+	}
+	alpha, beta := 1.0, 1.0
+	if a := n.Attr("alpha"); a != nil {
+		alpha = float64(a.F)
+	}
+	if a := n.Attr("beta"); a != nil {
+		beta = float64(a.F)
+	}
+	if a := n.Attr("transA"); a != nil && a.I != 0 {
+		return unsupported(n, "transA")
+	}
+	transB := false
+	if a := n.Attr("transB"); a != nil && a.I != 0 {
+		transB = true
+	}
+	w, r, c, err := l.constMatrix(n, n.Inputs[1])
+	if err != nil {
+		return err
+	}
+	k, m := r, c
+	if transB {
+		k, m = c, r
+	}
+	if k != len(v.slots) || m < 1 || m > ir.MaxOutputs {
+		return unsupported(n, "a [%d, %d] matrix for a row of %d", r, c, len(v.slots))
+	}
+	W := make([]float64, m*k)
+	for i := range k {
+		for j := range m {
+			x := w[i*m+j]
+			if transB {
+				x = w[j*k+i]
+			}
+			W[j*k+i] = alpha * float64(x)
+		}
+	}
+	var B []float64
+	if len(n.Inputs) > 2 && n.Inputs[2] != "" {
+		cb, cr, cc, err := l.constMatrix(n, n.Inputs[2])
+		if err != nil {
+			return err
+		}
+		size := cr * cc
+		if size != m && size != 1 {
+			return unsupported(n, "a bias of %d values for %d outputs", size, m)
+		}
+		B = make([]float64, m)
+		for j := range m {
+			B[j] = beta * float64(cb[min(j, size-1)])
+		}
+	}
+	out := l.slots(m)
+	l.m.Steps = append(l.m.Steps, &ir.Linear{In: v.slots, Out: out, W: W, B: B})
+	l.output(n, 0, &value{slots: l.round32(out)})
+	return nil
+}
+
+// classOf lowers ArrayFeatureExtractor(classes, ArgMax(scores)): the label,
+// classes[arg max] (MLPClassifier's graph).
+func (l *lowering) classOf(n *Node) error {
+	if len(n.Inputs) != 2 {
+		return unsupported(n, "%d inputs", len(n.Inputs))
+	}
+	c, idx := l.consts[n.Inputs[0]], l.vals[n.Inputs[1]]
+	if c == nil || idx == nil || !idx.argmax {
+		return unsupported(n, "only the class of an ArgMax is taken")
+	}
+	if l.m.Task != "" {
+		return unsupported(n, "a second estimator in one graph")
+	}
+	var labels []json.RawMessage
+	switch c.DataType {
+	case String:
+		ss, err := c.StringValues()
+		if err != nil {
+			return err
+		}
+		for _, s := range ss {
+			b, _ := json.Marshal(s)
+			labels = append(labels, b)
+		}
+	default:
+		is, err := c.Ints()
+		if err != nil {
+			return unsupported(n, "classes of type %s", c.DataType)
+		}
+		for _, x := range is {
+			labels = append(labels, json.RawMessage(strconv.FormatInt(x, 10)))
+		}
+	}
+	if len(labels) != len(idx.slots) {
+		return unsupported(n, "%d classes for %d scores", len(labels), len(idx.slots))
+	}
+	l.m.Task, l.m.Labels, l.m.PredictFn = ir.Classification, labels, ir.PredictLabel
+	l.labelOf = idx.slots
+	l.output(n, 0, &value{slots: idx.slots, label: true})
 	return nil
 }

@@ -96,17 +96,39 @@ func TestLowerMatchesOnnxruntime(t *testing.T) {
 }
 
 func TestLowerNamesWhatIsUnsupported(t *testing.T) {
-	m, err := Load("testdata/external", "model.onnx", Limits{})
+	// A graph with an operator mlbox does not compile (Erf after the input).
+	node := bytesF(1, msg(bytesF(1, []byte("X")), bytesF(2, []byte("Y")), bytesF(3, []byte("erf_1")), bytesF(4, []byte("Erf"))))
+	tensorType := func(dims ...uint64) []byte {
+		var shape []byte
+		for _, d := range dims {
+			if d == 0 {
+				shape = append(shape, bytesF(1, bytesF(2, []byte("N")))...)
+			} else {
+				shape = append(shape, bytesF(1, varintF(1, d))...)
+			}
+		}
+		return bytesF(1, msg(varintF(1, uint64(Float)), bytesF(2, shape)))
+	}
+	graph := msg(node, bytesF(11, msg(bytesF(1, []byte("X")), bytesF(2, tensorType(0, 3)))),
+		bytesF(12, msg(bytesF(1, []byte("Y")), bytesF(2, tensorType(0, 3)))))
+	m, err := Parse(msg(varintF(1, 8), bytesF(7, graph)))
 	if err != nil {
 		t.Fatal(err)
 	}
 	_, err = Lower(m)
 	var ue *ir.UnsupportedError
-	if !errors.As(err, &ue) || !strings.Contains(err.Error(), "Gemm") {
+	if !errors.As(err, &ue) || !strings.Contains(err.Error(), "erf_1") || !strings.Contains(err.Error(), "Erf") {
 		t.Fatalf("%v", err)
 	}
+	// The dense network with external weights lowers.
+	if m, err = Load("testdata/external", "model.onnx", Limits{}); err != nil {
+		t.Fatal(err)
+	}
+	if low, err := Lower(m); err != nil || low.Model.Validate() != nil || len(low.Model.Out) != 3 {
+		t.Fatalf("external: %v", err)
+	}
 	// Every test model lowers or says why, without panicking.
-	for _, name := range []string{"forest", "logreg", "lin_binary", "lin_reg", "imputer_reg"} {
+	for _, name := range []string{"forest", "logreg", "lin_binary", "lin_reg", "imputer_reg", "mlp_multi", "mlp_binary", "mlp_reg"} {
 		m, err := Load(filepath.Join("testdata", name), "model.onnx", Limits{})
 		if err != nil {
 			t.Fatal(err)

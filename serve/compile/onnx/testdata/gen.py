@@ -157,5 +157,17 @@ answers("lgb_binary", onnxmltools.convert_lightgbm(lc, initial_types=[("input", 
 lr_ = lgb.LGBMRegressor(n_estimators=15, num_leaves=8, verbose=-1, random_state=0).fit(Xd, yd)
 answers("lgb_reg", onnxmltools.convert_lightgbm(lr_, initial_types=[("input", FloatTensorType([None, Xd.shape[1]]))]), Xd[:40])
 
+# Dense networks: MLPClassifier (multiclass with and without ZipMap, binary)
+# and MLPRegressor.
+from sklearn.neural_network import MLPClassifier, MLPRegressor
+
+mm = MLPClassifier(hidden_layer_sizes=(16,), max_iter=300, random_state=0).fit(X, y)
+answers("mlp_multi", to_onnx(mm, X[:1], options={id(mm): {"zipmap": False}}), Xi)
+answers("mlp_zipmap", to_onnx(mm, X[:1]), Xi)
+Xbs = StandardScaler().fit_transform(Xb).astype(np.float32)
+answers("mlp_binary", to_onnx(MLPClassifier(hidden_layer_sizes=(8,), max_iter=300, random_state=0).fit(Xbs, yb), Xbs[:1],
+                              options={MLPClassifier: {"zipmap": False}}), Xbs[:40])
+answers("mlp_reg", to_onnx(MLPRegressor(hidden_layer_sizes=(16, 8), max_iter=300, random_state=0).fit(Xd, yd), Xd[:1]), Xd[:40])
+
 with open(os.path.join(HERE, "expect.json"), "w") as f:
     json.dump(expect, f)
