@@ -80,6 +80,7 @@ bench: build venv minio
 	$(GO) run ./bench/startup --mlbox $(BIN) --baseline $$(scripts/baseline.sh $(BENCH_BASELINE_REV)) $(BENCH_STARTUP_ARGS)
 	$(GO) test ./store -run '^$$' -bench RetentionPlan -benchtime 10x
 	$(GO) run ./bench/gbm --python .venv/bin/python $(BENCH_GBM_ARGS)
+	$(GO) run ./bench/onnx --python .venv/bin/python $(BENCH_ONNX_ARGS)
 	MLBOX_BIN=$(CURDIR)/$(BIN) .venv/bin/python bench/ui/ui_bench.py $(BENCH_UI_ARGS)
 
 # The web UI at 100k runs in headless Chromium (bench/ui/ui_bench.py;
@@ -99,6 +100,7 @@ bench-startup: build
 # libraries, onnxruntime and lleaves; docs/performance.md).
 bench-gbm: venv
 	$(GO) run ./bench/gbm --python .venv/bin/python $(BENCH_GBM_ARGS)
+	$(GO) run ./bench/onnx --python .venv/bin/python $(BENCH_ONNX_ARGS)
 
 bench-serve: build venv
 	$(GO) run ./bench/serve --mlbox $(BIN) $(BENCH_SERVE_ARGS)

@@ -1,0 +1,145 @@
+// Command onnx is the ONNX benchmark of `make bench`: skl2onnx's
+// conversions of a 100-tree depth-8 random forest and a StandardScaler +
+// LogisticRegression pipeline (20 features), saved by mlflow.onnx,
+// compiled by mlbox and run in its serving runtime, against onnxruntime
+// on the same model.onnx (one thread); in the same run, as ratios. See
+// docs/performance.md.
+//
+//	go run ./bench/onnx [--python .venv/bin/python] [--benchtime 2s] [--count 5]
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+var (
+	python    = flag.String("python", ".venv/bin/python", "`PATH` of the Python with mlflow, skl2onnx and onnxruntime (make venv)")
+	benchtime = flag.String("benchtime", "2s", "go test -benchtime for the mlbox side")
+	count     = flag.Int("count", 5, "go test -count for the mlbox side: the median of this many runs is reported")
+	workDir   = flag.String("dir", "", "`DIR` for the models (default: a temporary directory, removed at the end)")
+)
+
+type ortBaseline struct {
+	Batch float64 `json:"ort_batch"`
+	Row   float64 `json:"ort_row"`
+}
+
+func main() {
+	flag.Parse()
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "onnx:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	ctx := context.Background()
+	dir := *workDir
+	if dir == "" {
+		d, err := os.MkdirTemp("", "mlbox-bench-onnx-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(d)
+		dir = d
+	}
+	fmt.Printf("ONNX benchmark: %d CPUs, %s/%s, %s; models in %s\n", runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, runtime.Version(), dir)
+	start := time.Now()
+	cmd := exec.CommandContext(ctx, *python, "bench/onnx/onnx_models.py", dir)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return fmt.Errorf("onnx_models.py: %v\n%s", err, stderr.String())
+	}
+	var res map[string]json.RawMessage
+	if err := json.Unmarshal(out, &res); err != nil {
+		return fmt.Errorf("onnx_models.py printed %q: %v", out, err)
+	}
+	base := map[string]ortBaseline{}
+	for _, name := range []string{"forest", "pipeline"} {
+		var b ortBaseline
+		if err := json.Unmarshal(res[name], &b); err != nil {
+			return err
+		}
+		base[name] = b
+	}
+	fmt.Printf("trained and measured onnxruntime in %v (versions %s)\n", time.Since(start).Round(time.Second), res["versions"])
+
+	runs := map[string][]float64{}
+	bench := exec.CommandContext(ctx, "go", "test", "-run", "^$", "-bench", "ONNX", "-benchtime", *benchtime, "-count", strconv.Itoa(*count), "./serve/compile/")
+	bench.Env = append(os.Environ(), "MLBOX_BENCH_ONNX="+dir)
+	bench.Stderr = os.Stderr
+	pipe, err := bench.StdoutPipe()
+	if err != nil {
+		return err
+	}
+	if err := bench.Start(); err != nil {
+		return err
+	}
+	sc := bufio.NewScanner(pipe)
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		if len(f) < 4 || !strings.HasPrefix(f[0], "BenchmarkONNX") {
+			if strings.Contains(sc.Text(), "FAIL") || strings.Contains(sc.Text(), "_test.go") {
+				fmt.Println(sc.Text())
+			}
+			continue
+		}
+		name := strings.TrimPrefix(f[0], "Benchmark")
+		if i := strings.LastIndex(name, "-"); i > 0 {
+			name = name[:i]
+		}
+		v, unit := 0.0, ""
+		for i := 2; i+1 < len(f); i += 2 {
+			if f[i+1] == "ns/row" || f[i+1] == "ns/op" && unit == "" {
+				v, _ = strconv.ParseFloat(f[i], 64)
+				unit = f[i+1]
+			}
+		}
+		if unit != "" {
+			runs[name] = append(runs[name], v)
+		}
+	}
+	if err := bench.Wait(); err != nil {
+		return fmt.Errorf("go test -bench ONNX: %w", err)
+	}
+	med := map[string]float64{}
+	for name, v := range runs {
+		slices.Sort(v)
+		med[name] = v[len(v)/2]
+	}
+	yes := func(ok bool) string {
+		if ok {
+			return "yes"
+		}
+		return "no"
+	}
+	us := func(ns float64) float64 { return ns / 1000 }
+	fmt.Println()
+	fmt.Println("| | mlbox | onnxruntime (same run) | ratio | target | met |")
+	fmt.Println("|---|---|---|---|---|---|")
+	for _, c := range []struct {
+		name, what string
+		target     float64
+	}{{"forest", "random forest, 100 trees depth 8", 0.75}, {"pipeline", "StandardScaler + LogisticRegression", 1.0}} {
+		b := base[c.name]
+		mb, mr := us(med["ONNXPredict/"+c.name+"/batch=1000"]), us(med["ONNXPredict/"+c.name+"/batch=1"])
+		fmt.Printf("| %s, batch of 1,000 | %.3f µs/row | %.3f µs/row | %.2f× | ≤ %.2f× | %s |\n", c.what, mb, b.Batch, mb/b.Batch, c.target, yes(mb <= c.target*b.Batch))
+		fmt.Printf("| %s, one row per call | %.3f µs | %.3f µs | %.1f× faster | ≥ 3× | %s |\n", c.what, mr, b.Row, b.Row/mr, yes(b.Row/mr >= 3))
+		fmt.Printf("| %s, compile | %.1f ms | | | | |\n", c.what, med["ONNXCompile/"+c.name]/1e6)
+	}
+	return nil
+}
