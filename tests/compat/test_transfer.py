@@ -47,6 +47,9 @@ def _fill(url):
     from sklearn.linear_model import LogisticRegression
 
     c = MlflowClient(tracking_uri=url, registry_uri=url)
+    # mlflow.set_tracking_uri also sets $MLFLOW_TRACKING_URI: keep what to go back to.
+    prev_uri, prev_reg = mlflow.get_tracking_uri(), mlflow.get_registry_uri()
+    prev_env = {k: os.environ.get(k) for k in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")}
     mlflow.set_tracking_uri(url)
     mlflow.set_registry_uri(url)
     try:
@@ -101,8 +104,13 @@ def _fill(url):
         c.set_model_version_tag(name, v2.version, "validated", "yes")
         return name
     finally:
-        mlflow.set_tracking_uri(os.environ.get("MLFLOW_TRACKING_URI", ""))
-        mlflow.set_registry_uri(os.environ.get("MLFLOW_REGISTRY_URI", ""))
+        mlflow.set_tracking_uri(prev_uri)
+        mlflow.set_registry_uri(prev_reg)
+        for k, v in prev_env.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
 
 def _snapshot(url, model, with_ids=True):
