@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"regexp"
+	"slices"
 	"strconv"
 	"time"
 
@@ -39,17 +40,6 @@ func setImportStateTx(tx *bolt.Tx, kind, id, state string) error {
 	return tx.Bucket(bktMeta).Put(importKey(kind, id), []byte(state))
 }
 
-// ImportState is a record's import ledger state: "" (never imported),
-// ImportStarted or ImportDone.
-func (s *Store) ImportState(ctx context.Context, kind, id string) (string, error) {
-	var st string
-	err := s.view(ctx, func(tx *bolt.Tx) error {
-		st = importStateTx(tx, kind, id)
-		return nil
-	})
-	return st, err
-}
-
 // reImportID is what an imported run or logged model id may be: MLflow's
 // are 32 hex digits (logged models "m-" and 32), other servers' similar.
 var reImportID = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$`)
@@ -78,7 +68,7 @@ func (s *Store) ImportExperiment(ctx context.Context, e Experiment) (string, err
 				return err
 			}
 			merged := mergeTags(append([]Tag(nil), cur.Tags...), e.Tags)
-			if len(merged) != len(cur.Tags) || !sameTags(merged, cur.Tags) {
+			if !slices.Equal(merged, cur.Tags) {
 				cur.Tags = merged
 				return putExperimentTx(tx.Tx, cur)
 			}
@@ -111,18 +101,6 @@ func (s *Store) ImportExperiment(ctx context.Context, e Experiment) (string, err
 		return tx.Bucket(bktExpNames).Put([]byte(e.Name), u64(n))
 	})
 	return id, err
-}
-
-func sameTags(a, b []Tag) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // ImportRun creates a run with its id, info and tags as they were on
@@ -209,7 +187,7 @@ func (s *Store) ImportRun(ctx context.Context, expID string, info RunInfo, tags 
 // FinishImportRun sets an imported run's final status, end time and
 // lifecycle stage and marks its import done, in one transaction.
 func (s *Store) FinishImportRun(ctx context.Context, id, status string, endTime *int64, lifecycle string) error {
-	if status != "" && !validRunStatus(status) {
+	if status != "" && !runStatuses[status] {
 		return Invalidf("Invalid run status '%s'", status)
 	}
 	if lifecycle != "" && lifecycle != StageActive && lifecycle != StageDeleted {
@@ -236,14 +214,6 @@ func (s *Store) FinishImportRun(ctx context.Context, id, status string, endTime 
 		s.indexInfo(tx, *info)
 		return setImportStateTx(tx.Tx, "run", id, ImportDone)
 	})
-}
-
-func validRunStatus(s string) bool {
-	switch s {
-	case "RUNNING", "SCHEDULED", "FINISHED", "FAILED", "KILLED":
-		return true
-	}
-	return false
 }
 
 // ImportLoggedModel creates an MLflow 3 logged model with its id, times,
@@ -347,7 +317,7 @@ func (s *Store) ImportRegisteredModel(ctx context.Context, m RegisteredModel) er
 				return err
 			}
 			merged := mergeTags(append([]Tag(nil), rm.Tags...), m.Tags)
-			if sameTags(merged, rm.Tags) {
+			if slices.Equal(merged, rm.Tags) {
 				return nil
 			}
 			rm.Tags = merged

@@ -275,11 +275,7 @@ func (s *Store) CreateRegisteredModel(ctx context.Context, name, description str
 		}
 		m, err := r.view(tx.Tx)
 		out = m
-		tagMap := map[string]string{}
-		for _, t := range tags {
-			tagMap[t.Key] = t.Value
-		}
-		tx.emit("registered_model.created", map[string]any{"name": name, "tags": tagMap, "description": description})
+		tx.emit("registered_model.created", map[string]any{"name": name, "tags": tagMapOf(tags), "description": description})
 		return err
 	})
 	return out, err
@@ -704,12 +700,8 @@ func (s *Store) CreateModelVersion(ctx context.Context, req CreateModelVersionRe
 		}
 		mv := vr.view(rm)
 		out = &mv
-		tagMap := map[string]string{}
-		for _, t := range r.Tags {
-			tagMap[t.Key] = t.Value
-		}
 		tx.emit("model_version.created", map[string]any{"name": r.Name, "version": vr.Version, "source": r.Source,
-			"run_id": r.RunID, "tags": tagMap, "description": r.Description})
+			"run_id": r.RunID, "tags": tagMapOf(r.Tags), "description": r.Description})
 		return nil
 	})
 	return out, err
