@@ -318,32 +318,16 @@ func (c *copier) survey(ctx context.Context) error {
 		}
 		c.stats.LoggedModels.Add(int64(len(models)))
 	}
-	token := ""
-	for {
-		var out struct {
-			Models        []RegisteredModel `json:"registered_models"`
-			NextPageToken string            `json:"next_page_token"`
-		}
-		q := url.Values{"max_results": {"1000"}}
-		if token != "" {
-			q.Set("page_token", token)
-		}
-		if err := c.src.Call(ctx, "GET", "/api/2.0/mlflow/registered-models/search?"+q.Encode(), nil, &out); err != nil {
+	return c.registeredModels(ctx, func(m RegisteredModel) error {
+		c.stats.RegisteredModels.Add(1)
+		vs, err := c.versionsOf(ctx, m.Name)
+		if err != nil {
 			return err
 		}
-		for _, m := range out.Models {
-			c.stats.RegisteredModels.Add(1)
-			vs, err := c.versionsOf(ctx, m.Name)
-			if err != nil {
-				return err
-			}
-			c.stats.Versions.Add(int64(len(vs)))
-			c.stats.Aliases.Add(int64(len(m.Aliases)))
-		}
-		if token = out.NextPageToken; token == "" {
-			return nil
-		}
-	}
+		c.stats.Versions.Add(int64(len(vs)))
+		c.stats.Aliases.Add(int64(len(m.Aliases)))
+		return nil
+	})
 }
 
 // --- experiments and runs ---
@@ -867,41 +851,42 @@ func (c *copier) finishImportRun(ctx context.Context, r *Run) error {
 }
 
 func (c *copier) targetRunArtifacts(ctx context.Context, id string) (string, error) {
-	c.mu.Lock()
-	uri, ok := c.tgtArt[id]
-	c.mu.Unlock()
-	if ok && uri != "" {
-		return uri, nil
-	}
-	var out struct {
-		Run Run `json:"run"`
-	}
-	if err := c.tgt.Call(ctx, "GET", "/api/2.0/mlflow/runs/get?run_id="+url.QueryEscape(id), nil, &out); err != nil {
-		return "", err
-	}
-	c.mu.Lock()
-	c.tgtArt[id] = out.Run.Info.ArtifactURI
-	c.mu.Unlock()
-	return out.Run.Info.ArtifactURI, nil
+	return c.targetArtifacts(id, func() (string, error) {
+		var out struct {
+			Run Run `json:"run"`
+		}
+		err := c.tgt.Call(ctx, "GET", "/api/2.0/mlflow/runs/get?run_id="+url.QueryEscape(id), nil, &out)
+		return out.Run.Info.ArtifactURI, err
+	})
 }
 
 func (c *copier) targetModelArtifacts(ctx context.Context, id string) (string, error) {
+	return c.targetArtifacts(id, func() (string, error) {
+		var out struct {
+			Model LoggedModel `json:"model"`
+		}
+		err := c.tgt.Call(ctx, "GET", "/api/2.0/mlflow/logged-models/"+url.PathEscape(id), nil, &out)
+		return out.Model.Info.ArtifactURI, err
+	})
+}
+
+// targetArtifacts is a target run's or logged model's artifact_uri, asked
+// of the target (fetch) once and then cached.
+func (c *copier) targetArtifacts(id string, fetch func() (string, error)) (string, error) {
 	c.mu.Lock()
-	uri, ok := c.tgtArt[id]
+	uri := c.tgtArt[id]
 	c.mu.Unlock()
-	if ok && uri != "" {
+	if uri != "" {
 		return uri, nil
 	}
-	var out struct {
-		Model LoggedModel `json:"model"`
-	}
-	if err := c.tgt.Call(ctx, "GET", "/api/2.0/mlflow/logged-models/"+url.PathEscape(id), nil, &out); err != nil {
+	uri, err := fetch()
+	if err != nil {
 		return "", err
 	}
 	c.mu.Lock()
-	c.tgtArt[id] = out.Model.Info.ArtifactURI
+	c.tgtArt[id] = uri
 	c.mu.Unlock()
-	return out.Model.Info.ArtifactURI, nil
+	return uri, nil
 }
 
 // --- logged models ---
@@ -1152,6 +1137,16 @@ func (c *countReader) Read(p []byte) (int, error) {
 // --- the registry ---
 
 func (c *copier) registry(ctx context.Context) error {
+	return c.registeredModels(ctx, func(m RegisteredModel) error {
+		if err := c.registeredModel(ctx, m.Name); err != nil {
+			return fmt.Errorf("registered model %q: %w", m.Name, err)
+		}
+		return nil
+	})
+}
+
+// registeredModels calls fn with each registered model of the source.
+func (c *copier) registeredModels(ctx context.Context, fn func(RegisteredModel) error) error {
 	token := ""
 	for {
 		var out struct {
@@ -1166,8 +1161,8 @@ func (c *copier) registry(ctx context.Context) error {
 			return err
 		}
 		for _, m := range out.Models {
-			if err := c.registeredModel(ctx, m.Name); err != nil {
-				return fmt.Errorf("registered model %q: %w", m.Name, err)
+			if err := fn(m); err != nil {
+				return err
 			}
 		}
 		if token = out.NextPageToken; token == "" {
