@@ -166,6 +166,20 @@ func (c *countingWriter) Write(p []byte) (int, error) {
 // every 200 ms while stderr is a terminal; the returned function clears
 // the line and stops.
 func startProgress(stderr io.Writer, what string, bytes *atomic.Int64, files *atomic.Int64) func() {
+	start := time.Now()
+	return startLine(stderr, func() string {
+		n := bytes.Load()
+		line := fmt.Sprintf("%s: %s (%s)", what, fmtBytes(n), fmtRate(n, time.Since(start)))
+		if files != nil {
+			line += fmt.Sprintf(", %d files", files.Load())
+		}
+		return line
+	})
+}
+
+// startLine redraws line() on stderr every 200 ms while stderr is a
+// terminal; the returned function clears the line and stops.
+func startLine(stderr io.Writer, line func() string) func() {
 	f, ok := stderr.(*os.File)
 	if !ok {
 		return func() {}
@@ -173,7 +187,6 @@ func startProgress(stderr io.Writer, what string, bytes *atomic.Int64, files *at
 	if fi, err := f.Stat(); err != nil || fi.Mode()&os.ModeCharDevice == 0 {
 		return func() {}
 	}
-	start := time.Now()
 	done := make(chan struct{})
 	stopped := make(chan struct{})
 	go func() {
@@ -186,12 +199,7 @@ func startProgress(stderr io.Writer, what string, bytes *atomic.Int64, files *at
 				fmt.Fprint(f, "\r\033[K")
 				return
 			case <-t.C:
-				n := bytes.Load()
-				line := fmt.Sprintf("%s: %s (%s)", what, fmtBytes(n), fmtRate(n, time.Since(start)))
-				if files != nil {
-					line += fmt.Sprintf(", %d files", files.Load())
-				}
-				fmt.Fprint(f, "\r\033[K"+line)
+				fmt.Fprint(f, "\r\033[K"+line())
 			}
 		}
 	}()

@@ -104,31 +104,10 @@ func cmdTransfer(name string, args []string, stdout, stderr io.Writer) int {
 
 // startTransferProgress draws a progress line on a terminal.
 func startTransferProgress(stderr io.Writer, what string, st *transfer.Stats, start time.Time) func() {
-	f, ok := stderr.(*os.File)
-	if !ok {
-		return func() {}
-	}
-	if fi, err := f.Stat(); err != nil || fi.Mode()&os.ModeCharDevice == 0 {
-		return func() {}
-	}
-	done := make(chan struct{})
-	stopped := make(chan struct{})
-	go func() {
-		defer close(stopped)
-		t := time.NewTicker(200 * time.Millisecond)
-		defer t.Stop()
-		for {
-			select {
-			case <-done:
-				fmt.Fprint(f, "\r\033[K")
-				return
-			case <-t.C:
-				runs := st.Runs.Load() + st.RunsSkipped.Load()
-				fmt.Fprintf(f, "\r\033[K%s: runs %d/%d, %d metric points, %d files (%s), %s",
-					what, runs, st.RunsTotal.Load(), st.MetricPoints.Load(), st.Files.Load(), fmtBytes(st.Bytes.Load()),
-					time.Since(start).Round(time.Second))
-			}
-		}
-	}()
-	return func() { close(done); <-stopped }
+	return startLine(stderr, func() string {
+		runs := st.Runs.Load() + st.RunsSkipped.Load()
+		return fmt.Sprintf("%s: runs %d/%d, %d metric points, %d files (%s), %s",
+			what, runs, st.RunsTotal.Load(), st.MetricPoints.Load(), st.Files.Load(), fmtBytes(st.Bytes.Load()),
+			time.Since(start).Round(time.Second))
+	})
 }
