@@ -355,6 +355,24 @@ func (l *lowering) node(n *Node) error {
 	return nil
 }
 
+// classLabels reads a classifier node's labels as JSON values: the
+// integer attribute ints (its name differs between operators), else
+// classlabels_strings.
+func classLabels(n *Node, ints string) []json.RawMessage {
+	var labels []json.RawMessage
+	if a := n.Attr(ints); a != nil {
+		for _, c := range a.Ints {
+			labels = append(labels, json.RawMessage(strconv.FormatInt(c, 10)))
+		}
+	} else if a := n.Attr("classlabels_strings"); a != nil {
+		for _, c := range a.Strings {
+			b, _ := json.Marshal(string(c))
+			labels = append(labels, b)
+		}
+	}
+	return labels
+}
+
 func opName(domain, op string) string {
 	if domain == "" {
 		return op
@@ -394,17 +412,7 @@ func (l *lowering) linearClassifier(n *Node) error {
 	if err != nil {
 		return err
 	}
-	var labels []json.RawMessage
-	if a := n.Attr("classlabels_ints"); a != nil {
-		for _, c := range a.Ints {
-			labels = append(labels, json.RawMessage(strconv.FormatInt(c, 10)))
-		}
-	} else if a := n.Attr("classlabels_strings"); a != nil {
-		for _, c := range a.Strings {
-			b, _ := json.Marshal(string(c))
-			labels = append(labels, b)
-		}
-	}
+	labels := classLabels(n, "classlabels_ints")
 	if len(labels) < 2 {
 		return unsupported(n, "%d class labels (mlbox takes two or more, one coefficient row each)", len(labels))
 	}
@@ -521,16 +529,7 @@ func (l *lowering) treeEnsemble(n *Node, classifier bool) error {
 	var labels []json.RawMessage
 	nOut := 0
 	if classifier {
-		if a := n.Attr("classlabels_int64s"); a != nil {
-			for _, c := range a.Ints {
-				labels = append(labels, json.RawMessage(strconv.FormatInt(c, 10)))
-			}
-		} else if a := n.Attr("classlabels_strings"); a != nil {
-			for _, c := range a.Strings {
-				b, _ := json.Marshal(string(c))
-				labels = append(labels, b)
-			}
-		}
+		labels = classLabels(n, "classlabels_int64s")
 		nOut = len(labels)
 		if nOut < 2 {
 			return unsupported(n, "%d class labels", nOut)
