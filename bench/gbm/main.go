@@ -11,7 +11,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -21,10 +20,11 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
+
+	"mlbox/bench/internal/gobench"
 )
 
 var (
@@ -105,50 +105,9 @@ func run() error {
 	ll := runLleaves(ctx, dir)
 
 	// 3. mlbox in process.
-	runs := map[string][]float64{}
-	bench := exec.CommandContext(ctx, "go", "test", "-run", "^$", "-bench", "GBM", "-benchtime", *benchtime, "-count", strconv.Itoa(*count), "./serve/compile/")
-	bench.Env = append(os.Environ(), "MLBOX_BENCH_GBM="+dir)
-	bench.Stderr = os.Stderr
-	pipe, err := bench.StdoutPipe()
+	mlbox, runs, err := gobench.Run(ctx, "GBM", "./serve/compile/", *benchtime, *count, "MLBOX_BENCH_GBM="+dir)
 	if err != nil {
 		return err
-	}
-	if err := bench.Start(); err != nil {
-		return err
-	}
-	sc := bufio.NewScanner(pipe)
-	for sc.Scan() {
-		line := sc.Text()
-		f := strings.Fields(line)
-		if len(f) < 4 || !strings.HasPrefix(f[0], "BenchmarkGBM") {
-			if strings.Contains(line, "FAIL") || strings.Contains(line, "_test.go") {
-				fmt.Println(line)
-			}
-			continue
-		}
-		name := strings.TrimPrefix(f[0], "Benchmark")
-		if i := strings.LastIndex(name, "-"); i > 0 {
-			name = name[:i]
-		}
-		// "ns/row" when reported, else ns/op.
-		v, unit := 0.0, ""
-		for i := 2; i+1 < len(f); i += 2 {
-			if f[i+1] == "ns/row" || f[i+1] == "ns/op" && unit == "" {
-				v, _ = strconv.ParseFloat(f[i], 64)
-				unit = f[i+1]
-			}
-		}
-		if unit != "" {
-			runs[name] = append(runs[name], v)
-		}
-	}
-	if err := bench.Wait(); err != nil {
-		return fmt.Errorf("go test -bench GBM: %w", err)
-	}
-	mlbox := map[string]float64{}
-	for name, v := range runs {
-		slices.Sort(v)
-		mlbox[name] = v[len(v)/2]
 	}
 
 	// 4. The table.

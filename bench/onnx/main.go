@@ -9,7 +9,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -18,10 +17,9 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
-	"slices"
-	"strconv"
-	"strings"
 	"time"
+
+	"mlbox/bench/internal/gobench"
 )
 
 var (
@@ -78,48 +76,9 @@ func run() error {
 	}
 	fmt.Printf("trained and measured onnxruntime in %v (versions %s)\n", time.Since(start).Round(time.Second), res["versions"])
 
-	runs := map[string][]float64{}
-	bench := exec.CommandContext(ctx, "go", "test", "-run", "^$", "-bench", "ONNX", "-benchtime", *benchtime, "-count", strconv.Itoa(*count), "./serve/compile/")
-	bench.Env = append(os.Environ(), "MLBOX_BENCH_ONNX="+dir)
-	bench.Stderr = os.Stderr
-	pipe, err := bench.StdoutPipe()
+	med, _, err := gobench.Run(ctx, "ONNX", "./serve/compile/", *benchtime, *count, "MLBOX_BENCH_ONNX="+dir)
 	if err != nil {
 		return err
-	}
-	if err := bench.Start(); err != nil {
-		return err
-	}
-	sc := bufio.NewScanner(pipe)
-	for sc.Scan() {
-		f := strings.Fields(sc.Text())
-		if len(f) < 4 || !strings.HasPrefix(f[0], "BenchmarkONNX") {
-			if strings.Contains(sc.Text(), "FAIL") || strings.Contains(sc.Text(), "_test.go") {
-				fmt.Println(sc.Text())
-			}
-			continue
-		}
-		name := strings.TrimPrefix(f[0], "Benchmark")
-		if i := strings.LastIndex(name, "-"); i > 0 {
-			name = name[:i]
-		}
-		v, unit := 0.0, ""
-		for i := 2; i+1 < len(f); i += 2 {
-			if f[i+1] == "ns/row" || f[i+1] == "ns/op" && unit == "" {
-				v, _ = strconv.ParseFloat(f[i], 64)
-				unit = f[i+1]
-			}
-		}
-		if unit != "" {
-			runs[name] = append(runs[name], v)
-		}
-	}
-	if err := bench.Wait(); err != nil {
-		return fmt.Errorf("go test -bench ONNX: %w", err)
-	}
-	med := map[string]float64{}
-	for name, v := range runs {
-		slices.Sort(v)
-		med[name] = v[len(v)/2]
 	}
 	yes := func(ok bool) string {
 		if ok {

@@ -16,9 +16,7 @@ and inter-op threads 1, in microseconds per row (median of repeated runs):
 """
 import json
 import os
-import statistics
 import sys
-import time
 import warnings
 
 warnings.filterwarnings("ignore")
@@ -31,23 +29,9 @@ from sklearn.datasets import make_classification  # noqa: E402
 N_FEATURES, N_TRAIN, N_TEST = 20, 20000, 1000
 
 
-def per_row(fn, rows, min_time=1.0, min_runs=5):
-    runs, start = [], time.perf_counter()
-    while len(runs) < min_runs or time.perf_counter() - start < min_time:
-        t0 = time.perf_counter_ns()
-        fn()
-        runs.append((time.perf_counter_ns() - t0) / 1000 / rows)
-    return statistics.median(runs)
-
-
-def one_row(fn, X, n=3000):
-    times = []
-    for i in range(n):
-        row = X[i % len(X):i % len(X) + 1]
-        t0 = time.perf_counter_ns()
-        fn(row)
-        times.append((time.perf_counter_ns() - t0) / 1000)
-    return statistics.median(times)
+# The timing helpers of the boosted-tree benchmark, so both measure alike.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "gbm"))
+from gbm_models import one_row, per_row  # noqa: E402
 
 
 def main():
@@ -82,7 +66,7 @@ def main():
         iname = sess.get_inputs()[0].name
         rows[name] = sess.run(None, {iname: X_te})[1].tolist()
         result[name] = {"ort_batch": per_row(lambda: sess.run(None, {iname: X_te}), N_TEST),
-                        "ort_row": one_row(lambda row: sess.run(None, {iname: row}), X_te)}
+                        "ort_row": one_row(lambda row: sess.run(None, {iname: row}), X_te, n=3000)}
     with open(os.path.join(out, "rows.json"), "w") as f:
         json.dump(rows, f)
     print(json.dumps(result))

@@ -37,9 +37,16 @@ func gbmOptions() wasmgen.Options {
 }
 
 func gbmDir(b *testing.B) (string, map[string][][]float64, [][]float64) {
-	dir := os.Getenv("MLBOX_BENCH_GBM")
+	return benchData(b, "MLBOX_BENCH_GBM", gbmModels)
+}
+
+// benchData reads the directory the environment variable env names (the
+// benchmark is skipped without it): its rows.json holds "data" (the rows)
+// and, for each model, the reference library's answers on them.
+func benchData(b *testing.B, env string, models []string) (string, map[string][][]float64, [][]float64) {
+	dir := os.Getenv(env)
 	if dir == "" {
-		b.Skip("MLBOX_BENCH_GBM is not set (make bench sets it)")
+		b.Skip(env + " is not set (make bench sets it)")
 	}
 	raw, err := os.ReadFile(filepath.Join(dir, "rows.json"))
 	if err != nil {
@@ -54,7 +61,7 @@ func gbmDir(b *testing.B) (string, map[string][][]float64, [][]float64) {
 		b.Fatal(err)
 	}
 	want := map[string][][]float64{}
-	for _, name := range gbmModels {
+	for _, name := range models {
 		var w [][]float64
 		if err := json.Unmarshal(r[name], &w); err != nil {
 			b.Fatal(err)
@@ -132,6 +139,21 @@ func BenchmarkGBMLoad(b *testing.B) {
 
 func BenchmarkGBMPredict(b *testing.B) {
 	dir, want, data := gbmDir(b)
+	// The libraries' answers: XGBoost in float32, LightGBM in float64.
+	benchPredict(b, dir, gbmModels, data, want, gbmOptions(), func(name string, got, want float64) bool {
+		tol := 1e-6
+		if name == "lightgbm" {
+			tol = 1e-9
+		}
+		return math.Abs(got-want) <= tol*math.Max(1, math.Abs(want))
+	})
+}
+
+// benchPredict compiles each model of dir, checks its answers on data
+// against want (close), and measures ns/row in the serving runtime, a
+// batch of all the rows and one row per call.
+func benchPredict(b *testing.B, dir string, models []string, data [][]float64, want map[string][][]float64,
+	opts wasmgen.Options, close func(name string, got, want float64) bool) {
 	ctx := context.Background()
 	rt, err := serve.NewRuntime(ctx, serve.RuntimeConfig{PoolSize: 1})
 	if err != nil {
@@ -143,8 +165,8 @@ func BenchmarkGBMPredict(b *testing.B) {
 		in = append(in, r...)
 	}
 	nf, n := len(data[0]), len(data)
-	for _, name := range gbmModels {
-		mod, err := benchSource(b, filepath.Join(dir, name)).Compile(gbmOptions())
+	for _, name := range models {
+		mod, err := benchSource(b, filepath.Join(dir, name)).Compile(opts)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -157,15 +179,10 @@ func BenchmarkGBMPredict(b *testing.B) {
 		if err := m.PredictInto(ctx, out, in, n); err != nil {
 			b.Fatal(err)
 		}
-		// The libraries' answers: XGBoost in float32, LightGBM in float64.
-		tol := 1e-6
-		if name == "lightgbm" {
-			tol = 1e-9
-		}
 		for i, p := range want[name] {
 			for k := range p {
-				if d := math.Abs(out[i*no+k] - p[k]); d > tol*math.Max(1, math.Abs(p[k])) {
-					b.Fatalf("%s row %d: %v, the library %v", name, i, out[i*no:(i+1)*no], p)
+				if !close(name, out[i*no+k], p[k]) {
+					b.Fatalf("%s row %d: %v, the reference %v", name, i, out[i*no:(i+1)*no], p)
 				}
 			}
 		}
