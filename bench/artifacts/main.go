@@ -13,13 +13,12 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
+	"mlbox/bench/internal/benchutil"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
-	"slices"
 	"strings"
 	"time"
 
@@ -46,15 +45,6 @@ func main() {
 		fmt.Fprintln(os.Stderr, "artifacts bench:", err)
 		os.Exit(1)
 	}
-}
-
-func freePort() string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		panic(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
 }
 
 func waitHTTP(url string) error {
@@ -91,19 +81,11 @@ func stop(cmd *exec.Cmd) {
 	}
 }
 
-func median(ds []time.Duration) time.Duration {
-	s := slices.Clone(ds)
-	slices.Sort(s)
-	return s[len(s)/2]
-}
-
 type result struct {
 	name            string
 	up, down        time.Duration
 	baseUp, baseDwn time.Duration
 }
-
-func mibps(size int64, d time.Duration) float64 { return float64(size) / (1 << 20) / d.Seconds() }
 
 func run() error {
 	dir := *workDir
@@ -157,7 +139,7 @@ func run() error {
 			if ratio < 0.7 {
 				met = "NO"
 			}
-			fmt.Printf("%-6s %-9s %8.0f MiB/s %8.0f MiB/s %8.2f   %s\n", r.name, row.dir, mibps(size, row.got), mibps(size, row.ref), ratio, met)
+			fmt.Printf("%-6s %-9s %8.0f MiB/s %8.0f MiB/s %8.2f   %s\n", r.name, row.dir, benchutil.MiBps(size, row.got), benchutil.MiBps(size, row.ref), ratio, met)
 		}
 	}
 	return nil
@@ -252,13 +234,13 @@ func measure(name string, fn func(i int) (time.Duration, error)) (time.Duration,
 		}
 		ds = append(ds, d)
 	}
-	m := median(ds)
+	m := benchutil.Median(ds)
 	fmt.Printf("  %-28s median %7.2fs  runs %v\n", name, m.Seconds(), ds)
 	return m, nil
 }
 
 func startMlbox(dir string, env ...string) (*exec.Cmd, string, error) {
-	addr := freePort()
+	addr := benchutil.FreePort()
 	cmd, err := start(*mlboxBin, env, "server", "--listen", addr, "--data-dir", filepath.Join(dir, "mlbox-data"))
 	if err != nil {
 		return nil, "", err
@@ -298,11 +280,11 @@ func benchLocal(dir, src string, size int64) (result, error) {
 func benchS3(dir, src string, size int64, minioPath string) (result, error) {
 	fmt.Println("\nS3 backend on MinIO (baseline: minio-go straight to MinIO)")
 	r := result{name: "s3"}
-	endpoint := freePort()
+	endpoint := benchutil.FreePort()
 	mdir := filepath.Join(dir, "minio")
 	mc, err := start(minioPath, []string{"MINIO_ROOT_USER=" + accessKey, "MINIO_ROOT_PASSWORD=" + secretKey,
 		"MINIO_BROWSER=off", "MINIO_UPDATE=off", "MINIO_CALLHOME_ENABLE=off", "MINIO_CI_CD=1", "HOME=" + mdir},
-		"server", filepath.Join(mdir, "data"), "--address", endpoint, "--console-address", freePort(), "--certs-dir", filepath.Join(mdir, "certs"))
+		"server", filepath.Join(mdir, "data"), "--address", endpoint, "--console-address", benchutil.FreePort(), "--certs-dir", filepath.Join(mdir, "certs"))
 	if err != nil {
 		return r, err
 	}

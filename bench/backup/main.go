@@ -21,13 +21,12 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
+	"mlbox/bench/internal/benchutil"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
-	"slices"
 	"time"
 )
 
@@ -46,15 +45,6 @@ func main() {
 		fmt.Fprintln(os.Stderr, "backup bench:", err)
 		os.Exit(1)
 	}
-}
-
-func freePort() string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		panic(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
 }
 
 func post(url string, body any) (map[string]any, error) {
@@ -85,12 +75,6 @@ func put(url string, b []byte) error {
 	return nil
 }
 
-func median(ds []time.Duration) time.Duration {
-	s := slices.Clone(ds)
-	slices.Sort(s)
-	return s[len(s)/2]
-}
-
 func timeCmd(name string, args ...string) (time.Duration, error) {
 	start := time.Now()
 	cmd := exec.Command(name, args...)
@@ -111,8 +95,6 @@ func fsyncFile(p string) error {
 	return f.Sync()
 }
 
-func mibps(n int64, d time.Duration) float64 { return float64(n) / (1 << 20) / d.Seconds() }
-
 func run() error {
 	bin, err := filepath.Abs(*mlboxBin)
 	if err != nil {
@@ -127,7 +109,7 @@ func run() error {
 	defer os.RemoveAll(dir)
 	dir, _ = filepath.Abs(dir)
 	data := filepath.Join(dir, "data")
-	addr := freePort()
+	addr := benchutil.FreePort()
 	url := "http://" + addr
 	srv := exec.Command(bin, "server", "--listen", addr, "--data-dir", data)
 	srv.Stdout, srv.Stderr = io.Discard, io.Discard
@@ -249,7 +231,7 @@ func run() error {
 			os.RemoveAll(p)
 		}
 	}
-	b, tc, r, tx := median(bk), median(tarC), median(rs), median(tarX)
+	b, tc, r, tx := benchutil.Median(bk), benchutil.Median(tarC), benchutil.Median(rs), benchutil.Median(tarX)
 	fmt.Printf("| | mlbox | tar (same run) | mlbox / tar | target | met |\n|---|---|---|---|---|---|\n")
 	met := func(ok bool) string {
 		if ok {
@@ -258,11 +240,11 @@ func run() error {
 		return "**no**"
 	}
 	fmt.Printf("| backup of a running server | %s, %.0f MiB/s (%.0f MiB archive) | %s, %.0f MiB/s | %.2f× | ≤ 1.5× | %s |\n",
-		b.Round(time.Millisecond), mibps(archSize, b), float64(archSize)/(1<<20), tc.Round(time.Millisecond), mibps(tarSize, tc), b.Seconds()/tc.Seconds(), met(b.Seconds() <= 1.5*tc.Seconds()))
-	st := median(stream)
-	fmt.Printf("| (the server's stream alone, read and dropped) | %s, %.0f MiB/s | | %.2f× | | |\n", st.Round(time.Millisecond), mibps(archSize, st), st.Seconds()/tc.Seconds())
+		b.Round(time.Millisecond), benchutil.MiBps(archSize, b), float64(archSize)/(1<<20), tc.Round(time.Millisecond), benchutil.MiBps(tarSize, tc), b.Seconds()/tc.Seconds(), met(b.Seconds() <= 1.5*tc.Seconds()))
+	st := benchutil.Median(stream)
+	fmt.Printf("| (the server's stream alone, read and dropped) | %s, %.0f MiB/s | | %.2f× | | |\n", st.Round(time.Millisecond), benchutil.MiBps(archSize, st), st.Seconds()/tc.Seconds())
 	fmt.Printf("| restore | %s, %.0f MiB/s | %s, %.0f MiB/s | %.2f× | | |\n",
-		r.Round(time.Millisecond), mibps(archSize, r), tx.Round(time.Millisecond), mibps(tarSize, tx), r.Seconds()/tx.Seconds())
+		r.Round(time.Millisecond), benchutil.MiBps(archSize, r), tx.Round(time.Millisecond), benchutil.MiBps(tarSize, tx), r.Seconds()/tx.Seconds())
 	fmt.Printf("\nmedians of %d; backup: checked as it arrives and fsynced; tar -cf plus an fsync of its file. restore: checked, then syncfs; tar -xf plus sync -f.\n", *repeat)
 	return nil
 }

@@ -1,0 +1,29 @@
+// Package benchutil holds small helpers the benchmark drivers under
+// bench/ share.
+package benchutil
+
+import (
+	"net"
+	"slices"
+	"time"
+)
+
+// FreePort returns a free 127.0.0.1:port address.
+func FreePort() string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		panic(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// Median is the median of some durations (the upper one of an even count).
+func Median(ds []time.Duration) time.Duration {
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
+
+// MiBps is n bytes in d as MiB/s.
+func MiBps(n int64, d time.Duration) float64 { return float64(n) / (1 << 20) / d.Seconds() }
