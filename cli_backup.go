@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"mlbox/internal/units"
 	"mlbox/store"
 	"mlbox/store/archive"
 )
@@ -86,7 +87,7 @@ func cmdBackup(args []string, stdout, stderr io.Writer) int {
 	}
 	el := time.Since(start)
 	fmt.Fprintf(out, "backup: %s: %s in %s (%s), checked: metadata %s, %d artifacts (%s)",
-		dst, fmtBytes(n), el.Round(time.Millisecond), fmtRate(n, el), fmtBytes(man.Files[0].Size), man.Artifacts, fmtBytes(man.ArtifactBytes))
+		dst, units.Bytes(n), el.Round(time.Millisecond), fmtRate(n, el), units.Bytes(man.Files[0].Size), man.Artifacts, units.Bytes(man.ArtifactBytes))
 	if len(man.Objects) > 0 {
 		fmt.Fprintf(out, ", %d S3 objects listed, not copied (--include-s3 copies them)", len(man.Objects))
 	}
@@ -169,7 +170,7 @@ func startProgress(stderr io.Writer, what string, bytes *atomic.Int64, files *at
 	start := time.Now()
 	return startLine(stderr, func() string {
 		n := bytes.Load()
-		line := fmt.Sprintf("%s: %s (%s)", what, fmtBytes(n), fmtRate(n, time.Since(start)))
+		line := fmt.Sprintf("%s: %s (%s)", what, units.Bytes(n), fmtRate(n, time.Since(start)))
 		if files != nil {
 			line += fmt.Sprintf(", %d files", files.Load())
 		}
@@ -204,18 +205,6 @@ func startLine(stderr io.Writer, line func() string) func() {
 		}
 	}()
 	return func() { close(done); <-stopped }
-}
-
-func fmtBytes(n int64) string {
-	switch {
-	case n >= 1<<30:
-		return fmt.Sprintf("%.2f GiB", float64(n)/(1<<30))
-	case n >= 1<<20:
-		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
-	case n >= 1<<10:
-		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
-	}
-	return fmt.Sprintf("%d bytes", n)
 }
 
 func fmtRate(n int64, d time.Duration) string {
@@ -325,7 +314,7 @@ func cmdVerify(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	fmt.Fprintf(stdout, "verify: %s is sound: made %s by mlbox %s (schema %d), metadata %s, %d artifacts (%s)",
-		src, time.UnixMilli(h.CreatedMs).UTC().Format(time.RFC3339), h.MlboxVersion, h.Schema, fmtBytes(man.Files[0].Size), man.Artifacts, fmtBytes(man.ArtifactBytes))
+		src, time.UnixMilli(h.CreatedMs).UTC().Format(time.RFC3339), h.MlboxVersion, h.Schema, units.Bytes(man.Files[0].Size), man.Artifacts, units.Bytes(man.ArtifactBytes))
 	if len(man.Objects) > 0 {
 		fmt.Fprintf(stdout, ", %d S3 objects listed (not in the archive)", len(man.Objects))
 	}
@@ -475,7 +464,7 @@ func restoreArchive(src, dataDir, artRoot string, force bool, stdout, stderr io.
 	syncDir(filepath.Dir(artRoot))
 	el := time.Since(start)
 	fmt.Fprintf(stdout, "restore: %s into %s in %s (%s): metadata %s, %d artifacts (%s) under %s\n", src, dataDir,
-		el.Round(time.Millisecond), fmtRate(nbytes.Load(), el), fmtBytes(man.Files[0].Size), man.Artifacts, fmtBytes(man.ArtifactBytes), artRoot)
+		el.Round(time.Millisecond), fmtRate(nbytes.Load(), el), units.Bytes(man.Files[0].Size), man.Artifacts, units.Bytes(man.ArtifactBytes), artRoot)
 	if len(man.Objects) > 0 {
 		fmt.Fprintf(stdout, "restore: the %d artifacts of the S3 bucket were listed, not copied: configure artifacts.s3 to use that bucket\n", len(man.Objects))
 	}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"mlbox/internal/transfer"
+	"mlbox/internal/units"
 )
 
 // mlbox import --from URL: an MLflow server's history into mlbox.
@@ -107,7 +108,7 @@ func startTransferProgress(stderr io.Writer, what string, st *transfer.Stats, st
 	return startLine(stderr, func() string {
 		runs := st.Runs.Load() + st.RunsSkipped.Load()
 		return fmt.Sprintf("%s: runs %d/%d, %d metric points, %d files (%s), %s",
-			what, runs, st.RunsTotal.Load(), st.MetricPoints.Load(), st.Files.Load(), fmtBytes(st.Bytes.Load()),
+			what, runs, st.RunsTotal.Load(), st.MetricPoints.Load(), st.Files.Load(), units.Bytes(st.Bytes.Load()),
 			time.Since(start).Round(time.Second))
 	})
 }

@@ -19,6 +19,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"mlbox/internal/units"
 )
 
 // Options configure a transfer.
@@ -1392,23 +1394,11 @@ func (s *Stats) Summary(elapsed time.Duration) string {
 	fmt.Fprintf(&b, "%d experiments; runs: %d copied, %d already there; %d metric points (%.0f/s), %d params; ",
 		s.Experiments.Load(), s.Runs.Load(), s.RunsSkipped.Load(), s.MetricPoints.Load(), float64(s.MetricPoints.Load())/secs, s.Params.Load())
 	fmt.Fprintf(&b, "artifacts: %d files, %s; logged models: %d copied, %d already there; ",
-		s.Files.Load(), fmtBytes(s.Bytes.Load()), s.LoggedModels.Load(), s.ModelsSkipped.Load())
+		s.Files.Load(), units.Bytes(s.Bytes.Load()), s.LoggedModels.Load(), s.ModelsSkipped.Load())
 	fmt.Fprintf(&b, "registered models: %d, versions: %d copied, %d already there, aliases: %d; in %s",
 		s.RegisteredModels.Load(), s.Versions.Load(), s.VersionsSkipped.Load(), s.Aliases.Load(), elapsed.Round(10*time.Millisecond))
 	if w := s.Warnings.Load(); w > 0 {
 		fmt.Fprintf(&b, "; %d warnings", w)
 	}
 	return b.String()
-}
-
-func fmtBytes(n int64) string {
-	switch {
-	case n >= 1<<30:
-		return fmt.Sprintf("%.2f GiB", float64(n)/(1<<30))
-	case n >= 1<<20:
-		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
-	case n >= 1<<10:
-		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
-	}
-	return fmt.Sprintf("%d B", n)
 }
