@@ -154,6 +154,8 @@ type NamedOutputs struct {
 	Label  string `json:"label,omitempty"`
 	Scores string `json:"scores"`
 	ZipMap bool   `json:"zipmap,omitempty"`
+	// Flat: the scores are a tensor [N], one value a row (not a list).
+	Flat bool `json:"flat,omitempty"`
 }
 
 // Column describes one input column (Metadata.Columns).
@@ -304,6 +306,8 @@ func (m *Metadata) Validate() error {
 			add("named_outputs: a label output or zipmap is for classification with labels")
 		case n.Label == n.Scores:
 			add("named_outputs: label and scores have one name")
+		case n.Flat && (n.ZipMap || m.NOutputs != 1):
+			add("named_outputs: flat scores are one value a row")
 		}
 	}
 	if len(errs) > 0 {

@@ -617,6 +617,9 @@ func (lv *loadedVersion) appendNamed(b []byte, out []float64, rows int, frame bo
 	// row encodes row r's scores: a {label: score} map (ZipMap) or a list.
 	row := func(b []byte, r int) []byte {
 		vals := out[r*no : (r+1)*no]
+		if n.Flat {
+			return appendFloat(b, vals[0], lv.outBits)
+		}
 		open, end := byte('['), byte(']')
 		if n.ZipMap && lv.labels != nil {
 			open, end = '{', '}'

@@ -79,6 +79,8 @@ type NamedOutputs struct {
 	Label  string `json:"label,omitempty"`
 	Scores string `json:"scores"`
 	ZipMap bool   `json:"zipmap,omitempty"`
+	// Flat: the scores are a tensor [N], one value a row (not a list).
+	Flat bool `json:"flat,omitempty"`
 }
 
 // Input is one input column.
@@ -126,10 +128,18 @@ const (
 	// OpRound32 rounds to float32 (x stays a float64 that float32 holds
 	// exactly): the output of a library that computes in float32.
 	OpRound32
+	OpAbs
+	// OpTrunc rounds toward zero (a cast to an integer type; NaN and ±Inf
+	// stay as they are).
+	OpTrunc
+	// OpGreater: 1 when x > c, else 0 (NaN gives 0).
+	OpGreater
+	opLast = OpGreater
 )
 
 var opNames = [...]string{OpAdd: "add", OpSub: "sub", OpMul: "mul", OpDiv: "div", OpMin: "min", OpMax: "max",
-	OpReplace: "replace", OpIsMissing: "is_missing", OpExp: "exp", OpLog: "log", OpLogistic: "logistic", OpTanh: "tanh", OpSquare: "square", OpRound32: "round32"}
+	OpReplace: "replace", OpIsMissing: "is_missing", OpExp: "exp", OpLog: "log", OpLogistic: "logistic", OpTanh: "tanh", OpSquare: "square", OpRound32: "round32",
+	OpAbs: "abs", OpTrunc: "trunc", OpGreater: "greater"}
 
 func (k OpKind) String() string {
 	if int(k) < len(opNames) && opNames[k] != "" {
@@ -139,7 +149,11 @@ func (k OpKind) String() string {
 }
 
 // HasVals says whether the operation takes constants.
-func (k OpKind) HasVals() bool { return k <= OpReplace }
+func (k OpKind) HasVals() bool { return k <= OpReplace || k == OpGreater }
+
+// IsMath says whether the operation is a math function (exp, log,
+// logistic, tanh) rather than a few instructions.
+func (k OpKind) IsMath() bool { return k == OpExp || k == OpLog || k == OpLogistic || k == OpTanh }
 
 // Op is one element-wise operation.
 type Op struct {
@@ -198,6 +212,15 @@ func (o *Op) Apply(i int, x float64) float64 {
 		return x * x
 	case OpRound32:
 		return float64(float32(x))
+	case OpAbs:
+		return math.Abs(x)
+	case OpTrunc:
+		return math.Trunc(x)
+	case OpGreater:
+		if x > o.val(i) {
+			return 1
+		}
+		return 0
 	}
 	panic("ir: unknown op " + o.Kind.String())
 }

@@ -67,7 +67,7 @@ func (m *Model) Validate() error {
 		return fmt.Errorf("unknown task %q", m.Task)
 	}
 	if n := m.Named; n != nil {
-		if n.Scores == "" || (n.Label != "" && m.Task != Classification) || (n.ZipMap && m.Task != Classification) {
+		if n.Scores == "" || (n.Label != "" && m.Task != Classification) || (n.ZipMap && m.Task != Classification) || (n.Flat && (n.ZipMap || len(m.Out) != 1)) {
 			return fmt.Errorf("named outputs %+v do not fit a %s", *n, m.Task)
 		}
 	}
@@ -129,7 +129,7 @@ func checkStep(s Step, nodes *int) error {
 			return errors.New("in and out differ in length")
 		}
 		for _, op := range s.Ops {
-			if op.Kind < OpAdd || op.Kind > OpRound32 {
+			if op.Kind < OpAdd || op.Kind > opLast {
 				return fmt.Errorf("unknown op %d", op.Kind)
 			}
 			if op.Kind.HasVals() && len(op.Vals) != 1 && len(op.Vals) != len(s.In) {

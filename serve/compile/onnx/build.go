@@ -21,26 +21,66 @@ type Lowered struct {
 	ScoreOutput string
 	// ZipMap: ScoreOutput is a sequence of maps.
 	ZipMap bool
+	// Flat: ScoreOutput is a tensor [N] (one value a row, not a list).
+	Flat bool
+	// Inputs is the number of graph inputs.
+	Inputs int
 }
 
-// value is what a tensor name holds while the graph is walked: a row of
-// slots (one per column of an [N, k] tensor), or the label of a
-// classifier (its arg max over the scores slots).
+// value is what a tensor name holds while the graph is walked: a tensor
+// [N, dims...] whose elements for one row are slots (row-major), or the
+// label of a classifier (its arg max over the scores slots).
 type value struct {
 	slots []int
+	// dims are the dimensions after the batch one; nil is [len(slots)],
+	// a row of columns.
+	dims []int
+	// elem is the element type (0 is Float). Float values are rounded to
+	// float32 after every operation, as onnxruntime computes them.
+	elem DataType
+	// strIn: for a string value, the model input whose code table each
+	// slot's codes index (see ir.Input.Categories).
+	strIn []int
 	label bool
 	// argmax: the index of the largest of slots (ArgMax), which
 	// ArrayFeatureExtractor turns into the label.
 	argmax bool
 }
 
+func (v *value) shape() []int {
+	if v.dims == nil {
+		return []int{len(v.slots)}
+	}
+	return v.dims
+}
+
+func (v *value) typ() DataType {
+	if v.elem == 0 {
+		return Float
+	}
+	return v.elem
+}
+
+// like returns a value of v's shape and type over new slots.
+func (v *value) like(slots []int, elem DataType) *value {
+	return &value{slots: slots, dims: v.dims, elem: elem}
+}
+
 type lowering struct {
 	m      *ir.Model
 	vals   map[string]*value
 	consts map[string]*Tensor
-	res    *Lowered
+	// ints are integer tensors known at compile time that are not
+	// constants of the file: shapes (Shape) and what is computed from
+	// them. A batch dimension is symN.
+	ints map[string]*intTensor
+	res  *Lowered
 	// labelOf are the slots an ArgMax label was taken over
 	labelOf []int
+	// cats is each string input's code table as the graph compares it.
+	cats  []map[string]int
+	inIdx map[string]int // graph input name -> first model input
+	zero  int            // a slot holding 0, once made (-1 before)
 }
 
 func slicesEqual(a, b []int) bool {
@@ -105,30 +145,42 @@ func Lower(m *Model) (*Lowered, error) {
 			inputs = append(inputs, in)
 		}
 	}
-	if len(inputs) != 1 {
-		return nil, ir.Unsupportedf("%d graph inputs (mlbox takes one float tensor [N, F])", len(inputs))
-	}
-	in := inputs[0]
-	ty := in.Type
-	if ty == nil || ty.Kind != KindTensor || (ty.Elem != Float && ty.Elem != Double) || len(ty.Shape) != 2 || !ty.Shape[1].Known {
-		return nil, ir.Unsupportedf("input %q is not a float tensor [N, F] with a known F", in.Name)
-	}
-	nf := int(ty.Shape[1].Value)
-	if nf < 1 || nf > ir.MaxInputs {
-		return nil, ir.Unsupportedf("input %q has %d columns (at most %d)", in.Name, nf, ir.MaxInputs)
+	if len(inputs) == 0 {
+		return nil, ir.Unsupportedf("the graph has no inputs")
 	}
 	l := &lowering{m: &ir.Model{Producer: "onnx " + m.ProducerName + " " + m.ProducerVersion},
-		vals: map[string]*value{}, consts: inits, res: &Lowered{}}
-	for i := range nf {
-		l.m.Inputs = append(l.m.Inputs, ir.Input{Name: "f" + strconv.Itoa(i), Type: "float", Required: true})
+		vals: map[string]*value{}, consts: inits, ints: map[string]*intTensor{}, res: &Lowered{},
+		inIdx: map[string]int{}, zero: -1}
+	var round []int
+	for _, in := range inputs {
+		v, err := l.graphInput(in, len(inputs) > 1)
+		if err != nil {
+			return nil, err
+		}
+		if v.elem == Float {
+			round = append(round, v.slots...)
+		}
+		l.vals[in.Name] = v
 	}
-	l.m.NSlots = nf
-	raw := make([]int, nf)
-	for i := range raw {
-		raw[i] = i
+	if len(l.m.Inputs) > ir.MaxInputs {
+		return nil, ir.Unsupportedf("%d input columns (at most %d)", len(l.m.Inputs), ir.MaxInputs)
 	}
-	// onnxruntime computes on float32 inputs (MLflow casts float64 feeds).
-	l.vals[in.Name] = &value{slots: l.round32(raw)}
+	l.m.NSlots = len(l.m.Inputs)
+	if round != nil {
+		// onnxruntime computes on float32 inputs (MLflow casts float64 feeds).
+		r := l.round32(round)
+		at := map[int]int{}
+		for i, s := range round {
+			at[s] = r[i]
+		}
+		for _, v := range l.vals {
+			if v.elem == Float {
+				for i, s := range v.slots {
+					v.slots[i] = at[s]
+				}
+			}
+		}
+	}
 	for _, n := range g.Nodes {
 		if err := l.node(n); err != nil {
 			return nil, err
@@ -143,8 +195,12 @@ func Lower(m *Model) (*Lowered, error) {
 		case v.label:
 			l.res.LabelOutput = o.Name
 		case l.res.ScoreOutput == "":
+			if v.argmax || v.typ() == String {
+				return nil, ir.Unsupportedf("graph output %q is an index or strings, not scores or values", o.Name)
+			}
 			l.res.ScoreOutput = o.Name
 			l.m.Out = v.slots
+			l.res.Flat = len(v.shape()) == 0
 			if o.Type != nil && o.Type.Kind == KindSequence {
 				l.res.ZipMap = true
 			}
@@ -164,8 +220,90 @@ func Lower(m *Model) (*Lowered, error) {
 	if l.m.Task == ir.Classification && len(l.m.Labels) != len(l.m.Out) {
 		return nil, ir.Invalidf("%d class labels for %d scores", len(l.m.Labels), len(l.m.Out))
 	}
-	l.res.Model = l.m
+	for i, c := range l.cats {
+		if c == nil {
+			continue
+		}
+		l.m.Inputs[i].Categories = make([]string, len(c))
+		for s, k := range c {
+			l.m.Inputs[i].Categories[k] = s
+		}
+	}
+	l.res.Model, l.res.Inputs = l.m, len(inputs)
 	return l.res, nil
+}
+
+// inputTypes are the model input types of the graph input types mlbox
+// takes.
+var inputTypes = map[DataType]string{Float: "float", Double: "double", Int64: "long", Int32: "integer",
+	String: "string", Bool: "boolean"}
+
+// graphInput adds a graph input's columns to the model inputs: a tensor
+// [N, F] or [N] (F = 1). A model of one graph input names its columns f0,
+// f1, ...; of several, each input is one column of its own name.
+func (l *lowering) graphInput(in *ValueInfo, several bool) (*value, error) {
+	ty := in.Type
+	if ty == nil || ty.Kind != KindTensor {
+		return nil, ir.Unsupportedf("input %q is not a tensor", in.Name)
+	}
+	typ, ok := inputTypes[ty.Elem]
+	if !ok {
+		return nil, ir.Unsupportedf("input %q is a tensor of %s", in.Name, ty.Elem)
+	}
+	var dims []int
+	switch {
+	case len(ty.Shape) == 1:
+		dims = []int{}
+	case len(ty.Shape) == 2 && ty.Shape[1].Known && ty.Shape[1].Value >= 1 && ty.Shape[1].Value <= ir.MaxInputs:
+		dims = []int{int(ty.Shape[1].Value)}
+	default:
+		return nil, ir.Unsupportedf("input %q is not a tensor [N, F] with a known F, or [N]", in.Name)
+	}
+	k := 1
+	if len(dims) == 1 {
+		k = dims[0]
+	}
+	if several && k != 1 {
+		return nil, ir.Unsupportedf("input %q has %d columns; a graph of several inputs must take one column each", in.Name, k)
+	}
+	elem := ty.Elem
+	if elem == Int32 {
+		elem = Int64
+	}
+	v := &value{dims: dims, elem: elem}
+	l.inIdx[in.Name] = len(l.m.Inputs)
+	for j := range k {
+		name := in.Name
+		if !several {
+			name = "f" + strconv.Itoa(j)
+		}
+		idx := len(l.m.Inputs)
+		l.m.Inputs = append(l.m.Inputs, ir.Input{Name: name, Type: typ, Required: true})
+		v.slots = append(v.slots, idx)
+		if elem == String {
+			v.strIn = append(v.strIn, idx)
+		}
+		if len(l.m.Inputs) > ir.MaxInputs {
+			return nil, ir.Unsupportedf("more than %d input columns", ir.MaxInputs)
+		}
+	}
+	return v, nil
+}
+
+// code returns the code of string s in model input in's table, adding it.
+func (l *lowering) code(in int, s string) float64 {
+	for len(l.cats) <= in {
+		l.cats = append(l.cats, nil)
+	}
+	if l.cats[in] == nil {
+		l.cats[in] = map[string]int{}
+	}
+	c, ok := l.cats[in][s]
+	if !ok {
+		c = len(l.cats[in])
+		l.cats[in][s] = c
+	}
+	return float64(c)
 }
 
 func (l *lowering) input(n *Node, i int) (*value, error) {
@@ -190,30 +328,26 @@ func (l *lowering) node(n *Node) error {
 	if domain == "ai.onnx" {
 		domain = ""
 	}
-	switch domain + "/" + n.OpType {
+	op := domain + "/" + n.OpType
+	// Integer tensors known at compile time (shapes) fold.
+	if folded, err := l.fold(n, op); folded || err != nil {
+		return err
+	}
+	switch op {
 	case "/Identity":
 		v, err := l.input(n, 0)
 		if err != nil {
 			return err
 		}
 		l.output(n, 0, v)
+	case "/Constant":
+		return l.constant(n)
+	case "/Shape":
+		return l.shapeOf(n)
 	case "/Cast":
-		v, err := l.input(n, 0)
-		if err != nil {
-			return err
-		}
-		to := n.Attr("to")
-		switch {
-		case v.label: // the label's type: it stays the label
-		case to != nil && to.I == int64(Float):
-			v = &value{slots: l.round32(v.slots)}
-		case to != nil && to.I == int64(Double):
-		default:
-			return unsupported(n, "cast of a row to type %v", to)
-		}
-		l.output(n, 0, v)
+		return l.cast(n)
 	case "ai.onnx.ml/Scaler":
-		v, err := l.input(n, 0)
+		v, err := l.numeric(n, 0)
 		if err != nil {
 			return err
 		}
@@ -223,30 +357,46 @@ func (l *lowering) node(n *Node) error {
 		}
 		out := l.slots(len(v.slots))
 		var ops []ir.Op
+		if v.typ() != Float {
+			ops = append(ops, ir.Op{Kind: ir.OpRound32})
+		}
 		if off != nil {
 			ops = append(ops, ir.Op{Kind: ir.OpSub, Vals: off}, ir.Op{Kind: ir.OpRound32})
 		}
 		if scale != nil {
 			ops = append(ops, ir.Op{Kind: ir.OpMul, Vals: scale}, ir.Op{Kind: ir.OpRound32})
 		}
+		if ops == nil {
+			ops = []ir.Op{{Kind: ir.OpRound32}}
+		}
 		l.m.Steps = append(l.m.Steps, &ir.Map{In: v.slots, Out: out, Ops: ops})
-		l.output(n, 0, &value{slots: out})
+		l.output(n, 0, v.like(out, Float))
 	case "ai.onnx.ml/Imputer":
-		v, err := l.input(n, 0)
+		v, err := l.numeric(n, 0)
 		if err != nil {
 			return err
 		}
 		vals := floats32(n.Attr("imputed_value_floats"))
-		if err := perColumn(n, len(v.slots), vals); err != nil || vals == nil {
-			return unsupported(n, "imputed_value_floats for %d columns needed", len(v.slots))
-		}
 		match := math.NaN()
 		if a := n.Attr("replaced_value_float"); a != nil {
 			match = float64(a.F)
 		}
+		if v.typ() == Int64 {
+			vals = nil
+			for _, x := range attrInts(n, "imputed_value_int64s") {
+				vals = append(vals, float64(x))
+			}
+			match = 0
+			if a := n.Attr("replaced_value_int64"); a != nil {
+				match = float64(a.I)
+			}
+		}
+		if err := perColumn(n, len(v.slots), vals); err != nil || vals == nil {
+			return unsupported(n, "imputed values for %d columns needed", len(v.slots))
+		}
 		out := l.slots(len(v.slots))
 		l.m.Steps = append(l.m.Steps, &ir.Map{In: v.slots, Out: out, Ops: []ir.Op{{Kind: ir.OpReplace, Vals: vals, Match: match}}})
-		l.output(n, 0, &value{slots: out})
+		l.output(n, 0, v.like(out, v.typ()))
 	case "ai.onnx.ml/LinearClassifier":
 		return l.linearClassifier(n)
 	case "ai.onnx.ml/LinearRegressor":
@@ -270,59 +420,77 @@ func (l *lowering) node(n *Node) error {
 		out := l.slots(len(v.slots))
 		l.m.Steps = append(l.m.Steps, &ir.Normalize{In: v.slots, Out: out, Zero: ir.ZeroDivide})
 		l.output(n, 0, &value{slots: l.round32(out)})
+	case "ai.onnx.ml/OneHotEncoder":
+		return l.oneHotEncoder(n)
+	case "ai.onnx.ml/LabelEncoder":
+		return l.labelEncoder(n)
+	case "ai.onnx.ml/Binarizer":
+		v, err := l.numeric(n, 0)
+		if err != nil {
+			return err
+		}
+		t := 0.0
+		if a := n.Attr("threshold"); a != nil {
+			t = float64(a.F)
+		}
+		out := l.slots(len(v.slots))
+		l.m.Steps = append(l.m.Steps, &ir.Map{In: v.slots, Out: out, Ops: []ir.Op{{Kind: ir.OpGreater, Vals: []float64{t}}}})
+		l.output(n, 0, v.like(out, v.typ()))
+	case "ai.onnx.ml/FeatureVectorizer":
+		return l.featureVectorizer(n)
 	case "/Add", "/Sub", "/Mul", "/Div":
 		return l.arith(n)
 	case "/MatMul":
 		return l.matmul(n)
 	case "/Gemm":
 		return l.gemm(n)
-	case "/Relu", "/Sigmoid", "/Tanh", "/Exp", "/Log":
-		v, err := l.input(n, 0)
+	case "/Relu", "/Sigmoid", "/Tanh", "/Exp", "/Log", "/Abs":
+		v, err := l.numeric(n, 0)
 		if err != nil {
 			return err
-		}
-		if v.label || v.argmax {
-			return unsupported(n, "on a label")
 		}
 		op := map[string]ir.Op{"Relu": {Kind: ir.OpMax, Vals: []float64{0}}, "Sigmoid": {Kind: ir.OpLogistic},
-			"Tanh": {Kind: ir.OpTanh}, "Exp": {Kind: ir.OpExp}, "Log": {Kind: ir.OpLog}}[n.OpType]
+			"Tanh": {Kind: ir.OpTanh}, "Exp": {Kind: ir.OpExp}, "Log": {Kind: ir.OpLog}, "Abs": {Kind: ir.OpAbs}}[n.OpType]
+		if v.typ() == Int64 && n.OpType != "Relu" && n.OpType != "Abs" {
+			return unsupported(n, "on integers")
+		}
 		out := l.slots(len(v.slots))
-		l.m.Steps = append(l.m.Steps, &ir.Map{In: v.slots, Out: out, Ops: []ir.Op{op, {Kind: ir.OpRound32}}})
-		l.output(n, 0, &value{slots: out})
+		l.m.Steps = append(l.m.Steps, &ir.Map{In: v.slots, Out: out, Ops: l.rounded(v.typ(), op)})
+		l.output(n, 0, v.like(out, v.typ()))
+	case "/Clip":
+		return l.clip(n)
+	case "/ReduceSum":
+		return l.reduceSum(n)
 	case "/Softmax":
-		v, err := l.input(n, 0)
+		v, err := l.numeric(n, 0)
 		if err != nil {
 			return err
 		}
-		if a := n.Attr("axis"); a != nil && a.I != 1 && a.I != -1 {
+		if a := n.Attr("axis"); a != nil && a.I != int64(len(v.shape())) && a.I != -1 {
 			return unsupported(n, "axis %d", a.I)
+		}
+		if len(v.shape()) != 1 || v.typ() == Int64 {
+			return unsupported(n, "softmax of a %s tensor of shape %v", v.typ(), v.shape())
 		}
 		out := l.slots(len(v.slots))
 		l.m.Steps = append(l.m.Steps, &ir.Softmax{In: v.slots, Out: out})
-		l.output(n, 0, &value{slots: l.round32(out)})
+		if v.typ() == Float {
+			out = l.round32(out)
+		}
+		l.output(n, 0, v.like(out, v.typ()))
 		l.m.HasProba = true
 	case "/Concat":
-		if a := n.Attr("axis"); a == nil || (a.I != 1 && a.I != -1) {
-			return unsupported(n, "concatenation along another axis than the columns")
-		}
-		var slots []int
-		for i := range n.Inputs {
-			v, err := l.input(n, i)
-			if err != nil {
-				return err
-			}
-			if v.label || v.argmax {
-				return unsupported(n, "of a label")
-			}
-			slots = append(slots, v.slots...)
-		}
-		l.output(n, 0, &value{slots: slots})
+		return l.concat(n)
+	case "/Gather":
+		return l.gather(n)
+	case "/Slice":
+		return l.slice(n)
 	case "/ArgMax":
-		v, err := l.input(n, 0)
+		v, err := l.numeric(n, 0)
 		if err != nil {
 			return err
 		}
-		if a := n.Attr("axis"); a == nil || (a.I != 1 && a.I != -1) {
+		if a := n.Attr("axis"); a == nil || (a.I != 1 && a.I != -1) || len(v.shape()) != 1 {
 			return unsupported(n, "arg max along another axis than the columns")
 		}
 		if a := n.Attr("select_last_index"); a != nil && a.I != 0 {
@@ -330,19 +498,24 @@ func (l *lowering) node(n *Node) error {
 		}
 		l.output(n, 0, &value{slots: v.slots, argmax: true})
 	case "ai.onnx.ml/ArrayFeatureExtractor":
-		return l.classOf(n)
+		if l.consts[n.Inputs[0]] != nil {
+			return l.classOf(n)
+		}
+		return l.gather(n)
 	case "/Reshape", "/Flatten", "/Squeeze", "/Unsqueeze":
-		// Only the shapes a label or a row of columns already has.
 		v, err := l.input(n, 0)
 		if err != nil {
 			return err
 		}
-		if !v.label && !v.argmax && n.OpType != "Flatten" {
-			if err := l.keepsRow(n, len(v.slots)); err != nil {
-				return err
-			}
+		if v.label || v.argmax { // the label's shape is the batch's
+			l.output(n, 0, v)
+			return nil
 		}
-		l.output(n, 0, v)
+		dims, err := l.reshape(n, v)
+		if err != nil {
+			return err
+		}
+		l.output(n, 0, &value{slots: v.slots, dims: dims, elem: v.elem, strIn: v.strIn})
 	case "ai.onnx.ml/ZipMap":
 		v, err := l.input(n, 0)
 		if err != nil {
@@ -353,6 +526,42 @@ func (l *lowering) node(n *Node) error {
 		return unsupported(n, "unsupported operator %s", opName(domain, n.OpType))
 	}
 	return nil
+}
+
+// numeric returns a node's input i, a tensor of numbers (not a label or
+// strings).
+func (l *lowering) numeric(n *Node, i int) (*value, error) {
+	v, err := l.input(n, i)
+	if err != nil {
+		return nil, err
+	}
+	if v.label || v.argmax {
+		return nil, unsupported(n, "on a label")
+	}
+	if v.typ() == String {
+		return nil, unsupported(n, "on strings")
+	}
+	return v, nil
+}
+
+// row returns a node's input i, a row of numbers [N, F].
+func (l *lowering) row(n *Node, i int) (*value, error) {
+	v, err := l.numeric(n, i)
+	if err != nil {
+		return nil, err
+	}
+	if len(v.shape()) != 1 {
+		return nil, unsupported(n, "on a tensor of shape [N, %v]; it takes [N, F]", v.shape())
+	}
+	return v, nil
+}
+
+// rounded appends the float32 rounding a Float result takes.
+func (l *lowering) rounded(t DataType, ops ...ir.Op) []ir.Op {
+	if t == Float {
+		return append(ops, ir.Op{Kind: ir.OpRound32})
+	}
+	return ops
 }
 
 // classLabels reads a classifier node's labels as JSON values: the
@@ -408,7 +617,7 @@ func (l *lowering) linearClassifier(n *Node) error {
 	if l.m.Task != "" {
 		return unsupported(n, "a second estimator in one graph")
 	}
-	v, err := l.input(n, 0)
+	v, err := l.row(n, 0)
 	if err != nil {
 		return err
 	}
@@ -447,7 +656,7 @@ func (l *lowering) linearRegressor(n *Node) error {
 	if l.m.Task != "" {
 		return unsupported(n, "a second estimator in one graph")
 	}
-	v, err := l.input(n, 0)
+	v, err := l.row(n, 0)
 	if err != nil {
 		return err
 	}
@@ -499,7 +708,7 @@ func (l *lowering) treeEnsemble(n *Node, classifier bool) error {
 			return unsupported(n, "attribute %s", a.Name)
 		}
 	}
-	v, err := l.input(n, 0)
+	v, err := l.row(n, 0)
 	if err != nil {
 		return err
 	}
@@ -599,7 +808,7 @@ func (l *lowering) treeEnsemble(n *Node, classifier bool) error {
 		// Several weights of one leaf and class add up in float32.
 		w[c] = float64(float32(w[c]) + wa.Floats[i])
 	}
-	ts := &ir.Trees{In: v.slots, Float32: true, Accum32: true, Base: make([]float64, scoresN)}
+	ts := &ir.Trees{In: v.slots, Float32: v.typ() != Double, Accum32: true, Base: make([]float64, scoresN)}
 	for _, tid := range order {
 		t := trees[tid]
 		if _, ok := t.at[0]; !ok {
@@ -746,9 +955,9 @@ func (l *lowering) treeEnsemble(n *Node, classifier bool) error {
 	return nil
 }
 
-// arith lowers Add, Sub, Mul and Div of a row and a constant (a scalar or
-// one value per column; the constant second, or first for Add and Mul), in
-// float32.
+// arith lowers Add, Sub, Mul and Div of a tensor and a constant (a
+// scalar or one value per element of a row; the constant second, or first
+// for Add, Mul and Sub), in the tensor's type.
 func (l *lowering) arith(n *Node) error {
 	if len(n.Inputs) != 2 {
 		return unsupported(n, "%d inputs", len(n.Inputs))
@@ -759,68 +968,75 @@ func (l *lowering) arith(n *Node) error {
 	if row == nil && n.OpType != "Div" {
 		row, c, constFirst = l.vals[n.Inputs[1]], l.consts[n.Inputs[0]], true
 	}
-	if row == nil || c == nil || row.label || row.argmax {
-		return unsupported(n, "only a row and a constant are combined")
+	if row == nil || c == nil || row.label || row.argmax || row.typ() == String {
+		return unsupported(n, "only a tensor of numbers and a constant are combined")
 	}
-	var vals []float64
-	switch c.DataType {
-	case Float:
-		f, err := c.Float32s()
-		if err != nil {
-			return err
-		}
-		for _, x := range f {
-			vals = append(vals, float64(x))
-		}
-	default:
-		return unsupported(n, "a %s constant", c.DataType)
+	if c.DataType != row.typ() && !(c.DataType == Int32 && row.typ() == Int64) {
+		return unsupported(n, "a %s constant with a %s tensor", c.DataType, row.typ())
+	}
+	if row.typ() == Int64 && n.OpType == "Div" {
+		return unsupported(n, "integer division")
+	}
+	vals, err := numbers(c)
+	if err != nil {
+		return err
 	}
 	if len(vals) != 1 && len(vals) != len(row.slots) {
-		return unsupported(n, "a constant of %d values for %d columns", len(vals), len(row.slots))
+		return unsupported(n, "a constant of %d values for a tensor of shape %v", len(vals), row.shape())
 	}
-	ops := []ir.Op{{Kind: kinds[n.OpType], Vals: vals}, {Kind: ir.OpRound32}}
+	ops := l.rounded(row.typ(), ir.Op{Kind: kinds[n.OpType], Vals: vals})
 	if constFirst && n.OpType == "Sub" { // c - x = -x + c, one rounding
-		ops = []ir.Op{{Kind: ir.OpMul, Vals: []float64{-1}}, {Kind: ir.OpAdd, Vals: vals}, {Kind: ir.OpRound32}}
+		ops = l.rounded(row.typ(), ir.Op{Kind: ir.OpMul, Vals: []float64{-1}}, ir.Op{Kind: ir.OpAdd, Vals: vals})
 	}
 	out := l.slots(len(row.slots))
 	l.m.Steps = append(l.m.Steps, &ir.Map{In: row.slots, Out: out, Ops: ops})
-	l.output(n, 0, &value{slots: out})
+	l.output(n, 0, row.like(out, row.typ()))
 	return nil
 }
 
-// keepsRow checks that a Reshape keeps a row of k columns as [N, k].
-func (l *lowering) keepsRow(n *Node, k int) error {
-	if n.OpType != "Reshape" {
-		return unsupported(n, "on a row of columns")
+// numbers reads a constant tensor of numbers as float64s.
+func numbers(t *Tensor) ([]float64, error) {
+	switch t.DataType {
+	case Float:
+		f, err := t.Float32s()
+		if err != nil {
+			return nil, err
+		}
+		out := make([]float64, len(f))
+		for i, x := range f {
+			out[i] = float64(x)
+		}
+		return out, nil
+	case Double:
+		return t.Float64s()
 	}
-	if len(n.Inputs) < 2 {
-		return unsupported(n, "no shape")
+	is, err := t.Ints()
+	if err != nil {
+		return nil, ir.Unsupportedf("a %s constant", t.DataType)
 	}
-	c := l.consts[n.Inputs[1]]
-	if c == nil {
-		return unsupported(n, "a shape that is not a constant")
+	out := make([]float64, len(is))
+	for i, x := range is {
+		out[i] = float64(x)
 	}
-	sh, err := c.Ints()
-	if err != nil || len(sh) != 2 || (sh[1] != int64(k) && !(sh[1] == -1 && (sh[0] == -1 || sh[0] == 0))) {
-		return unsupported(n, "shape %v of a row of %d columns", sh, k)
-	}
-	return nil
+	return out, nil
 }
 
-// constMatrix reads a constant [rows, cols] float tensor.
-func (l *lowering) constMatrix(n *Node, name string) ([]float32, int, int, error) {
+// constMatrix reads a constant [rows, cols] (or [rows]) tensor of type t.
+func (l *lowering) constMatrix(n *Node, name string, t DataType) ([]float64, int, int, error) {
 	c := l.consts[name]
 	if c == nil {
 		return nil, 0, 0, unsupported(n, "input %q is not a constant", name)
 	}
-	if c.DataType != Float {
-		return nil, 0, 0, unsupported(n, "a %s weight matrix", c.DataType)
+	if c.DataType != t || (t != Float && t != Double) {
+		return nil, 0, 0, unsupported(n, "a %s weight matrix for a %s tensor", c.DataType, t)
 	}
-	w, err := c.Float32s()
+	w, err := numbers(c)
 	if err != nil {
 		return nil, 0, 0, err
 	}
 	switch len(c.Dims) {
+	case 0:
+		return w, 1, 1, nil
 	case 1:
 		return w, int(c.Dims[0]), 1, nil
 	case 2:
@@ -831,14 +1047,14 @@ func (l *lowering) constMatrix(n *Node, name string) ([]float32, int, int, error
 
 // matmul lowers a row [k] times a constant [k, m].
 func (l *lowering) matmul(n *Node) error {
-	v, err := l.input(n, 0)
+	v, err := l.numeric(n, 0)
 	if err != nil {
 		return err
 	}
-	if len(n.Inputs) != 2 || v.label || v.argmax {
+	if len(n.Inputs) != 2 || len(v.shape()) != 1 {
 		return unsupported(n, "only a row times a constant matrix")
 	}
-	w, k, m, err := l.constMatrix(n, n.Inputs[1])
+	w, k, m, err := l.constMatrix(n, n.Inputs[1], v.typ())
 	if err != nil {
 		return err
 	}
@@ -848,22 +1064,25 @@ func (l *lowering) matmul(n *Node) error {
 	W := make([]float64, m*k)
 	for i := range k {
 		for j := range m {
-			W[j*k+i] = float64(w[i*m+j])
+			W[j*k+i] = w[i*m+j]
 		}
 	}
 	out := l.slots(m)
 	l.m.Steps = append(l.m.Steps, &ir.Linear{In: v.slots, Out: out, W: W})
-	l.output(n, 0, &value{slots: l.round32(out)})
+	if v.typ() == Float {
+		out = l.round32(out)
+	}
+	l.output(n, 0, &value{slots: out, elem: v.typ()})
 	return nil
 }
 
 // gemm lowers Gemm(row, constant B, constant C): alpha·row·op(B) + beta·C.
 func (l *lowering) gemm(n *Node) error {
-	v, err := l.input(n, 0)
+	v, err := l.numeric(n, 0)
 	if err != nil {
 		return err
 	}
-	if len(n.Inputs) < 2 || v.label || v.argmax {
+	if len(n.Inputs) < 2 || len(v.shape()) != 1 {
 		return unsupported(n, "only a row times a constant matrix")
 	}
 	alpha, beta := 1.0, 1.0
@@ -880,7 +1099,7 @@ func (l *lowering) gemm(n *Node) error {
 	if a := n.Attr("transB"); a != nil && a.I != 0 {
 		transB = true
 	}
-	w, r, c, err := l.constMatrix(n, n.Inputs[1])
+	w, r, c, err := l.constMatrix(n, n.Inputs[1], v.typ())
 	if err != nil {
 		return err
 	}
@@ -898,12 +1117,12 @@ func (l *lowering) gemm(n *Node) error {
 			if transB {
 				x = w[j*k+i]
 			}
-			W[j*k+i] = alpha * float64(x)
+			W[j*k+i] = alpha * x
 		}
 	}
 	var B []float64
 	if len(n.Inputs) > 2 && n.Inputs[2] != "" {
-		cb, cr, cc, err := l.constMatrix(n, n.Inputs[2])
+		cb, cr, cc, err := l.constMatrix(n, n.Inputs[2], v.typ())
 		if err != nil {
 			return err
 		}
@@ -913,12 +1132,15 @@ func (l *lowering) gemm(n *Node) error {
 		}
 		B = make([]float64, m)
 		for j := range m {
-			B[j] = beta * float64(cb[min(j, size-1)])
+			B[j] = beta * cb[min(j, size-1)]
 		}
 	}
 	out := l.slots(m)
 	l.m.Steps = append(l.m.Steps, &ir.Linear{In: v.slots, Out: out, W: W, B: B})
-	l.output(n, 0, &value{slots: l.round32(out)})
+	if v.typ() == Float {
+		out = l.round32(out)
+	}
+	l.output(n, 0, &value{slots: out, elem: v.typ()})
 	return nil
 }
 

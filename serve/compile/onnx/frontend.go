@@ -165,15 +165,20 @@ func Build(mm *mlmodel.MLmodel, read ReadFile) (*ir.Model, error) {
 	}
 	// A column signature (a DataFrame input example) names the columns,
 	// which MLflow feeds to the graph's one input in order.
-	if cols, err := frontend.SignatureInputs(mm.Signature); err == nil && len(cols) == len(model.Inputs) {
+	// (A graph of several inputs takes each column by its input's name.)
+	if cols, err := frontend.SignatureInputs(mm.Signature); err == nil && len(cols) == len(model.Inputs) && low.Inputs == 1 {
 		for i, c := range cols {
-			if c.Type == "string" {
-				return nil, ir.Unsupportedf("input column %q is a string; the graph takes numbers", c.Name)
+			in := &model.Inputs[i]
+			if (c.Type == "string") != (in.Type == "string") {
+				return nil, ir.Unsupportedf("input column %q is a %s; the graph takes a %s", c.Name, c.Type, in.Type)
 			}
-			model.Inputs[i].Name, model.Inputs[i].Type, model.Inputs[i].Required = c.Name, c.Type, c.Required
+			in.Name, in.Required = c.Name, c.Required
+			if in.Type != "string" {
+				in.Type = c.Type
+			}
 		}
 	}
-	model.Named = &ir.NamedOutputs{Label: low.LabelOutput, Scores: low.ScoreOutput, ZipMap: low.ZipMap}
+	model.Named = &ir.NamedOutputs{Label: low.LabelOutput, Scores: low.ScoreOutput, ZipMap: low.ZipMap, Flat: low.Flat}
 	if err := model.Validate(); err != nil {
 		return nil, ir.Invalidf("%s: %v", names[0], err)
 	}

@@ -16,7 +16,9 @@ import (
 // testdata/gen.py made: the rows fed (null for NaN) and each graph output
 // (ZipMap outputs as lists of probabilities in label order).
 type expectation struct {
-	Rows    [][]*float64               `json:"rows"`
+	// Rows are the graph inputs' columns side by side: numbers, null for
+	// NaN, strings.
+	Rows    [][]any                    `json:"rows"`
 	Outputs map[string]json.RawMessage `json:"outputs"`
 }
 
@@ -53,15 +55,31 @@ func TestLowerMatchesOnnxruntime(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			if err := json.Unmarshal(want.Outputs[low.ScoreOutput], &scores); err != nil {
+			if low.Flat {
+				var flat []float64
+				if err := json.Unmarshal(want.Outputs[low.ScoreOutput], &flat); err != nil {
+					t.Fatal(err)
+				}
+				for _, v := range flat {
+					scores = append(scores, []float64{v})
+				}
+			} else if err := json.Unmarshal(want.Outputs[low.ScoreOutput], &scores); err != nil {
 				t.Fatal(err)
 			}
 			for r, row := range want.Rows {
 				x := make([]float64, len(row))
 				for i, v := range row {
 					x[i] = math.NaN()
-					if v != nil {
-						x[i] = *v
+					switch v := v.(type) {
+					case float64:
+						x[i] = v
+					case string: // as the host codes it
+						x[i] = -1
+						for k, c := range low.Model.Inputs[i].Categories {
+							if c == v {
+								x[i] = float64(k)
+							}
+						}
 					}
 				}
 				out, err := low.Model.Eval(x)

@@ -208,7 +208,7 @@ func (g *gen) mathCalls() int {
 			n += len(s.In)
 		case *ir.Map:
 			for _, op := range s.Ops {
-				if !op.Kind.HasVals() && op.Kind != ir.OpIsMissing && op.Kind != ir.OpSquare && op.Kind != ir.OpRound32 {
+				if op.Kind.IsMath() {
 					n += len(s.In)
 				}
 			}
@@ -330,6 +330,14 @@ func (g *gen) op(op *ir.Op, i int, t uint32) {
 	case ir.OpRound32:
 		f.Op(wasm.F32DemoteF64)
 		f.Op(wasm.F64PromoteF32)
+	case ir.OpAbs:
+		f.Op(wasm.F64Abs)
+	case ir.OpTrunc:
+		f.Op(wasm.F64Trunc)
+	case ir.OpGreater:
+		f.F64Const(val())
+		f.Op(wasm.F64Gt)
+		f.Op(wasm.F64ConvertI32U)
 	}
 }
 

@@ -71,7 +71,10 @@ func randModel(r *rand.Rand) *ir.Model {
 	oh := m.Alloc(3)
 	unk := ir.Unknown(r.IntN(3))
 	m.Add(&ir.OneHot{In: cols[nf-1], Cats: []float64{-1, 0, 1, math.NaN()}, Cols: []int{0, 1, -1, 2}, Out: oh, Unknown: unk, UnknownCol: 2, Column: "z"})
-	feat := append(append(append([]int{}, mp...), ind...), oh...)
+	// Abs, trunc and a threshold (ONNX's Abs, Cast to an integer, Binarizer).
+	at := m.Alloc(nf)
+	m.Add(&ir.Map{In: cols, Out: at, Ops: []ir.Op{{Kind: ir.OpMul, Vals: []float64{3}}, {Kind: ir.OpAbs}, {Kind: ir.OpTrunc}, {Kind: ir.OpGreater, Vals: []float64{1}}}})
+	feat := append(append(append(append([]int{}, mp...), ind...), oh...), at...)
 	nout := 1 + r.IntN(3)
 	switch r.IntN(3) {
 	case 0: // linear → softmax or logistic

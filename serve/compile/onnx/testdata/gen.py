@@ -96,8 +96,20 @@ def answers(name, model, X):
     so = ort.SessionOptions()
     so.intra_op_num_threads = 1
     sess = ort.InferenceSession(os.path.join(HERE, name, "model.onnx"), so, providers=["CPUExecutionProvider"])
-    outs = sess.run(None, {sess.get_inputs()[0].name: X})
-    rows = [[None if np.isnan(x) else float(x) for x in r] for r in X]  # JSON has no NaN: null
+    # X: one input's rows, or {input: [N, 1] or [N] column} for several
+    # (the rows the Go test feeds are the columns side by side, strings as
+    # strings).
+    feeds = X if isinstance(X, dict) else {sess.get_inputs()[0].name: X}
+    outs = sess.run(None, feeds)
+    cols = [np.asarray(feeds[i.name]).reshape(len(next(iter(feeds.values()))), -1) for i in sess.get_inputs()]
+    both = np.concatenate([c.astype(object) for c in cols], axis=1)
+
+    def cell(x):
+        if isinstance(x, (str, bytes)):
+            return x if isinstance(x, str) else x.decode()
+        x = float(x)
+        return None if np.isnan(x) else x  # JSON has no NaN: null
+    rows = [[cell(x) for x in r] for r in both]
     res = {"rows": rows, "outputs": {}}
     for o, v in zip(sess.get_outputs(), outs):
         if isinstance(v, list):  # ZipMap: a list of {label: probability}
@@ -168,6 +180,90 @@ Xbs = StandardScaler().fit_transform(Xb).astype(np.float32)
 answers("mlp_binary", to_onnx(MLPClassifier(hidden_layer_sizes=(8,), max_iter=300, random_state=0).fit(Xbs, yb), Xbs[:1],
                               options={MLPClassifier: {"zipmap": False}}), Xbs[:40])
 answers("mlp_reg", to_onnx(MLPRegressor(hidden_layer_sizes=(16, 8), max_iter=300, random_state=0).fit(Xd, yd), Xd[:1]), Xd[:40])
+
+# Preprocessing: a ColumnTransformer over a DataFrame (one graph input per
+# column, strings one-hot encoded), integer categories, columns picked from
+# one input, OrdinalEncoder (LabelEncoder) before a tree, Binarizer,
+# MinMaxScaler (Mul, Add), and a float64 LinearRegression (MatMul, Add,
+# Reshape in double).
+import pandas as pd
+from sklearn.compose import ColumnTransformer
+from sklearn.preprocessing import Binarizer, MinMaxScaler, OneHotEncoder, OrdinalEncoder
+from sklearn.pipeline import Pipeline
+
+n = 300
+df = pd.DataFrame({"color": rng.choice(["red", "green", "blue", "teal"], n), "size": rng.choice(["S", "M", "L"], n),
+                   "k": rng.integers(0, 4, n), "x1": rng.standard_normal(n).astype(np.float32),
+                   "x2": rng.standard_normal(n).astype(np.float32)})
+yc = ((df.x1 + (df.color == "red") - (df["size"] == "S") + 0.3 * df.k) > 0.5).astype(int) + (df.x2 > 1).astype(int)
+test = df[:40].copy()
+test.loc[3, "color"] = "purple"  # unknown: zeros
+test.loc[5, "size"] = "XL"
+
+
+def frame_feeds(frame, cols):
+    out = {}
+    for c in cols:
+        if frame[c].dtype.kind in "iuf":
+            out[c] = frame[c].to_numpy().reshape(-1, 1).astype(np.int64 if c == "k" else np.float32)
+        else:
+            out[c] = frame[c].to_numpy(dtype=object).reshape(-1, 1)
+    return out
+
+
+ct = Pipeline([("ct", ColumnTransformer([("cat", OneHotEncoder(handle_unknown="ignore"), ["color", "size"]),
+                                          ("num", StandardScaler(), ["x1", "x2"])])),
+               ("lr", LogisticRegression(max_iter=500))]).fit(df[["color", "size", "x1", "x2"]], yc)
+answers("ct_onehot", to_onnx(ct, df[["color", "size", "x1", "x2"]][:1], options={id(ct.steps[-1][1]): {"zipmap": False}}),
+        frame_feeds(test, ["color", "size", "x1", "x2"]))
+ctd = Pipeline([("ct", ColumnTransformer([("cat", OneHotEncoder(drop="first", handle_unknown="ignore"), ["color"]),
+                                           ("k", OneHotEncoder(handle_unknown="ignore"), ["k"]), ("num", "passthrough", ["x1"])])),
+                ("lr", LogisticRegression(max_iter=500))]).fit(df[["color", "k", "x1"]], yc)
+answers("ct_drop_int", to_onnx(ctd, df[["color", "k", "x1"]][:1]), frame_feeds(test, ["color", "k", "x1"]))
+Xc = rng.standard_normal((200, 5)).astype(np.float32)
+yx = (Xc[:, 0] + Xc[:, 3] > 0).astype(int)
+cti = Pipeline([("ct", ColumnTransformer([("a", StandardScaler(), [0, 3]), ("b", "passthrough", [1, 4])])),
+                ("lr", LogisticRegression())]).fit(Xc, yx)
+answers("ct_columns", to_onnx(cti, Xc[:1], options={id(cti.steps[-1][1]): {"zipmap": False}}), Xc[:40])
+ordi = Pipeline([("ct", ColumnTransformer([("cat", OrdinalEncoder(), ["color", "size"]), ("num", "passthrough", ["x1"])])),
+                 ("dt", DecisionTreeClassifier(max_depth=4, random_state=0))]).fit(df[["color", "size", "x1"]], yc)
+answers("ordinal_tree", to_onnx(ordi, df[["color", "size", "x1"]][:1], options={id(ordi.steps[-1][1]): {"zipmap": False}}),
+        frame_feeds(test, ["color", "size", "x1"]))
+answers("binarizer", to_onnx(make_pipeline(Binarizer(threshold=0.1), LogisticRegression()).fit(Xc, yx), Xc[:1]), Xc[:40])
+answers("minmax", to_onnx(make_pipeline(MinMaxScaler(), LogisticRegression()).fit(Xc, yx), Xc[:1]), Xc[:40])
+Xd64 = Xd.astype(np.float64)
+answers("lin_double", to_onnx(LinearRegression().fit(Xd64, yd), Xd64[:1]), Xd64[:40])
+
+# A hand-made graph of the shape operators: Shape, Gather, Unsqueeze, Concat
+# and Reshape on a computed shape, Slice, Abs, Clip, ReduceSum,
+# FeatureVectorizer, Constant, a rank-1 output.
+from onnx import TensorProto as TP
+i64 = lambda name, v: numpy_helper.from_array(np.asarray(v, dtype=np.int64), name)
+nodes = [
+    helper.make_node("Constant", [], ["two"], value=numpy_helper.from_array(np.asarray([2.0], dtype=np.float32))),
+    helper.make_node("Slice", ["X", "s0", "s1", "s_ax"], ["xs"]),  # columns 1..4
+    helper.make_node("Abs", ["xs"], ["xa"]),
+    helper.make_node("Clip", ["xa", "lo", "hi"], ["xc"]),
+    helper.make_node("Mul", ["xc", "two"], ["x2"]),
+    helper.make_node("Shape", ["x2"], ["sh"]),
+    helper.make_node("Gather", ["sh", "zero"], ["n"], axis=0),
+    helper.make_node("Concat", ["n", "dims"], ["newshape"], axis=0),
+    helper.make_node("Reshape", ["x2", "newshape"], ["x3"]),  # [N, 2, 2]
+    helper.make_node("ReduceSum", ["x3", "ax2"], ["r"], keepdims=0),  # [N, 2]
+    helper.make_node("FeatureVectorizer", ["r", "X"], ["fv"], domain="ai.onnx.ml", inputdimensions=[2, 3]),
+    helper.make_node("Gather", ["X", "col0"], ["c0"], axis=1),  # [N]
+    helper.make_node("Unsqueeze", ["c0", "ax1"], ["c0u"]),
+    helper.make_node("Concat", ["fv", "c0u"], ["all"], axis=1),  # [N, 6]
+    helper.make_node("ReduceSum", ["all", "ax1"], ["y"], keepdims=0),  # [N]
+]
+inits = [i64("s0", [1]), i64("s1", [5]), i64("s_ax", [1]), numpy_helper.from_array(np.asarray(-0.5, np.float32), "lo"),
+         numpy_helper.from_array(np.asarray(1.5, np.float32), "hi"), i64("zero", [0]), i64("dims", [2, 2]),
+         i64("ax2", [2]), i64("ax1", [1]), i64("col0", 0)]
+g = helper.make_graph(nodes, "shapes", [helper.make_tensor_value_info("X", TP.FLOAT, ["N", 5])],
+                      [helper.make_tensor_value_info("y", TP.FLOAT, ["N"])], inits)
+shapes = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("ai.onnx.ml", 1)])
+onnx.checker.check_model(shapes)
+answers("shapes", shapes, Xc[:40] * 2)
 
 with open(os.path.join(HERE, "expect.json"), "w") as f:
     json.dump(expect, f)
