@@ -225,3 +225,67 @@ def test_unsupported_operator(client):
     log_onnx(model, name)
     state = wait_compiled(client, name, "1")
     assert state.startswith("unsupported:") and "erf_1" in state and "Erf" in state, state
+
+
+def _frame():
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(3)
+    n = 400
+    df = pd.DataFrame({"color": rng.choice(["red", "green", "blue", "teal"], n), "size": rng.choice(["S", "M", "L"], n),
+                       "x1": rng.standard_normal(n).astype(np.float32), "x2": rng.standard_normal(n).astype(np.float32)})
+    y = ((df.x1 + (df.color == "red") - (df["size"] == "S")) > 0.3).astype(int) + (df.x2 > 1).astype(int)
+    return df, y.to_numpy()
+
+
+@pytest.mark.parametrize("zipmap", [False, True], ids=["probabilities", "zipmap"])
+def test_column_transformer(client, tracking_uri, zipmap):
+    """A ColumnTransformer (OneHotEncoder on string columns, StandardScaler on
+    numbers) and a LogisticRegression, converted from a DataFrame: one graph
+    input per column. Fed as MLflow feeds such a model (a dict of [N, 1]
+    tensors), mlbox answers what onnxruntime does, unknown strings included
+    (all-zero one-hot rows); a DataFrame, which MLflow's ONNX flavor cannot
+    feed to a graph of [N, 1] inputs, gets the same values one record a row."""
+    import mlflow
+    import numpy as np
+    import requests
+    from skl2onnx import to_onnx
+    from sklearn.compose import ColumnTransformer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    df, y = _frame()
+    pipe = Pipeline([("ct", ColumnTransformer([("cat", OneHotEncoder(handle_unknown="ignore"), ["color", "size"]),
+                                               ("num", StandardScaler(), ["x1", "x2"])])),
+                     ("lr", LogisticRegression(max_iter=500))]).fit(df, y)
+    opts = None if zipmap else {id(pipe.steps[-1][1]): {"zipmap": False}}
+    name = unique("onnx-columntransformer")
+    log_onnx(to_onnx(pipe, df[:1], options=opts), name)
+    assert wait_compiled(client, name, "1") == "compiled"
+    client.set_registered_model_alias(name, "champion", "1")
+    test = df[::9][:40].copy()
+    test.iloc[2, 0] = "purple"  # a colour the encoder never saw
+    test.iloc[4, 1] = "XL"
+    feeds = {c: (test[c].to_numpy(dtype=object) if c in ("color", "size") else test[c].to_numpy(np.float32)).reshape(-1, 1)
+             for c in test.columns}
+    want = mlflow_answer(mlflow.pyfunc.load_model(f"models:/{name}/1"), feeds)
+    url = f"{tracking_uri}/models/{name}/invocations"
+    body = {"inputs": {c: [[v.item() if hasattr(v, "item") else v] for v in test[c]] for c in test.columns}}
+    r = requests.post(url, json=body, timeout=60)
+    assert r.status_code == 200, r.text
+    d = close(r.json()["predictions"], want)
+    assert d is None, d
+    # A DataFrame: the same label and scores, one record a row.
+    r = requests.post(url, json={"dataframe_split": {"columns": list(test.columns),
+                                                     "data": [[v.item() if hasattr(v, "item") else v for v in row] for row in test.itertuples(index=False)]}},
+                      timeout=60)
+    assert r.status_code == 200, r.text
+    keys = list(want)
+    records = [{k: want[k][i] for k in keys} for i in range(len(test))]
+    d = close(r.json()["predictions"], records)
+    assert d is None, d
+    # A column left out is a clear 400.
+    r = requests.post(url, json={"inputs": {"color": [["red"]], "x1": [[0.1]], "x2": [[0.2]]}}, timeout=60)
+    assert r.status_code == 400 and "size" in r.json()["message"], r.text
