@@ -405,6 +405,8 @@ func (l *lowering) node(n *Node) error {
 		return l.treeEnsemble(n, true)
 	case "ai.onnx.ml/TreeEnsembleRegressor":
 		return l.treeEnsemble(n, false)
+	case "ai.onnx.ml/TreeEnsemble":
+		return l.treeEnsemble5(n)
 	case "ai.onnx.ml/Normalizer":
 		v, err := l.input(n, 0)
 		if err != nil {
@@ -702,15 +704,28 @@ func (l *lowering) treeEnsemble(n *Node, classifier bool) error {
 	if l.m.Task != "" {
 		return unsupported(n, "a second estimator in one graph")
 	}
-	for _, a := range n.Attrs {
-		switch a.Name {
-		case "nodes_values_as_tensor", "class_weights_as_tensor", "target_weights_as_tensor", "base_values_as_tensor":
-			return unsupported(n, "attribute %s", a.Name)
-		}
-	}
 	v, err := l.row(n, 0)
 	if err != nil {
 		return err
+	}
+	// ai.onnx.ml 3 may give thresholds, weights and base values as
+	// tensors (of doubles): the ensemble then compares and sums in double.
+	dbl := v.typ() == Double
+	floatsOr := func(name string) ([]float64, bool, error) {
+		if a := n.Attr(name + "_as_tensor"); a != nil && a.T != nil {
+			x, err := numbers(a.T)
+			if err != nil {
+				return nil, false, unsupported(n, "attribute %s_as_tensor: %v", name, err)
+			}
+			if a.T.DataType == Double {
+				dbl = true
+			}
+			return x, true, nil
+		}
+		if a := n.Attr(name); a != nil {
+			return floats32(a), true, nil
+		}
+		return nil, false, nil
 	}
 	treeIDs, nodeIDs, feats := attrInts(n, "nodes_treeids"), attrInts(n, "nodes_nodeids"), attrInts(n, "nodes_featureids")
 	trueIDs, falseIDs := attrInts(n, "nodes_truenodeids"), attrInts(n, "nodes_falsenodeids")
@@ -719,10 +734,13 @@ func (l *lowering) treeEnsemble(n *Node, classifier bool) error {
 	if a := n.Attr("nodes_modes"); a != nil {
 		modes = a.Strings
 	}
-	thr := n.Attr("nodes_values")
+	thr, _, err := floatsOr("nodes_values")
+	if err != nil {
+		return err
+	}
 	nn := len(nodeIDs)
 	if nn == 0 || len(treeIDs) != nn || len(feats) != nn || len(trueIDs) != nn || len(falseIDs) != nn ||
-		len(modes) != nn || thr == nil || len(thr.Floats) != nn || (tracks != nil && len(tracks) != nn) {
+		len(modes) != nn || len(thr) != nn || (tracks != nil && len(tracks) != nn) {
 		return unsupported(n, "node attributes of different lengths")
 	}
 	pfx := "target_"
@@ -730,9 +748,32 @@ func (l *lowering) treeEnsemble(n *Node, classifier bool) error {
 		pfx = "class_"
 	}
 	wTree, wNode, wID := attrInts(n, pfx+"treeids"), attrInts(n, pfx+"nodeids"), attrInts(n, pfx+"ids")
-	wa := n.Attr(pfx + "weights")
-	if wa == nil || len(wTree) != len(wa.Floats) || len(wNode) != len(wa.Floats) || len(wID) != len(wa.Floats) {
+	wv, ok, err := floatsOr(pfx + "weights")
+	if err != nil {
+		return err
+	}
+	if !ok || len(wTree) != len(wv) || len(wNode) != len(wv) || len(wID) != len(wv) {
 		return unsupported(n, "%sweights attributes of different lengths", pfx)
+	}
+	baseVals, _, err := floatsOr("base_values")
+	if err != nil {
+		return err
+	}
+	// round is how a threshold or sum is held: float32, or double.
+	round := func(x float64) float64 {
+		if dbl {
+			return x
+		}
+		return float64(float32(x))
+	}
+	below := func(t float64) float64 { // the largest value below t
+		if dbl {
+			if math.IsNaN(t) || math.IsInf(t, -1) {
+				return t
+			}
+			return math.Nextafter(t, math.Inf(-1))
+		}
+		return prev32(float32(t))
 	}
 	// Outputs: classes or targets.
 	var labels []json.RawMessage
@@ -760,7 +801,7 @@ func (l *lowering) treeEnsemble(n *Node, classifier bool) error {
 			return unsupported(n, "weight for output %d of %d", id, nOut)
 		}
 		maxID = max(maxID, id)
-		if wa.Floats[i] < 0 {
+		if wv[i] < 0 {
 			allPos = false
 		}
 	}
@@ -805,10 +846,10 @@ func (l *lowering) treeEnsemble(n *Node, classifier bool) error {
 		if binary {
 			c = 0
 		}
-		// Several weights of one leaf and class add up in float32.
-		w[c] = float64(float32(w[c]) + wa.Floats[i])
+		// Several weights of one leaf and class add up in float32 (or double).
+		w[c] = round(w[c] + wv[i])
 	}
-	ts := &ir.Trees{In: v.slots, Float32: v.typ() != Double, Accum32: true, Base: make([]float64, scoresN)}
+	ts := &ir.Trees{In: v.slots, Float32: !dbl, Accum32: !dbl, Base: make([]float64, scoresN)}
 	for _, tid := range order {
 		t := trees[tid]
 		if _, ok := t.at[0]; !ok {
@@ -856,17 +897,17 @@ func (l *lowering) treeEnsemble(n *Node, classifier bool) error {
 			if err != nil {
 				return err
 			}
-			tt := thr.Floats[i]
+			tt := round(thr[i])
 			trueLeft := true
 			switch mode {
 			case "BRANCH_LEQ":
-				tr.Threshold[x] = float64(tt)
+				tr.Threshold[x] = tt
 			case "BRANCH_LT":
-				tr.Threshold[x] = prev32(tt)
+				tr.Threshold[x] = below(tt)
 			case "BRANCH_GT": // x > t: not x <= t
-				tr.Threshold[x], trueLeft = float64(tt), false
+				tr.Threshold[x], trueLeft = tt, false
 			case "BRANCH_GTE": // x >= t: not x < t
-				tr.Threshold[x], trueLeft = prev32(tt), false
+				tr.Threshold[x], trueLeft = below(tt), false
 			default:
 				return unsupported(n, "node mode %s", mode)
 			}
@@ -888,7 +929,7 @@ func (l *lowering) treeEnsemble(n *Node, classifier bool) error {
 	ts.Out = raw
 	l.m.Steps = append(l.m.Steps, ts)
 	scores := raw
-	if base := floats32(n.Attr("base_values")); base != nil {
+	if base := baseVals; base != nil {
 		if len(base) != scoresN && !(binary && len(base) == 2) {
 			return unsupported(n, "%d base values for %d scores", len(base), scoresN)
 		}

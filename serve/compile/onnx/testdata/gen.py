@@ -265,5 +265,87 @@ shapes = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17), helper
 onnx.checker.check_model(shapes)
 answers("shapes", shapes, Xc[:40] * 2)
 
+# ai.onnx.ml opset 5 TreeEnsemble, which no converter writes yet: the random
+# forest regressor's trees rewritten into it (float and double), and a
+# hand-made tree of every mode (EQ, NEQ, MEMBER with NaN tracking);
+# TreeEnsembleRegressor (ml 3) on doubles, thresholds and weights as double tensors.
+def v3_attrs(node):
+    return {a.name: helper.get_attribute_value(a) for a in node.attribute}
+
+
+def to_v5(reg, dtype):
+    a = v3_attrs(reg)
+    mode_code = {b"BRANCH_LEQ": 0, b"BRANCH_LT": 1, b"BRANCH_GTE": 2, b"BRANCH_GT": 3, b"BRANCH_EQ": 4, b"BRANCH_NEQ": 5}
+    keys = list(zip(a["nodes_treeids"], a["nodes_nodeids"]))
+    leaves = {}
+    for t, nd, w in zip(a["target_treeids"], a["target_nodeids"], a["target_weights"]):
+        leaves[(t, nd)] = w
+    internal = [i for i, m in enumerate(a["nodes_modes"]) if m != b"LEAF"]
+    pos = {keys[i]: k for k, i in enumerate(internal)}
+    leaf_list = [k for k in keys if k in leaves and k not in pos]
+    lpos = {k: j for j, k in enumerate(leaf_list)}
+    feats, splits, modes, tids, tleaf, fids, fleaf, tracks = [], [], [], [], [], [], [], []
+    for i in internal:
+        t = a["nodes_treeids"][i]
+        feats.append(a["nodes_featureids"][i])
+        splits.append(a["nodes_values"][i])
+        modes.append(mode_code[a["nodes_modes"][i]])
+        tracks.append(a.get("nodes_missing_value_tracks_true", [0] * len(keys))[i])
+        for ids, leafs, child in ((tids, tleaf, a["nodes_truenodeids"][i]), (fids, fleaf, a["nodes_falsenodeids"][i])):
+            if (t, child) in pos:
+                ids.append(pos[(t, child)]); leafs.append(0)
+            else:
+                ids.append(lpos[(t, child)]); leafs.append(1)
+    roots = [pos[(t, 0)] for t in sorted(set(a["nodes_treeids"]))]
+    return helper.make_node(
+        "TreeEnsemble", ["X"], ["Y"], domain="ai.onnx.ml", tree_roots=roots, nodes_featureids=feats,
+        nodes_splits=numpy_helper.from_array(np.asarray(splits, dtype)), nodes_modes=numpy_helper.from_array(np.asarray(modes, np.uint8)),
+        nodes_truenodeids=tids, nodes_trueleafs=tleaf, nodes_falsenodeids=fids, nodes_falseleafs=fleaf,
+        nodes_missing_value_tracks_true=tracks, leaf_targetids=[0] * len(leaf_list),
+        leaf_weights=numpy_helper.from_array(np.asarray([leaves[k] for k in leaf_list], dtype)), n_targets=1, aggregate_function=0)
+
+
+def ml5_model(node, elem, nf, nout):
+    g = helper.make_graph([node], "te5", [helper.make_tensor_value_info("X", elem, ["N", nf])],
+                          [helper.make_tensor_value_info("Y", elem, ["N", nout])])
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 21), helper.make_opsetid("ai.onnx.ml", 5)])
+
+
+rfr = to_onnx(RandomForestRegressor(n_estimators=8, max_depth=6, random_state=0).fit(Xd, yd), Xd[:1])
+reg = next(nd for nd in rfr.graph.node if nd.op_type == "TreeEnsembleRegressor")
+answers("te5_forest", ml5_model(to_v5(reg, np.float32), TP.FLOAT, Xd.shape[1], 1), Xd[:40])
+answers("te5_double", ml5_model(to_v5(reg, np.float64), TP.DOUBLE, Xd.shape[1], 1), Xd[:40].astype(np.float64))
+# Every mode: node i tests feature i % 3; two targets, softmax.
+modes5 = [0, 1, 2, 3, 4, 5, 6]
+node5 = helper.make_node(
+    "TreeEnsemble", ["X"], ["Y"], domain="ai.onnx.ml", tree_roots=[0, 4],
+    nodes_featureids=[0, 1, 2, 0, 1, 2, 0], nodes_modes=numpy_helper.from_array(np.asarray(modes5, np.uint8)),
+    nodes_splits=numpy_helper.from_array(np.asarray([0.5, 1.0, 2.0, -1.0, 1.0, 3.0, 0.0], np.float32)),
+    # tree 0: 0 -> (1, 2); 1 -> (3, leaf0); 2 -> (leaf1, leaf2); 3 -> (leaf3, leaf4)
+    # tree 1: 4 -> (5, 6); 5 -> (leaf5, leaf6); 6 -> (leaf7, leaf8)
+    nodes_truenodeids=[1, 3, 1, 3, 5, 5, 7], nodes_trueleafs=[0, 0, 1, 1, 0, 1, 1],
+    nodes_falsenodeids=[2, 0, 2, 4, 6, 6, 8], nodes_falseleafs=[0, 1, 1, 1, 0, 1, 1],
+    nodes_missing_value_tracks_true=[1, 0, 0, 1, 0, 1, 1],
+    membership_values=numpy_helper.from_array(np.asarray([0.0, 2.0, 5.0], np.float32)),
+    leaf_targetids=[0, 1, 0, 1, 0, 1, 0, 1, 0], leaf_weights=numpy_helper.from_array(np.linspace(-2, 2, 9).astype(np.float32)),
+    n_targets=2, aggregate_function=1, post_transform=1)
+Xm = rng.integers(-2, 6, (60, 3)).astype(np.float32)
+Xm[rng.random(Xm.shape) < 0.15] = np.nan
+Xm[::5, 0] = 0.5
+answers("te5_modes", ml5_model(node5, TP.FLOAT, 3, 2), Xm)
+# onnxruntime 1.32 reads post_transform 1 as LOGISTIC and 2 as SOFTMAX (the
+# ONNX spec says the reverse); mlbox answers as onnxruntime does.
+next(a for a in node5.attribute if a.name == "post_transform").i = 2
+answers("te5_modes_post2", ml5_model(node5, TP.FLOAT, 3, 2), Xm)
+a = v3_attrs(reg)
+attrs = {k: v for k, v in a.items() if k not in ("nodes_values", "target_weights")}
+attrs["nodes_values_as_tensor"] = numpy_helper.from_array(np.asarray(a["nodes_values"], np.float64))
+attrs["target_weights_as_tensor"] = numpy_helper.from_array(np.asarray(a["target_weights"], np.float64))
+v3t = helper.make_node("TreeEnsembleRegressor", ["X"], ["Y"], domain="ai.onnx.ml", **attrs)
+g = helper.make_graph([v3t], "te3", [helper.make_tensor_value_info("X", TP.DOUBLE, ["N", Xd.shape[1]])],
+                      [helper.make_tensor_value_info("Y", TP.FLOAT, ["N", 1])])
+answers("te3_tensors", helper.make_model(g, opset_imports=[helper.make_opsetid("", 21), helper.make_opsetid("ai.onnx.ml", 3)]),
+        Xd[:40].astype(np.float64))
+
 with open(os.path.join(HERE, "expect.json"), "w") as f:
     json.dump(expect, f)
