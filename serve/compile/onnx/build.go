@@ -500,7 +500,7 @@ func (l *lowering) node(n *Node) error {
 		}
 		l.output(n, 0, &value{slots: v.slots, argmax: true})
 	case "ai.onnx.ml/ArrayFeatureExtractor":
-		if l.consts[n.Inputs[0]] != nil {
+		if l.consts[input(n, 0)] != nil {
 			return l.classOf(n)
 		}
 		return l.gather(n)

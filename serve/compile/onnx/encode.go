@@ -262,7 +262,7 @@ func (l *lowering) labelEncoder(n *Node) error {
 		return err
 	}
 	nk := k.len()
-	if nk != len(vals) || nk == 0 || nk > ir.MaxCategories {
+	if nk != len(vals) || nk == 0 || nk > ir.MaxCategories || len(v.slots)*(nk+2) > ir.MaxSlots/4 {
 		return unsupported(n, "%d keys for %d values", nk, len(vals))
 	}
 	for _, x := range vals {
@@ -323,6 +323,9 @@ func (l *lowering) featureVectorizer(n *Node) error {
 		in := v.slots[:min(int(d), len(v.slots))]
 		if v.typ() != Float {
 			in = l.round32(in)
+		}
+		if len(slots)+int(d) > ir.MaxInputs*4 {
+			return unsupported(n, "more than %d columns", ir.MaxInputs*4)
 		}
 		slots = append(slots, in...)
 		for range int(d) - len(in) {

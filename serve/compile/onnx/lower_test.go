@@ -156,3 +156,30 @@ func TestLowerNamesWhatIsUnsupported(t *testing.T) {
 		}
 	}
 }
+
+// FuzzLower feeds mutated test models through the whole front end: a
+// model file is hostile input, so parsing and lowering may refuse it but
+// never panic, and a valid description evaluates.
+func FuzzLower(f *testing.F) {
+	for _, name := range []string{"logreg", "ct_onehot", "ordinal_tree", "shapes", "te5_modes", "mlp_binary", "lin_double"} {
+		b, err := os.ReadFile(filepath.Join("testdata", name, "model.onnx"))
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		m, err := Parse(b)
+		if err != nil {
+			return
+		}
+		low, err := Lower(m)
+		if err != nil {
+			return
+		}
+		// (A description can be invalid, a tree with a cycle; Build refuses it.)
+		if low.Model.Validate() == nil {
+			_, _ = low.Model.Eval(make([]float64, len(low.Model.Inputs)))
+		}
+	})
+}

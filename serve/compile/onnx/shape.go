@@ -234,7 +234,9 @@ func (l *lowering) shapeOf(n *Node) error {
 		end = start
 	}
 	sh = sh[start:end]
-	l.ints[n.Outputs[0]] = &intTensor{vals: sh, dims: []int{len(sh)}}
+	if len(n.Outputs) > 0 {
+		l.ints[n.Outputs[0]] = &intTensor{vals: sh, dims: []int{len(sh)}}
+	}
 	return nil
 }
 
@@ -382,12 +384,12 @@ func (l *lowering) sliceIndexes(n *Node, dims []int) ([][]int, error) {
 		var idx []int
 		if step > 0 {
 			s, e := clampTo(starts[k], 0, size), clampTo(ends[k], 0, size)
-			for i := s; i < e; i += step {
+			for i := s; i < e; i += min(step, size) { // (no overflow)
 				idx = append(idx, int(i))
 			}
 		} else {
 			s, e := clampTo(starts[k], -1, size-1), clampTo(ends[k], -1, size-1)
-			for i := s; i > e; i += step {
+			for i := s; i > e; i += max(step, -size) {
 				idx = append(idx, int(i))
 			}
 		}

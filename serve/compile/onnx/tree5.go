@@ -19,9 +19,9 @@ const (
 
 // Bounds on what a TreeEnsemble expands to: equality and membership
 // nodes become pairs of comparisons, and the subtree they fall through to
-// is copied under each.
+// is copied under each. The budget counts a node's leaf values too.
 const (
-	maxTree5Nodes = 1 << 22
+	maxTree5Nodes = 1 << 23
 	maxTree5Depth = 1 << 12
 )
 
@@ -44,10 +44,10 @@ type tree5 struct {
 }
 
 func (b *tree5) add() (int32, error) {
-	if *b.budget <= 0 {
-		return 0, unsupported(b.n, "more than %d tree nodes once expanded", maxTree5Nodes)
+	if *b.budget < 1+b.nOut {
+		return 0, unsupported(b.n, "more than %d tree nodes and values once expanded", maxTree5Nodes)
 	}
-	*b.budget--
+	*b.budget -= 1 + b.nOut
 	t := b.tr
 	i := int32(len(t.Feature))
 	t.Feature = append(t.Feature, -1)
