@@ -261,11 +261,15 @@ func (s *Map) Reads() []int  { return s.In }
 func (s *Map) Writes() []int { return s.Out }
 
 // Linear is a dense layer: Out[k] = (Σ_j W[k·len(In)+j]·In[j]) + B[k]
-// (B nil: no bias). The sum runs in j order.
+// (B nil: no bias). The sum runs in j order, unless AnyOrder: then the
+// code generator may add the products in any order (in partial sums that
+// run in parallel), for a front end whose library does not sum in float64
+// in order anyway (onnxruntime's float32 dot products).
 type Linear struct {
-	In, Out []int
-	W       []float64
-	B       []float64
+	In, Out  []int
+	W        []float64
+	B        []float64
+	AnyOrder bool
 }
 
 func (s *Linear) Eval(v []float64) error {

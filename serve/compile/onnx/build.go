@@ -611,7 +611,7 @@ func (l *lowering) linearScores(n *Node, in []int, k int) ([]int, error) {
 		return nil, unsupported(n, "%d intercepts for %d outputs", len(icpt), k)
 	}
 	out := l.slots(k)
-	l.m.Steps = append(l.m.Steps, &ir.Linear{In: in, Out: out, W: coef, B: icpt})
+	l.m.Steps = append(l.m.Steps, &ir.Linear{In: in, Out: out, W: coef, B: icpt, AnyOrder: true})
 	return l.round32(out), nil
 }
 
@@ -627,15 +627,38 @@ func (l *lowering) linearClassifier(n *Node) error {
 	if len(labels) < 2 {
 		return unsupported(n, "%d class labels (mlbox takes two or more, one coefficient row each)", len(labels))
 	}
-	scores, err := l.linearScores(n, v.slots, len(labels))
-	if err != nil {
-		return err
-	}
 	post := "NONE"
 	if a := n.Attr("post_transform"); a != nil {
 		post = string(a.S)
 	}
 	l.m.Task, l.m.Labels, l.m.PredictFn = ir.Classification, labels, ir.PredictLabel
+	if post == "LOGISTIC" && negatedRows(n, len(v.slots)) {
+		// skl2onnx's binary LogisticRegression: the first row is the second
+		// negated, so the first score is exactly minus the second. One dot
+		// product and one logistic: p0 = 1 - p1 before rounding to float32
+		// (within 1.2e-16 of logistic(-s)).
+		c := floats32(n.Attr("coefficients"))
+		var b []float64
+		if icpt := floats32(n.Attr("intercepts")); icpt != nil {
+			b = icpt[1:]
+		}
+		k := len(v.slots)
+		s := l.slots(1)
+		l.m.Steps = append(l.m.Steps, &ir.Linear{In: v.slots, Out: s, W: c[k:], B: b, AnyOrder: true})
+		p := l.slots(1)
+		l.m.Steps = append(l.m.Steps, &ir.Map{In: s, Out: p, Ops: []ir.Op{{Kind: ir.OpRound32}, {Kind: ir.OpLogistic}}})
+		p0 := l.slots(1)
+		l.m.Steps = append(l.m.Steps, &ir.Map{In: p, Out: p0, Ops: []ir.Op{{Kind: ir.OpMul, Vals: []float64{-1}}, {Kind: ir.OpAdd, Vals: []float64{1}}, {Kind: ir.OpRound32}}})
+		scores := []int{p0[0], l.round32(p)[0]}
+		l.m.HasProba = true
+		l.output(n, 0, &value{slots: scores, label: true})
+		l.output(n, 1, &value{slots: scores})
+		return nil
+	}
+	scores, err := l.linearScores(n, v.slots, len(labels))
+	if err != nil {
+		return err
+	}
 	switch post {
 	case "NONE":
 	case "LOGISTIC":
@@ -652,6 +675,22 @@ func (l *lowering) linearClassifier(n *Node) error {
 	l.output(n, 0, &value{slots: scores, label: true})
 	l.output(n, 1, &value{slots: scores})
 	return nil
+}
+
+// negatedRows reports whether a LinearClassifier of two classes over k
+// columns has a first coefficient row and intercept that are exactly the
+// second's negated.
+func negatedRows(n *Node, k int) bool {
+	c, icpt := floats32(n.Attr("coefficients")), floats32(n.Attr("intercepts"))
+	if len(c) != 2*k || (icpt != nil && (len(icpt) != 2 || icpt[0] != -icpt[1])) {
+		return false
+	}
+	for j := range k {
+		if c[j] != -c[k+j] {
+			return false
+		}
+	}
+	return true
 }
 
 func (l *lowering) linearRegressor(n *Node) error {
@@ -1109,7 +1148,7 @@ func (l *lowering) matmul(n *Node) error {
 		}
 	}
 	out := l.slots(m)
-	l.m.Steps = append(l.m.Steps, &ir.Linear{In: v.slots, Out: out, W: W})
+	l.m.Steps = append(l.m.Steps, &ir.Linear{In: v.slots, Out: out, W: W, AnyOrder: true})
 	if v.typ() == Float {
 		out = l.round32(out)
 	}
@@ -1177,7 +1216,7 @@ func (l *lowering) gemm(n *Node) error {
 		}
 	}
 	out := l.slots(m)
-	l.m.Steps = append(l.m.Steps, &ir.Linear{In: v.slots, Out: out, W: W, B: B})
+	l.m.Steps = append(l.m.Steps, &ir.Linear{In: v.slots, Out: out, W: W, B: B, AnyOrder: true})
 	if v.typ() == Float {
 		out = l.round32(out)
 	}

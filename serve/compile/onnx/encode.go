@@ -447,7 +447,7 @@ func (l *lowering) reduceSum(n *Node) error {
 		for i := range w {
 			w[i] = 1
 		}
-		l.m.Steps = append(l.m.Steps, &ir.Linear{In: g, Out: o, W: w})
+		l.m.Steps = append(l.m.Steps, &ir.Linear{In: g, Out: o, W: w, AnyOrder: true})
 		if v.typ() == Float {
 			o = l.round32(o)
 		}

@@ -272,10 +272,58 @@ func (g *gen) mapStep(s *ir.Map) {
 	}
 	for i, in := range s.In {
 		f.LocalGet(g.slot[in])
-		for j := range s.Ops {
-			g.op(&s.Ops[j], i, t)
-		}
+		g.ops(s.Ops, i, t, g.exact32[in])
 		f.LocalSet(g.slot[s.Out[i]])
+	}
+}
+
+// f32Ops are the arithmetic operations that, on float32 operands, give
+// the same result in float32 as in float64 rounded to float32 (float64
+// has more than 2·24+2 bits, so the double rounding is innocuous).
+var f32Ops = map[ir.OpKind]wasm.Op{ir.OpAdd: wasm.F32Add, ir.OpSub: wasm.F32Sub, ir.OpMul: wasm.F32Mul, ir.OpDiv: wasm.F32Div}
+
+// ops applies a Map's operations to column i's value on the stack. A
+// run of "x op c, round to float32" on a value that is a float32 (exact:
+// it is one already) with a float32 constant runs in float32, without the
+// conversions back and forth each rounding would take.
+func (g *gen) ops(ops []ir.Op, i int, t uint32, exact bool) {
+	f := g.f
+	single := false // the stack holds an f32
+	for j := 0; j < len(ops); j++ {
+		op := &ops[j]
+		if op.Kind == ir.OpRound32 {
+			if !single {
+				f.Op(wasm.F32DemoteF64)
+				single = true
+			}
+			exact = true
+			continue
+		}
+		if fop, ok := f32Ops[op.Kind]; ok && exact && j+1 < len(ops) && ops[j+1].Kind == ir.OpRound32 {
+			c := op.Vals[0]
+			if len(op.Vals) > 1 {
+				c = op.Vals[i]
+			}
+			if float64(float32(c)) == c || c != c {
+				if !single {
+					f.Op(wasm.F32DemoteF64)
+					single = true
+				}
+				f.F32Const(float32(c))
+				f.Op(fop)
+				j++ // the rounding is done
+				continue
+			}
+		}
+		if single {
+			f.Op(wasm.F64PromoteF32)
+			single = false
+		}
+		g.op(op, i, t)
+		exact = false
+	}
+	if single {
+		f.Op(wasm.F64PromoteF32)
 	}
 }
 
@@ -346,13 +394,22 @@ func (g *gen) op(op *ir.Op, i int, t uint32) {
 func (g *gen) linear(s *ir.Linear) {
 	f := g.f
 	n := len(s.In)
+	// In any order: partial sums of about 6 products, which the processor
+	// adds in parallel, then their sum.
+	chunk := n
+	if s.AnyOrder && n >= 12 {
+		chunk = (n + (n+5)/6 - 1) / ((n + 5) / 6)
+	}
 	for k, o := range s.Out {
 		for j, in := range s.In {
 			f.LocalGet(g.slot[in])
 			f.F64Const(s.W[k*n+j])
 			f.Op(wasm.F64Mul)
-			if j > 0 {
+			if j%chunk > 0 {
 				f.Op(wasm.F64Add)
+			}
+			if j%chunk == chunk-1 && j >= chunk || j == n-1 && j >= chunk && j%chunk != chunk-1 {
+				f.Op(wasm.F64Add) // this partial sum into the ones before
 			}
 		}
 		if s.B != nil {

@@ -74,7 +74,15 @@ func randModel(r *rand.Rand) *ir.Model {
 	// Abs, trunc and a threshold (ONNX's Abs, Cast to an integer, Binarizer).
 	at := m.Alloc(nf)
 	m.Add(&ir.Map{In: cols, Out: at, Ops: []ir.Op{{Kind: ir.OpMul, Vals: []float64{3}}, {Kind: ir.OpAbs}, {Kind: ir.OpTrunc}, {Kind: ir.OpGreater, Vals: []float64{1}}}})
-	feat := append(append(append(append([]int{}, mp...), ind...), oh...), at...)
+	// Arithmetic between float32 roundings (ONNX's Scaler), some of which
+	// runs in float32, and a step reading a float32 slot.
+	r32 := m.Alloc(nf)
+	m.Add(&ir.Map{In: cols, Out: r32, Ops: []ir.Op{{Kind: ir.OpRound32}, {Kind: ir.OpSub, Vals: []float64{float64(float32(r.NormFloat64()))}}, {Kind: ir.OpRound32},
+		{Kind: ir.OpMul, Vals: []float64{float64(float32(1 + r.Float64()))}}, {Kind: ir.OpRound32}, {Kind: ir.OpAdd, Vals: []float64{0.1}}, {Kind: ir.OpRound32},
+		{Kind: ir.OpDiv, Vals: []float64{3}}, {Kind: ir.OpRound32}}})
+	s32 := m.Alloc(nf)
+	m.Add(&ir.Map{In: r32, Out: s32, Ops: []ir.Op{{Kind: ir.OpMul, Vals: []float64{float64(float32(0.7))}}, {Kind: ir.OpRound32}, {Kind: ir.OpExp}}})
+	feat := append(append(append(append(append([]int{}, mp...), ind...), oh...), at...), s32...)
 	nout := 1 + r.IntN(3)
 	switch r.IntN(3) {
 	case 0: // linear → softmax or logistic
@@ -83,7 +91,7 @@ func randModel(r *rand.Rand) *ir.Model {
 			w[i] = r.NormFloat64()
 		}
 		d := m.Alloc(nout)
-		m.Add(&ir.Linear{In: feat, Out: d, W: w, B: w[:nout]})
+		m.Add(&ir.Linear{In: feat, Out: d, W: w, B: w[:nout], AnyOrder: r.IntN(2) == 0})
 		p := m.Alloc(nout)
 		if nout > 1 {
 			m.Add(&ir.Softmax{In: d, Out: p})

@@ -79,7 +79,14 @@ func Generate(m *ir.Model, opts Options) ([]byte, error) {
 	if opts.RunMin == 0 {
 		opts.RunMin = 32
 	}
-	g := &gen{m: m, opts: opts, mod: wasm.NewModule(), steps: foldScales(m)}
+	g := &gen{m: m, opts: opts, mod: wasm.NewModule(), steps: foldScales(m), exact32: map[int]bool{}}
+	for _, s := range g.steps {
+		if mp, ok := s.(*ir.Map); ok && len(mp.Ops) > 0 && mp.Ops[len(mp.Ops)-1].Kind == ir.OpRound32 {
+			for _, o := range mp.Out {
+				g.exact32[o] = true
+			}
+		}
+	}
 	return g.generate()
 }
 
@@ -113,6 +120,9 @@ type gen struct {
 	slot            []uint32 // slot → f64 local
 	math            map[string]uint32
 	inlineMath      bool
+	// exact32 are the slots a Map rounds to float32 last: their values
+	// are float32s (see mapStep).
+	exact32 map[int]bool
 }
 
 // alloc reserves n bytes of initialised data aligned to align (at most
