@@ -289,3 +289,46 @@ def test_column_transformer(client, tracking_uri, zipmap):
     # A column left out is a clear 400.
     r = requests.post(url, json={"inputs": {"color": [["red"]], "x1": [[0.1]], "x2": [[0.2]]}}, timeout=60)
     assert r.status_code == 400 and "size" in r.json()["message"], r.text
+
+
+@pytest.mark.parametrize("damage", ["truncated", "garbage", "escaping external data"])
+def test_hostile_model_file(client, tmp_path, damage):
+    """A model.onnx that is cut short, is not ONNX at all, or names external
+    data outside the model directory: the version gets a clean "invalid: ..."
+    state, nothing is served, and the server goes on serving."""
+    import os
+
+    import mlflow
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    w = numpy_helper.from_array(np.arange(4096, dtype=np.float32).reshape(4, 1024), "w")
+    g = helper.make_graph([helper.make_node("MatMul", ["X", "w"], ["Y"])], "g",
+                          [helper.make_tensor_value_info("X", TensorProto.FLOAT, ["N", 4])],
+                          [helper.make_tensor_value_info("Y", TensorProto.FLOAT, ["N", 1024])], [w])
+    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    path = str(tmp_path / "model")
+    mlflow.onnx.save_model(model, path)
+    onnx_file = os.path.join(path, "model.onnx")
+    data = open(onnx_file, "rb").read()
+    if damage == "truncated":
+        data = data[: len(data) * 2 // 3]
+    elif damage == "garbage":
+        data = b"\xff" * len(data)  # wire type 7: not protobuf
+    else:
+        m = onnx.load(onnx_file, load_external_data=False)
+        for t in m.graph.initializer:
+            for e in t.external_data:
+                if e.key == "location":
+                    e.value = "../../../../etc/passwd"
+        data = m.SerializeToString()
+    open(onnx_file, "wb").write(data)
+    name = unique("onnx-hostile")
+    with mlflow.start_run() as run:
+        mlflow.log_artifacts(path, "model")
+    mlflow.register_model(f"runs:/{run.info.run_id}/model", name)
+    state = wait_compiled(client, name, "1")
+    assert state.startswith("invalid:"), state
+    if damage == "escaping external data":
+        assert "passwd" in state or "outside" in state or "escape" in state, state
