@@ -286,6 +286,15 @@ def test_column_transformer(client, tracking_uri, zipmap):
     records = [{k: want[k][i] for k in keys} for i in range(len(test))]
     d = close(r.json()["predictions"], records)
     assert d is None, d
+    # /predict: rows in the graph's input order, strings and numbers; the
+    # label and, asked for, the probabilities.
+    rows = [[v.item() if hasattr(v, "item") else v for v in row] for row in test.itertuples(index=False)]
+    r = requests.post(f"{tracking_uri}/models/{name}/predict?probabilities=true", json={"data": rows}, timeout=60)
+    assert r.status_code == 200, r.text
+    label_key, proba_key = keys
+    probs = [[p[k] for k in sorted(p, key=int)] if isinstance(p, dict) else p for p in want[proba_key]]
+    d = close(r.json(), {"predictions": want[label_key], "probabilities": probs})
+    assert d is None, d
     # A column left out is a clear 400.
     r = requests.post(url, json={"inputs": {"color": [["red"]], "x1": [[0.1]], "x2": [[0.2]]}}, timeout=60)
     assert r.status_code == 400 and "size" in r.json()["message"], r.text
@@ -295,7 +304,7 @@ def test_column_transformer(client, tracking_uri, zipmap):
 def test_hostile_model_file(client, tmp_path, damage):
     """A model.onnx that is cut short, is not ONNX at all, or names external
     data outside the model directory: the version gets a clean "invalid: ..."
-    state, nothing is served, and the server goes on serving."""
+    state naming what is wrong."""
     import os
 
     import mlflow
