@@ -5,7 +5,7 @@ Each model is converted the way a team exports it (skl2onnx's to_onnx, onnxmltoo
 convert_xgboost / convert_lightgbm), logged with the real `mlflow.onnx.log_model` (which
 saves tensors of 1 KB or more as external data), registered and compiled by mlbox. Then
 `/invocations` must answer what `mlflow models serve` answers, which is mlflow.onnx's
-pyfunc predict (onnxruntime) serialized by MLflow's scoring server: labels identical,
+pyfunc predict (onnxruntime, one thread) serialized by MLflow's scoring server: labels identical,
 values within 1e-6 relative (float32). Both input forms are checked: a tensor ("inputs",
 answered as a dict of outputs) and a DataFrame (one record a row), where MLflow answers
 one. Graphs with operators mlbox does not compile yet get a clear "unsupported: ..."
@@ -102,11 +102,14 @@ def cases():
 
 
 def log_onnx(model, name):
+    """Log with mlflow.onnx; its pyfunc (the reference) then runs onnxruntime
+    with one thread, whose sums over trees run in order."""
     import mlflow
+    opts = {"intra_op_num_threads": 1, "inter_op_num_threads": 1}
     with mlflow.start_run():
         if MLFLOW3:
-            return mlflow.onnx.log_model(model, name="model", registered_model_name=name)
-        return mlflow.onnx.log_model(model, artifact_path="model", registered_model_name=name)
+            return mlflow.onnx.log_model(model, name="model", registered_model_name=name, onnx_session_options=opts)
+        return mlflow.onnx.log_model(model, artifact_path="model", registered_model_name=name, onnx_session_options=opts)
 
 
 def mlflow_answer(pyfunc, data):
