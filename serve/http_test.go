@@ -220,10 +220,22 @@ func TestAppendNamed(t *testing.T) {
 	if got, want := string(reg2.appendNamed(nil, []float64{1, 2, 3, 4}, 2, true)), `{"predictions":[{"variable":1},{"variable":2},{"variable":3},{"variable":4}]}`; got != want {
 		t.Errorf("two-output regressor frame (flattened, as MLflow): %s", got)
 	}
+	flat := fakeVersion(Metadata{ABIVersion: 1, Task: Regression, DType: F64, NFeatures: 2, NOutputs: 1, MaxBatchRows: 8,
+		NamedOutputs: &NamedOutputs{Scores: "y", Flat: true}})
+	if got, want := string(flat.appendNamed(nil, []float64{1.5, 2}, 2, false)), `{"predictions":{"y":[1.5,2]}}`; got != want {
+		t.Errorf("a tensor [N]: %s", got)
+	}
+	if got, want := string(flat.appendNamed(nil, []float64{1.5, 2}, 2, true)), `{"predictions":[{"y":1.5},{"y":2}]}`; got != want {
+		t.Errorf("a tensor [N], frame: %s", got)
+	}
 	bad := Metadata{ABIVersion: 1, Task: Regression, DType: F64, OutputDType: F64, NFeatures: 2, NOutputs: 1, MaxBatchRows: 8,
 		NamedOutputs: &NamedOutputs{Label: "label", Scores: "variable"}}
 	if err := bad.Validate(); err == nil || !strings.Contains(err.Error(), "named_outputs") {
 		t.Errorf("a regressor with a label output: %v", err)
+	}
+	bad.NamedOutputs, bad.NOutputs = &NamedOutputs{Scores: "y", Flat: true}, 2
+	if err := bad.Validate(); err == nil || !strings.Contains(err.Error(), "flat") {
+		t.Errorf("flat scores of two outputs: %v", err)
 	}
 }
 
