@@ -335,6 +335,10 @@ func (l *lowering) node(n *Node) error {
 	}
 	switch op {
 	case "/Identity":
+		if c := l.consts[input(n, 0)]; c != nil && len(n.Outputs) > 0 {
+			l.consts[n.Outputs[0]] = c
+			return nil
+		}
 		v, err := l.input(n, 0)
 		if err != nil {
 			return err

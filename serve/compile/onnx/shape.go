@@ -418,7 +418,7 @@ func (l *lowering) slice(n *Node) error {
 	// Apply axis by axis.
 	cur, cd := v, dims
 	for ax := range dims {
-		if len(keep[ax+1]) == cd[ax] {
+		if identity(keep[ax+1], cd[ax]) {
 			continue
 		}
 		nd := append([]int{}, cd...)
@@ -433,6 +433,19 @@ func (l *lowering) slice(n *Node) error {
 	}
 	l.output(n, 0, cur)
 	return nil
+}
+
+// identity reports whether idx is 0, 1, ..., n-1.
+func identity(idx []int, n int) bool {
+	if len(idx) != n {
+		return false
+	}
+	for i, x := range idx {
+		if x != i {
+			return false
+		}
+	}
+	return true
 }
 
 // concat lowers Concat of values along a non-batch axis.

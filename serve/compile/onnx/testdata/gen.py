@@ -265,6 +265,32 @@ shapes = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17), helper
 onnx.checker.check_model(shapes)
 answers("shapes", shapes, Xc[:40] * 2)
 
+# More shapes: Reshape keeping the batch (0), ReduceSum keeping dims,
+# Squeeze, Flatten, Slice backwards, Cast to int64 then LabelEncoder to
+# floats, Identity of a constant.
+nodes = [
+    helper.make_node("Reshape", ["X", "sh3"], ["x3"]),  # [N, 2, 3]
+    helper.make_node("ReduceSum", ["x3", "ax2"], ["r3"], keepdims=1),  # [N, 2, 1]
+    helper.make_node("Squeeze", ["r3", "ax2"], ["r2"]),  # [N, 2]
+    helper.make_node("Flatten", ["x3"], ["flat"], axis=1),  # [N, 6]
+    helper.make_node("Slice", ["x3", "st", "en", "ax2", "stp"], ["rev"]),  # last axis backwards
+    helper.make_node("Flatten", ["rev"], ["revf"]),
+    helper.make_node("Cast", ["X"], ["xi"], to=TP.INT64),
+    helper.make_node("LabelEncoder", ["xi"], ["enc"], domain="ai.onnx.ml", keys_int64s=[-1, 0, 1],
+                     values_floats=[10.0, 20.0, 30.0], default_float=0.5),
+    helper.make_node("Concat", ["flat", "r2", "revf", "enc"], ["all"], axis=1),  # [N, 20]
+    helper.make_node("Identity", ["bias"], ["bias2"]),
+    helper.make_node("Add", ["all", "bias2"], ["y"]),
+]
+inits = [i64("sh3", [0, 2, 3]), i64("ax2", [2]), i64("st", [-1]), i64("en", [-(2 ** 63)]), i64("stp", [-1]),
+         numpy_helper.from_array(np.linspace(-1, 1, 20).astype(np.float32), "bias")]
+g = helper.make_graph(nodes, "shapes2", [helper.make_tensor_value_info("X", TP.FLOAT, ["N", 6])],
+                      [helper.make_tensor_value_info("y", TP.FLOAT, ["N", 20])], inits)
+shapes2 = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("ai.onnx.ml", 2)])
+onnx.checker.check_model(shapes2)
+Xs = (rng.standard_normal((40, 6)) * 1.5).astype(np.float32)
+answers("shapes2", shapes2, Xs)
+
 # ai.onnx.ml opset 5 TreeEnsemble, which no converter writes yet: the random
 # forest regressor's trees rewritten into it (float and double), and a
 # hand-made tree of every mode (EQ, NEQ, MEMBER with NaN tracking);
