@@ -28,8 +28,8 @@ const modelsCompileUsage = `Usage:
   mlbox models compile [-o model.wasm] [--max-batch-rows N] MODEL_DIR
 
 Compiles the model in MODEL_DIR (an MLflow model directory: MLmodel and the
-model file, as mlflow.sklearn, mlflow.xgboost or mlflow.lightgbm save_model
-or "mlbox models download" write it) to a WebAssembly module of mlbox's
+model file, as mlflow.sklearn, mlflow.xgboost, mlflow.lightgbm or
+mlflow.onnx save_model or "mlbox models download" write it) to a WebAssembly module of mlbox's
 model ABI (docs/wasm-abi.md), the same module the server compiles when
 such a version is registered. The
 module is loaded and warmed as the server would before it is written.

@@ -270,10 +270,30 @@ type Linear struct {
 	W        []float64
 	B        []float64
 	AnyOrder bool
+	// FMA32 is onnxruntime's LinearClassifier and LinearRegressor: a
+	// float32 multiply-add per term in j order, then the bias in float32
+	// (acc = float32(acc + W·x), the product exact in float64 for float32
+	// W and x). AnyOrder does not apply.
+	FMA32 bool
 }
 
 func (s *Linear) Eval(v []float64) error {
 	n := len(s.In)
+	if s.FMA32 {
+		for k, o := range s.Out {
+			var acc float64
+			w := s.W[k*n : (k+1)*n]
+			for j, in := range s.In {
+				p := float64(w[j] * v[in]) // (the conversion keeps it from fusing)
+				acc = float64(float32(acc + p))
+			}
+			if s.B != nil {
+				acc = float64(float32(acc + s.B[k]))
+			}
+			v[o] = acc
+		}
+		return nil
+	}
 	for k, o := range s.Out {
 		var sum float64
 		w := s.W[k*n : (k+1)*n]

@@ -605,8 +605,10 @@ func perColumn(n *Node, cols int, attrs ...[]float64) error {
 	return nil
 }
 
-// linearScores adds the scores X·Wᵀ + b, rounded to float32.
-func (l *lowering) linearScores(n *Node, in []int, k int) ([]int, error) {
+// linearScores adds the scores X·Wᵀ + b as onnxruntime computes them: a
+// float32 multiply-add per term (for float32 inputs), rounded to float32.
+func (l *lowering) linearScores(n *Node, v *value, k int) ([]int, error) {
+	in := v.slots
 	coef, icpt := floats32(n.Attr("coefficients")), floats32(n.Attr("intercepts"))
 	if k < 1 || len(coef) != k*len(in) {
 		return nil, unsupported(n, "%d coefficients for %d outputs of %d columns", len(coef), k, len(in))
@@ -615,7 +617,7 @@ func (l *lowering) linearScores(n *Node, in []int, k int) ([]int, error) {
 		return nil, unsupported(n, "%d intercepts for %d outputs", len(icpt), k)
 	}
 	out := l.slots(k)
-	l.m.Steps = append(l.m.Steps, &ir.Linear{In: in, Out: out, W: coef, B: icpt, AnyOrder: true})
+	l.m.Steps = append(l.m.Steps, &ir.Linear{In: in, Out: out, W: coef, B: icpt, AnyOrder: true, FMA32: v.typ() == Float})
 	return l.round32(out), nil
 }
 
@@ -648,7 +650,7 @@ func (l *lowering) linearClassifier(n *Node) error {
 		}
 		k := len(v.slots)
 		s := l.slots(1)
-		l.m.Steps = append(l.m.Steps, &ir.Linear{In: v.slots, Out: s, W: c[k:], B: b, AnyOrder: true})
+		l.m.Steps = append(l.m.Steps, &ir.Linear{In: v.slots, Out: s, W: c[k:], B: b, AnyOrder: true, FMA32: v.typ() == Float})
 		p := l.slots(1)
 		l.m.Steps = append(l.m.Steps, &ir.Map{In: s, Out: p, Ops: []ir.Op{{Kind: ir.OpRound32}, {Kind: ir.OpLogistic}}})
 		p0 := l.slots(1)
@@ -659,7 +661,7 @@ func (l *lowering) linearClassifier(n *Node) error {
 		l.output(n, 1, &value{slots: scores})
 		return nil
 	}
-	scores, err := l.linearScores(n, v.slots, len(labels))
+	scores, err := l.linearScores(n, v, len(labels))
 	if err != nil {
 		return err
 	}
@@ -715,7 +717,7 @@ func (l *lowering) linearRegressor(n *Node) error {
 	if a := n.Attr("post_transform"); a != nil && string(a.S) != "NONE" {
 		return unsupported(n, "post_transform %s", a.S)
 	}
-	out, err := l.linearScores(n, v.slots, int(k))
+	out, err := l.linearScores(n, v, int(k))
 	if err != nil {
 		return err
 	}
@@ -1152,7 +1154,7 @@ func (l *lowering) matmul(n *Node) error {
 		}
 	}
 	out := l.slots(m)
-	l.m.Steps = append(l.m.Steps, &ir.Linear{In: v.slots, Out: out, W: W, AnyOrder: true})
+	l.m.Steps = append(l.m.Steps, &ir.Linear{In: v.slots, Out: out, W: W, AnyOrder: true, FMA32: v.typ() == Float})
 	if v.typ() == Float {
 		out = l.round32(out)
 	}
@@ -1220,7 +1222,7 @@ func (l *lowering) gemm(n *Node) error {
 		}
 	}
 	out := l.slots(m)
-	l.m.Steps = append(l.m.Steps, &ir.Linear{In: v.slots, Out: out, W: W, B: B, AnyOrder: true})
+	l.m.Steps = append(l.m.Steps, &ir.Linear{In: v.slots, Out: out, W: W, B: B, AnyOrder: true, FMA32: v.typ() == Float && alpha == 1 && beta == 1})
 	if v.typ() == Float {
 		out = l.round32(out)
 	}

@@ -96,9 +96,25 @@ func (g *gen) predict() error {
 		f.I32Const(int32(u))
 		f.Op(wasm.I32GeS)
 		f.If(wasm.Void)
-		for k := range u {
-			if err := g.row(k); err != nil {
+		if at := g.chainStep(); at >= 0 {
+			lin := g.steps[at].(*ir.Linear)
+			ins, accs := make([][]uint32, u), make([][]uint32, u)
+			for k := range u {
+				for range lin.In {
+					ins[k] = append(ins[k], f.Local(wasm.F64))
+				}
+				for range lin.Out {
+					accs[k] = append(accs[k], f.Local(wasm.F64))
+				}
+			}
+			if err := g.rowsAround(u, at, ins, accs); err != nil {
 				return err
+			}
+		} else {
+			for k := range u {
+				if err := g.row(k); err != nil {
+					return err
+				}
 			}
 		}
 		advance(u)
@@ -129,15 +145,133 @@ func (g *gen) predict() error {
 // row emits one row's body: row k of the current group (its input at
 // in + k·nf·8, its output at out + k·no·8).
 func (g *gen) row(k int) error {
-	f := g.f
-	m := g.m
-	nf, no := len(m.Inputs), len(m.Out)
-	for j := range nf {
-		f.LocalGet(g.in)
-		f.Mem(wasm.F64Load, uint32((k*nf+j)*8))
-		f.LocalSet(g.slot[j])
+	g.loadRow(k)
+	if err := g.emitSteps(0, len(g.steps)); err != nil {
+		return err
 	}
+	g.storeRow(k)
+	return nil
+}
+
+func (g *gen) loadRow(k int) {
+	nf := len(g.m.Inputs)
+	for j := range nf {
+		g.f.LocalGet(g.in)
+		g.f.Mem(wasm.F64Load, uint32((k*nf+j)*8))
+		g.f.LocalSet(g.slot[j])
+	}
+}
+
+func (g *gen) storeRow(k int) {
+	no := len(g.m.Out)
+	for o, s := range g.m.Out {
+		g.f.LocalGet(g.out)
+		g.f.LocalGet(g.slot[s])
+		g.f.Mem(wasm.F64Store, uint32((k*no+o)*8))
+	}
+}
+
+// chainStep returns the index of the model's one FMA32 dense layer when
+// the rows of an unrolled group can share it (see rowsAround), else -1:
+// no step after it reads a slot written before it, and no output is.
+func (g *gen) chainStep() int {
+	at := -1
 	for i, s := range g.steps {
+		if lin, ok := s.(*ir.Linear); ok && lin.FMA32 {
+			if at >= 0 {
+				return -1
+			}
+			at = i
+		}
+	}
+	if at < 0 {
+		return -1
+	}
+	late := map[int]bool{}
+	for _, s := range g.steps[at:] {
+		for _, w := range s.Writes() {
+			late[w] = true
+		}
+	}
+	for _, s := range g.steps[at+1:] {
+		for _, r := range s.Reads() {
+			if !late[r] {
+				return -1
+			}
+		}
+	}
+	for _, o := range g.m.Out {
+		if !late[o] {
+			return -1
+		}
+	}
+	return at
+}
+
+// rowsAround emits u rows whose FMA32 dense layer (step at) runs
+// interleaved: each row's float32 multiply-add chain is one long
+// dependency, so the rows' chains go side by side, term by term. The
+// steps before it run row by row, keeping the layer's inputs in locals
+// of the row; the steps after it, row by row from its outputs.
+func (g *gen) rowsAround(u, at int, ins, accs [][]uint32) error {
+	f := g.f
+	lin := g.steps[at].(*ir.Linear)
+	for k := range u {
+		g.loadRow(k)
+		if err := g.emitSteps(0, at); err != nil {
+			return err
+		}
+		for j, in := range lin.In {
+			f.LocalGet(g.slot[in])
+			f.LocalSet(ins[k][j])
+		}
+	}
+	n := len(lin.In)
+	for o := range lin.Out {
+		for j := range n {
+			for k := range u {
+				if j > 0 {
+					f.LocalGet(accs[k][o])
+				}
+				f.LocalGet(ins[k][j])
+				f.F64Const(lin.W[o*n+j])
+				f.Op(wasm.F64Mul)
+				if j > 0 {
+					f.Op(wasm.F64Add)
+				}
+				f.Op(wasm.F32DemoteF64)
+				f.Op(wasm.F64PromoteF32)
+				f.LocalSet(accs[k][o])
+			}
+		}
+		if lin.B != nil {
+			for k := range u {
+				f.LocalGet(accs[k][o])
+				f.F64Const(lin.B[o])
+				f.Op(wasm.F64Add)
+				f.Op(wasm.F32DemoteF64)
+				f.Op(wasm.F64PromoteF32)
+				f.LocalSet(accs[k][o])
+			}
+		}
+	}
+	for k := range u {
+		for o, s := range lin.Out {
+			f.LocalGet(accs[k][o])
+			f.LocalSet(g.slot[s])
+		}
+		if err := g.emitSteps(at+1, len(g.steps)); err != nil {
+			return err
+		}
+		g.storeRow(k)
+	}
+	return nil
+}
+
+// emitSteps emits steps [from, to) for the row in the slot locals.
+func (g *gen) emitSteps(from, to int) error {
+	for i := from; i < to; i++ {
+		s := g.steps[i]
 		var err error
 		switch s := s.(type) {
 		case *ir.Map:
@@ -158,11 +292,6 @@ func (g *gen) row(k int) error {
 		if err != nil {
 			return err
 		}
-	}
-	for o, s := range m.Out {
-		f.LocalGet(g.out)
-		f.LocalGet(g.slot[s])
-		f.Mem(wasm.F64Store, uint32((k*no+o)*8))
 	}
 	return nil
 }
@@ -396,6 +525,28 @@ func (g *gen) linear(s *ir.Linear) {
 	n := len(s.In)
 	// In any order: partial sums of about 6 products, which the processor
 	// adds in parallel, then their sum.
+	if s.FMA32 {
+		for k, o := range s.Out {
+			for j, in := range s.In {
+				f.LocalGet(g.slot[in])
+				f.F64Const(s.W[k*n+j])
+				f.Op(wasm.F64Mul)
+				if j > 0 {
+					f.Op(wasm.F64Add)
+				}
+				f.Op(wasm.F32DemoteF64)
+				f.Op(wasm.F64PromoteF32)
+			}
+			if s.B != nil {
+				f.F64Const(s.B[k])
+				f.Op(wasm.F64Add)
+				f.Op(wasm.F32DemoteF64)
+				f.Op(wasm.F64PromoteF32)
+			}
+			f.LocalSet(g.slot[o])
+		}
+		return
+	}
 	chunk := n
 	if s.AnyOrder && n >= 12 {
 		chunk = (n + (n+5)/6 - 1) / ((n + 5) / 6)

@@ -31,7 +31,7 @@ func foldScales(m *ir.Model) []ir.Step {
 	}
 	for li, s := range steps {
 		lin, ok := s.(*ir.Linear)
-		if !ok {
+		if !ok || lin.FMA32 {
 			continue
 		}
 		// The maps with trailing scales whose every output feeds this
@@ -106,4 +106,51 @@ func scaleWeight(w float64, mp *ir.Map, i int) float64 {
 		}
 	}
 	return w
+}
+
+// fuseMaps merges an element-wise step into the one that alone reads all
+// its outputs, column for column (a float32 rounding of the inputs and
+// the scaler after it): one pass over each column, with no slot between
+// the two, and a longer run of operations for mapStep to keep in float32.
+// The operations apply in the same order to the same values, so the
+// results are identical.
+func fuseMaps(steps []ir.Step, out []int) []ir.Step {
+	readers := map[int]int{}
+	writer := map[int]int{}
+	for i, s := range steps {
+		for _, r := range s.Reads() {
+			readers[r]++
+		}
+		for _, w := range s.Writes() {
+			writer[w] = i
+		}
+	}
+	for _, o := range out {
+		readers[o]++
+	}
+	steps = slices.Clone(steps)
+	for bi, s := range steps {
+		b, ok := s.(*ir.Map)
+		if !ok || len(b.In) == 0 {
+			continue
+		}
+		ai, ok := writer[b.In[0]]
+		if !ok || ai >= bi {
+			continue
+		}
+		a, ok := steps[ai].(*ir.Map)
+		if !ok || !slices.Equal(a.Out, b.In) {
+			continue
+		}
+		alone := true
+		for _, o := range a.Out {
+			alone = alone && readers[o] == 1
+		}
+		if !alone {
+			continue
+		}
+		steps[bi] = &ir.Map{In: a.In, Out: b.Out, Ops: append(slices.Clone(a.Ops), b.Ops...)}
+		steps[ai] = nil
+	}
+	return slices.DeleteFunc(steps, func(s ir.Step) bool { return s == nil })
 }

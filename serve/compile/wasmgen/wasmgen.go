@@ -79,7 +79,7 @@ func Generate(m *ir.Model, opts Options) ([]byte, error) {
 	if opts.RunMin == 0 {
 		opts.RunMin = 32
 	}
-	g := &gen{m: m, opts: opts, mod: wasm.NewModule(), steps: foldScales(m), exact32: map[int]bool{}}
+	g := &gen{m: m, opts: opts, mod: wasm.NewModule(), steps: fuseMaps(foldScales(m), m.Out), exact32: map[int]bool{}}
 	for _, s := range g.steps {
 		if mp, ok := s.(*ir.Map); ok && len(mp.Ops) > 0 && mp.Ops[len(mp.Ops)-1].Kind == ir.OpRound32 {
 			for _, o := range mp.Out {

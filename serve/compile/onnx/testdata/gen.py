@@ -291,6 +291,23 @@ onnx.checker.check_model(shapes2)
 Xs = (rng.standard_normal((40, 6)) * 1.5).astype(np.float32)
 answers("shapes2", shapes2, Xs)
 
+# More skl2onnx conversions docs/serving.md names: linear classifiers
+# without probabilities (SGDClassifier, LinearSVC, RidgeClassifier), PCA,
+# RobustScaler, SelectKBest, extra trees.
+from sklearn import decomposition, feature_selection
+from sklearn import linear_model as lm
+from sklearn import svm
+from sklearn.ensemble import ExtraTreesClassifier
+from sklearn.preprocessing import RobustScaler
+
+answers("sgd", to_onnx(lm.SGDClassifier(random_state=0).fit(X, y), X[:1], options={lm.SGDClassifier: {"zipmap": False}}), Xi)
+answers("linearsvc", to_onnx(svm.LinearSVC(random_state=0).fit(X, y), X[:1]), Xi)
+answers("ridgeclf", to_onnx(lm.RidgeClassifier().fit(X, y), X[:1]), Xi)
+answers("pca_lr", to_onnx(make_pipeline(decomposition.PCA(3, random_state=0), LogisticRegression(max_iter=500)).fit(X, y), X[:1]), Xi)
+answers("robust_ridge", to_onnx(make_pipeline(RobustScaler(), lm.Ridge()).fit(Xd, yd), Xd[:1]), Xd[:40])
+answers("selectk", to_onnx(make_pipeline(feature_selection.SelectKBest(k=2), LogisticRegression()).fit(X, y), X[:1]), Xi)
+answers("extratrees", to_onnx(ExtraTreesClassifier(n_estimators=5, max_depth=4, random_state=0).fit(X, y), X[:1]), Xi)
+
 # ai.onnx.ml opset 5 TreeEnsemble, which no converter writes yet: the random
 # forest regressor's trees rewritten into it (float and double), and a
 # hand-made tree of every mode (EQ, NEQ, MEMBER with NaN tracking);
