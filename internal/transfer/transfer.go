@@ -1364,15 +1364,21 @@ func (c *copier) version(ctx context.Context, v ModelVersion) (string, error) {
 	if v.RunLink != "" {
 		req["run_link"] = v.RunLink
 	}
-	var out struct {
-		Version ModelVersion `json:"model_version"`
-	}
-	if err := c.tgt.Call(ctx, "POST", "/api/2.0/mlflow/model-versions/create", req, &out); err != nil {
+	// A cut-off export may have created this version without recording it:
+	// take that one rather than make a second.
+	run, _ := req["run_id"].(string)
+	tv, err := c.unrecordedVersion(ctx, v.Name, run, src)
+	if err != nil {
 		return "", err
 	}
-	tv := out.Version.Version
-	if err := c.setLedger(ctx, key, tv); err != nil {
-		return "", err
+	if tv == "" {
+		var out struct {
+			Version ModelVersion `json:"model_version"`
+		}
+		if err := c.tgt.Call(ctx, "POST", "/api/2.0/mlflow/model-versions/create", req, &out); err != nil {
+			return "", err
+		}
+		tv = out.Version.Version
 	}
 	if v.CurrentStage != "" && v.CurrentStage != "None" {
 		if err := c.tgt.Call(ctx, "POST", "/api/2.0/mlflow/model-versions/transition-stage",
@@ -1380,8 +1386,52 @@ func (c *copier) version(ctx context.Context, v ModelVersion) (string, error) {
 			return "", err
 		}
 	}
+	// Recorded last: a version in the ledger is complete.
+	if err := c.setLedger(ctx, key, tv); err != nil {
+		return "", err
+	}
 	c.stats.Versions.Add(1)
 	return tv, nil
+}
+
+// unrecordedVersion returns the target's version of model name for run
+// and source that no ledger entry claims: one an export created and was
+// cut off before recording. The run is one this export created in the
+// target, so no one else's version points at it. "" when there is none
+// (or no run to tell by).
+func (c *copier) unrecordedVersion(ctx context.Context, name, run, source string) (string, error) {
+	if run == "" || strings.ContainsAny(name, `'\`) {
+		return "", nil
+	}
+	claimed := map[string]bool{}
+	prefix := "version/" + name + "/"
+	c.mu.Lock()
+	for k, v := range c.ledger {
+		if strings.HasPrefix(k, prefix) {
+			id, _, _ := strings.Cut(v, " ")
+			claimed[id] = true
+		}
+	}
+	c.mu.Unlock()
+	q := url.Values{"filter": {fmt.Sprintf("name='%s' and run_id='%s'", name, run)}, "max_results": {"1000"}}
+	var out struct {
+		ModelVersions []ModelVersion `json:"model_versions"`
+	}
+	if err := c.tgt.Call(ctx, "GET", "/api/2.0/mlflow/model-versions/search?"+q.Encode(), nil, &out); err != nil {
+		return "", err
+	}
+	best := ""
+	for _, mv := range out.ModelVersions {
+		if mv.Name != name || mv.RunID != run || mv.Source != source || claimed[mv.Version] {
+			continue
+		}
+		if n, err := strconv.Atoi(mv.Version); err == nil {
+			if b, _ := strconv.Atoi(best); best == "" || n < b {
+				best = mv.Version
+			}
+		}
+	}
+	return best, nil
 }
 
 // Summary is a one-paragraph account of a transfer.
