@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"strconv"
 	"syscall"
+
+	"mlbox/store"
 )
 
 // registerHealthMetrics exports the state /readyz reports: the free space
@@ -40,9 +42,8 @@ func (a *App) noSpaceError(err error) *apiError {
 		where = a.cfg.DataDir
 	}
 	free := "unknown"
-	var st syscall.Statfs_t
-	if syscall.Statfs(where, &st) == nil {
-		free = strconv.FormatUint(st.Bavail*uint64(st.Bsize), 10) + " bytes"
+	if n, err := store.DiskFreeAt(where); err == nil {
+		free = strconv.FormatUint(n, 10) + " bytes"
 	}
 	return &apiError{http.StatusInsufficientStorage, "RESOURCE_EXHAUSTED",
 		"the disk holding " + where + " is full (" + free + " free): " + err.Error()}

@@ -39,13 +39,7 @@ type readOnlyState struct {
 }
 
 // DiskFree returns the bytes free for the store's data dir.
-func (s *Store) DiskFree() (uint64, error) {
-	var st syscall.Statfs_t
-	if err := syscall.Statfs(s.dataDir, &st); err != nil {
-		return 0, err
-	}
-	return st.Bavail * uint64(st.Bsize), nil
-}
+func (s *Store) DiskFree() (uint64, error) { return DiskFreeAt(s.dataDir) }
 
 // ReadOnly reports whether writes are refused, and why.
 func (s *Store) ReadOnly() (bool, string) {
