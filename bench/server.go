@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -13,6 +12,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"mlbox/bench/internal/benchutil"
 )
 
 // server is an mlbox process started by the driver.
@@ -35,7 +36,7 @@ func startServer(ctx context.Context, cfg *config) (*server, error) {
 	if !strings.ContainsRune(bin, filepath.Separator) {
 		bin = "." + string(filepath.Separator) + bin // exec would search $PATH otherwise
 	}
-	port, err := freePort()
+	port, err := benchutil.Port()
 	if err != nil {
 		return nil, fmt.Errorf("finding a free port: %w", err)
 	}
@@ -156,15 +157,6 @@ func (s *server) cpuTime() (time.Duration, bool) {
 		return 0, false
 	}
 	return procCPUTime(s.cmd.Process.Pid)
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 // procCPUTime reads utime+stime of a process from /proc (Linux only).

@@ -5,7 +5,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -14,6 +13,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"mlbox/bench/internal/benchutil"
 )
 
 // proc is a server process the driver started, in its own process group
@@ -121,15 +122,6 @@ func (p *proc) logTail() string {
 	return "--- " + p.name + " log (tail) ---\n" + string(data) + "\n"
 }
 
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
 // binPath makes a relative path executable by exec (which would search
 // $PATH for a bare name).
 func binPath(p string) (string, error) {
@@ -146,7 +138,7 @@ func startMlbox(ctx context.Context, cfg *config, tmp string) (*proc, error) {
 	if err != nil {
 		return nil, fmt.Errorf("mlbox binary: %w (build it with `make build`, or pass --mlbox PATH or --url URL)", err)
 	}
-	port, err := freePort()
+	port, err := benchutil.Port()
 	if err != nil {
 		return nil, err
 	}
@@ -225,7 +217,7 @@ func startMLflow(ctx context.Context, cfg *config, tmp, modelDir string) (*proc,
 			return nil, fmt.Errorf("training the baseline: %v\n%s", err, out)
 		}
 	}
-	port, err := freePort()
+	port, err := benchutil.Port()
 	if err != nil {
 		return nil, err
 	}

@@ -21,7 +21,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -34,6 +33,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"mlbox/bench/internal/benchutil"
 )
 
 var (
@@ -216,17 +217,8 @@ type proc struct {
 	log    *bytes.Buffer
 }
 
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
 func start(bin, data string) (*proc, time.Time, error) {
-	port, err := freePort()
+	port, err := benchutil.Port()
 	if err != nil {
 		return nil, time.Time{}, err
 	}

@@ -5,17 +5,27 @@ package benchutil
 import (
 	"net"
 	"slices"
+	"strconv"
 	"time"
 )
 
 // FreePort returns a free 127.0.0.1:port address.
 func FreePort() string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	p, err := Port()
 	if err != nil {
 		panic(err)
 	}
+	return "127.0.0.1:" + strconv.Itoa(p)
+}
+
+// Port returns a free TCP port on 127.0.0.1.
+func Port() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
 	defer l.Close()
-	return l.Addr().String()
+	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 // Median is the median of some durations (the upper one of an even count).

@@ -130,9 +130,9 @@ func floats32(a *Attribute) []float64 {
 }
 
 // Lower turns a model into the model description. It handles graphs of
-// one float tensor input [N, F] through the operators listed in
-// docs/serving.md; anything else is an *ir.UnsupportedError naming the
-// node.
+// one input [N, F] or several of one column each (numbers or strings)
+// through the operators listed in docs/serving.md; anything else is an
+// *ir.UnsupportedError naming the node.
 func Lower(m *Model) (*Lowered, error) {
 	g := m.Graph
 	inits := map[string]*Tensor{}
