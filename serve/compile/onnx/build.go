@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 
 	"mlbox/serve/compile/ir"
@@ -83,31 +84,8 @@ type lowering struct {
 	zero  int            // a slot holding 0, once made (-1 before)
 }
 
-func slicesEqual(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
-}
-
-func (l *lowering) slots(n int) []int {
-	out := make([]int, n)
-	for i := range out {
-		out[i] = l.m.NSlots
-		l.m.NSlots++
-	}
-	return out
-}
-
 func (l *lowering) round32(in []int) []int {
-	out := l.slots(len(in))
-	l.m.Steps = append(l.m.Steps, &ir.Map{In: in, Out: out, Ops: []ir.Op{{Kind: ir.OpRound32}}})
-	return out
+	return l.m.Map(in, []ir.Op{{Kind: ir.OpRound32}})
 }
 
 func unsupported(n *Node, format string, args ...any) error {
@@ -214,7 +192,7 @@ func Lower(m *Model) (*Lowered, error) {
 	if l.m.Task == "" { // a network without a classifier's label: a regressor
 		l.m.Task, l.m.PredictFn = ir.Regression, ir.PredictLabel
 	}
-	if l.labelOf != nil && !slicesEqual(l.labelOf, l.m.Out) {
+	if l.labelOf != nil && !slices.Equal(l.labelOf, l.m.Out) {
 		return nil, ir.Unsupportedf("the label is the arg max of other values than the scores output")
 	}
 	if l.m.Task == ir.Classification && len(l.m.Labels) != len(l.m.Out) {
@@ -359,7 +337,7 @@ func (l *lowering) node(n *Node) error {
 		if err := perColumn(n, len(v.slots), off, scale); err != nil {
 			return err
 		}
-		out := l.slots(len(v.slots))
+		out := l.m.Alloc(len(v.slots))
 		var ops []ir.Op
 		if v.typ() != Float {
 			ops = append(ops, ir.Op{Kind: ir.OpRound32})
@@ -373,7 +351,7 @@ func (l *lowering) node(n *Node) error {
 		if ops == nil {
 			ops = []ir.Op{{Kind: ir.OpRound32}}
 		}
-		l.m.Steps = append(l.m.Steps, &ir.Map{In: v.slots, Out: out, Ops: ops})
+		l.m.Add(&ir.Map{In: v.slots, Out: out, Ops: ops})
 		l.output(n, 0, v.like(out, Float))
 	case "ai.onnx.ml/Imputer":
 		v, err := l.numeric(n, 0)
@@ -398,8 +376,7 @@ func (l *lowering) node(n *Node) error {
 		if err := perColumn(n, len(v.slots), vals); err != nil || vals == nil {
 			return unsupported(n, "imputed values for %d columns needed", len(v.slots))
 		}
-		out := l.slots(len(v.slots))
-		l.m.Steps = append(l.m.Steps, &ir.Map{In: v.slots, Out: out, Ops: []ir.Op{{Kind: ir.OpReplace, Vals: vals, Match: match}}})
+		out := l.m.Map(v.slots, []ir.Op{{Kind: ir.OpReplace, Vals: vals, Match: match}})
 		l.output(n, 0, v.like(out, v.typ()))
 	case "ai.onnx.ml/LinearClassifier":
 		return l.linearClassifier(n)
@@ -423,8 +400,8 @@ func (l *lowering) node(n *Node) error {
 		if norm != "L1" || l.m.Task != ir.Classification || !l.m.HasProba {
 			return unsupported(n, "norm %s (mlbox normalizes probabilities with L1)", norm)
 		}
-		out := l.slots(len(v.slots))
-		l.m.Steps = append(l.m.Steps, &ir.Normalize{In: v.slots, Out: out, Zero: ir.ZeroDivide})
+		out := l.m.Alloc(len(v.slots))
+		l.m.Add(&ir.Normalize{In: v.slots, Out: out, Zero: ir.ZeroDivide})
 		l.output(n, 0, &value{slots: l.round32(out)})
 	case "ai.onnx.ml/OneHotEncoder":
 		return l.oneHotEncoder(n)
@@ -439,8 +416,7 @@ func (l *lowering) node(n *Node) error {
 		if a := n.Attr("threshold"); a != nil {
 			t = float64(a.F)
 		}
-		out := l.slots(len(v.slots))
-		l.m.Steps = append(l.m.Steps, &ir.Map{In: v.slots, Out: out, Ops: []ir.Op{{Kind: ir.OpGreater, Vals: []float64{t}}}})
+		out := l.m.Map(v.slots, []ir.Op{{Kind: ir.OpGreater, Vals: []float64{t}}})
 		l.output(n, 0, v.like(out, v.typ()))
 	case "ai.onnx.ml/FeatureVectorizer":
 		return l.featureVectorizer(n)
@@ -460,8 +436,7 @@ func (l *lowering) node(n *Node) error {
 		if v.typ() == Int64 && n.OpType != "Relu" && n.OpType != "Abs" {
 			return unsupported(n, "on integers")
 		}
-		out := l.slots(len(v.slots))
-		l.m.Steps = append(l.m.Steps, &ir.Map{In: v.slots, Out: out, Ops: l.rounded(v.typ(), op)})
+		out := l.m.Map(v.slots, l.rounded(v.typ(), op))
 		l.output(n, 0, v.like(out, v.typ()))
 	case "/Clip":
 		return l.clip(n)
@@ -478,8 +453,8 @@ func (l *lowering) node(n *Node) error {
 		if len(v.shape()) != 1 || v.typ() == Int64 {
 			return unsupported(n, "softmax of a %s tensor of shape %v", v.typ(), v.shape())
 		}
-		out := l.slots(len(v.slots))
-		l.m.Steps = append(l.m.Steps, &ir.Softmax{In: v.slots, Out: out})
+		out := l.m.Alloc(len(v.slots))
+		l.m.Add(&ir.Softmax{In: v.slots, Out: out})
 		if v.typ() == Float {
 			out = l.round32(out)
 		}
@@ -616,8 +591,8 @@ func (l *lowering) linearScores(n *Node, v *value, k int) ([]int, error) {
 	if icpt != nil && len(icpt) != k {
 		return nil, unsupported(n, "%d intercepts for %d outputs", len(icpt), k)
 	}
-	out := l.slots(k)
-	l.m.Steps = append(l.m.Steps, &ir.Linear{In: in, Out: out, W: coef, B: icpt, AnyOrder: true, FMA32: v.typ() == Float})
+	out := l.m.Alloc(k)
+	l.m.Add(&ir.Linear{In: in, Out: out, W: coef, B: icpt, AnyOrder: true, FMA32: v.typ() == Float})
 	return l.round32(out), nil
 }
 
@@ -649,12 +624,12 @@ func (l *lowering) linearClassifier(n *Node) error {
 			b = icpt[1:]
 		}
 		k := len(v.slots)
-		s := l.slots(1)
-		l.m.Steps = append(l.m.Steps, &ir.Linear{In: v.slots, Out: s, W: c[k:], B: b, AnyOrder: true, FMA32: v.typ() == Float})
-		p := l.slots(1)
-		l.m.Steps = append(l.m.Steps, &ir.Map{In: s, Out: p, Ops: []ir.Op{{Kind: ir.OpRound32}, {Kind: ir.OpLogistic}}})
-		p0 := l.slots(1)
-		l.m.Steps = append(l.m.Steps, &ir.Map{In: p, Out: p0, Ops: []ir.Op{{Kind: ir.OpMul, Vals: []float64{-1}}, {Kind: ir.OpAdd, Vals: []float64{1}}, {Kind: ir.OpRound32}}})
+		s := l.m.Alloc(1)
+		l.m.Add(&ir.Linear{In: v.slots, Out: s, W: c[k:], B: b, AnyOrder: true, FMA32: v.typ() == Float})
+		p := l.m.Alloc(1)
+		l.m.Add(&ir.Map{In: s, Out: p, Ops: []ir.Op{{Kind: ir.OpRound32}, {Kind: ir.OpLogistic}}})
+		p0 := l.m.Alloc(1)
+		l.m.Add(&ir.Map{In: p, Out: p0, Ops: []ir.Op{{Kind: ir.OpMul, Vals: []float64{-1}}, {Kind: ir.OpAdd, Vals: []float64{1}}, {Kind: ir.OpRound32}}})
 		scores := []int{p0[0], l.round32(p)[0]}
 		l.m.HasProba = true
 		l.output(n, 0, &value{slots: scores, label: true})
@@ -668,12 +643,11 @@ func (l *lowering) linearClassifier(n *Node) error {
 	switch post {
 	case "NONE":
 	case "LOGISTIC":
-		out := l.slots(len(scores))
-		l.m.Steps = append(l.m.Steps, &ir.Map{In: scores, Out: out, Ops: []ir.Op{{Kind: ir.OpLogistic}}})
+		out := l.m.Map(scores, []ir.Op{{Kind: ir.OpLogistic}})
 		scores, l.m.HasProba = l.round32(out), true
 	case "SOFTMAX":
-		out := l.slots(len(scores))
-		l.m.Steps = append(l.m.Steps, &ir.Softmax{In: scores, Out: out})
+		out := l.m.Alloc(len(scores))
+		l.m.Add(&ir.Softmax{In: scores, Out: out})
 		scores, l.m.HasProba = l.round32(out), true
 	default:
 		return unsupported(n, "post_transform %s", post)
@@ -970,9 +944,9 @@ func (l *lowering) treeEnsemble(n *Node, classifier bool) error {
 	if agg := n.Attr("aggregate_function"); agg != nil && string(agg.S) != "SUM" {
 		return unsupported(n, "aggregate_function %s", agg.S)
 	}
-	raw := l.slots(scoresN)
+	raw := l.m.Alloc(scoresN)
 	ts.Out = raw
-	l.m.Steps = append(l.m.Steps, ts)
+	l.m.Add(ts)
 	scores := raw
 	if base := baseVals; base != nil {
 		if len(base) != scoresN && !(binary && len(base) == 2) {
@@ -981,8 +955,8 @@ func (l *lowering) treeEnsemble(n *Node, classifier bool) error {
 		if binary {
 			base = base[len(base)-1:]
 		}
-		out := l.slots(scoresN)
-		l.m.Steps = append(l.m.Steps, &ir.Map{In: raw, Out: out, Ops: []ir.Op{{Kind: ir.OpAdd, Vals: base}, {Kind: ir.OpRound32}}})
+		out := l.m.Alloc(scoresN)
+		l.m.Add(&ir.Map{In: raw, Out: out, Ops: []ir.Op{{Kind: ir.OpAdd, Vals: base}, {Kind: ir.OpRound32}}})
 		scores = out
 	}
 	post := "NONE"
@@ -1006,18 +980,18 @@ func (l *lowering) treeEnsemble(n *Node, classifier bool) error {
 		neg := ir.Op{Kind: ir.OpMul, Vals: []float64{-1}}
 		switch {
 		case post == "LOGISTIC" && !allPos:
-			p := l.slots(1)
-			l.m.Steps = append(l.m.Steps, &ir.Map{In: s, Out: p, Ops: []ir.Op{{Kind: ir.OpLogistic}, {Kind: ir.OpRound32}}})
+			p := l.m.Alloc(1)
+			l.m.Add(&ir.Map{In: s, Out: p, Ops: []ir.Op{{Kind: ir.OpLogistic}, {Kind: ir.OpRound32}}})
 			s, l.m.HasProba = p, true
 			fallthrough
 		case post == "NONE" && allPos:
-			first := l.slots(1)
-			l.m.Steps = append(l.m.Steps, &ir.Map{In: s, Out: first, Ops: []ir.Op{neg, {Kind: ir.OpAdd, Vals: []float64{1}}, {Kind: ir.OpRound32}}})
+			first := l.m.Alloc(1)
+			l.m.Add(&ir.Map{In: s, Out: first, Ops: []ir.Op{neg, {Kind: ir.OpAdd, Vals: []float64{1}}, {Kind: ir.OpRound32}}})
 			scores = []int{first[0], s[0]}
 			l.m.HasProba = l.m.HasProba || post == "NONE"
 		case post == "NONE":
-			first := l.slots(1)
-			l.m.Steps = append(l.m.Steps, &ir.Map{In: s, Out: first, Ops: []ir.Op{neg}})
+			first := l.m.Alloc(1)
+			l.m.Add(&ir.Map{In: s, Out: first, Ops: []ir.Op{neg}})
 			scores = []int{first[0], s[0]}
 		default:
 			// LOGISTIC with all weights >= 0 labels by s > 0.5 on the raw
@@ -1026,12 +1000,11 @@ func (l *lowering) treeEnsemble(n *Node, classifier bool) error {
 		}
 	case post == "NONE":
 	case post == "SOFTMAX":
-		out := l.slots(len(scores))
-		l.m.Steps = append(l.m.Steps, &ir.Softmax{In: scores, Out: out})
+		out := l.m.Alloc(len(scores))
+		l.m.Add(&ir.Softmax{In: scores, Out: out})
 		scores, l.m.HasProba = l.round32(out), true
 	case post == "LOGISTIC":
-		out := l.slots(len(scores))
-		l.m.Steps = append(l.m.Steps, &ir.Map{In: scores, Out: out, Ops: []ir.Op{{Kind: ir.OpLogistic}, {Kind: ir.OpRound32}}})
+		out := l.m.Map(scores, []ir.Op{{Kind: ir.OpLogistic}, {Kind: ir.OpRound32}})
 		scores, l.m.HasProba = out, true
 	default:
 		return unsupported(n, "post_transform %s", post)
@@ -1074,8 +1047,7 @@ func (l *lowering) arith(n *Node) error {
 	if constFirst && n.OpType == "Sub" { // c - x = -x + c, one rounding
 		ops = l.rounded(row.typ(), ir.Op{Kind: ir.OpMul, Vals: []float64{-1}}, ir.Op{Kind: ir.OpAdd, Vals: vals})
 	}
-	out := l.slots(len(row.slots))
-	l.m.Steps = append(l.m.Steps, &ir.Map{In: row.slots, Out: out, Ops: ops})
+	out := l.m.Map(row.slots, ops)
 	l.output(n, 0, row.like(out, row.typ()))
 	return nil
 }
@@ -1153,8 +1125,8 @@ func (l *lowering) matmul(n *Node) error {
 			W[j*k+i] = w[i*m+j]
 		}
 	}
-	out := l.slots(m)
-	l.m.Steps = append(l.m.Steps, &ir.Linear{In: v.slots, Out: out, W: W, AnyOrder: true, FMA32: v.typ() == Float})
+	out := l.m.Alloc(m)
+	l.m.Add(&ir.Linear{In: v.slots, Out: out, W: W, AnyOrder: true, FMA32: v.typ() == Float})
 	if v.typ() == Float {
 		out = l.round32(out)
 	}
@@ -1221,8 +1193,8 @@ func (l *lowering) gemm(n *Node) error {
 			B[j] = beta * cb[min(j, size-1)]
 		}
 	}
-	out := l.slots(m)
-	l.m.Steps = append(l.m.Steps, &ir.Linear{In: v.slots, Out: out, W: W, B: B, AnyOrder: true, FMA32: v.typ() == Float && alpha == 1 && beta == 1})
+	out := l.m.Alloc(m)
+	l.m.Add(&ir.Linear{In: v.slots, Out: out, W: W, B: B, AnyOrder: true, FMA32: v.typ() == Float && alpha == 1 && beta == 1})
 	if v.typ() == Float {
 		out = l.round32(out)
 	}

@@ -50,8 +50,8 @@ func (l *lowering) cast(n *Node) error {
 	}
 	out := v.slots
 	if ops != nil {
-		out = l.slots(len(v.slots))
-		l.m.Steps = append(l.m.Steps, &ir.Map{In: v.slots, Out: out, Ops: ops})
+		out = l.m.Alloc(len(v.slots))
+		l.m.Add(&ir.Map{In: v.slots, Out: out, Ops: ops})
 	}
 	l.output(n, 0, v.like(out, dst))
 	return nil
@@ -134,8 +134,8 @@ func (l *lowering) oneHotEncoder(n *Node) error {
 	}
 	in := v.slots
 	if t := v.typ(); t == Float || t == Double { // onnxruntime casts to int64
-		in = l.slots(len(v.slots))
-		l.m.Steps = append(l.m.Steps, &ir.Map{In: v.slots, Out: in, Ops: []ir.Op{{Kind: ir.OpTrunc}}})
+		in = l.m.Alloc(len(v.slots))
+		l.m.Add(&ir.Map{In: v.slots, Out: in, Ops: []ir.Op{{Kind: ir.OpTrunc}}})
 	}
 	unknown := ir.UnknownIgnore
 	if a := n.Attr("zeros"); a != nil && a.I == 0 {
@@ -147,8 +147,8 @@ func (l *lowering) oneHotEncoder(n *Node) error {
 	}
 	res := &value{dims: append(append([]int{}, v.shape()...), c), elem: Float}
 	for i, s := range in {
-		out := l.slots(c)
-		l.m.Steps = append(l.m.Steps, &ir.OneHot{In: s, Cats: l.codes(&k, v, i), Cols: cols, Out: out,
+		out := l.m.Alloc(c)
+		l.m.Add(&ir.OneHot{In: s, Cats: l.codes(&k, v, i), Cols: cols, Out: out,
 			Unknown: unknown, Column: l.columnName(n, v, i)})
 		res.slots = append(res.slots, out...)
 	}
@@ -277,11 +277,11 @@ func (l *lowering) labelEncoder(n *Node) error {
 	}
 	res := v.like(nil, elem)
 	for i, s := range v.slots {
-		hot := l.slots(nk + 1)
-		l.m.Steps = append(l.m.Steps, &ir.OneHot{In: s, Cats: l.codes(&k, v, i), Cols: cols, Out: hot,
+		hot := l.m.Alloc(nk + 1)
+		l.m.Add(&ir.OneHot{In: s, Cats: l.codes(&k, v, i), Cols: cols, Out: hot,
 			Unknown: ir.UnknownColumn, UnknownCol: nk, Column: l.columnName(n, v, i)})
-		out := l.slots(1)
-		l.m.Steps = append(l.m.Steps, &ir.Linear{In: hot, Out: out, W: w})
+		out := l.m.Alloc(1)
+		l.m.Add(&ir.Linear{In: hot, Out: out, W: w})
 		res.slots = append(res.slots, out[0])
 	}
 	l.output(n, 0, res)
@@ -291,10 +291,7 @@ func (l *lowering) labelEncoder(n *Node) error {
 // zeroSlot returns a slot that holds 0.
 func (l *lowering) zeroSlot() int {
 	if l.zero < 0 {
-		out := l.slots(1)
-		l.m.Steps = append(l.m.Steps, &ir.Map{In: []int{0}, Out: out,
-			Ops: []ir.Op{{Kind: ir.OpIsMissing, Match: math.NaN()}, {Kind: ir.OpMul, Vals: []float64{0}}}})
-		l.zero = out[0]
+		l.zero = l.m.Map([]int{0}, []ir.Op{{Kind: ir.OpIsMissing, Match: math.NaN()}, {Kind: ir.OpMul, Vals: []float64{0}}})[0]
 	}
 	return l.zero
 }
@@ -369,8 +366,8 @@ func (l *lowering) clip(n *Node) error {
 	}
 	out := v.slots
 	if ops != nil {
-		out = l.slots(len(v.slots))
-		l.m.Steps = append(l.m.Steps, &ir.Map{In: v.slots, Out: out, Ops: ops})
+		out = l.m.Alloc(len(v.slots))
+		l.m.Add(&ir.Map{In: v.slots, Out: out, Ops: ops})
 	}
 	l.output(n, 0, v.like(out, v.typ()))
 	return nil
@@ -442,12 +439,12 @@ func (l *lowering) reduceSum(n *Node) error {
 	}
 	res := &value{dims: out, elem: v.typ()}
 	for _, g := range groups {
-		o := l.slots(1)
+		o := l.m.Alloc(1)
 		w := make([]float64, len(g))
 		for i := range w {
 			w[i] = 1
 		}
-		l.m.Steps = append(l.m.Steps, &ir.Linear{In: g, Out: o, W: w, AnyOrder: true})
+		l.m.Add(&ir.Linear{In: g, Out: o, W: w, AnyOrder: true})
 		if v.typ() == Float {
 			o = l.round32(o)
 		}

@@ -276,9 +276,9 @@ func (l *lowering) treeEnsemble5(n *Node) error {
 	if len(ts.Trees) == 0 {
 		return unsupported(n, "no trees")
 	}
-	out := l.slots(b.nOut)
+	out := l.m.Alloc(b.nOut)
 	ts.Out = out
-	l.m.Steps = append(l.m.Steps, ts)
+	l.m.Add(ts)
 	post := int64(0)
 	if a := n.Attr("post_transform"); a != nil {
 		post = a.I
@@ -290,12 +290,11 @@ func (l *lowering) treeEnsemble5(n *Node) error {
 	switch post {
 	case 0:
 	case 1:
-		lg := l.slots(len(out))
-		l.m.Steps = append(l.m.Steps, &ir.Map{In: out, Out: lg, Ops: []ir.Op{{Kind: ir.OpLogistic}}})
+		lg := l.m.Map(out, []ir.Op{{Kind: ir.OpLogistic}})
 		out = lg
 	case 2:
-		sm := l.slots(len(out))
-		l.m.Steps = append(l.m.Steps, &ir.Softmax{In: out, Out: sm})
+		sm := l.m.Alloc(len(out))
+		l.m.Add(&ir.Softmax{In: out, Out: sm})
 		out = sm
 	default:
 		return unsupported(n, "post_transform %d", post)
