@@ -700,6 +700,27 @@ func (l *lowering) linearRegressor(n *Node) error {
 	return nil
 }
 
+// hold is x as a tree ensemble holds a threshold or a sum: a float32, or
+// a double (dbl).
+func hold(x float64, dbl bool) float64 {
+	if dbl {
+		return x
+	}
+	return float64(float32(x))
+}
+
+// below is the largest value below t in the ensemble's type: x < t is
+// x <= below(t).
+func below(t float64, dbl bool) float64 {
+	if !dbl {
+		return prev32(float32(t))
+	}
+	if math.IsNaN(t) || math.IsInf(t, -1) {
+		return t
+	}
+	return math.Nextafter(t, math.Inf(-1))
+}
+
 // prev32 is the largest float32 below t (as a float64): x < t is x <= prev32(t)
 // for a float32 x.
 func prev32(t float32) float64 {
@@ -778,22 +799,6 @@ func (l *lowering) treeEnsemble(n *Node, classifier bool) error {
 	if err != nil {
 		return err
 	}
-	// round is how a threshold or sum is held: float32, or double.
-	round := func(x float64) float64 {
-		if dbl {
-			return x
-		}
-		return float64(float32(x))
-	}
-	below := func(t float64) float64 { // the largest value below t
-		if dbl {
-			if math.IsNaN(t) || math.IsInf(t, -1) {
-				return t
-			}
-			return math.Nextafter(t, math.Inf(-1))
-		}
-		return prev32(float32(t))
-	}
 	// Outputs: classes or targets.
 	var labels []json.RawMessage
 	nOut := 0
@@ -866,7 +871,7 @@ func (l *lowering) treeEnsemble(n *Node, classifier bool) error {
 			c = 0
 		}
 		// Several weights of one leaf and class add up in float32 (or double).
-		w[c] = round(w[c] + wv[i])
+		w[c] = hold(w[c]+wv[i], dbl)
 	}
 	ts := &ir.Trees{In: v.slots, Float32: !dbl, Accum32: !dbl, Base: make([]float64, scoresN)}
 	for _, tid := range order {
@@ -916,17 +921,17 @@ func (l *lowering) treeEnsemble(n *Node, classifier bool) error {
 			if err != nil {
 				return err
 			}
-			tt := round(thr[i])
+			tt := hold(thr[i], dbl)
 			trueLeft := true
 			switch mode {
 			case "BRANCH_LEQ":
 				tr.Threshold[x] = tt
 			case "BRANCH_LT":
-				tr.Threshold[x] = below(tt)
+				tr.Threshold[x] = below(tt, dbl)
 			case "BRANCH_GT": // x > t: not x <= t
 				tr.Threshold[x], trueLeft = tt, false
 			case "BRANCH_GTE": // x >= t: not x < t
-				tr.Threshold[x], trueLeft = below(tt), false
+				tr.Threshold[x], trueLeft = below(tt, dbl), false
 			default:
 				return unsupported(n, "node mode %s", mode)
 			}

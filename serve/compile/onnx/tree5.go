@@ -59,23 +59,6 @@ func (b *tree5) add() (int32, error) {
 	return i, nil
 }
 
-func (b *tree5) hold(x float64) float64 {
-	if b.dbl {
-		return x
-	}
-	return float64(float32(x))
-}
-
-func (b *tree5) below(t float64) float64 {
-	if b.dbl {
-		if math.IsNaN(t) || math.IsInf(t, -1) {
-			return t
-		}
-		return math.Nextafter(t, math.Inf(-1))
-	}
-	return prev32(float32(t))
-}
-
 // ref is a child: a node or a leaf index.
 type ref struct {
 	id   int64
@@ -111,7 +94,7 @@ func (b *tree5) build(r ref, depth int) (int32, error) {
 	}
 	yes, no := ref{b.trueIDs[id], b.trueLeaf[id] == 1}, ref{b.falseIDs[id], b.falseLeaf[id] == 1}
 	nanYes := b.tracks != nil && b.tracks[id] == 1
-	t := b.hold(b.splits[id])
+	t := hold(b.splits[id], b.dbl)
 	switch b.modes[id] {
 	case mode5LEQ, mode5LT, mode5GTE, mode5GT:
 		i, err := b.add()
@@ -122,11 +105,11 @@ func (b *tree5) build(r ref, depth int) (int32, error) {
 		thr := t
 		switch b.modes[id] {
 		case mode5LT:
-			thr = b.below(t)
+			thr = below(t, b.dbl)
 		case mode5GT: // x > t: not x <= t
 			left, right = no, yes
 		case mode5GTE: // x >= t: not x < t
-			thr, left, right = b.below(t), no, yes
+			thr, left, right = below(t, b.dbl), no, yes
 		}
 		b.tr.Feature[i], b.tr.Threshold[i] = int32(f), thr
 		b.tr.MissingLeft[i] = nanYes == (left == yes)
@@ -147,7 +130,7 @@ func (b *tree5) build(r ref, depth int) (int32, error) {
 	case mode5Member:
 		set := make([]float64, len(b.sets[id]))
 		for k, v := range b.sets[id] {
-			set[k] = b.hold(v)
+			set[k] = hold(v, b.dbl)
 		}
 		return b.equal(int32(f), set, yes, no, nanYes, depth)
 	}
@@ -170,7 +153,7 @@ func (b *tree5) equal(f int32, vals []float64, yes, no ref, nanYes bool, depth i
 		return 0, err
 	}
 	b.tr.Feature[a], b.tr.Threshold[a], b.tr.MissingLeft[a] = f, t, nanYes
-	b.tr.Feature[c], b.tr.Threshold[c], b.tr.MissingLeft[c] = f, b.below(t), false
+	b.tr.Feature[c], b.tr.Threshold[c], b.tr.MissingLeft[c] = f, below(t, b.dbl), false
 	rest, err := b.equal(f, vals[1:], yes, no, false, depth+1)
 	if err != nil {
 		return 0, err
