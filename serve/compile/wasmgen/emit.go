@@ -226,35 +226,7 @@ func (g *gen) rowsAround(u, at int, ins, accs [][]uint32) error {
 			f.LocalSet(ins[k][j])
 		}
 	}
-	n := len(lin.In)
-	for o := range lin.Out {
-		for j := range n {
-			for k := range u {
-				if j > 0 {
-					f.LocalGet(accs[k][o])
-				}
-				f.LocalGet(ins[k][j])
-				f.F64Const(lin.W[o*n+j])
-				f.Op(wasm.F64Mul)
-				if j > 0 {
-					f.Op(wasm.F64Add)
-				}
-				f.Op(wasm.F32DemoteF64)
-				f.Op(wasm.F64PromoteF32)
-				f.LocalSet(accs[k][o])
-			}
-		}
-		if lin.B != nil {
-			for k := range u {
-				f.LocalGet(accs[k][o])
-				f.F64Const(lin.B[o])
-				f.Op(wasm.F64Add)
-				f.Op(wasm.F32DemoteF64)
-				f.Op(wasm.F64PromoteF32)
-				f.LocalSet(accs[k][o])
-			}
-		}
-	}
+	g.fmaChains(lin, ins, accs)
 	for k := range u {
 		for o, s := range lin.Out {
 			f.LocalGet(accs[k][o])
@@ -266,6 +238,46 @@ func (g *gen) rowsAround(u, at int, ins, accs [][]uint32) error {
 		g.storeRow(k)
 	}
 	return nil
+}
+
+// fmaChains emits an FMA32 dense layer for rows side by side: ins[k] are
+// row k's input locals, accs[k] its output locals. Term by term, every
+// row's acc = float32(acc + w·x), then the bias.
+func (g *gen) fmaChains(lin *ir.Linear, ins, accs [][]uint32) {
+	f := g.f
+	n := len(lin.In)
+	for o := range lin.Out {
+		for j := range n {
+			for k := range ins {
+				if j > 0 {
+					f.LocalGet(accs[k][o])
+				}
+				f.LocalGet(ins[k][j])
+				f.F64Const(lin.W[o*n+j])
+				f.Op(wasm.F64Mul)
+				if j > 0 {
+					f.Op(wasm.F64Add)
+				}
+				g.round32()
+				f.LocalSet(accs[k][o])
+			}
+		}
+		if lin.B != nil {
+			for k := range ins {
+				f.LocalGet(accs[k][o])
+				f.F64Const(lin.B[o])
+				f.Op(wasm.F64Add)
+				g.round32()
+				f.LocalSet(accs[k][o])
+			}
+		}
+	}
+}
+
+// round32 rounds the f64 on the stack to float32 (and back to f64).
+func (g *gen) round32() {
+	g.f.Op(wasm.F32DemoteF64)
+	g.f.Op(wasm.F64PromoteF32)
 }
 
 // emitSteps emits steps [from, to) for the row in the slot locals.
@@ -505,8 +517,7 @@ func (g *gen) op(op *ir.Op, i int, t uint32) {
 	case ir.OpTanh:
 		g.callMath("tanh")
 	case ir.OpRound32:
-		f.Op(wasm.F32DemoteF64)
-		f.Op(wasm.F64PromoteF32)
+		g.round32()
 	case ir.OpAbs:
 		f.Op(wasm.F64Abs)
 	case ir.OpTrunc:
@@ -523,30 +534,19 @@ func (g *gen) op(op *ir.Op, i int, t uint32) {
 func (g *gen) linear(s *ir.Linear) {
 	f := g.f
 	n := len(s.In)
-	// In any order: partial sums of about 6 products, which the processor
-	// adds in parallel, then their sum.
 	if s.FMA32 {
-		for k, o := range s.Out {
-			for j, in := range s.In {
-				f.LocalGet(g.slot[in])
-				f.F64Const(s.W[k*n+j])
-				f.Op(wasm.F64Mul)
-				if j > 0 {
-					f.Op(wasm.F64Add)
-				}
-				f.Op(wasm.F32DemoteF64)
-				f.Op(wasm.F64PromoteF32)
-			}
-			if s.B != nil {
-				f.F64Const(s.B[k])
-				f.Op(wasm.F64Add)
-				f.Op(wasm.F32DemoteF64)
-				f.Op(wasm.F64PromoteF32)
-			}
-			f.LocalSet(g.slot[o])
+		ins, accs := make([]uint32, n), make([]uint32, len(s.Out))
+		for j, in := range s.In {
+			ins[j] = g.slot[in]
 		}
+		for k, o := range s.Out {
+			accs[k] = g.slot[o]
+		}
+		g.fmaChains(s, [][]uint32{ins}, [][]uint32{accs})
 		return
 	}
+	// In any order: partial sums of about 6 products, which the processor
+	// adds in parallel, then their sum.
 	chunk := n
 	if s.AnyOrder && n >= 12 {
 		chunk = (n + (n+5)/6 - 1) / ((n + 5) / 6)
