@@ -112,31 +112,32 @@ func Read(mlmodelBytes []byte, read ReadFile) (*Source, error) {
 	h.Write([]byte(Version + "\x00"))
 	h.Write(mlmodelBytes)
 	src := &Source{MLmodel: mm, files: map[string][]byte{}, fe: fe}
-	for _, n := range names {
-		b, err := read(n, fe.MaxBytes)
-		if err != nil {
-			return nil, err
+	// add reads a file once into the source and the key.
+	add := func(names []string) error {
+		for _, n := range names {
+			if _, done := src.files[n]; done {
+				continue
+			}
+			b, err := read(n, fe.MaxBytes)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(h, "\x00%s\x00%d\x00", n, len(b))
+			h.Write(b)
+			src.files[n] = b
 		}
-		fmt.Fprintf(h, "\x00%s\x00%d\x00", n, len(b))
-		h.Write(b)
-		src.files[n] = b
+		return nil
+	}
+	if err := add(names); err != nil {
+		return nil, err
 	}
 	if fe.More != nil {
 		more, err := fe.More(mm, src.files)
 		if err != nil {
 			return nil, err
 		}
-		for _, n := range more {
-			if _, done := src.files[n]; done {
-				continue
-			}
-			b, err := read(n, fe.MaxBytes)
-			if err != nil {
-				return nil, err
-			}
-			fmt.Fprintf(h, "\x00%s\x00%d\x00", n, len(b))
-			h.Write(b)
-			src.files[n] = b
+		if err := add(more); err != nil {
+			return nil, err
 		}
 	}
 	src.Key = hex.EncodeToString(h.Sum(nil))
