@@ -62,22 +62,15 @@ func TestONNXModules(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer mod.Close()
+			var cols []string
+			for _, in := range im.Inputs {
+				cols = append(cols, in.Name)
+			}
 			var batch []float64
 			for _, row := range all[name].Rows {
-				x := make([]float64, len(row))
-				for i, v := range row {
-					x[i] = math.NaN()
-					switch v := v.(type) {
-					case float64:
-						x[i] = v
-					case string:
-						x[i] = -1
-						for k, c := range im.Inputs[i].Categories {
-							if c == v {
-								x[i] = float64(k)
-							}
-						}
-					}
+				x, err := zootest.EncodeRow(im.Inputs, cols, row)
+				if err != nil {
+					t.Fatal(err)
 				}
 				batch = append(batch, x...)
 			}

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"mlbox/serve/compile/ir"
+	"mlbox/serve/internal/zootest"
 )
 
 // expect.json holds onnxruntime's answers (one thread) for the models
@@ -67,20 +68,9 @@ func TestLowerMatchesOnnxruntime(t *testing.T) {
 				t.Fatal(err)
 			}
 			for r, row := range want.Rows {
-				x := make([]float64, len(row))
-				for i, v := range row {
-					x[i] = math.NaN()
-					switch v := v.(type) {
-					case float64:
-						x[i] = v
-					case string: // as the host codes it
-						x[i] = -1
-						for k, c := range low.Model.Inputs[i].Categories {
-							if c == v {
-								x[i] = float64(k)
-							}
-						}
-					}
+				x, err := zootest.EncodeRow(low.Model.Inputs, inputNames(low.Model), row)
+				if err != nil {
+					t.Fatal(err)
 				}
 				out, err := low.Model.Eval(x)
 				if err != nil {
@@ -111,6 +101,15 @@ func TestLowerMatchesOnnxruntime(t *testing.T) {
 			}
 		})
 	}
+}
+
+// inputNames are a model's input names, the columns of a row in order.
+func inputNames(m *ir.Model) []string {
+	var out []string
+	for _, in := range m.Inputs {
+		out = append(out, in.Name)
+	}
+	return out
 }
 
 func TestLowerNamesWhatIsUnsupported(t *testing.T) {
