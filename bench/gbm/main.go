@@ -25,6 +25,8 @@ import (
 	"time"
 
 	"mlbox/bench/internal/gobench"
+
+	"mlbox/bench/internal/benchutil"
 )
 
 var (
@@ -66,30 +68,20 @@ func main() {
 
 func run() error {
 	ctx := context.Background()
-	dir := *workDir
-	if dir == "" {
-		d, err := os.MkdirTemp("", "mlbox-bench-gbm-")
-		if err != nil {
-			return err
-		}
-		defer os.RemoveAll(d)
-		dir = d
+	dir, cleanup, err := benchutil.WorkDir(*workDir, "mlbox-bench-gbm-")
+	if err != nil {
+		return err
 	}
+	defer cleanup()
 	fmt.Printf("boosted-tree benchmark: %d CPUs, %s/%s, %s; models in %s\n", runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, runtime.Version(), dir)
 
 	// 1. Train, save with MLflow, measure the libraries and onnxruntime.
 	start := time.Now()
 	cmd := exec.CommandContext(ctx, *python, "bench/gbm/gbm_models.py", dir)
 	cmd.Env = append(os.Environ(), "MLFLOW_TRACKING_URI=sqlite:///"+filepath.Join(dir, "mlflow.db"))
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		return fmt.Errorf("gbm_models.py: %v\n%s", err, tail(stderr.String(), 2000))
-	}
 	var res map[string]json.RawMessage
-	if err := json.Unmarshal(out, &res); err != nil {
-		return fmt.Errorf("gbm_models.py printed %q: %v", tail(string(out), 300), err)
+	if err := benchutil.PythonJSON(cmd, &res); err != nil {
+		return err
 	}
 	base := map[string]libBaseline{}
 	for _, name := range []string{"xgboost", "lightgbm"} {
@@ -175,11 +167,11 @@ func runLleaves(ctx context.Context, dir string) lleavesResult {
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
 	if err != nil {
-		return lleavesResult{Skipped: fmt.Sprintf("failed (%v: %s)", err, tail(stderr.String(), 300))}
+		return lleavesResult{Skipped: fmt.Sprintf("failed (%v: %s)", err, benchutil.Tail(stderr.String(), 300))}
 	}
 	var r lleavesResult
 	if err := json.Unmarshal(out, &r); err != nil {
-		return lleavesResult{Skipped: fmt.Sprintf("printed %q", tail(string(out), 200))}
+		return lleavesResult{Skipped: fmt.Sprintf("printed %q", benchutil.Tail(string(out), 200))}
 	}
 	return r
 }
@@ -201,10 +193,3 @@ func llRow(ll lleavesResult) string {
 func f1(v float64) string { return strconv.FormatFloat(v, 'f', 1, 64) }
 func f2(v float64) string { return strconv.FormatFloat(v, 'f', 2, 64) }
 func f3(v float64) string { return strconv.FormatFloat(v, 'f', 3, 64) }
-
-func tail(s string, n int) string {
-	if len(s) > n {
-		return s[len(s)-n:]
-	}
-	return s
-}

@@ -9,7 +9,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"flag"
@@ -19,6 +18,7 @@ import (
 	"runtime"
 	"time"
 
+	"mlbox/bench/internal/benchutil"
 	"mlbox/bench/internal/gobench"
 )
 
@@ -44,27 +44,16 @@ func main() {
 
 func run() error {
 	ctx := context.Background()
-	dir := *workDir
-	if dir == "" {
-		d, err := os.MkdirTemp("", "mlbox-bench-onnx-")
-		if err != nil {
-			return err
-		}
-		defer os.RemoveAll(d)
-		dir = d
+	dir, cleanup, err := benchutil.WorkDir(*workDir, "mlbox-bench-onnx-")
+	if err != nil {
+		return err
 	}
+	defer cleanup()
 	fmt.Printf("ONNX benchmark: %d CPUs, %s/%s, %s; models in %s\n", runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, runtime.Version(), dir)
 	start := time.Now()
-	cmd := exec.CommandContext(ctx, *python, "bench/onnx/onnx_models.py", dir)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		return fmt.Errorf("onnx_models.py: %v\n%s", err, stderr.String())
-	}
 	var res map[string]json.RawMessage
-	if err := json.Unmarshal(out, &res); err != nil {
-		return fmt.Errorf("onnx_models.py printed %q: %v", out, err)
+	if err := benchutil.PythonJSON(exec.CommandContext(ctx, *python, "bench/onnx/onnx_models.py", dir), &res); err != nil {
+		return err
 	}
 	base := map[string]ortBaseline{}
 	for _, name := range []string{"forest", "pipeline"} {

@@ -25,6 +25,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"mlbox/bench/internal/benchutil"
 )
 
 // compiledModels are the models, by name, and their directories under
@@ -66,15 +68,9 @@ func trainSklearn(ctx context.Context, cfg *config, dir string) (map[string]skBa
 	}
 	cmd := exec.CommandContext(ctx, py, script, dir)
 	cmd.Env = append(os.Environ(), "MLFLOW_TRACKING_URI=file://"+filepath.Join(dir, "mlruns"), "MLFLOW_ALLOW_FILE_STORE=true")
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		return nil, fmt.Errorf("sklearn_models.py: %v\n%s", err, tail(stderr.String(), 2000))
-	}
 	var res map[string]json.RawMessage
-	if err := json.Unmarshal(out, &res); err != nil {
-		return nil, fmt.Errorf("sklearn_models.py printed %q: %v", tail(string(out), 300), err)
+	if err := benchutil.PythonJSON(cmd, &res); err != nil {
+		return nil, err
 	}
 	bl := map[string]skBaseline{}
 	for _, name := range compiledModels {
@@ -85,13 +81,6 @@ func trainSklearn(ctx context.Context, cfg *config, dir string) (map[string]skBa
 		bl[name] = b
 	}
 	return bl, nil
-}
-
-func tail(s string, n int) string {
-	if len(s) > n {
-		return s[len(s)-n:]
-	}
-	return s
 }
 
 // rest calls mlbox's MLflow REST API.

@@ -3,7 +3,13 @@
 package benchutil
 
 import (
+	"bytes"
+	"encoding/json"
+	"fmt"
 	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"time"
@@ -37,3 +43,40 @@ func Median(ds []time.Duration) time.Duration {
 
 // MiBps is n bytes in d as MiB/s.
 func MiBps(n int64, d time.Duration) float64 { return float64(n) / (1 << 20) / d.Seconds() }
+
+// WorkDir returns dir, or a new temporary directory (named from prefix)
+// when dir is "", with the function that removes what it made.
+func WorkDir(dir, prefix string) (string, func(), error) {
+	if dir != "" {
+		return dir, func() {}, nil
+	}
+	d, err := os.MkdirTemp("", prefix)
+	if err != nil {
+		return "", nil, err
+	}
+	return d, func() { os.RemoveAll(d) }, nil
+}
+
+// Tail is the last n bytes of s.
+func Tail(s string, n int) string {
+	if len(s) > n {
+		return s[len(s)-n:]
+	}
+	return s
+}
+
+// PythonJSON runs a benchmark's Python script (cmd) and decodes the JSON
+// object it prints into out; a failure carries the end of its stderr.
+func PythonJSON(cmd *exec.Cmd, out any) error {
+	script := filepath.Base(cmd.Args[1])
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	b, err := cmd.Output()
+	if err != nil {
+		return fmt.Errorf("%s: %v\n%s", script, err, Tail(stderr.String(), 2000))
+	}
+	if err := json.Unmarshal(b, out); err != nil {
+		return fmt.Errorf("%s printed %q: %v", script, Tail(string(b), 300), err)
+	}
+	return nil
+}
