@@ -520,18 +520,24 @@ func (s *Scheduler) execute(js *jobState, job store.Job, sr startedRun) {
 	run.EndedAt = time.Now().UnixMilli()
 	run.DurationMs = max(d.Milliseconds(), 1)
 	s.saveLog(job.Name, run, out)
-	bg := context.WithoutCancel(ctx)
-	if err := s.opts.Store.FinishJobRun(bg, *run); err != nil {
-		s.log.Warn("cannot record job run", "job", job.Name, "run", run.Number, "err", err)
-	}
+	// The metrics move before the run is recorded finished, so whoever sees
+	// the finished run (the API, a test waiting on it) also sees it counted.
 	s.count(job.Name, run.Status)
 	s.metrics.GetOrCreatePrometheusHistogram(fmt.Sprintf(`mlbox_job_duration_seconds{job=%q}`, job.Name)).Update(d.Seconds())
 	switch run.Status {
 	case store.JobSucceeded:
 		s.metrics.GetOrCreateGauge(fmt.Sprintf(`mlbox_job_last_success_timestamp_seconds{job=%q}`, job.Name), nil).Set(float64(time.Now().Unix()))
-		s.log.Info("job succeeded", "job", job.Name, "run", run.Number, "duration", d.Round(time.Millisecond).String())
 	case store.JobFailed, store.JobTimedOut:
 		s.metrics.GetOrCreateCounter(fmt.Sprintf(`mlbox_job_failures_total{job=%q}`, job.Name)).Inc()
+	}
+	bg := context.WithoutCancel(ctx)
+	if err := s.opts.Store.FinishJobRun(bg, *run); err != nil {
+		s.log.Warn("cannot record job run", "job", job.Name, "run", run.Number, "err", err)
+	}
+	switch run.Status {
+	case store.JobSucceeded:
+		s.log.Info("job succeeded", "job", job.Name, "run", run.Number, "duration", d.Round(time.Millisecond).String())
+	case store.JobFailed, store.JobTimedOut:
 		s.log.Warn("job failed", "job", job.Name, "run", run.Number, "status", run.Status, "err", run.Error, "duration", d.Round(time.Millisecond).String())
 	default:
 		s.log.Warn("job interrupted", "job", job.Name, "run", run.Number, "err", run.Error)
