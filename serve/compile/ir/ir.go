@@ -342,14 +342,34 @@ const (
 	ZeroKeep                   // outputs = inputs
 )
 
-// Normalize: Out = In / Σ In (summed in order), with Zero deciding a zero
-// sum.
+// NormKind is what Normalize divides by.
+type NormKind uint8
+
+// Norms. NormSum is the float64 one, for probabilities; the others are
+// ONNX's Normalizer as onnxruntime computes it: every value rounded to
+// float32 first, float32 arithmetic, sums in order, and an all-zero norm
+// leaving the (rounded) values as they are, whatever Zero says.
+const (
+	NormSum  NormKind = iota // Σ x
+	NormL1                   // Σ |x|
+	NormL2                   // x² summed; out = ±sqrt(x² / Σ), the sign of x
+	NormMax                  // the largest x (not |x|; NaN skipped)
+	normLast = NormMax
+)
+
+// Normalize: Out = In / its norm (summed in order), with Zero deciding a
+// zero NormSum.
 type Normalize struct {
 	In, Out []int
 	Zero    ZeroSum
+	Norm    NormKind
 }
 
 func (s *Normalize) Eval(v []float64) error {
+	if s.Norm != NormSum {
+		s.eval32(v)
+		return nil
+	}
 	var sum float64
 	for _, in := range s.In {
 		sum += v[in]
@@ -365,6 +385,44 @@ func (s *Normalize) Eval(v []float64) error {
 		}
 	}
 	return nil
+}
+
+// eval32 is onnxruntime's Normalizer. L2 squares in float64 before
+// rounding (onnxruntime squares in the input's type; for a float32 input
+// the float64 square rounds to the float32 one).
+func (s *Normalize) eval32(v []float64) {
+	var n float32
+	if s.Norm == NormMax {
+		n = -math.MaxFloat32
+	}
+	for _, in := range s.In {
+		switch x := float32(v[in]); s.Norm {
+		case NormL1:
+			n += float32(math.Abs(float64(x)))
+		case NormL2:
+			n += float32(v[in] * v[in])
+		case NormMax:
+			if x > n {
+				n = x
+			}
+		}
+	}
+	for i, in := range s.In {
+		x := float32(v[in])
+		switch {
+		case n == 0:
+		case s.Norm == NormL2:
+			q := float32(v[in]*v[in]) / n
+			r := float32(math.Sqrt(float64(q)))
+			if v[in] < 0 {
+				r = -r
+			}
+			x = r
+		default:
+			x /= n
+		}
+		v[s.Out[i]] = float64(x)
+	}
 }
 func (s *Normalize) Reads() []int  { return s.In }
 func (s *Normalize) Writes() []int { return s.Out }

@@ -96,6 +96,43 @@ func TestNormalizeAndOps(t *testing.T) {
 	if v[2] != 0 || v[3] != 0 {
 		t.Fatal(v)
 	}
+	// onnxruntime 1.32's Normalizer on these rows (float32 inputs but one).
+	nan, inf := math.NaN(), math.Inf(1)
+	for _, c := range []struct {
+		norm     NormKind
+		in, want []float64
+	}{
+		{NormL2, []float64{1, -3, 2}, []float64{0.26726123690605164, -0.8017837405204773, 0.5345224738121033}},
+		{NormL2, []float64{-1, -2, -0.5}, []float64{-0.4364357888698578, -0.8728715777397156, -0.2182178944349289}},
+		{NormL2, []float64{0, -1, 0}, []float64{0, -1, 0}},
+		{NormL2, []float64{1e30, 1e30, 3}, []float64{nan, nan, 0}},
+		// A double input: squared in float64, then rounded.
+		{NormL2, []float64{-2.4057942757603423, 0.5}, []float64{-0.9790784120559692, 0.20348340272903442}},
+		{NormL1, []float64{1, -3, 2}, []float64{0.1666666716337204, -0.5, 0.3333333432674408}},
+		{NormL1, []float64{inf, 1, 2}, []float64{nan, 0, 0}},
+		{NormL1, []float64{0, 0, math.Copysign(0, -1)}, []float64{0, 0, math.Copysign(0, -1)}},
+		{NormL1, []float64{1e-30, 2e-30, 0}, []float64{0.3333333432674408, 0.6666666865348816, 0}},
+		{NormMax, []float64{-1, -2, -0.5}, []float64{2, 4, 1}},
+		{NormMax, []float64{nan, -1, -2}, []float64{nan, 1, 2}},
+		{NormMax, []float64{0, -1, 0}, []float64{0, -1, 0}},
+		{NormMax, []float64{-inf, -inf}, []float64{inf, inf}},
+		{NormMax, []float64{inf, -inf, 1}, []float64{nan, nan, 0}},
+		{NormMax, []float64{3, 2, nan}, []float64{1, 0.6666666865348816, nan}},
+	} {
+		n := len(c.in)
+		v := append(append([]float64{}, c.in...), make([]float64, n)...)
+		s := &Normalize{In: make([]int, n), Out: make([]int, n), Norm: c.norm}
+		for i := range n {
+			s.In[i], s.Out[i] = i, n+i
+		}
+		s.Eval(v)
+		for i, w := range c.want {
+			if g := v[n+i]; math.Float64bits(g) != math.Float64bits(w) && !(g != g && w != w) {
+				t.Errorf("norm %d of %v: got %v, want %v", c.norm, c.in, v[n:], c.want)
+				break
+			}
+		}
+	}
 	rep := Op{Kind: OpReplace, Vals: []float64{7}, Match: math.NaN()}
 	if rep.Apply(0, math.NaN()) != 7 || rep.Apply(0, 1) != 1 {
 		t.Fatal("replace")

@@ -154,6 +154,9 @@ func checkStep(s Step, nodes *int) error {
 		if s.Zero > ZeroKeep {
 			return fmt.Errorf("zero-sum policy %d", s.Zero)
 		}
+		if s.Norm > normLast {
+			return fmt.Errorf("norm %d", s.Norm)
+		}
 	case *OneHot:
 		if len(s.Cols) != len(s.Cats) || len(s.Cats) > MaxCategories {
 			return errors.New("one column index per category needed")

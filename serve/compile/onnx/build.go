@@ -389,20 +389,7 @@ func (l *lowering) node(n *Node) error {
 	case "ai.onnx.ml/TreeEnsemble":
 		return l.treeEnsemble5(n)
 	case "ai.onnx.ml/Normalizer":
-		v, err := l.input(n, 0)
-		if err != nil {
-			return err
-		}
-		norm := "MAX"
-		if a := n.Attr("norm"); a != nil {
-			norm = string(a.S)
-		}
-		if norm != "L1" || l.m.Task != ir.Classification || !l.m.HasProba {
-			return unsupported(n, "norm %s (mlbox normalizes probabilities with L1)", norm)
-		}
-		out := l.m.Alloc(len(v.slots))
-		l.m.Add(&ir.Normalize{In: v.slots, Out: out, Zero: ir.ZeroDivide})
-		l.output(n, 0, &value{slots: l.round32(out)})
+		return l.normalizer(n)
 	case "ai.onnx.ml/OneHotEncoder":
 		return l.oneHotEncoder(n)
 	case "ai.onnx.ml/LabelEncoder":
@@ -511,6 +498,32 @@ func (l *lowering) node(n *Node) error {
 
 // numeric returns a node's input i, a tensor of numbers (not a label or
 // strings).
+// normalizer: each row over its norm, in float32 as onnxruntime computes
+// it (ir.Normalize).
+func (l *lowering) normalizer(n *Node) error {
+	v, err := l.row(n, 0)
+	if err != nil {
+		return err
+	}
+	norm := "MAX"
+	if a := n.Attr("norm"); a != nil {
+		norm = string(a.S)
+	}
+	kinds := map[string]ir.NormKind{"MAX": ir.NormMax, "L1": ir.NormL1, "L2": ir.NormL2}
+	k, ok := kinds[norm]
+	switch {
+	case !ok:
+		return unsupported(n, "norm %q", norm)
+	case k == ir.NormL2 && v.typ() != Float && v.typ() != Double:
+		// onnxruntime squares integers in their own type, wrapping.
+		return unsupported(n, "L2 of %s", v.typ())
+	}
+	out := l.m.Alloc(len(v.slots))
+	l.m.Add(&ir.Normalize{In: v.slots, Out: out, Zero: ir.ZeroKeep, Norm: k})
+	l.output(n, 0, v.like(out, Float))
+	return nil
+}
+
 func (l *lowering) numeric(n *Node, i int) (*value, error) {
 	v, err := l.input(n, i)
 	if err != nil {

@@ -612,6 +612,10 @@ func (g *gen) softmax(s *ir.Softmax) {
 // normalize: x / Σ x, with the zero-sum policy.
 func (g *gen) normalize(s *ir.Normalize) {
 	f := g.f
+	if s.Norm != ir.NormSum {
+		g.normalize32(s)
+		return
+	}
 	sum := f.Local(wasm.F64)
 	defer f.Release(sum)
 	g.reduce(s.In, wasm.F64Add, sum)
@@ -630,6 +634,79 @@ func (g *gen) normalize(s *ir.Normalize) {
 			f.Op(wasm.F64Ne)
 			f.Op(wasm.Select) // sum != 0 ? x/sum : the policy's value
 		}
+		f.LocalSet(g.slot[s.Out[i]])
+	}
+}
+
+// normalize32 is onnxruntime's Normalizer in float32 (ir.Normalize.eval32).
+func (g *gen) normalize32(s *ir.Normalize) {
+	f := g.f
+	n, x := f.Local(wasm.F32), f.Local(wasm.F32)
+	defer f.Release(n)
+	defer f.Release(x)
+	// square pushes the input's square, rounded to float32.
+	square := func(in int) {
+		f.LocalGet(g.slot[in])
+		f.LocalGet(g.slot[in])
+		f.Op(wasm.F64Mul)
+		f.Op(wasm.F32DemoteF64)
+	}
+	get32 := func(in int) {
+		f.LocalGet(g.slot[in])
+		f.Op(wasm.F32DemoteF64)
+	}
+	if s.Norm == ir.NormMax {
+		f.F32Const(-math.MaxFloat32)
+	} else {
+		f.F32Const(0)
+	}
+	f.LocalSet(n)
+	for _, in := range s.In {
+		switch s.Norm {
+		case ir.NormL1:
+			get32(in)
+			f.Op(wasm.F32Abs)
+			f.LocalGet(n)
+			f.Op(wasm.F32Add)
+		case ir.NormL2:
+			square(in)
+			f.LocalGet(n)
+			f.Op(wasm.F32Add)
+		case ir.NormMax:
+			get32(in)
+			f.LocalTee(x)
+			f.LocalGet(n)
+			f.LocalGet(x)
+			f.LocalGet(n)
+			f.Op(wasm.F32Gt)
+			f.Op(wasm.Select) // x > n ? x : n (NaN keeps n)
+		}
+		f.LocalSet(n)
+	}
+	for i, in := range s.In {
+		if s.Norm == ir.NormL2 {
+			square(in)
+			f.LocalGet(n)
+			f.Op(wasm.F32Div)
+			f.Op(wasm.F32Sqrt)
+			f.LocalTee(x)
+			f.Op(wasm.F32Neg)
+			f.LocalGet(x)
+			f.LocalGet(g.slot[in])
+			f.F64Const(0)
+			f.Op(wasm.F64Lt)
+			f.Op(wasm.Select) // the sign of the input
+		} else {
+			get32(in)
+			f.LocalGet(n)
+			f.Op(wasm.F32Div)
+		}
+		get32(in)
+		f.LocalGet(n)
+		f.F32Const(0)
+		f.Op(wasm.F32Ne)
+		f.Op(wasm.Select) // a zero norm keeps the input
+		f.Op(wasm.F64PromoteF32)
 		f.LocalSet(g.slot[s.Out[i]])
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"math"
 	"math/rand/v2"
+	"strconv"
 	"testing"
 
 	"mlbox/serve"
@@ -116,15 +117,19 @@ func randModel(r *rand.Rand) *ir.Model {
 	default: // normalize and exp/tanh
 		e := m.Alloc(len(mp))
 		m.Add(&ir.Map{In: mp, Out: e, Ops: []ir.Op{{Kind: ir.OpTanh}, {Kind: ir.OpExp}, {Kind: ir.OpSquare}, {Kind: ir.OpMin, Vals: []float64{2}}, {Kind: ir.OpSub, Vals: []float64{1}}}})
+		norm := ir.NormKind(r.IntN(4))
+		if norm != ir.NormSum { // onnxruntime's: NaN, negatives, zero norms
+			e = append(append(append([]int{}, oh...), at...), cols[:r.IntN(len(cols)+1)]...)
+		}
 		q := m.Alloc(len(e))
-		m.Add(&ir.Normalize{In: e, Out: q, Zero: ir.ZeroSum(r.IntN(3))})
+		m.Add(&ir.Normalize{In: e, Out: q, Zero: ir.ZeroSum(r.IntN(3)), Norm: norm})
 		m.Out = q
 	}
 	m.Task = ir.Regression
 	if len(m.Out) > 1 && r.IntN(2) == 0 {
 		m.Task = ir.Classification
 		for i := range m.Out {
-			m.Labels = append(m.Labels, json.RawMessage(string(rune('0'+i))))
+			m.Labels = append(m.Labels, json.RawMessage(strconv.Itoa(i)))
 		}
 	}
 	return m

@@ -86,6 +86,11 @@ func Generate(m *ir.Model, opts Options) ([]byte, error) {
 				g.exact32[o] = true
 			}
 		}
+		if nz, ok := s.(*ir.Normalize); ok && nz.Norm != ir.NormSum {
+			for _, o := range nz.Out {
+				g.exact32[o] = true
+			}
+		}
 	}
 	return g.generate()
 }
@@ -120,8 +125,8 @@ type gen struct {
 	slot            []uint32 // slot → f64 local
 	math            map[string]uint32
 	inlineMath      bool
-	// exact32 are the slots a Map rounds to float32 last: their values
-	// are float32s (see mapStep).
+	// exact32 are the slots a Map rounds to float32 last or a float32
+	// Normalize writes: their values are float32s (see mapStep).
 	exact32 map[int]bool
 }
 

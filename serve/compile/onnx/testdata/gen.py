@@ -390,5 +390,22 @@ g = helper.make_graph([v3t], "te3", [helper.make_tensor_value_info("X", TP.DOUBL
 answers("te3_tensors", helper.make_model(g, opset_imports=[helper.make_opsetid("", 21), helper.make_opsetid("ai.onnx.ml", 3)]),
         Xd[:40].astype(np.float64))
 
+# Normalizer, every norm: sklearn's Normalizer as skl2onnx converts it, and
+# by hand on double and int64 inputs. Rows with negatives and zeros
+# (onnxruntime's MAX divides by the largest value, not the largest |x|; an
+# all-zero row stays as it is).
+from sklearn.preprocessing import Normalizer
+Xn = rng.standard_normal((40, 5)).astype(np.float32)
+Xn[::7] = 0
+Xn[3] = -np.abs(Xn[3])
+for norm in ("l1", "l2", "max"):
+    p = make_pipeline(Normalizer(norm=norm), LogisticRegression()).fit(Xc, yx)
+    answers("normalizer_" + norm, to_onnx(p, Xc[:1], options={id(p.steps[-1][1]): {"zipmap": False}}), Xn)
+for norm, elem, dt in (("MAX", TP.DOUBLE, np.float64), ("L2", TP.DOUBLE, np.float64), ("L1", TP.INT64, np.int64), ("MAX", TP.INT64, np.int64)):
+    g = helper.make_graph([helper.make_node("Normalizer", ["X"], ["Y"], domain="ai.onnx.ml", norm=norm)], "norm",
+                          [helper.make_tensor_value_info("X", elem, ["N", 5])], [helper.make_tensor_value_info("Y", TP.FLOAT, ["N", 5])])
+    answers(f"norm_{norm.lower()}_{np.dtype(dt).name}", helper.make_model(g, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("ai.onnx.ml", 1)]),
+            (Xn.astype(np.float64) * 1000.3).astype(dt))
+
 with open(os.path.join(HERE, "expect.json"), "w") as f:
     json.dump(expect, f)
