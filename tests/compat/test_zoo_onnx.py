@@ -52,7 +52,7 @@ def cases():
     from sklearn.linear_model import LinearRegression, LogisticRegression
     from sklearn.neural_network import MLPClassifier, MLPRegressor
     from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
+    from sklearn.preprocessing import Normalizer, StandardScaler
     from sklearn.tree import DecisionTreeClassifier
 
     def skl(est, zipmap=True):
@@ -86,6 +86,7 @@ def cases():
         ("onnx-logreg-pipeline", "iris", skl(make_pipeline(StandardScaler(), LogisticRegression(max_iter=500))), True),
         ("onnx-logreg-binary", "cancer", skl(make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000)), zipmap=False), False),
         ("onnx-linreg", "diabetes", skl(LinearRegression()), True),
+        ("onnx-normalizer-pipeline", "cancer_scaled", skl(make_pipeline(Normalizer(), LogisticRegression(max_iter=1000))), True),
         ("onnx-rf-clf", "iris", skl(RandomForestClassifier(n_estimators=30, max_depth=8, random_state=0)), True),
         ("onnx-rf-reg", "diabetes", skl(RandomForestRegressor(n_estimators=30, max_depth=8, random_state=0)), True),
         ("onnx-gb-clf", "cancer", skl(GradientBoostingClassifier(n_estimators=30, random_state=0), zipmap=False), False),
