@@ -134,12 +134,19 @@ const (
 	OpTrunc
 	// OpGreater: 1 when x > c, else 0 (NaN gives 0).
 	OpGreater
-	opLast = OpGreater
+	// OpLess: 1 when x < c, else 0 (NaN gives 0).
+	OpLess
+	// OpPow: x to the power c (Pow: exp(c·log|x|) with the sign rules of
+	// an integer c).
+	OpPow
+	// OpSet: c, whatever x is (a constant column).
+	OpSet
+	opLast = OpSet
 )
 
 var opNames = [...]string{OpAdd: "add", OpSub: "sub", OpMul: "mul", OpDiv: "div", OpMin: "min", OpMax: "max",
 	OpReplace: "replace", OpIsMissing: "is_missing", OpExp: "exp", OpLog: "log", OpLogistic: "logistic", OpTanh: "tanh", OpSquare: "square", OpRound32: "round32",
-	OpAbs: "abs", OpTrunc: "trunc", OpGreater: "greater"}
+	OpAbs: "abs", OpTrunc: "trunc", OpGreater: "greater", OpLess: "less", OpPow: "pow", OpSet: "set"}
 
 func (k OpKind) String() string {
 	if int(k) < len(opNames) && opNames[k] != "" {
@@ -149,11 +156,13 @@ func (k OpKind) String() string {
 }
 
 // HasVals says whether the operation takes constants.
-func (k OpKind) HasVals() bool { return k <= OpReplace || k == OpGreater }
+func (k OpKind) HasVals() bool { return k <= OpReplace || k >= OpGreater }
 
 // IsMath says whether the operation is a math function (exp, log,
 // logistic, tanh) rather than a few instructions.
-func (k OpKind) IsMath() bool { return k == OpExp || k == OpLog || k == OpLogistic || k == OpTanh }
+func (k OpKind) IsMath() bool {
+	return k == OpExp || k == OpLog || k == OpLogistic || k == OpTanh || k == OpPow
+}
 
 // Op is one element-wise operation.
 type Op struct {
@@ -221,9 +230,46 @@ func (o *Op) Apply(i int, x float64) float64 {
 			return 1
 		}
 		return 0
+	case OpLess:
+		if x < o.val(i) {
+			return 1
+		}
+		return 0
+	case OpPow:
+		return Pow(x, o.val(i))
+	case OpSet:
+		return o.val(i)
 	}
 	panic("ir: unknown op " + o.Kind.String())
 }
+
+// Pow is x to the power c as the code generator computes it:
+// exp(c·log|x|), the sign of x kept for an odd integer c, NaN for a
+// negative x and a c that is not an integer; c = 0, 1 and 2 exactly (1, x,
+// x·x). It agrees with math.Pow to about 1e-15 relative (the code
+// generator's exp and log are its own), and on the special values C's pow
+// has, but for pow(-Inf, c) with c not an integer (NaN here).
+func Pow(x, c float64) float64 {
+	switch c {
+	case 0:
+		return 1
+	case 1:
+		return x
+	case 2:
+		return x * x
+	}
+	r := math.Exp(c * math.Log(math.Abs(x)))
+	switch {
+	case PowOdd(c):
+		return math.Copysign(r, x)
+	case c != math.Trunc(c) && x < 0:
+		return math.NaN()
+	}
+	return r
+}
+
+// PowOdd says whether c is an odd integer (the sign of x stays in x^c).
+func PowOdd(c float64) bool { return c == math.Trunc(c) && math.Mod(c, 2) != 0 }
 
 // wasmMin and wasmMax follow wasm's f64.min/max (and numpy's minimum and
 // maximum): NaN if either is NaN, -0 below +0.
@@ -259,6 +305,34 @@ func (s *Map) Eval(v []float64) error {
 }
 func (s *Map) Reads() []int  { return s.In }
 func (s *Map) Writes() []int { return s.Out }
+
+// Binary combines two columns element-wise: Out[i] = A[i] op B[i], op one
+// of add, sub, mul, div, min, max, greater and less (Op.Apply with B[i] as
+// the constant).
+type Binary struct {
+	A, B, Out []int
+	Kind      OpKind
+}
+
+func (s *Binary) Eval(v []float64) error {
+	op := Op{Kind: s.Kind, Vals: []float64{0}}
+	for i, a := range s.A {
+		op.Vals[0] = v[s.B[i]]
+		v[s.Out[i]] = op.Apply(0, v[a])
+	}
+	return nil
+}
+func (s *Binary) Reads() []int  { return append(append([]int{}, s.A...), s.B...) }
+func (s *Binary) Writes() []int { return s.Out }
+
+// BinaryKind says whether Binary takes k.
+func BinaryKind(k OpKind) bool {
+	switch k {
+	case OpAdd, OpSub, OpMul, OpDiv, OpMin, OpMax, OpGreater, OpLess:
+		return true
+	}
+	return false
+}
 
 // Linear is a dense layer: Out[k] = (Σ_j W[k·len(In)+j]·In[j]) + B[k]
 // (B nil: no bias). The sum runs in j order, unless AnyOrder: then the

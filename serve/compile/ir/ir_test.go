@@ -188,3 +188,19 @@ func TestPrune(t *testing.T) {
 		t.Fatalf("%T", m.Steps[1])
 	}
 }
+
+func TestPowAgreesWithMathPow(t *testing.T) {
+	xs := []float64{0, math.Copysign(0, -1), 1, -1, 2, -2, 0.5, -0.5, 3.7, -3.7, 1e10, -1e-10, math.Inf(1), math.Inf(-1), math.NaN()}
+	cs := []float64{0, 1, 2, 3, -1, -2, -3, 0.5, -0.5, 1.7, 4, 5}
+	for _, x := range xs {
+		for _, c := range cs {
+			got, want := Pow(x, c), math.Pow(x, c)
+			if math.IsInf(x, -1) && c != math.Trunc(c) {
+				continue // NaN here, documented
+			}
+			if !(got == want || got != got && want != want || math.Abs(got-want) <= 1e-14*math.Abs(want)) || math.Signbit(got) != math.Signbit(want) && want == want {
+				t.Errorf("Pow(%v, %v) = %v, math.Pow %v", x, c, got, want)
+			}
+		}
+	}
+}

@@ -136,6 +136,13 @@ func checkStep(s Step, nodes *int) error {
 				return fmt.Errorf("%s has %d constants for %d columns", op.Kind, len(op.Vals), len(s.In))
 			}
 		}
+	case *Binary:
+		if len(s.A) != len(s.Out) || len(s.B) != len(s.Out) {
+			return errors.New("a, b and out differ in length")
+		}
+		if !BinaryKind(s.Kind) {
+			return fmt.Errorf("binary %s", s.Kind)
+		}
 	case *Linear:
 		if len(s.W) != len(s.In)*len(s.Out) {
 			return fmt.Errorf("%d weights for %d×%d", len(s.W), len(s.Out), len(s.In))

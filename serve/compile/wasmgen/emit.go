@@ -294,6 +294,8 @@ func (g *gen) emitSteps(from, to int) error {
 			g.softmax(s)
 		case *ir.Normalize:
 			g.normalize(s)
+		case *ir.Binary:
+			g.binary(s)
 		case *ir.OneHot:
 			g.oneHot(s, g.plans[i])
 		case *ir.Trees:
@@ -333,6 +335,9 @@ func (g *gen) mathNeeded() []string {
 					add("expit")
 				case ir.OpTanh:
 					add("tanh")
+				case ir.OpPow:
+					add("exp")
+					add("log")
 				}
 			}
 		}
@@ -405,7 +410,7 @@ func (g *gen) mapStep(s *ir.Map) {
 	f := g.f
 	var t uint32
 	for _, op := range s.Ops {
-		if op.Kind == ir.OpReplace || op.Kind == ir.OpIsMissing || op.Kind == ir.OpSquare {
+		if op.Kind == ir.OpReplace || op.Kind == ir.OpIsMissing || op.Kind == ir.OpSquare || op.Kind == ir.OpPow {
 			t = f.Local(wasm.F64)
 			defer f.Release(t)
 			break
@@ -522,10 +527,70 @@ func (g *gen) op(op *ir.Op, i int, t uint32) {
 		f.Op(wasm.F64Abs)
 	case ir.OpTrunc:
 		f.Op(wasm.F64Trunc)
-	case ir.OpGreater:
+	case ir.OpGreater, ir.OpLess:
 		f.F64Const(val())
-		f.Op(wasm.F64Gt)
+		f.Op(map[ir.OpKind]wasm.Op{ir.OpGreater: wasm.F64Gt, ir.OpLess: wasm.F64Lt}[op.Kind])
 		f.Op(wasm.F64ConvertI32U)
+	case ir.OpSet:
+		f.Op(wasm.Drop)
+		f.F64Const(val())
+	case ir.OpPow:
+		g.pow(val(), t)
+	}
+}
+
+// pow raises the f64 on the stack to the constant c (ir.Pow); t is a
+// scratch local.
+func (g *gen) pow(c float64, t uint32) {
+	f := g.f
+	switch c {
+	case 0:
+		f.Op(wasm.Drop)
+		f.F64Const(1)
+		return
+	case 1:
+		return
+	case 2:
+		f.LocalTee(t)
+		f.LocalGet(t)
+		f.Op(wasm.F64Mul)
+		return
+	}
+	f.LocalTee(t)
+	f.Op(wasm.F64Abs)
+	g.callMath("log")
+	f.F64Const(c)
+	f.Op(wasm.F64Mul)
+	g.callMath("exp")
+	switch {
+	case ir.PowOdd(c):
+		f.LocalGet(t)
+		f.Op(wasm.F64Copysign)
+	case c != math.Trunc(c):
+		f.F64Const(math.NaN())
+		f.LocalGet(t)
+		f.F64Const(0)
+		f.Op(wasm.F64Lt)
+		f.Op(wasm.I32Eqz)
+		f.Op(wasm.Select) // x < 0 ? NaN : r
+	}
+}
+
+// binary emits A[i] op B[i] per column.
+func (g *gen) binary(s *ir.Binary) {
+	f := g.f
+	for i, a := range s.A {
+		f.LocalGet(g.slot[a])
+		f.LocalGet(g.slot[s.B[i]])
+		switch s.Kind {
+		case ir.OpGreater, ir.OpLess:
+			f.Op(map[ir.OpKind]wasm.Op{ir.OpGreater: wasm.F64Gt, ir.OpLess: wasm.F64Lt}[s.Kind])
+			f.Op(wasm.F64ConvertI32U)
+		default:
+			f.Op(map[ir.OpKind]wasm.Op{ir.OpAdd: wasm.F64Add, ir.OpSub: wasm.F64Sub, ir.OpMul: wasm.F64Mul,
+				ir.OpDiv: wasm.F64Div, ir.OpMin: wasm.F64Min, ir.OpMax: wasm.F64Max}[s.Kind])
+		}
+		f.LocalSet(g.slot[s.Out[i]])
 	}
 }
 

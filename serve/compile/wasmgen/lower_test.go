@@ -83,7 +83,17 @@ func randModel(r *rand.Rand) *ir.Model {
 		{Kind: ir.OpDiv, Vals: []float64{3}}, {Kind: ir.OpRound32}}})
 	s32 := m.Alloc(nf)
 	m.Add(&ir.Map{In: r32, Out: s32, Ops: []ir.Op{{Kind: ir.OpMul, Vals: []float64{float64(float32(0.7))}}, {Kind: ir.OpRound32}, {Kind: ir.OpExp}}})
-	feat := append(append(append(append(append([]int{}, mp...), ind...), oh...), at...), s32...)
+	// Two columns combined (ONNX's Add, Less, ... of two tensors), a power,
+	// a comparison and a constant column.
+	kinds := []ir.OpKind{ir.OpAdd, ir.OpSub, ir.OpMul, ir.OpDiv, ir.OpMin, ir.OpMax, ir.OpGreater, ir.OpLess}
+	bn := m.Alloc(nf)
+	m.Add(&ir.Binary{A: cols, B: append(append([]int{}, cols[1:]...), cols[0]), Out: bn, Kind: kinds[r.IntN(len(kinds))]})
+	pw := m.Alloc(nf)
+	exps := []float64{0, 1, 2, 3, -1, 0.5, -2.5, 4, 1.7}
+	m.Add(&ir.Map{In: bn, Out: pw, Ops: []ir.Op{{Kind: ir.OpPow, Vals: []float64{exps[r.IntN(len(exps))]}}, {Kind: ir.OpMin, Vals: []float64{1e6}}}})
+	ls := m.Alloc(2)
+	m.Add(&ir.Map{In: []int{cols[0], cols[nf-1]}, Out: ls, Ops: []ir.Op{{Kind: ir.OpLess, Vals: []float64{0.3, -1}}, {Kind: ir.OpSet, Vals: []float64{r.Float64(), 1}}, {Kind: ir.OpLess, Vals: []float64{0.5}}}})
+	feat := append(append(append(append(append(append(append([]int{}, mp...), ind...), oh...), at...), s32...), pw...), ls...)
 	nout := 1 + r.IntN(3)
 	switch r.IntN(3) {
 	case 0: // linear → softmax or logistic

@@ -336,6 +336,8 @@ func (g *gen) rowCost() int {
 			n += len(s.W) * 4
 		case *ir.Softmax, *ir.Normalize:
 			n += len(s.Reads()) * 12
+		case *ir.Binary:
+			n += len(s.Out) * 4
 		case *ir.OneHot:
 			n += len(s.Cats) * 6
 		case *ir.Trees:
