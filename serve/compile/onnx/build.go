@@ -407,8 +407,23 @@ func (l *lowering) node(n *Node) error {
 		l.output(n, 0, v.like(out, v.typ()))
 	case "ai.onnx.ml/FeatureVectorizer":
 		return l.featureVectorizer(n)
-	case "/Add", "/Sub", "/Mul", "/Div":
+	case "/Add", "/Sub", "/Mul", "/Div", "/Pow", "/Less", "/Greater":
 		return l.arith(n)
+	case "/Neg", "/Not":
+		v, err := l.numeric(n, 0)
+		if err != nil {
+			return err
+		}
+		if (n.OpType == "Not") != (v.typ() == Bool) {
+			return unsupported(n, "on a %s tensor", v.typ())
+		}
+		ops := []ir.Op{{Kind: ir.OpMul, Vals: []float64{-1}}} // exact in every type
+		if n.OpType == "Not" {
+			ops = append(ops, ir.Op{Kind: ir.OpAdd, Vals: []float64{1}})
+		}
+		l.output(n, 0, v.like(l.m.Map(v.slots, ops), v.typ()))
+	case "/ConstantOfShape":
+		return l.constantOfShape(n)
 	case "/MatMul":
 		return l.matmul(n)
 	case "/Gemm":
@@ -427,7 +442,7 @@ func (l *lowering) node(n *Node) error {
 		l.output(n, 0, v.like(out, v.typ()))
 	case "/Clip":
 		return l.clip(n)
-	case "/ReduceSum":
+	case "/ReduceSum", "/ReduceProd":
 		return l.reduceSum(n)
 	case "/Softmax":
 		v, err := l.numeric(n, 0)
@@ -1032,41 +1047,153 @@ func (l *lowering) treeEnsemble(n *Node, classifier bool) error {
 	return nil
 }
 
-// arith lowers Add, Sub, Mul and Div of a tensor and a constant (a
-// scalar or one value per element of a row; the constant second, or first
-// for Add, Mul and Sub), in the tensor's type.
+// arithKinds are the element-wise operators arith lowers.
+var arithKinds = map[string]ir.OpKind{"Add": ir.OpAdd, "Sub": ir.OpSub, "Mul": ir.OpMul, "Div": ir.OpDiv,
+	"Pow": ir.OpPow, "Less": ir.OpLess, "Greater": ir.OpGreater}
+
+// arith lowers Add, Sub, Mul, Div, Less, Greater and Pow of a
+// tensor and a constant (a scalar, one value per element of a row, or a
+// row of values for a tensor of one column), or of two tensors (of one
+// shape, or one of them a single column), in the tensors' type: float32
+// rounded after each operation. Less and Greater answer booleans. Pow
+// takes a constant exponent.
 func (l *lowering) arith(n *Node) error {
 	if len(n.Inputs) != 2 {
 		return unsupported(n, "%d inputs", len(n.Inputs))
 	}
-	kinds := map[string]ir.OpKind{"Add": ir.OpAdd, "Sub": ir.OpSub, "Mul": ir.OpMul, "Div": ir.OpDiv}
+	kind := arithKinds[n.OpType]
+	compare := kind == ir.OpLess || kind == ir.OpGreater
+	if a, b := l.vals[n.Inputs[0]], l.vals[n.Inputs[1]]; a != nil && b != nil {
+		return l.arith2(n, kind, a, b)
+	}
 	row, c := l.vals[n.Inputs[0]], l.consts[n.Inputs[1]]
 	constFirst := false
-	if row == nil && n.OpType != "Div" {
+	if row == nil && n.OpType != "Div" && n.OpType != "Pow" {
 		row, c, constFirst = l.vals[n.Inputs[1]], l.consts[n.Inputs[0]], true
 	}
-	if row == nil || c == nil || row.label || row.argmax || row.typ() == String {
-		return unsupported(n, "only a tensor of numbers and a constant are combined")
+	if row == nil || c == nil || row.label || row.argmax || row.typ() == String || row.typ() == Bool {
+		return unsupported(n, "only tensors of numbers and constants are combined")
 	}
-	if c.DataType != row.typ() && !(c.DataType == Int32 && row.typ() == Int64) {
+	if c.DataType != row.typ() && !(c.DataType == Int32 && row.typ() == Int64) && kind != ir.OpPow {
 		return unsupported(n, "a %s constant with a %s tensor", c.DataType, row.typ())
 	}
-	if row.typ() == Int64 && n.OpType == "Div" {
-		return unsupported(n, "integer division")
+	if row.typ() == Int64 && (kind == ir.OpDiv || kind == ir.OpPow) {
+		return unsupported(n, "integer %s", n.OpType)
 	}
 	vals, err := numbers(c)
 	if err != nil {
 		return err
 	}
-	if len(vals) != 1 && len(vals) != len(row.slots) {
+	in, res := row.slots, row
+	switch {
+	case len(vals) == 1 || len(vals) == len(row.slots):
+	case len(row.slots) == 1 && len(row.shape()) <= 1 && len(c.Dims) <= 2 && (len(c.Dims) < 2 || c.Dims[0] == 1):
+		// A column against a row of constants: [N, 1] op [k] is [N, k].
+		in = slices.Repeat(row.slots, len(vals))
+		res = &value{elem: row.typ()}
+	default:
 		return unsupported(n, "a constant of %d values for a tensor of shape %v", len(vals), row.shape())
 	}
-	ops := l.rounded(row.typ(), ir.Op{Kind: kinds[n.OpType], Vals: vals})
-	if constFirst && n.OpType == "Sub" { // c - x = -x + c, one rounding
+	op := ir.Op{Kind: kind, Vals: vals}
+	var ops []ir.Op
+	switch {
+	case constFirst && kind == ir.OpSub: // c - x = -x + c, one rounding
 		ops = l.rounded(row.typ(), ir.Op{Kind: ir.OpMul, Vals: []float64{-1}}, ir.Op{Kind: ir.OpAdd, Vals: vals})
+	case compare:
+		if constFirst { // c < x is x > c
+			op.Kind = ir.OpLess + ir.OpGreater - kind
+		}
+		ops = []ir.Op{op}
+	default:
+		ops = l.rounded(row.typ(), op)
 	}
-	out := l.m.Map(row.slots, ops)
-	l.output(n, 0, row.like(out, row.typ()))
+	elem := row.typ()
+	if compare {
+		elem = Bool
+	}
+	l.output(n, 0, res.like(l.m.Map(in, ops), elem))
+	return nil
+}
+
+// arith2 lowers an element-wise operator of two tensors.
+func (l *lowering) arith2(n *Node, kind ir.OpKind, a, b *value) error {
+	for _, v := range []*value{a, b} {
+		if v.label || v.argmax || v.typ() == String {
+			return unsupported(n, "on a label or strings")
+		}
+	}
+	switch t := a.typ(); {
+	case t != b.typ():
+		return unsupported(n, "a %s and a %s tensor", t, b.typ())
+	case kind == ir.OpPow:
+		return unsupported(n, "an exponent that is not a constant")
+	case t == Bool || t == Int64 && kind == ir.OpDiv:
+		return unsupported(n, "on %s tensors", t)
+	}
+	as, bs, res := a.slots, b.slots, a
+	switch {
+	case slices.Equal(a.shape(), b.shape()):
+	case len(bs) == 1 && len(b.shape()) <= 1:
+		bs = slices.Repeat(bs, len(as))
+	case len(as) == 1 && len(a.shape()) <= 1:
+		as, res = slices.Repeat(as, len(bs)), b
+	default:
+		return unsupported(n, "tensors of shapes %v and %v", a.shape(), b.shape())
+	}
+	out := l.m.Alloc(len(as))
+	l.m.Add(&ir.Binary{A: as, B: bs, Out: out, Kind: kind})
+	if kind == ir.OpLess || kind == ir.OpGreater {
+		l.output(n, 0, res.like(out, Bool))
+		return nil
+	}
+	l.output(n, 0, res.like(l.rounded32(a.typ(), out), a.typ()))
+	return nil
+}
+
+// rounded32 rounds slots to float32 when t is Float.
+func (l *lowering) rounded32(t DataType, slots []int) []int {
+	if t == Float {
+		return l.round32(slots)
+	}
+	return slots
+}
+
+// constantOfShape lowers ConstantOfShape of a shape whose first dimension
+// is the batch one (Shape of a row): a constant tensor a row.
+func (l *lowering) constantOfShape(n *Node) error {
+	sh, ok := l.intsOf(input(n, 0))
+	if !ok || len(sh.vals) == 0 || sh.vals[0] != symN {
+		return unsupported(n, "a shape that is not a row's")
+	}
+	dims := make([]int, 0, len(sh.vals)-1)
+	size := 1
+	for _, d := range sh.vals[1:] {
+		if d < 0 || d > ir.MaxSlots {
+			return unsupported(n, "dimension %d", d)
+		}
+		dims = append(dims, int(d))
+		size *= int(d)
+		if size > ir.MaxSlots {
+			return unsupported(n, "a shape of %v", dims)
+		}
+	}
+	val, elem := 0.0, Float
+	if a := n.Attr("value"); a != nil && a.T != nil {
+		vs, err := numbers(a.T)
+		if err != nil {
+			return err
+		}
+		if len(vs) != 1 {
+			return unsupported(n, "a value of %d elements", len(vs))
+		}
+		val, elem = vs[0], a.T.DataType
+	}
+	if elem == Float {
+		val = float64(float32(val))
+	}
+	// The constant is set over slot 0 (a model input), whatever it holds.
+	out := l.m.Map(make([]int, size), []ir.Op{{Kind: ir.OpSet, Vals: []float64{val}}})
+	l.output(n, 0, &value{slots: out, dims: dims, elem: elem})
 	return nil
 }
 

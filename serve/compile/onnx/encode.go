@@ -373,7 +373,8 @@ func (l *lowering) clip(n *Node) error {
 	return nil
 }
 
-// reduceSum lowers ReduceSum over non-batch axes.
+// reduceSum lowers ReduceSum and ReduceProd over non-batch axes (the
+// product in order, rounded after each factor for float32).
 func (l *lowering) reduceSum(n *Node) error {
 	v, err := l.numeric(n, 0)
 	if err != nil {
@@ -394,7 +395,7 @@ func (l *lowering) reduceSum(n *Node) error {
 			l.output(n, 0, v)
 			return nil
 		}
-		return unsupported(n, "a sum over the batch axis")
+		return unsupported(n, "a reduction over the batch axis")
 	}
 	dims := v.shape()
 	red := map[int]bool{}
@@ -439,6 +440,16 @@ func (l *lowering) reduceSum(n *Node) error {
 	}
 	res := &value{dims: out, elem: v.typ()}
 	for _, g := range groups {
+		if n.OpType == "ReduceProd" {
+			o := g[:1]
+			for _, x := range g[1:] {
+				p := l.m.Alloc(1)
+				l.m.Add(&ir.Binary{A: o, B: []int{x}, Out: p, Kind: ir.OpMul})
+				o = l.rounded32(v.typ(), p)
+			}
+			res.slots = append(res.slots, o[0])
+			continue
+		}
 		o := l.m.Alloc(1)
 		w := make([]float64, len(g))
 		for i := range w {

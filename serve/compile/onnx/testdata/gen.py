@@ -407,5 +407,60 @@ for norm, elem, dt in (("MAX", TP.DOUBLE, np.float64), ("L2", TP.DOUBLE, np.floa
     answers(f"norm_{norm.lower()}_{np.dtype(dt).name}", helper.make_model(g, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("ai.onnx.ml", 1)]),
             (Xn.astype(np.float64) * 1000.3).astype(dt))
 
+# Element-wise operators of two tensors, comparisons, Pow, Not, Neg,
+# ReduceProd and ConstantOfShape: PolynomialFeatures and PowerTransformer
+# (Yeo-Johnson, Box-Cox) as skl2onnx converts them, and a hand-made graph.
+from sklearn.linear_model import Ridge
+from sklearn.preprocessing import PolynomialFeatures, PowerTransformer
+Xp = rng.standard_normal((40, 4)).astype(np.float32)
+Xp[5] = 0
+Xp[6, 1] = -3.5
+answers("poly", to_onnx(make_pipeline(PolynomialFeatures(2), Ridge()).fit(Xc[:, :4], Xc[:, 4]), Xc[:1, :4]), Xp)
+yj = make_pipeline(PowerTransformer(), LogisticRegression()).fit(Xc, yx)
+Xy = Xc[:40].copy()
+Xy[3] = 0
+answers("power_yj", to_onnx(yj, Xc[:1], options={id(yj.steps[-1][1]): {"zipmap": False}}), Xy)
+Xpos = np.abs(Xc) + np.float32(0.1)
+bc = make_pipeline(PowerTransformer(method="box-cox"), LogisticRegression()).fit(Xpos, yx)
+answers("power_bc", to_onnx(bc, Xpos[:1], options={id(bc.steps[-1][1]): {"zipmap": False}}), Xpos[:40])
+
+
+def init(name, a):
+    return numpy_helper.from_array(np.asarray(a), name)
+
+
+ew_nodes = [
+    helper.make_node("Mul", ["X", "X"], ["sq"]),
+    helper.make_node("Add", ["X", "c_shift"], ["shifted"]),
+    helper.make_node("Div", ["sq", "shifted"], ["ratio"]),
+    helper.make_node("Less", ["X", "c_bounds"], ["lt"]),
+    helper.make_node("Cast", ["lt"], ["lt_f"], to=TP.FLOAT),
+    helper.make_node("Not", ["lt"], ["ge"]),
+    helper.make_node("Cast", ["ge"], ["ge_f"], to=TP.FLOAT),
+    helper.make_node("Greater", ["c_half", "X"], ["gt"]),
+    helper.make_node("Cast", ["gt"], ["gt_f"], to=TP.FLOAT),
+    helper.make_node("Neg", ["X"], ["neg"]),
+    helper.make_node("Abs", ["X"], ["ab"]),
+    helper.make_node("Pow", ["ab", "c_exp"], ["pw"]),
+    helper.make_node("Pow", ["X", "c_three"], ["cube"]),
+    helper.make_node("ReduceProd", ["X", "c_axes"], ["prod"]),
+    helper.make_node("Sub", ["X", "prod"], ["centred"]),
+    helper.make_node("Greater", ["X", "prod"], ["above"]),
+    helper.make_node("Cast", ["above"], ["above_f"], to=TP.FLOAT),
+    helper.make_node("Shape", ["prod"], ["prod_shape"]),
+    helper.make_node("ConstantOfShape", ["prod_shape"], ["twos"], value=helper.make_tensor("v", TP.FLOAT, [1], [2.5])),
+    helper.make_node("Less", ["prod", "c_bins"], ["bins"]),
+    helper.make_node("Cast", ["bins"], ["bins_f"], to=TP.FLOAT),
+    helper.make_node("Concat", ["ratio", "lt_f", "ge_f", "gt_f", "neg", "pw", "cube", "prod", "centred", "above_f", "twos", "bins_f"], ["Y"], axis=1),
+]
+ew_inits = [init("c_shift", np.float32([2.5, 3.0, 4.0])), init("c_bounds", np.float32([0.5, -1, 2])), init("c_half", np.float32(0.5)),
+            init("c_exp", np.float32([1.5])), init("c_three", np.float32(3.0)), init("c_axes", np.int64([1])),
+            init("c_bins", np.float32([-1, 0, 1, 2]))]
+g = helper.make_graph(ew_nodes, "elementwise", [helper.make_tensor_value_info("X", TP.FLOAT, ["N", 3])],
+                      [helper.make_tensor_value_info("Y", TP.FLOAT, ["N", 33])], ew_inits)
+Xe = rng.standard_normal((40, 3)).astype(np.float32)
+Xe[4] = 0
+answers("elementwise", helper.make_model(g, opset_imports=[helper.make_opsetid("", 18)]), Xe)
+
 with open(os.path.join(HERE, "expect.json"), "w") as f:
     json.dump(expect, f)
