@@ -49,10 +49,10 @@ def _data():
 def cases():
     """(name, data key, a function making the ONNX model, whether a DataFrame answer exists)."""
     from sklearn.ensemble import GradientBoostingClassifier, RandomForestClassifier, RandomForestRegressor
-    from sklearn.linear_model import LinearRegression, LogisticRegression
+    from sklearn.linear_model import LinearRegression, LogisticRegression, Ridge
     from sklearn.neural_network import MLPClassifier, MLPRegressor
     from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import Normalizer, StandardScaler
+    from sklearn.preprocessing import Normalizer, PolynomialFeatures, PowerTransformer, StandardScaler
     from sklearn.tree import DecisionTreeClassifier
 
     def skl(est, zipmap=True):
@@ -87,6 +87,8 @@ def cases():
         ("onnx-logreg-binary", "cancer", skl(make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000)), zipmap=False), False),
         ("onnx-linreg", "diabetes", skl(LinearRegression()), True),
         ("onnx-normalizer-pipeline", "cancer_scaled", skl(make_pipeline(Normalizer(), LogisticRegression(max_iter=1000))), True),
+        ("onnx-poly-ridge", "diabetes", skl(make_pipeline(PolynomialFeatures(2), Ridge())), True),
+        ("onnx-power-pipeline", "iris", skl(make_pipeline(PowerTransformer(), LogisticRegression(max_iter=500))), True),
         ("onnx-rf-clf", "iris", skl(RandomForestClassifier(n_estimators=30, max_depth=8, random_state=0)), True),
         ("onnx-rf-reg", "diabetes", skl(RandomForestRegressor(n_estimators=30, max_depth=8, random_state=0)), True),
         ("onnx-gb-clf", "cancer", skl(GradientBoostingClassifier(n_estimators=30, random_state=0), zipmap=False), False),
