@@ -334,6 +334,32 @@ func BinaryKind(k OpKind) bool {
 	return false
 }
 
+// RBF is an SVM's radial basis function kernel as onnxruntime computes
+// it, in float32: Out[j] = exp(-Gamma · Σ_f (In[f] - C[j·len(In)+f])²),
+// the inputs rounded to float32, each difference, square and partial sum
+// rounded in order, the exponential of the rounded product rounded.
+type RBF struct {
+	In, Out []int
+	// C holds the centres (support vectors), len(Out) × len(In) float32s.
+	C     []float64
+	Gamma float64 // a float32
+}
+
+func (s *RBF) Eval(v []float64) error {
+	g := -float32(s.Gamma)
+	for j, o := range s.Out {
+		var sum float32
+		for f, in := range s.In {
+			d := float32(v[in]) - float32(s.C[j*len(s.In)+f])
+			sum += float32(d * d) // the conversion keeps the square rounded (no FMA)
+		}
+		v[o] = float64(float32(math.Exp(float64(g * sum))))
+	}
+	return nil
+}
+func (s *RBF) Reads() []int  { return s.In }
+func (s *RBF) Writes() []int { return s.Out }
+
 // Linear is a dense layer: Out[k] = (Σ_j W[k·len(In)+j]·In[j]) + B[k]
 // (B nil: no bias). The sum runs in j order, unless AnyOrder: then the
 // code generator may add the products in any order (in partial sums that

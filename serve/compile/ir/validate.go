@@ -136,6 +136,10 @@ func checkStep(s Step, nodes *int) error {
 				return fmt.Errorf("%s has %d constants for %d columns", op.Kind, len(op.Vals), len(s.In))
 			}
 		}
+	case *RBF:
+		if len(s.In) == 0 || len(s.Out) == 0 || len(s.C) != len(s.In)*len(s.Out) {
+			return fmt.Errorf("%d centres for %d×%d", len(s.C), len(s.Out), len(s.In))
+		}
 	case *Binary:
 		if len(s.A) != len(s.Out) || len(s.B) != len(s.Out) {
 			return errors.New("a, b and out differ in length")

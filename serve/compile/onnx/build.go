@@ -382,6 +382,8 @@ func (l *lowering) node(n *Node) error {
 		return l.linearClassifier(n)
 	case "ai.onnx.ml/LinearRegressor":
 		return l.linearRegressor(n)
+	case "ai.onnx.ml/SVMRegressor":
+		return l.svmRegressor(n)
 	case "ai.onnx.ml/TreeEnsembleClassifier":
 		return l.treeEnsemble(n, true)
 	case "ai.onnx.ml/TreeEnsembleRegressor":
@@ -726,6 +728,97 @@ func (l *lowering) linearRegressor(n *Node) error {
 	l.m.Task, l.m.PredictFn = ir.Regression, ir.PredictLabel
 	l.output(n, 0, &value{slots: out})
 	return nil
+}
+
+// svmRegressor lowers SVMRegressor (skl2onnx's SVR, NuSVR and
+// OneClassSVM) as onnxruntime computes it: the kernel of the row and each
+// support vector, in float32, then Σ coefficient·kernel + rho (or, with no
+// support vectors, a linear model of the row); ±1 for a one-class SVM.
+func (l *lowering) svmRegressor(n *Node) error {
+	if l.m.Task != "" {
+		return unsupported(n, "a second estimator in one graph")
+	}
+	v, err := l.row(n, 0)
+	if err != nil {
+		return err
+	}
+	if v.typ() != Float {
+		return unsupported(n, "a %s input (onnxruntime takes floats)", v.typ())
+	}
+	coef, rho := floats32(n.Attr("coefficients")), floats32(n.Attr("rho"))
+	if len(coef) == 0 || len(rho) == 0 {
+		return unsupported(n, "no coefficients or rho")
+	}
+	nsv := int64(0)
+	if a := n.Attr("n_supports"); a != nil {
+		nsv = a.I
+	}
+	nf := len(v.slots)
+	var out []int
+	if nsv <= 0 { // liblinear: a dot product with the row
+		if len(coef) != nf {
+			return unsupported(n, "%d coefficients for %d features", len(coef), nf)
+		}
+		out = l.m.Alloc(1)
+		l.m.Add(&ir.Linear{In: v.slots, Out: out, W: coef, B: rho[:1], FMA32: true})
+	} else {
+		sv := floats32(n.Attr("support_vectors"))
+		if nsv > int64(len(coef)) || len(coef) != int(nsv) || len(sv) != int(nsv)*nf {
+			return unsupported(n, "%d support vectors of %d values and %d coefficients for %d features", nsv, len(sv), len(coef), nf)
+		}
+		k, err := l.svmKernel(n, v, sv, int(nsv))
+		if err != nil {
+			return err
+		}
+		out = l.m.Alloc(1)
+		l.m.Add(&ir.Linear{In: k, Out: out, W: coef, B: rho[:1], FMA32: true})
+	}
+	if a := n.Attr("one_class"); a != nil && a.I != 0 {
+		out = l.m.Map(out, []ir.Op{{Kind: ir.OpGreater, Vals: []float64{0}}, {Kind: ir.OpMul, Vals: []float64{2}}, {Kind: ir.OpSub, Vals: []float64{1}}})
+	}
+	l.m.Task, l.m.PredictFn = ir.Regression, ir.PredictLabel
+	l.output(n, 0, &value{slots: out})
+	return nil
+}
+
+// svmKernel lowers an SVM's kernel of the row v and each of the nsv
+// support vectors sv: RBF as onnxruntime computes it (ir.RBF); LINEAR and
+// POLY as a float32 multiply-add chain (onnxruntime's GEMM), then for POLY
+// γ·dot + coef0 raised to the degree, rounded to float32.
+func (l *lowering) svmKernel(n *Node, v *value, sv []float64, nsv int) ([]int, error) {
+	gamma, coef0, degree := 0.0, 0.0, 0.0
+	if p := floats32(n.Attr("kernel_params")); len(p) > 0 {
+		if len(p) != 3 {
+			return nil, unsupported(n, "%d kernel parameters", len(p))
+		}
+		gamma, coef0, degree = p[0], p[1], p[2]
+	}
+	kind := "LINEAR"
+	if a := n.Attr("kernel_type"); a != nil {
+		kind = string(a.S)
+	}
+	if kind == "RBF" {
+		k := &ir.RBF{In: v.slots, Out: l.m.Alloc(nsv), C: sv, Gamma: gamma}
+		l.m.Add(k)
+		return k.Out, nil
+	}
+	dot := l.m.Alloc(nsv)
+	l.m.Add(&ir.Linear{In: v.slots, Out: dot, W: sv, FMA32: true})
+	switch kind {
+	case "LINEAR":
+		return dot, nil
+	case "POLY":
+		base := l.m.Map(dot, []ir.Op{{Kind: ir.OpMul, Vals: []float64{gamma}}, {Kind: ir.OpAdd, Vals: []float64{coef0}}, {Kind: ir.OpRound32}})
+		if degree != 3 { // x·x for 2 (ir.Pow), else powf
+			return l.m.Map(base, []ir.Op{{Kind: ir.OpPow, Vals: []float64{degree}}, {Kind: ir.OpRound32}}), nil
+		}
+		// Eigen's cube: (x·x)·x, rounded twice.
+		cube := l.m.Alloc(nsv)
+		l.m.Add(&ir.Binary{A: l.m.Map(base, []ir.Op{{Kind: ir.OpSquare}, {Kind: ir.OpRound32}}), B: base, Out: cube, Kind: ir.OpMul})
+		return l.round32(cube), nil
+	}
+	// SIGMOID: onnxruntime's tanh is MLAS's own approximation.
+	return nil, unsupported(n, "kernel %q", kind)
 }
 
 // hold is x as a tree ensemble holds a threshold or a sum: a float32, or

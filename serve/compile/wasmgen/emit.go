@@ -296,6 +296,8 @@ func (g *gen) emitSteps(from, to int) error {
 			g.normalize(s)
 		case *ir.Binary:
 			g.binary(s)
+		case *ir.RBF:
+			g.rbf(s)
 		case *ir.OneHot:
 			g.oneHot(s, g.plans[i])
 		case *ir.Trees:
@@ -322,7 +324,7 @@ func (g *gen) mathNeeded() []string {
 	}
 	for _, s := range g.steps {
 		switch s := s.(type) {
-		case *ir.Softmax:
+		case *ir.Softmax, *ir.RBF:
 			add("exp")
 		case *ir.Map:
 			for _, op := range s.Ops {
@@ -352,6 +354,8 @@ func (g *gen) mathCalls() int {
 		switch s := s.(type) {
 		case *ir.Softmax:
 			n += len(s.In)
+		case *ir.RBF:
+			n += len(s.Out)
 		case *ir.Map:
 			for _, op := range s.Ops {
 				if op.Kind.IsMath() {
@@ -573,6 +577,40 @@ func (g *gen) pow(c float64, t uint32) {
 		f.Op(wasm.F64Lt)
 		f.Op(wasm.I32Eqz)
 		f.Op(wasm.Select) // x < 0 ? NaN : r
+	}
+}
+
+// rbf emits the kernel in float32 (ir.RBF): the inputs rounded once into
+// f32 locals, then per centre its sum of squares, straight-line.
+func (g *gen) rbf(s *ir.RBF) {
+	f := g.f
+	x := make([]uint32, len(s.In))
+	for i, in := range s.In {
+		x[i] = f.Local(wasm.F32)
+		defer f.Release(x[i])
+		f.LocalGet(g.slot[in])
+		f.Op(wasm.F32DemoteF64)
+		f.LocalSet(x[i])
+	}
+	d := f.Local(wasm.F32)
+	defer f.Release(d)
+	for j, o := range s.Out {
+		f.F32Const(0)
+		for i := range s.In {
+			f.LocalGet(x[i])
+			f.F32Const(float32(s.C[j*len(s.In)+i]))
+			f.Op(wasm.F32Sub)
+			f.LocalTee(d)
+			f.LocalGet(d)
+			f.Op(wasm.F32Mul)
+			f.Op(wasm.F32Add)
+		}
+		f.F32Const(-float32(s.Gamma))
+		f.Op(wasm.F32Mul)
+		f.Op(wasm.F64PromoteF32)
+		g.callMath("exp")
+		g.round32()
+		f.LocalSet(g.slot[o])
 	}
 }
 

@@ -93,7 +93,14 @@ func randModel(r *rand.Rand) *ir.Model {
 	m.Add(&ir.Map{In: bn, Out: pw, Ops: []ir.Op{{Kind: ir.OpPow, Vals: []float64{exps[r.IntN(len(exps))]}}, {Kind: ir.OpMin, Vals: []float64{1e6}}}})
 	ls := m.Alloc(2)
 	m.Add(&ir.Map{In: []int{cols[0], cols[nf-1]}, Out: ls, Ops: []ir.Op{{Kind: ir.OpLess, Vals: []float64{0.3, -1}}, {Kind: ir.OpSet, Vals: []float64{r.Float64(), 1}}, {Kind: ir.OpLess, Vals: []float64{0.5}}}})
-	feat := append(append(append(append(append(append(append([]int{}, mp...), ind...), oh...), at...), s32...), pw...), ls...)
+	// An SVM's kernel over the inputs (NaN included).
+	nc := 1 + r.IntN(4)
+	rbf := &ir.RBF{In: cols, Out: m.Alloc(nc), Gamma: float64(float32(0.05 + r.Float64()))}
+	for range nc * nf {
+		rbf.C = append(rbf.C, float64(float32(r.NormFloat64())))
+	}
+	m.Add(rbf)
+	feat := append(append(append(append(append(append(append(append([]int{}, mp...), ind...), oh...), at...), s32...), pw...), ls...), rbf.Out...)
 	nout := 1 + r.IntN(3)
 	switch r.IntN(3) {
 	case 0: // linear → softmax or logistic

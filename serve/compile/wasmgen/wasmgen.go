@@ -338,6 +338,8 @@ func (g *gen) rowCost() int {
 			n += len(s.Reads()) * 12
 		case *ir.Binary:
 			n += len(s.Out) * 4
+		case *ir.RBF:
+			n += len(s.Out) * (6*len(s.In) + 40)
 		case *ir.OneHot:
 			n += len(s.Cats) * 6
 		case *ir.Trees:

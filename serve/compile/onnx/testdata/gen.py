@@ -462,5 +462,11 @@ Xe = rng.standard_normal((40, 3)).astype(np.float32)
 Xe[4] = 0
 answers("elementwise", helper.make_model(g, opset_imports=[helper.make_opsetid("", 18)]), Xe)
 
+# SVMRegressor: SVR with the kernels mlbox compiles (not sigmoid), NuSVR.
+from sklearn.svm import SVR, NuSVR
+for kern, deg in (("rbf", 3), ("linear", 3), ("poly", 3), ("poly", 2)):
+    answers(f"svr_{kern}{deg if kern == 'poly' else ''}", to_onnx(SVR(kernel=kern, degree=deg, C=50.0).fit(Xd * 10, yd), Xd[:1] * 10), Xd[:40] * 10)
+answers("nusvr", to_onnx(NuSVR(C=50.0).fit(Xd * 10, yd), Xd[:1] * 10), Xd[:40] * 10)
+
 with open(os.path.join(HERE, "expect.json"), "w") as f:
     json.dump(expect, f)
