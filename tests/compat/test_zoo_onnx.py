@@ -53,6 +53,7 @@ def cases():
     from sklearn.neural_network import MLPClassifier, MLPRegressor
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import Normalizer, PolynomialFeatures, PowerTransformer, StandardScaler
+    from sklearn.svm import SVR
     from sklearn.tree import DecisionTreeClassifier
 
     def skl(est, zipmap=True):
@@ -88,6 +89,7 @@ def cases():
         ("onnx-linreg", "diabetes", skl(LinearRegression()), True),
         ("onnx-normalizer-pipeline", "cancer_scaled", skl(make_pipeline(Normalizer(), LogisticRegression(max_iter=1000))), True),
         ("onnx-poly-ridge", "diabetes", skl(make_pipeline(PolynomialFeatures(2), Ridge())), True),
+        ("onnx-svr-rbf", "diabetes", skl(make_pipeline(StandardScaler(), SVR(C=50.0))), True),
         ("onnx-power-pipeline", "iris", skl(make_pipeline(PowerTransformer(), LogisticRegression(max_iter=500))), True),
         ("onnx-rf-clf", "iris", skl(RandomForestClassifier(n_estimators=30, max_depth=8, random_state=0)), True),
         ("onnx-rf-reg", "diabetes", skl(RandomForestRegressor(n_estimators=30, max_depth=8, random_state=0)), True),
