@@ -156,6 +156,19 @@ type NamedOutputs struct {
 	ZipMap bool   `json:"zipmap,omitempty"`
 	// Flat: the scores are a tensor [N], one value a row (not a list).
 	Flat bool `json:"flat,omitempty"`
+	// LabelIndex: the last output column is the index of the row's label
+	// in Labels, computed by the model (a label that is not the arg max of
+	// the scores); the scores are the other columns.
+	LabelIndex bool `json:"label_index,omitempty"`
+}
+
+// ScoreColumns is the number of output columns that are scores: all of
+// them but a label index (NamedOutputs.LabelIndex).
+func (m *Metadata) ScoreColumns() int {
+	if m.NamedOutputs != nil && m.NamedOutputs.LabelIndex {
+		return m.NOutputs - 1
+	}
+	return m.NOutputs
 }
 
 // Column describes one input column (Metadata.Columns).
@@ -268,8 +281,8 @@ func (m *Metadata) Validate() error {
 	if m.Labels != nil {
 		if m.Task != Classification {
 			add("labels are for classification")
-		} else if len(m.Labels) != m.NOutputs {
-			add("labels has %d labels for %d outputs", len(m.Labels), m.NOutputs)
+		} else if len(m.Labels) != m.ScoreColumns() {
+			add("labels has %d labels for %d outputs", len(m.Labels), m.ScoreColumns())
 		}
 		seen := map[string]bool{}
 		for i, l := range m.Labels {
@@ -308,6 +321,8 @@ func (m *Metadata) Validate() error {
 			add("named_outputs: label and scores have one name")
 		case n.Flat && (n.ZipMap || m.NOutputs != 1):
 			add("named_outputs: flat scores are one value a row")
+		case n.LabelIndex && (n.Label == "" || n.Flat || m.NOutputs < 2):
+			add("named_outputs: a label index needs a label output and a score column")
 		}
 	}
 	if len(errs) > 0 {

@@ -565,7 +565,7 @@ func writeError(w http.ResponseWriter, status int, code, msg string) {
 // answers the output matrix as MLflow does, and predict_log_proba its
 // logarithm (out is overwritten).
 func (lv *loadedVersion) appendResponse(b []byte, out []float64, rows int, probs, invoke bool) []byte {
-	no := lv.meta.NOutputs
+	no, ns := lv.meta.NOutputs, lv.meta.ScoreColumns()
 	if invoke && (lv.meta.PredictFn == PredictFnProba || lv.meta.PredictFn == PredictFnLogProba) {
 		if lv.meta.PredictFn == PredictFnLogProba {
 			for i, v := range out {
@@ -573,7 +573,7 @@ func (lv *loadedVersion) appendResponse(b []byte, out []float64, rows int, probs
 			}
 		}
 		b = append(b, `{"predictions":`...)
-		b = appendMatrix(b, out, rows, no, lv.outBits)
+		b = appendMatrix(b, out, rows, ns, no, lv.outBits)
 		return append(b, '}')
 	}
 	b = append(b, `{"predictions":[`...)
@@ -583,12 +583,12 @@ func (lv *loadedVersion) appendResponse(b []byte, out []float64, rows int, probs
 			if r > 0 {
 				b = append(b, ',')
 			}
-			b = append(b, lv.labels[argmax(out[r*no:(r+1)*no])]...)
+			b = append(b, lv.label(out[r*no:(r+1)*no])...)
 		}
 		b = append(b, ']')
 		if probs {
 			b = append(b, `,"probabilities":`...)
-			b = appendMatrix(b, out, rows, no, lv.outBits)
+			b = appendMatrix(b, out, rows, ns, no, lv.outBits)
 		}
 	case no == 1:
 		for r := 0; r < rows; r++ {
@@ -599,9 +599,21 @@ func (lv *loadedVersion) appendResponse(b []byte, out []float64, rows int, probs
 		}
 		b = append(b, ']')
 	default:
-		b = appendMatrix(b[:len(b)-1], out, rows, no, lv.outBits)
+		b = appendMatrix(b[:len(b)-1], out, rows, no, no, lv.outBits)
 	}
 	return append(b, '}')
+}
+
+// label is the label of a row of outputs: the one the model's label index
+// names (NamedOutputs.LabelIndex), else the arg max of the scores.
+func (lv *loadedVersion) label(row []float64) []byte {
+	if n := lv.meta.NamedOutputs; n != nil && n.LabelIndex {
+		if i := row[len(row)-1]; i >= 0 && i < float64(len(lv.labels)) && i == math.Trunc(i) {
+			return lv.labels[int(i)]
+		}
+		row = row[:len(row)-1] // not an index (a wrong module): the arg max
+	}
+	return lv.labels[argmax(row)]
 }
 
 // appendNamed encodes /invocations for a model with named outputs (ONNX)
@@ -612,11 +624,11 @@ func (lv *loadedVersion) appendResponse(b []byte, out []float64, rows int, probs
 // DataFrame, MLflow fails on a label next to a probability matrix, "All
 // arrays must be of the same length"; mlbox answers each row's list.)
 func (lv *loadedVersion) appendNamed(b []byte, out []float64, rows int, frame bool) []byte {
-	no, n := lv.meta.NOutputs, lv.meta.NamedOutputs
+	no, ns, n := lv.meta.NOutputs, lv.meta.ScoreColumns(), lv.meta.NamedOutputs
 	label := lv.labels != nil && n.Label != ""
 	// row encodes row r's scores: a {label: score} map (ZipMap) or a list.
 	row := func(b []byte, r int) []byte {
-		vals := out[r*no : (r+1)*no]
+		vals := out[r*no : r*no+ns]
 		if n.Flat {
 			return appendFloat(b, vals[0], lv.outBits)
 		}
@@ -655,7 +667,7 @@ func (lv *loadedVersion) appendNamed(b []byte, out []float64, rows int, frame bo
 				if label {
 					b = strconv.AppendQuote(b, n.Label)
 					b = append(b, ':')
-					b = append(b, lv.labels[argmax(out[r*no:(r+1)*no])]...)
+					b = append(b, lv.label(out[r*no:(r+1)*no])...)
 					b = append(b, ',')
 				}
 				b = strconv.AppendQuote(b, n.Scores)
@@ -692,7 +704,7 @@ func (lv *loadedVersion) appendNamed(b []byte, out []float64, rows int, frame bo
 			if r > 0 {
 				b = append(b, ',')
 			}
-			b = append(b, lv.labels[argmax(out[r*no:(r+1)*no])]...)
+			b = append(b, lv.label(out[r*no:(r+1)*no])...)
 		}
 		b = append(b, "],"...)
 	}
@@ -718,7 +730,9 @@ func argmax(row []float64) int {
 	return best
 }
 
-func appendMatrix(b []byte, out []float64, rows, cols, bits int) []byte {
+// appendMatrix encodes rows × cols values as a JSON list of lists; row r
+// starts at out[r*stride].
+func appendMatrix(b []byte, out []float64, rows, cols, stride, bits int) []byte {
 	b = append(b, '[')
 	for r := 0; r < rows; r++ {
 		if r > 0 {
@@ -729,7 +743,7 @@ func appendMatrix(b []byte, out []float64, rows, cols, bits int) []byte {
 			if k > 0 {
 				b = append(b, ',')
 			}
-			b = appendFloat(b, out[r*cols+k], bits)
+			b = appendFloat(b, out[r*stride+k], bits)
 		}
 		b = append(b, ']')
 	}

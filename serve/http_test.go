@@ -228,6 +228,34 @@ func TestAppendNamed(t *testing.T) {
 	if got, want := string(flat.appendNamed(nil, []float64{1.5, 2}, 2, true)), `{"predictions":[{"y":1.5},{"y":2}]}`; got != want {
 		t.Errorf("a tensor [N], frame: %s", got)
 	}
+	// A label index (naive Bayes): the last column names the label, which
+	// need not be the arg max of the scores; the scores are the others.
+	idx := fakeVersion(Metadata{ABIVersion: 1, Task: Classification, DType: F64, NFeatures: 2, NOutputs: 3, MaxBatchRows: 8,
+		Labels:       []json.RawMessage{json.RawMessage(`"a"`), json.RawMessage(`"b"`)},
+		NamedOutputs: &NamedOutputs{Label: "label", Scores: "probabilities", LabelIndex: true}})
+	io := []float64{0.5, 0.5, 1, 0.75, 0.25, 0}
+	if got, want := string(idx.appendNamed(nil, io, 2, false)), `{"predictions":{"label":["b","a"],"probabilities":[[0.5,0.5],[0.75,0.25]]}}`; got != want {
+		t.Errorf("label index, tensor:\n%s\nwant\n%s", got, want)
+	}
+	if got, want := string(idx.appendNamed(nil, io, 2, true)), `{"predictions":[{"label":"b","probabilities":[0.5,0.5]},{"label":"a","probabilities":[0.75,0.25]}]}`; got != want {
+		t.Errorf("label index, frame:\n%s\nwant\n%s", got, want)
+	}
+	if got, want := string(idx.appendResponse(nil, io, 2, true, false)), `{"predictions":["b","a"],"probabilities":[[0.5,0.5],[0.75,0.25]]}`; got != want {
+		t.Errorf("label index, /predict:\n%s\nwant\n%s", got, want)
+	}
+	// Not an index (a wrong module): the arg max of the scores.
+	if got, want := string(idx.appendResponse(nil, []float64{0.25, 0.75, math.NaN()}, 1, false, false)), `{"predictions":["b"]}`; got != want {
+		t.Errorf("label index NaN: %s", got)
+	}
+	m := idx.meta
+	m.OutputDType, m.OutputNames = F64, []string{"a", "b", "label_index"}
+	if err := m.Validate(); err != nil {
+		t.Errorf("label index: %v", err)
+	}
+	m.Labels = append(m.Labels, json.RawMessage(`"c"`))
+	if err := m.Validate(); err == nil {
+		t.Error("a label for the label index column passed")
+	}
 	bad := Metadata{ABIVersion: 1, Task: Regression, DType: F64, OutputDType: F64, NFeatures: 2, NOutputs: 1, MaxBatchRows: 8,
 		NamedOutputs: &NamedOutputs{Label: "label", Scores: "variable"}}
 	if err := bad.Validate(); err == nil || !strings.Contains(err.Error(), "named_outputs") {

@@ -110,7 +110,7 @@ func (o *observer) request(ev *reqEvent) {
 // appendData encodes rows as {"data": [[...], ...]}.
 func appendData(b []byte, in []float64, nf int) []byte {
 	b = append(b, `{"data":`...)
-	b = appendMatrix(b, in, len(in)/nf, nf, 64)
+	b = appendMatrix(b, in, len(in)/nf, nf, nf, 64)
 	return append(b, '}')
 }
 

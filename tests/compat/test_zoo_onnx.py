@@ -50,6 +50,7 @@ def cases():
     """(name, data key, a function making the ONNX model, whether a DataFrame answer exists)."""
     from sklearn.ensemble import GradientBoostingClassifier, RandomForestClassifier, RandomForestRegressor
     from sklearn.linear_model import LinearRegression, LogisticRegression, Ridge
+    from sklearn.naive_bayes import GaussianNB, MultinomialNB
     from sklearn.neural_network import MLPClassifier, MLPRegressor
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import Normalizer, PolynomialFeatures, PowerTransformer, StandardScaler
@@ -90,6 +91,9 @@ def cases():
         ("onnx-normalizer-pipeline", "cancer_scaled", skl(make_pipeline(Normalizer(), LogisticRegression(max_iter=1000))), True),
         ("onnx-poly-ridge", "diabetes", skl(make_pipeline(PolynomialFeatures(2), Ridge())), True),
         ("onnx-svr-rbf", "diabetes", skl(make_pipeline(StandardScaler(), SVR(C=50.0))), True),
+        # The label is the arg max of the joint log-likelihoods: a label index.
+        ("onnx-gaussian-nb", "iris", skl(GaussianNB()), True),
+        ("onnx-multinomial-nb", "iris", skl(MultinomialNB(), zipmap=False), False),
         ("onnx-power-pipeline", "iris", skl(make_pipeline(PowerTransformer(), LogisticRegression(max_iter=500))), True),
         ("onnx-rf-clf", "iris", skl(RandomForestClassifier(n_estimators=30, max_depth=8, random_state=0)), True),
         ("onnx-rf-reg", "diabetes", skl(RandomForestRegressor(n_estimators=30, max_depth=8, random_state=0)), True),

@@ -81,6 +81,19 @@ type NamedOutputs struct {
 	ZipMap bool   `json:"zipmap,omitempty"`
 	// Flat: the scores are a tensor [N], one value a row (not a list).
 	Flat bool `json:"flat,omitempty"`
+	// LabelIndex: the last output is the index of the row's label (its
+	// position in Labels), computed by the model; the scores are the other
+	// outputs. For a graph whose label is not the arg max of its scores
+	// (naive Bayes: the arg max of the joint log-likelihoods).
+	LabelIndex bool `json:"label_index,omitempty"`
+}
+
+// Scores returns the outputs that are scores: Out, less the label index.
+func (m *Model) Scores() []int {
+	if m.Named != nil && m.Named.LabelIndex {
+		return m.Out[:len(m.Out)-1]
+	}
+	return m.Out
 }
 
 // Input is one input column.
@@ -333,6 +346,26 @@ func BinaryKind(k OpKind) bool {
 	}
 	return false
 }
+
+// ArgMax writes the index of the largest of In to Out: the first one,
+// NaN never winning (as the server picks a label from scores).
+type ArgMax struct {
+	In  []int
+	Out int
+}
+
+func (s *ArgMax) Eval(v []float64) error {
+	best := 0
+	for k := 1; k < len(s.In); k++ {
+		if x, b := v[s.In[k]], v[s.In[best]]; x > b || b != b && x == x {
+			best = k
+		}
+	}
+	v[s.Out] = float64(best)
+	return nil
+}
+func (s *ArgMax) Reads() []int  { return s.In }
+func (s *ArgMax) Writes() []int { return []int{s.Out} }
 
 // RBF is an SVM's radial basis function kernel as onnxruntime computes
 // it, in float32: Out[j] = exp(-Gamma · Σ_f (In[f] - C[j·len(In)+f])²),

@@ -56,8 +56,8 @@ func (m *Model) Validate() error {
 	}
 	switch m.Task {
 	case Classification:
-		if len(m.Labels) != len(m.Out) {
-			return fmt.Errorf("classifier has %d labels for %d outputs", len(m.Labels), len(m.Out))
+		if len(m.Labels) != len(m.Scores()) {
+			return fmt.Errorf("classifier has %d labels for %d outputs", len(m.Labels), len(m.Scores()))
 		}
 	case Regression:
 		if m.OutputNames != nil && len(m.OutputNames) != len(m.Out) {
@@ -67,7 +67,8 @@ func (m *Model) Validate() error {
 		return fmt.Errorf("unknown task %q", m.Task)
 	}
 	if n := m.Named; n != nil {
-		if n.Scores == "" || (n.Label != "" && m.Task != Classification) || (n.ZipMap && m.Task != Classification) || (n.Flat && (n.ZipMap || len(m.Out) != 1)) {
+		if n.Scores == "" || (n.Label != "" && m.Task != Classification) || (n.ZipMap && m.Task != Classification) || (n.Flat && (n.ZipMap || len(m.Out) != 1)) ||
+			(n.LabelIndex && (n.Label == "" || n.Flat || len(m.Out) < 2)) {
 			return fmt.Errorf("named outputs %+v do not fit a %s", *n, m.Task)
 		}
 	}
@@ -135,6 +136,10 @@ func checkStep(s Step, nodes *int) error {
 			if op.Kind.HasVals() && len(op.Vals) != 1 && len(op.Vals) != len(s.In) {
 				return fmt.Errorf("%s has %d constants for %d columns", op.Kind, len(op.Vals), len(s.In))
 			}
+		}
+	case *ArgMax:
+		if len(s.In) == 0 {
+			return errors.New("arg max of nothing")
 		}
 	case *RBF:
 		if len(s.In) == 0 || len(s.Out) == 0 || len(s.C) != len(s.In)*len(s.Out) {

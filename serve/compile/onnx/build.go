@@ -24,6 +24,9 @@ type Lowered struct {
 	ZipMap bool
 	// Flat: ScoreOutput is a tensor [N] (one value a row, not a list).
 	Flat bool
+	// LabelIndex: the label is not the arg max of the scores; the model's
+	// last output is its index (ir.NamedOutputs.LabelIndex).
+	LabelIndex bool
 	// Inputs is the number of graph inputs.
 	Inputs int
 }
@@ -192,11 +195,20 @@ func Lower(m *Model) (*Lowered, error) {
 	if l.m.Task == "" { // a network without a classifier's label: a regressor
 		l.m.Task, l.m.PredictFn = ir.Regression, ir.PredictLabel
 	}
-	if l.labelOf != nil && !slices.Equal(l.labelOf, l.m.Out) {
-		return nil, ir.Unsupportedf("the label is the arg max of other values than the scores output")
-	}
 	if l.m.Task == ir.Classification && len(l.m.Labels) != len(l.m.Out) {
 		return nil, ir.Invalidf("%d class labels for %d scores", len(l.m.Labels), len(l.m.Out))
+	}
+	if l.labelOf != nil && !slices.Equal(l.labelOf, l.m.Out) {
+		// The label is the arg max of other values than the scores (naive
+		// Bayes: of the joint log-likelihoods): the model computes its
+		// index, one more output.
+		if l.res.LabelOutput == "" {
+			return nil, ir.Unsupportedf("the label is the arg max of other values than the scores output, and no graph output")
+		}
+		am := &ir.ArgMax{In: l.labelOf, Out: l.m.Alloc(1)[0]}
+		l.m.Add(am)
+		l.m.Out = append(slices.Clip(l.m.Out), am.Out)
+		l.res.LabelIndex = true
 	}
 	for i, c := range l.cats {
 		if c == nil {
@@ -207,8 +219,10 @@ func Lower(m *Model) (*Lowered, error) {
 			l.m.Inputs[i].Categories[k] = s
 		}
 	}
-	l.res.Model, l.res.Inputs = l.m, len(inputs)
-	return l.res, nil
+	r := l.res
+	l.m.Named = &ir.NamedOutputs{Label: r.LabelOutput, Scores: r.ScoreOutput, ZipMap: r.ZipMap, Flat: r.Flat, LabelIndex: r.LabelIndex}
+	r.Model, r.Inputs = l.m, len(inputs)
+	return r, nil
 }
 
 // inputTypes are the model input types of the graph input types mlbox
@@ -444,7 +458,7 @@ func (l *lowering) node(n *Node) error {
 		l.output(n, 0, v.like(out, v.typ()))
 	case "/Clip":
 		return l.clip(n)
-	case "/ReduceSum", "/ReduceProd":
+	case "/ReduceSum", "/ReduceProd", "/ReduceLogSumExp":
 		return l.reduceSum(n)
 	case "/Softmax":
 		v, err := l.numeric(n, 0)
@@ -1177,16 +1191,27 @@ func (l *lowering) arith(n *Node) error {
 	if err != nil {
 		return err
 	}
-	in, res := row.slots, row
-	switch {
-	case len(vals) == 1 || len(vals) == len(row.slots):
-	case len(row.slots) == 1 && len(row.shape()) <= 1 && len(c.Dims) <= 2 && (len(c.Dims) < 2 || c.Dims[0] == 1):
-		// A column against a row of constants: [N, 1] op [k] is [N, k].
-		in = slices.Repeat(row.slots, len(vals))
-		res = &value{elem: row.typ()}
-	default:
-		return unsupported(n, "a constant of %d values for a tensor of shape %v", len(vals), row.shape())
+	// The constant broadcasts against the row (its first axis, when it has
+	// one more than the row, against the batch: it must be 1).
+	cd := make([]int, len(c.Dims))
+	for i, d := range c.Dims {
+		cd[i] = int(d)
 	}
+	if r := len(row.shape()); len(cd) > r+1 || len(cd) == r+1 && cd[0] != 1 {
+		return unsupported(n, "a constant of dims %v for a tensor of shape %v", c.Dims, row.shape())
+	} else if len(cd) == r+1 {
+		cd = cd[1:]
+	}
+	shape, iv, ic, ok := broadcast(row.shape(), cd)
+	if !ok || len(iv) > ir.MaxSlots {
+		return unsupported(n, "a constant of dims %v for a tensor of shape %v", c.Dims, row.shape())
+	}
+	in, cv := make([]int, len(iv)), make([]float64, len(ic))
+	for k := range iv {
+		in[k], cv[k] = row.slots[iv[k]], vals[ic[k]]
+	}
+	vals = cv
+	res := &value{dims: shape, elem: row.typ()}
 	op := ir.Op{Kind: kind, Vals: vals}
 	var ops []ir.Op
 	switch {
@@ -1223,15 +1248,13 @@ func (l *lowering) arith2(n *Node, kind ir.OpKind, a, b *value) error {
 	case t == Bool || t == Int64 && kind == ir.OpDiv:
 		return unsupported(n, "on %s tensors", t)
 	}
-	as, bs, res := a.slots, b.slots, a
-	switch {
-	case slices.Equal(a.shape(), b.shape()):
-	case len(bs) == 1 && len(b.shape()) <= 1:
-		bs = slices.Repeat(bs, len(as))
-	case len(as) == 1 && len(a.shape()) <= 1:
-		as, res = slices.Repeat(as, len(bs)), b
-	default:
+	shape, ia, ib, ok := broadcast(a.shape(), b.shape())
+	if !ok || len(ia) > ir.MaxSlots {
 		return unsupported(n, "tensors of shapes %v and %v", a.shape(), b.shape())
+	}
+	as, bs, res := make([]int, len(ia)), make([]int, len(ib)), &value{dims: shape}
+	for k := range ia {
+		as[k], bs[k] = a.slots[ia[k]], b.slots[ib[k]]
 	}
 	out := l.m.Alloc(len(as))
 	l.m.Add(&ir.Binary{A: as, B: bs, Out: out, Kind: kind})
@@ -1241,6 +1264,47 @@ func (l *lowering) arith2(n *Node, kind ir.OpKind, a, b *value) error {
 	}
 	l.output(n, 0, res.like(l.rounded32(a.typ(), out), a.typ()))
 	return nil
+}
+
+// broadcast broadcasts two shapes (the axes after the batch one) as numpy
+// does: it returns their common shape and, for each of its elements in
+// row-major order, the index of the element of a and of b it takes.
+func broadcast(a, b []int) (shape, ia, ib []int, ok bool) {
+	r := max(len(a), len(b))
+	pad := func(d []int) []int { return append(slices.Repeat([]int{1}, r-len(d)), d...) }
+	pa, pb := pad(a), pad(b)
+	shape = make([]int, r)
+	size := 1
+	for i := range r {
+		switch {
+		case pa[i] == pb[i] || pb[i] == 1:
+			shape[i] = pa[i]
+		case pa[i] == 1:
+			shape[i] = pb[i]
+		default:
+			return nil, nil, nil, false
+		}
+		size *= shape[i]
+		if size > ir.MaxSlots {
+			return nil, nil, nil, false
+		}
+	}
+	idx := make([]int, r)
+	for range size {
+		x, y := 0, 0
+		for i := range r {
+			x = x*pa[i] + min(idx[i], pa[i]-1)
+			y = y*pb[i] + min(idx[i], pb[i]-1)
+		}
+		ia, ib = append(ia, x), append(ib, y)
+		for i := r - 1; i >= 0; i-- { // next index, row-major
+			if idx[i]++; idx[i] < shape[i] {
+				break
+			}
+			idx[i] = 0
+		}
+	}
+	return shape, ia, ib, true
 }
 
 // rounded32 rounds slots to float32 when t is Float.

@@ -2,6 +2,7 @@ package onnx
 
 import (
 	"math"
+	"slices"
 
 	"mlbox/serve/compile/ir"
 )
@@ -373,8 +374,9 @@ func (l *lowering) clip(n *Node) error {
 	return nil
 }
 
-// reduceSum lowers ReduceSum and ReduceProd over non-batch axes (the
-// product in order, rounded after each factor for float32).
+// reduceSum lowers ReduceSum, ReduceProd and ReduceLogSumExp over
+// non-batch axes (the product in order, rounded after each factor for
+// float32).
 func (l *lowering) reduceSum(n *Node) error {
 	v, err := l.numeric(n, 0)
 	if err != nil {
@@ -439,7 +441,14 @@ func (l *lowering) reduceSum(n *Node) error {
 		}
 	}
 	res := &value{dims: out, elem: v.typ()}
+	if n.OpType == "ReduceLogSumExp" && v.typ() != Float && v.typ() != Double {
+		return unsupported(n, "on %s", v.typ())
+	}
 	for _, g := range groups {
+		if n.OpType == "ReduceLogSumExp" {
+			res.slots = append(res.slots, l.logSumExp(v.typ(), g))
+			continue
+		}
 		if n.OpType == "ReduceProd" {
 			o := g[:1]
 			for _, x := range g[1:] {
@@ -463,4 +472,25 @@ func (l *lowering) reduceSum(n *Node) error {
 	}
 	l.output(n, 0, res)
 	return nil
+}
+
+// logSumExp is log Σ exp(x) of the slots g as onnxruntime computes it:
+// the largest x, then log Σ exp(x - max) + max, summed in order, rounded
+// to float32 after each operation for a float tensor.
+func (l *lowering) logSumExp(t DataType, g []int) int {
+	mx := g[:1]
+	for _, x := range g[1:] {
+		p := l.m.Alloc(1)
+		l.m.Add(&ir.Binary{A: mx, B: []int{x}, Out: p, Kind: ir.OpMax})
+		mx = p
+	}
+	d := l.m.Alloc(len(g))
+	l.m.Add(&ir.Binary{A: g, B: slices.Repeat(mx, len(g)), Out: d, Kind: ir.OpSub})
+	e := l.m.Map(l.rounded32(t, d), l.rounded(t, ir.Op{Kind: ir.OpExp}))
+	sum := l.m.Alloc(1)
+	l.m.Add(&ir.Linear{In: e, Out: sum, W: slices.Repeat([]float64{1}, len(e)), FMA32: t == Float}) // in order
+	lg := l.m.Map(sum, l.rounded(t, ir.Op{Kind: ir.OpLog}))
+	out := l.m.Alloc(1)
+	l.m.Add(&ir.Binary{A: lg, B: mx, Out: out, Kind: ir.OpAdd})
+	return l.rounded32(t, out)[0]
 }

@@ -178,7 +178,6 @@ func Build(mm *mlmodel.MLmodel, read ReadFile) (*ir.Model, error) {
 			}
 		}
 	}
-	model.Named = &ir.NamedOutputs{Label: low.LabelOutput, Scores: low.ScoreOutput, ZipMap: low.ZipMap, Flat: low.Flat}
 	if err := model.Validate(); err != nil {
 		return nil, ir.Invalidf("%s: %v", names[0], err)
 	}

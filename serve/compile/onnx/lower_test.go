@@ -76,6 +76,11 @@ func TestLowerMatchesOnnxruntime(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
+				label := -1
+				if low.LabelIndex {
+					label = int(out[len(out)-1])
+					out = out[:len(out)-1]
+				}
 				if len(out) != len(scores[r]) {
 					t.Fatalf("row %d: %d outputs, onnxruntime %d", r, len(out), len(scores[r]))
 				}
@@ -85,10 +90,13 @@ func TestLowerMatchesOnnxruntime(t *testing.T) {
 					}
 				}
 				if labels != nil {
-					best := 0
-					for k := range out {
-						if out[k] > out[best] {
-							best = k
+					best := label
+					if best < 0 {
+						best = 0
+						for k := range out {
+							if out[k] > out[best] {
+								best = k
+							}
 						}
 					}
 					if string(low.Model.Labels[best]) != string(labels[r]) {

@@ -298,6 +298,8 @@ func (g *gen) emitSteps(from, to int) error {
 			g.binary(s)
 		case *ir.RBF:
 			g.rbf(s)
+		case *ir.ArgMax:
+			g.argMax(s)
 		case *ir.OneHot:
 			g.oneHot(s, g.plans[i])
 		case *ir.Trees:
@@ -612,6 +614,49 @@ func (g *gen) rbf(s *ir.RBF) {
 		g.round32()
 		f.LocalSet(g.slot[o])
 	}
+}
+
+// argMax emits the index of the first largest input, NaN never winning
+// (ir.ArgMax).
+func (g *gen) argMax(s *ir.ArgMax) {
+	f := g.f
+	best, idx := f.Local(wasm.F64), f.Local(wasm.F64)
+	c := f.Local(wasm.I32)
+	defer f.Release(best)
+	defer f.Release(idx)
+	defer f.Release(c)
+	f.LocalGet(g.slot[s.In[0]])
+	f.LocalSet(best)
+	f.F64Const(0)
+	f.LocalSet(idx)
+	for k := 1; k < len(s.In); k++ {
+		x := g.slot[s.In[k]]
+		// x > best || best is NaN && x is not
+		f.LocalGet(x)
+		f.LocalGet(best)
+		f.Op(wasm.F64Gt)
+		f.LocalGet(best)
+		f.LocalGet(best)
+		f.Op(wasm.F64Ne)
+		f.LocalGet(x)
+		f.LocalGet(x)
+		f.Op(wasm.F64Eq)
+		f.Op(wasm.I32And)
+		f.Op(wasm.I32Or)
+		f.LocalSet(c)
+		f.LocalGet(x)
+		f.LocalGet(best)
+		f.LocalGet(c)
+		f.Op(wasm.Select)
+		f.LocalSet(best)
+		f.F64Const(float64(k))
+		f.LocalGet(idx)
+		f.LocalGet(c)
+		f.Op(wasm.Select)
+		f.LocalSet(idx)
+	}
+	f.LocalGet(idx)
+	f.LocalSet(g.slot[s.Out])
 }
 
 // binary emits A[i] op B[i] per column.

@@ -142,6 +142,11 @@ func randModel(r *rand.Rand) *ir.Model {
 		m.Add(&ir.Normalize{In: e, Out: q, Zero: ir.ZeroSum(r.IntN(3)), Norm: norm})
 		m.Out = q
 	}
+	if r.IntN(3) == 0 { // an arg max as one more output (ONNX's label index)
+		am := &ir.ArgMax{In: feat[:1+r.IntN(len(feat))], Out: m.Alloc(1)[0]}
+		m.Add(am)
+		m.Out = append(m.Out, am.Out)
+	}
 	m.Task = ir.Regression
 	if len(m.Out) > 1 && r.IntN(2) == 0 {
 		m.Task = ir.Classification

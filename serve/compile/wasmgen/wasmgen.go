@@ -19,6 +19,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"slices"
 
 	"mlbox/serve/compile/ir"
 	"mlbox/serve/compile/wasm"
@@ -284,6 +285,13 @@ func (g *gen) metadata() ([]byte, error) {
 				md.OutputNames = append(md.OutputNames, fmt.Sprintf("class_%d", i))
 			}
 		}
+		if n := m.Named; n != nil && n.LabelIndex { // the last column: the label's index
+			name := "label_index"
+			for slices.Contains(md.OutputNames, name) {
+				name += "_"
+			}
+			md.OutputNames = append(md.OutputNames, name)
+		}
 	case ir.Regression:
 		md.OutputNames = m.OutputNames
 	}
@@ -340,6 +348,8 @@ func (g *gen) rowCost() int {
 			n += len(s.Out) * 4
 		case *ir.RBF:
 			n += len(s.Out) * (6*len(s.In) + 40)
+		case *ir.ArgMax:
+			n += len(s.In) * 20
 		case *ir.OneHot:
 			n += len(s.Cats) * 6
 		case *ir.Trees:

@@ -468,5 +468,13 @@ for kern, deg in (("rbf", 3), ("linear", 3), ("poly", 3), ("poly", 2)):
     answers(f"svr_{kern}{deg if kern == 'poly' else ''}", to_onnx(SVR(kernel=kern, degree=deg, C=50.0).fit(Xd * 10, yd), Xd[:1] * 10), Xd[:40] * 10)
 answers("nusvr", to_onnx(NuSVR(C=50.0).fit(Xd * 10, yd), Xd[:1] * 10), Xd[:40] * 10)
 
+# Naive Bayes: the label is the arg max of the joint log-likelihoods, not
+# of the probabilities (the module computes its index); GaussianNB
+# broadcasts a [N, 1, F] row against [1, C, F] constants.
+from sklearn.naive_bayes import GaussianNB, MultinomialNB
+answers("gnb", to_onnx(GaussianNB().fit(X, y), X[:1]), Xi)
+mnb = MultinomialNB().fit(X, y)
+answers("mnb", to_onnx(mnb, X[:1], options={id(mnb): {"zipmap": False}}), Xi)
+
 with open(os.path.join(HERE, "expect.json"), "w") as f:
     json.dump(expect, f)
