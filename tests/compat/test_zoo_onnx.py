@@ -54,7 +54,7 @@ def cases():
     from sklearn.neural_network import MLPClassifier, MLPRegressor
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import Normalizer, PolynomialFeatures, PowerTransformer, StandardScaler
-    from sklearn.svm import SVR
+    from sklearn.svm import SVC, SVR
     from sklearn.tree import DecisionTreeClassifier
 
     def skl(est, zipmap=True):
@@ -91,6 +91,9 @@ def cases():
         ("onnx-normalizer-pipeline", "cancer_scaled", skl(make_pipeline(Normalizer(), LogisticRegression(max_iter=1000))), True),
         ("onnx-poly-ridge", "diabetes", skl(make_pipeline(PolynomialFeatures(2), Ridge())), True),
         ("onnx-svr-rbf", "diabetes", skl(make_pipeline(StandardScaler(), SVR(C=50.0))), True),
+        # The label by pairwise votes, not always the arg max of the probabilities.
+        ("onnx-svc-proba", "iris", skl(make_pipeline(StandardScaler(), SVC(probability=True, random_state=0))), True),
+        ("onnx-svc-binary", "cancer_scaled", skl(SVC(), zipmap=False), False),
         # The label is the arg max of the joint log-likelihoods: a label index.
         ("onnx-gaussian-nb", "iris", skl(GaussianNB()), True),
         ("onnx-multinomial-nb", "iris", skl(MultinomialNB(), zipmap=False), False),

@@ -367,6 +367,94 @@ func (s *ArgMax) Eval(v []float64) error {
 func (s *ArgMax) Reads() []int  { return s.In }
 func (s *ArgMax) Writes() []int { return []int{s.Out} }
 
+// Select writes A[i] where Cond[i] is not 0, else B[i].
+type Select struct {
+	Cond, A, B, Out []int
+}
+
+func (s *Select) Eval(v []float64) error {
+	for i, c := range s.Cond {
+		if v[c] != 0 {
+			v[s.Out[i]] = v[s.A[i]]
+		} else {
+			v[s.Out[i]] = v[s.B[i]]
+		}
+	}
+	return nil
+}
+func (s *Select) Reads() []int {
+	return append(append(append([]int{}, s.Cond...), s.A...), s.B...)
+}
+func (s *Select) Writes() []int { return s.Out }
+
+// MaxCouplingClasses bounds Coupling (its code grows with the square).
+const MaxCouplingClasses = 32
+
+// Coupling is libsvm's pairwise coupling of an SVM's class probabilities
+// as onnxruntime computes it (multiclass_probability), in float32: In is
+// the k×k matrix r of pairwise probabilities (r[i][j], the probability of
+// i against j; the diagonal is not read), Out the k class probabilities.
+// It iterates at most 100 times, until the largest error is below
+// 0.005/k.
+type Coupling struct {
+	In, Out []int
+}
+
+func (s *Coupling) Eval(v []float64) error {
+	k := len(s.Out)
+	r := func(i, j int) float32 { return float32(v[s.In[i*k+j]]) }
+	Q := make([]float32, k*k)
+	Qp, p := make([]float32, k), make([]float32, k)
+	kf := float32(k)
+	eps := float32(0.005) / kf
+	for i := range k {
+		p[i] = 1 / kf
+		for j := range i {
+			Q[i*k+i] += float32(r(j, i) * r(j, i))
+			Q[i*k+j] = Q[j*k+i]
+		}
+		for j := i + 1; j < k; j++ {
+			Q[i*k+i] += float32(r(j, i) * r(j, i))
+			Q[i*k+j] = float32(-r(j, i) * r(i, j))
+		}
+	}
+	for range 100 {
+		var pQp float32
+		for i := range k {
+			Qp[i] = 0
+			for j := range k {
+				Qp[i] += float32(Q[i*k+j] * p[j])
+			}
+			pQp += float32(p[i] * Qp[i])
+		}
+		var maxErr float32
+		for i := range k {
+			if e := float32(math.Abs(float64(Qp[i] - pQp))); e > maxErr {
+				maxErr = e
+			}
+		}
+		if maxErr < eps {
+			break
+		}
+		for i := range k {
+			diff := float32(-Qp[i]+pQp) / Q[i*k+i]
+			p[i] += diff
+			d1 := 1 + diff
+			pQp = float32(float32(pQp+float32(diff*float32(float32(diff*Q[i*k+i])+float32(2*Qp[i]))))/d1) / d1
+			for j := range k {
+				Qp[j] = float32(Qp[j]+float32(diff*Q[i*k+j])) / d1
+				p[j] /= d1
+			}
+		}
+	}
+	for i, o := range s.Out {
+		v[o] = float64(p[i])
+	}
+	return nil
+}
+func (s *Coupling) Reads() []int  { return s.In }
+func (s *Coupling) Writes() []int { return s.Out }
+
 // RBF is an SVM's radial basis function kernel as onnxruntime computes
 // it, in float32: Out[j] = exp(-Gamma · Σ_f (In[f] - C[j·len(In)+f])²),
 // the inputs rounded to float32, each difference, square and partial sum

@@ -137,6 +137,14 @@ func checkStep(s Step, nodes *int) error {
 				return fmt.Errorf("%s has %d constants for %d columns", op.Kind, len(op.Vals), len(s.In))
 			}
 		}
+	case *Select:
+		if len(s.A) != len(s.Out) || len(s.B) != len(s.Out) || len(s.Cond) != len(s.Out) {
+			return errors.New("cond, a, b and out differ in length")
+		}
+	case *Coupling:
+		if k := len(s.Out); k < 2 || k > MaxCouplingClasses || len(s.In) != k*k {
+			return fmt.Errorf("coupling of %d classes from %d values", k, len(s.In))
+		}
 	case *ArgMax:
 		if len(s.In) == 0 {
 			return errors.New("arg max of nothing")

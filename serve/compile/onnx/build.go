@@ -398,6 +398,8 @@ func (l *lowering) node(n *Node) error {
 		return l.linearRegressor(n)
 	case "ai.onnx.ml/SVMRegressor":
 		return l.svmRegressor(n)
+	case "ai.onnx.ml/SVMClassifier":
+		return l.svmClassifier(n)
 	case "ai.onnx.ml/TreeEnsembleClassifier":
 		return l.treeEnsemble(n, true)
 	case "ai.onnx.ml/TreeEnsembleRegressor":
@@ -425,6 +427,8 @@ func (l *lowering) node(n *Node) error {
 		return l.featureVectorizer(n)
 	case "/Add", "/Sub", "/Mul", "/Div", "/Pow", "/Less", "/Greater":
 		return l.arith(n)
+	case "/Sum":
+		return l.sum(n)
 	case "/Neg", "/Not":
 		v, err := l.numeric(n, 0)
 		if err != nil {
@@ -1171,7 +1175,11 @@ func (l *lowering) arith(n *Node) error {
 	kind := arithKinds[n.OpType]
 	compare := kind == ir.OpLess || kind == ir.OpGreater
 	if a, b := l.vals[n.Inputs[0]], l.vals[n.Inputs[1]]; a != nil && b != nil {
-		return l.arith2(n, kind, a, b)
+		v, err := l.arith2(n, kind, a, b)
+		if err == nil {
+			l.output(n, 0, v)
+		}
+		return err
 	}
 	row, c := l.vals[n.Inputs[0]], l.consts[n.Inputs[1]]
 	constFirst := false
@@ -1234,23 +1242,23 @@ func (l *lowering) arith(n *Node) error {
 }
 
 // arith2 lowers an element-wise operator of two tensors.
-func (l *lowering) arith2(n *Node, kind ir.OpKind, a, b *value) error {
+func (l *lowering) arith2(n *Node, kind ir.OpKind, a, b *value) (*value, error) {
 	for _, v := range []*value{a, b} {
 		if v.label || v.argmax || v.typ() == String {
-			return unsupported(n, "on a label or strings")
+			return nil, unsupported(n, "on a label or strings")
 		}
 	}
 	switch t := a.typ(); {
 	case t != b.typ():
-		return unsupported(n, "a %s and a %s tensor", t, b.typ())
+		return nil, unsupported(n, "a %s and a %s tensor", t, b.typ())
 	case kind == ir.OpPow:
-		return unsupported(n, "an exponent that is not a constant")
+		return nil, unsupported(n, "an exponent that is not a constant")
 	case t == Bool || t == Int64 && kind == ir.OpDiv:
-		return unsupported(n, "on %s tensors", t)
+		return nil, unsupported(n, "on %s tensors", t)
 	}
 	shape, ia, ib, ok := broadcast(a.shape(), b.shape())
 	if !ok || len(ia) > ir.MaxSlots {
-		return unsupported(n, "tensors of shapes %v and %v", a.shape(), b.shape())
+		return nil, unsupported(n, "tensors of shapes %v and %v", a.shape(), b.shape())
 	}
 	as, bs, res := make([]int, len(ia)), make([]int, len(ib)), &value{dims: shape}
 	for k := range ia {
@@ -1259,10 +1267,27 @@ func (l *lowering) arith2(n *Node, kind ir.OpKind, a, b *value) error {
 	out := l.m.Alloc(len(as))
 	l.m.Add(&ir.Binary{A: as, B: bs, Out: out, Kind: kind})
 	if kind == ir.OpLess || kind == ir.OpGreater {
-		l.output(n, 0, res.like(out, Bool))
-		return nil
+		return res.like(out, Bool), nil
 	}
-	l.output(n, 0, res.like(l.rounded32(a.typ(), out), a.typ()))
+	return res.like(l.rounded32(a.typ(), out), a.typ()), nil
+}
+
+// sum lowers Sum: its inputs added in order, as Add does.
+func (l *lowering) sum(n *Node) error {
+	v, err := l.input(n, 0)
+	if err != nil {
+		return err
+	}
+	for i := 1; i < len(n.Inputs); i++ {
+		w, err := l.input(n, i)
+		if err != nil {
+			return err
+		}
+		if v, err = l.arith2(n, ir.OpAdd, v, w); err != nil {
+			return err
+		}
+	}
+	l.output(n, 0, v)
 	return nil
 }
 

@@ -300,6 +300,18 @@ func (g *gen) emitSteps(from, to int) error {
 			g.rbf(s)
 		case *ir.ArgMax:
 			g.argMax(s)
+		case *ir.Select:
+			for i, c := range s.Cond {
+				g.f.LocalGet(g.slot[s.A[i]])
+				g.f.LocalGet(g.slot[s.B[i]])
+				g.f.LocalGet(g.slot[c])
+				g.f.F64Const(0)
+				g.f.Op(wasm.F64Ne)
+				g.f.Op(wasm.Select)
+				g.f.LocalSet(g.slot[s.Out[i]])
+			}
+		case *ir.Coupling:
+			g.coupling(s)
 		case *ir.OneHot:
 			g.oneHot(s, g.plans[i])
 		case *ir.Trees:
@@ -657,6 +669,167 @@ func (g *gen) argMax(s *ir.ArgMax) {
 	}
 	f.LocalGet(idx)
 	f.LocalSet(g.slot[s.Out])
+}
+
+// coupling emits libsvm's pairwise coupling in float32, operation for
+// operation as ir.Coupling.Eval (and onnxruntime) computes it: Q, Qp and
+// p in f32 locals, the iterations a loop.
+func (g *gen) coupling(s *ir.Coupling) {
+	f := g.f
+	k := len(s.Out)
+	locals := func(n int) []uint32 {
+		out := make([]uint32, n)
+		for i := range out {
+			out[i] = f.Local(wasm.F32)
+		}
+		return out
+	}
+	Q, Qp, p := locals(k*k), locals(k), locals(k)
+	t := locals(4)
+	pQp, maxErr, diff, d1 := t[0], t[1], t[2], t[3]
+	cnt := f.Local(wasm.I32)
+	defer func() {
+		for _, l := range append(append(append(append(Q, Qp...), p...), t...), cnt) {
+			f.Release(l)
+		}
+	}()
+	r := func(i, j int) { // r[i][j], a float32 held in a f64 slot
+		f.LocalGet(g.slot[s.In[i*k+j]])
+		f.Op(wasm.F32DemoteF64)
+	}
+	kf := float32(k)
+	for i := range k {
+		f.F32Const(1 / kf)
+		f.LocalSet(p[i])
+		f.F32Const(0)
+		f.LocalSet(Q[i*k+i])
+	}
+	for i := range k {
+		for j := range k {
+			if j == i {
+				continue
+			}
+			f.LocalGet(Q[i*k+i])
+			r(j, i)
+			r(j, i)
+			f.Op(wasm.F32Mul)
+			f.Op(wasm.F32Add)
+			f.LocalSet(Q[i*k+i])
+			if j < i {
+				f.LocalGet(Q[j*k+i])
+			} else {
+				r(j, i)
+				f.Op(wasm.F32Neg)
+				r(i, j)
+				f.Op(wasm.F32Mul)
+			}
+			f.LocalSet(Q[i*k+j])
+		}
+	}
+	f.I32Const(0)
+	f.LocalSet(cnt)
+	f.Block(wasm.Void)
+	done := f.Depth()
+	f.Loop(wasm.Void)
+	again := f.Depth()
+	f.F32Const(0)
+	f.LocalSet(pQp)
+	for i := range k {
+		f.F32Const(0)
+		for j := range k {
+			f.LocalGet(Q[i*k+j])
+			f.LocalGet(p[j])
+			f.Op(wasm.F32Mul)
+			f.Op(wasm.F32Add)
+		}
+		f.LocalTee(Qp[i])
+		f.LocalGet(p[i])
+		f.Op(wasm.F32Mul)
+		f.LocalGet(pQp)
+		f.Op(wasm.F32Add) // (commutative: pQp + p·Qp)
+		f.LocalSet(pQp)
+	}
+	f.F32Const(0)
+	f.LocalSet(maxErr)
+	for i := range k {
+		f.LocalGet(Qp[i])
+		f.LocalGet(pQp)
+		f.Op(wasm.F32Sub)
+		f.Op(wasm.F32Abs)
+		f.LocalTee(diff) // scratch: the error
+		f.LocalGet(maxErr)
+		f.LocalGet(diff)
+		f.LocalGet(maxErr)
+		f.Op(wasm.F32Gt)
+		f.Op(wasm.Select)
+		f.LocalSet(maxErr)
+	}
+	f.LocalGet(maxErr)
+	f.F32Const(float32(0.005) / kf)
+	f.Op(wasm.F32Lt)
+	f.BrIf(uint32(f.Depth() - done))
+	for i := range k {
+		// diff = (-Qp[i] + pQp) / Q[i][i]
+		f.LocalGet(Qp[i])
+		f.Op(wasm.F32Neg)
+		f.LocalGet(pQp)
+		f.Op(wasm.F32Add)
+		f.LocalGet(Q[i*k+i])
+		f.Op(wasm.F32Div)
+		f.LocalTee(diff)
+		f.LocalGet(p[i])
+		f.Op(wasm.F32Add)
+		f.LocalSet(p[i])
+		f.F32Const(1)
+		f.LocalGet(diff)
+		f.Op(wasm.F32Add)
+		f.LocalSet(d1)
+		// pQp = (pQp + diff·(diff·Q[i][i] + 2·Qp[i])) / d1 / d1
+		f.LocalGet(pQp)
+		f.LocalGet(diff)
+		f.LocalGet(diff)
+		f.LocalGet(Q[i*k+i])
+		f.Op(wasm.F32Mul)
+		f.F32Const(2)
+		f.LocalGet(Qp[i])
+		f.Op(wasm.F32Mul)
+		f.Op(wasm.F32Add)
+		f.Op(wasm.F32Mul)
+		f.Op(wasm.F32Add)
+		f.LocalGet(d1)
+		f.Op(wasm.F32Div)
+		f.LocalGet(d1)
+		f.Op(wasm.F32Div)
+		f.LocalSet(pQp)
+		for j := range k {
+			f.LocalGet(Qp[j])
+			f.LocalGet(diff)
+			f.LocalGet(Q[i*k+j])
+			f.Op(wasm.F32Mul)
+			f.Op(wasm.F32Add)
+			f.LocalGet(d1)
+			f.Op(wasm.F32Div)
+			f.LocalSet(Qp[j])
+			f.LocalGet(p[j])
+			f.LocalGet(d1)
+			f.Op(wasm.F32Div)
+			f.LocalSet(p[j])
+		}
+	}
+	f.LocalGet(cnt)
+	f.I32Const(1)
+	f.Op(wasm.I32Add)
+	f.LocalTee(cnt)
+	f.I32Const(100)
+	f.Op(wasm.I32LtS)
+	f.BrIf(uint32(f.Depth() - again))
+	f.End()
+	f.End()
+	for i, o := range s.Out {
+		f.LocalGet(p[i])
+		f.Op(wasm.F64PromoteF32)
+		f.LocalSet(g.slot[o])
+	}
 }
 
 // binary emits A[i] op B[i] per column.

@@ -100,7 +100,24 @@ func randModel(r *rand.Rand) *ir.Model {
 		rbf.C = append(rbf.C, float64(float32(r.NormFloat64())))
 	}
 	m.Add(rbf)
-	feat := append(append(append(append(append(append(append(append([]int{}, mp...), ind...), oh...), at...), s32...), pw...), ls...), rbf.Out...)
+	// A choice, and an SVM's pairwise coupling of probabilities made from
+	// the inputs (NaN included).
+	sel := m.Alloc(1)
+	m.Add(&ir.Select{Cond: ind, A: mp[:1], B: cols[nf-1:], Out: sel})
+	kc := 2 + r.IntN(3)
+	rm := make([]int, kc*kc)
+	for i := range kc {
+		for j := i + 1; j < kc; j++ {
+			c := cols[(i*kc+j)%nf]
+			rij := m.Map([]int{c}, []ir.Op{{Kind: ir.OpMul, Vals: []float64{r.NormFloat64()}}, {Kind: ir.OpLogistic}, {Kind: ir.OpRound32}})
+			rji := m.Map(rij, []ir.Op{{Kind: ir.OpMul, Vals: []float64{-1}}, {Kind: ir.OpAdd, Vals: []float64{1}}, {Kind: ir.OpRound32}})
+			rm[i*kc+j], rm[j*kc+i], rm[i*kc+i] = rij[0], rji[0], rij[0]
+		}
+	}
+	rm[(kc-1)*kc+kc-1] = rm[1]
+	cp := &ir.Coupling{In: rm, Out: m.Alloc(kc)}
+	m.Add(cp)
+	feat := append(append(append(append(append(append(append(append(append(append([]int{}, mp...), ind...), oh...), at...), s32...), pw...), ls...), rbf.Out...), sel...), cp.Out...)
 	nout := 1 + r.IntN(3)
 	switch r.IntN(3) {
 	case 0: // linear → softmax or logistic

@@ -350,6 +350,10 @@ func (g *gen) rowCost() int {
 			n += len(s.Out) * (6*len(s.In) + 40)
 		case *ir.ArgMax:
 			n += len(s.In) * 20
+		case *ir.Select:
+			n += len(s.Out) * 7
+		case *ir.Coupling:
+			n += len(s.Out) * len(s.Out) * 30
 		case *ir.OneHot:
 			n += len(s.Cats) * 6
 		case *ir.Trees:

@@ -476,5 +476,21 @@ answers("gnb", to_onnx(GaussianNB().fit(X, y), X[:1]), Xi)
 mnb = MultinomialNB().fit(X, y)
 answers("mnb", to_onnx(mnb, X[:1], options={id(mnb): {"zipmap": False}}), Xi)
 
+# SVMClassifier: the label by pairwise votes; with probabilities, Platt's
+# sigmoid and pairwise coupling.
+from sklearn.svm import SVC, NuSVC
+Xs = StandardScaler().fit(X).transform(X).astype(np.float32)
+for name, est, XX, yy in (("svc_rbf", SVC(probability=True, random_state=0), Xs, y),
+                          ("svc_linear", SVC(kernel="linear", probability=True, random_state=0), Xs, y),
+                          ("svc_poly_binary", SVC(kernel="poly", probability=True, random_state=0), Xb[:, :6] / Xb[:, :6].max(axis=0), yb),
+                          ("nusvc", NuSVC(probability=True, random_state=0), Xs, y),
+                          # Without probabilities: skl2onnx turns the votes and decision values into
+                          # scikit-learn's one-vs-rest decision function with Sum, Less, Abs, ...
+                          ("svc_decision", SVC(random_state=0), Xs, y),
+                          ("svc_decision_binary", SVC(kernel="linear", random_state=0), Xb[:, :6] / Xb[:, :6].max(axis=0), yb)):
+    XX = XX.astype(np.float32)
+    m = est.fit(XX, yy)
+    answers(name, to_onnx(m, XX[:1], options={id(m): {"zipmap": False}}), XX[::4][:40])
+
 with open(os.path.join(HERE, "expect.json"), "w") as f:
     json.dump(expect, f)
