@@ -53,7 +53,7 @@ def cases():
     from sklearn.naive_bayes import GaussianNB, MultinomialNB
     from sklearn.neural_network import MLPClassifier, MLPRegressor
     from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import Normalizer, PolynomialFeatures, PowerTransformer, StandardScaler
+    from sklearn.preprocessing import KBinsDiscretizer, Normalizer, PolynomialFeatures, PowerTransformer, StandardScaler
     from sklearn.svm import SVC, SVR
     from sklearn.tree import DecisionTreeClassifier
 
@@ -98,6 +98,7 @@ def cases():
         ("onnx-gaussian-nb", "iris", skl(GaussianNB()), True),
         ("onnx-multinomial-nb", "iris", skl(MultinomialNB(), zipmap=False), False),
         ("onnx-power-pipeline", "iris", skl(make_pipeline(PowerTransformer(), LogisticRegression(max_iter=500))), True),
+        ("onnx-kbins-pipeline", "iris", skl(make_pipeline(KBinsDiscretizer(n_bins=4, encode="onehot-dense"), LogisticRegression(max_iter=500))), True),
         ("onnx-rf-clf", "iris", skl(RandomForestClassifier(n_estimators=30, max_depth=8, random_state=0)), True),
         ("onnx-rf-reg", "diabetes", skl(RandomForestRegressor(n_estimators=30, max_depth=8, random_state=0)), True),
         ("onnx-gb-clf", "cancer", skl(GradientBoostingClassifier(n_estimators=30, random_state=0), zipmap=False), False),

@@ -47,8 +47,32 @@ type value struct {
 	strIn []int
 	label bool
 	// argmax: the index of the largest of slots (ArgMax), which
-	// ArrayFeatureExtractor turns into the label.
-	argmax bool
+	// ArrayFeatureExtractor turns into the label. argKeep: ArgMax's
+	// keepdims (the index is [N, 1], else [N]); index: the index as a
+	// number, once an operator other than the label's takes it.
+	argmax  bool
+	argKeep bool
+	index   *value
+}
+
+// argIndex returns, for an ArgMax value, the index it stands for as a
+// number the module computes (ir.ArgMax: the first largest, NaN never
+// winning), for an operator other than the label's; other values as they
+// are.
+func (l *lowering) argIndex(v *value) *value {
+	if !v.argmax || v.label {
+		return v
+	}
+	if v.index == nil {
+		am := &ir.ArgMax{In: v.slots, Out: l.m.Alloc(1)[0]}
+		l.m.Add(am)
+		dims := []int{}
+		if v.argKeep {
+			dims = []int{1}
+		}
+		v.index = &value{slots: []int{am.Out}, dims: dims, elem: Int64}
+	}
+	return v.index
 }
 
 func (v *value) shape() []int {
@@ -499,7 +523,11 @@ func (l *lowering) node(n *Node) error {
 		if a := n.Attr("select_last_index"); a != nil && a.I != 0 {
 			return unsupported(n, "select_last_index")
 		}
-		l.output(n, 0, &value{slots: v.slots, argmax: true})
+		keep := true
+		if a := n.Attr("keepdims"); a != nil && a.I == 0 {
+			keep = false
+		}
+		l.output(n, 0, &value{slots: v.slots, argmax: true, argKeep: keep})
 	case "ai.onnx.ml/ArrayFeatureExtractor":
 		if l.consts[input(n, 0)] != nil {
 			return l.classOf(n)
@@ -564,6 +592,7 @@ func (l *lowering) numeric(n *Node, i int) (*value, error) {
 	if err != nil {
 		return nil, err
 	}
+	v = l.argIndex(v)
 	if v.label || v.argmax {
 		return nil, unsupported(n, "on a label")
 	}
@@ -1175,7 +1204,7 @@ func (l *lowering) arith(n *Node) error {
 	kind := arithKinds[n.OpType]
 	compare := kind == ir.OpLess || kind == ir.OpGreater
 	if a, b := l.vals[n.Inputs[0]], l.vals[n.Inputs[1]]; a != nil && b != nil {
-		v, err := l.arith2(n, kind, a, b)
+		v, err := l.arith2(n, kind, l.argIndex(a), l.argIndex(b))
 		if err == nil {
 			l.output(n, 0, v)
 		}
@@ -1185,6 +1214,9 @@ func (l *lowering) arith(n *Node) error {
 	constFirst := false
 	if row == nil && n.OpType != "Div" && n.OpType != "Pow" {
 		row, c, constFirst = l.vals[n.Inputs[1]], l.consts[n.Inputs[0]], true
+	}
+	if row != nil {
+		row = l.argIndex(row)
 	}
 	if row == nil || c == nil || row.label || row.argmax || row.typ() == String || row.typ() == Bool {
 		return unsupported(n, "only tensors of numbers and constants are combined")

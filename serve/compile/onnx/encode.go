@@ -126,6 +126,7 @@ func (l *lowering) oneHotEncoder(n *Node) error {
 	} else {
 		return unsupported(n, "no categories")
 	}
+	v = l.argIndex(v)
 	if err := matchKeys(n, v, &k); err != nil {
 		return err
 	}
@@ -259,6 +260,7 @@ func (l *lowering) labelEncoder(n *Node) error {
 		}
 		def = d[0]
 	}
+	v = l.argIndex(v)
 	if err := matchKeys(n, v, &k); err != nil {
 		return err
 	}

@@ -274,6 +274,7 @@ func (l *lowering) gather(n *Node) error {
 	if err != nil {
 		return err
 	}
+	v = l.argIndex(v)
 	if v.label || v.argmax {
 		return unsupported(n, "of a label")
 	}
@@ -404,6 +405,7 @@ func (l *lowering) slice(n *Node) error {
 	if err != nil {
 		return err
 	}
+	v = l.argIndex(v)
 	if v.label || v.argmax {
 		return unsupported(n, "of a label")
 	}
@@ -456,6 +458,7 @@ func (l *lowering) concat(n *Node) error {
 		if err != nil {
 			return err
 		}
+		v = l.argIndex(v)
 		if v.label || v.argmax {
 			return unsupported(n, "of a label")
 		}

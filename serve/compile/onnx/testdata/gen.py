@@ -492,5 +492,12 @@ for name, est, XX, yy in (("svc_rbf", SVC(probability=True, random_state=0), Xs,
     m = est.fit(XX, yy)
     answers(name, to_onnx(m, XX[:1], options={id(m): {"zipmap": False}}), XX[::4][:40])
 
+# KBinsDiscretizer: an ArgMax whose index is a number (one-hot encoded, or
+# the ordinal itself), not a label.
+from sklearn.preprocessing import KBinsDiscretizer
+for enc in ("onehot-dense", "ordinal"):
+    kb = make_pipeline(KBinsDiscretizer(n_bins=4, encode=enc), LogisticRegression(max_iter=500)).fit(Xc, yx)
+    answers("kbins_" + enc.split("-")[0], to_onnx(kb, Xc[:1], options={id(kb.steps[-1][1]): {"zipmap": False}}), Xc[:40])
+
 with open(os.path.join(HERE, "expect.json"), "w") as f:
     json.dump(expect, f)
