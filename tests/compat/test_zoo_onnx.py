@@ -50,7 +50,7 @@ def cases():
     """(name, data key, a function making the ONNX model, whether a DataFrame answer exists)."""
     from sklearn.ensemble import GradientBoostingClassifier, RandomForestClassifier, RandomForestRegressor
     from sklearn.linear_model import LinearRegression, LogisticRegression, Ridge
-    from sklearn.naive_bayes import GaussianNB, MultinomialNB
+    from sklearn.naive_bayes import BernoulliNB, GaussianNB, MultinomialNB
     from sklearn.neural_network import MLPClassifier, MLPRegressor
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import KBinsDiscretizer, Normalizer, PolynomialFeatures, PowerTransformer, StandardScaler
@@ -97,6 +97,7 @@ def cases():
         # The label is the arg max of the joint log-likelihoods: a label index.
         ("onnx-gaussian-nb", "iris", skl(GaussianNB()), True),
         ("onnx-multinomial-nb", "iris", skl(MultinomialNB(), zipmap=False), False),
+        ("onnx-bernoulli-nb", "iris", skl(BernoulliNB(binarize=3.0)), True),
         ("onnx-power-pipeline", "iris", skl(make_pipeline(PowerTransformer(), LogisticRegression(max_iter=500))), True),
         ("onnx-kbins-pipeline", "iris", skl(make_pipeline(KBinsDiscretizer(n_bins=4, encode="onehot-dense"), LogisticRegression(max_iter=500))), True),
         ("onnx-rf-clf", "iris", skl(RandomForestClassifier(n_estimators=30, max_depth=8, random_state=0)), True),

@@ -349,6 +349,9 @@ func (l *lowering) node(n *Node) error {
 	if folded, err := l.fold(n, op); folded || err != nil {
 		return err
 	}
+	if folded, err := l.foldConst(n, op); folded || err != nil {
+		return err
+	}
 	switch op {
 	case "/Identity":
 		if c := l.consts[input(n, 0)]; c != nil && len(n.Outputs) > 0 {

@@ -633,3 +633,150 @@ func (l *lowering) reshape(n *Node, v *value) ([]int, error) {
 	}
 	return out, nil
 }
+
+// foldConst evaluates an element-wise operator or ReduceSum whose inputs
+// are all float or double constants (BernoulliNB's graph computes its
+// weights so) into a constant, in the constants' type: float32 rounded
+// after each operation.
+func (l *lowering) foldConst(n *Node, op string) (bool, error) {
+	unary := map[string]func(float64) float64{"/Exp": math.Exp, "/Log": math.Log, "/Neg": func(x float64) float64 { return -x },
+		"/Abs": math.Abs}
+	binary := map[string]func(a, b float64) float64{"/Add": func(a, b float64) float64 { return a + b },
+		"/Sub": func(a, b float64) float64 { return a - b }, "/Mul": func(a, b float64) float64 { return a * b },
+		"/Div": func(a, b float64) float64 { return a / b }}
+	nin := 1
+	switch {
+	case binary[op] != nil:
+		nin = 2
+	case unary[op] == nil && op != "/ReduceSum":
+		return false, nil
+	}
+	if len(n.Inputs) < nin || len(n.Outputs) == 0 {
+		return false, nil
+	}
+	var cs []*Tensor
+	for _, name := range n.Inputs[:nin] {
+		c := l.consts[name]
+		if c == nil || l.vals[name] != nil || (c.DataType != Float && c.DataType != Double) {
+			return false, nil
+		}
+		cs = append(cs, c)
+	}
+	t := cs[0].DataType
+	round := func(x float64) float64 {
+		if t == Float {
+			return float64(float32(x))
+		}
+		return x
+	}
+	dimsOf := func(c *Tensor) []int {
+		d := make([]int, len(c.Dims))
+		for i, x := range c.Dims {
+			if x < 0 || x > ir.MaxSlots {
+				return []int{-1} // matches no number of values
+			}
+			d[i] = int(x)
+		}
+		return d
+	}
+	a, err := numbers(cs[0])
+	if err != nil {
+		return true, err
+	}
+	dims := dimsOf(cs[0])
+	if prod(dims) != len(a) {
+		return true, unsupported(n, "a constant of %d values for dims %v", len(a), dims)
+	}
+	var out []float64
+	switch {
+	case unary[op] != nil:
+		for _, x := range a {
+			out = append(out, round(unary[op](x)))
+		}
+	case nin == 2:
+		if cs[1].DataType != t {
+			return true, unsupported(n, "a %s and a %s constant", t, cs[1].DataType)
+		}
+		b, err := numbers(cs[1])
+		if err != nil {
+			return true, err
+		}
+		bd := dimsOf(cs[1])
+		if prod(bd) != len(b) {
+			return true, unsupported(n, "a constant of %d values for dims %v", len(b), bd)
+		}
+		var ia, ib []int
+		var ok bool
+		if dims, ia, ib, ok = broadcast(dims, bd); !ok {
+			return true, unsupported(n, "constants of dims %v and %v", cs[0].Dims, cs[1].Dims)
+		}
+		for k := range ia {
+			out = append(out, round(binary[op](a[ia[k]], b[ib[k]])))
+		}
+	default: // ReduceSum, in order
+		var axes []int64
+		if at := n.Attr("axes"); at != nil {
+			axes = at.Ints
+		} else if name := input(n, 1); name != "" {
+			x, ok := l.intsOf(name)
+			if !ok {
+				return true, unsupported(n, "axes that are not constant")
+			}
+			axes = x.vals
+		}
+		red := map[int]bool{}
+		for _, ax := range axes {
+			i, ok := index(ax, len(dims))
+			if !ok {
+				return true, unsupported(n, "axis %d of a constant of rank %d", ax, len(dims))
+			}
+			red[i] = true
+		}
+		if len(axes) == 0 {
+			for i := range dims {
+				red[i] = true
+			}
+		}
+		keep := n.Attr("keepdims") == nil || n.Attr("keepdims").I != 0
+		var od []int
+		for i, d := range dims {
+			switch {
+			case !red[i]:
+				od = append(od, d)
+			case keep:
+				od = append(od, 1)
+			}
+		}
+		out = make([]float64, prod(od))
+		idx := make([]int, len(dims))
+		for _, x := range a {
+			o := 0
+			for i, d := range dims {
+				if !red[i] {
+					o = o*d + idx[i]
+				}
+			}
+			out[o] = round(out[o] + x)
+			for i := len(dims) - 1; i >= 0; i-- {
+				if idx[i]++; idx[i] < dims[i] {
+					break
+				}
+				idx[i] = 0
+			}
+		}
+		dims = od
+	}
+	res := &Tensor{Name: n.Outputs[0], DataType: t}
+	for _, d := range dims {
+		res.Dims = append(res.Dims, int64(d))
+	}
+	for _, x := range out {
+		if t == Float {
+			res.Floats = append(res.Floats, float32(x))
+		} else {
+			res.Doubles = append(res.Doubles, x)
+		}
+	}
+	l.consts[n.Outputs[0]] = res
+	return true, nil
+}

@@ -471,7 +471,7 @@ answers("nusvr", to_onnx(NuSVR(C=50.0).fit(Xd * 10, yd), Xd[:1] * 10), Xd[:40] *
 # Naive Bayes: the label is the arg max of the joint log-likelihoods, not
 # of the probabilities (the module computes its index); GaussianNB
 # broadcasts a [N, 1, F] row against [1, C, F] constants.
-from sklearn.naive_bayes import GaussianNB, MultinomialNB
+from sklearn.naive_bayes import BernoulliNB, GaussianNB, MultinomialNB
 answers("gnb", to_onnx(GaussianNB().fit(X, y), X[:1]), Xi)
 mnb = MultinomialNB().fit(X, y)
 answers("mnb", to_onnx(mnb, X[:1], options={id(mnb): {"zipmap": False}}), Xi)
@@ -498,6 +498,11 @@ from sklearn.preprocessing import KBinsDiscretizer
 for enc in ("onehot-dense", "ordinal"):
     kb = make_pipeline(KBinsDiscretizer(n_bins=4, encode=enc), LogisticRegression(max_iter=500)).fit(Xc, yx)
     answers("kbins_" + enc.split("-")[0], to_onnx(kb, Xc[:1], options={id(kb.steps[-1][1]): {"zipmap": False}}), Xc[:40])
+
+# BernoulliNB computes its weights from constants (Exp, Log, Sub,
+# ReduceSum of initializers), folded when the model compiles.
+bnb = BernoulliNB(binarize=5.0).fit(X, y)
+answers("bnb", to_onnx(bnb, X[:1], options={id(bnb): {"zipmap": False}}), Xi)
 
 with open(os.path.join(HERE, "expect.json"), "w") as f:
     json.dump(expect, f)
