@@ -66,6 +66,9 @@ func (l *lowering) svmClassifier(n *Node) error {
 	case len(pa) != len(pb) || len(pa) != 0 && len(pa) < npairs:
 		return unsupported(n, "%d prob_a and %d prob_b for %d pairs of classes", len(pa), len(pb), npairs)
 	}
+	if (k+1)*nsv+30*npairs > ir.MaxSlots { // the products of each pair, the kernel, the coupling
+		return unsupported(n, "%d support vectors of %d classes: too large to compile", nsv, k)
+	}
 	if a := n.Attr("post_transform"); a != nil && string(a.S) != "NONE" {
 		return unsupported(n, "post_transform %s", a.S)
 	}
