@@ -1,6 +1,7 @@
 // Command onnx is the ONNX benchmark of `make bench`: skl2onnx's
-// conversions of a 100-tree depth-8 random forest and a StandardScaler +
-// LogisticRegression pipeline (20 features), saved by mlflow.onnx,
+// conversions of a 100-tree depth-8 random forest, a StandardScaler +
+// LogisticRegression pipeline and a StandardScaler + SVC(probability=True)
+// pipeline (20 features), saved by mlflow.onnx,
 // compiled by mlbox and run in its serving runtime, against onnxruntime
 // on the same model.onnx (one thread); in the same run, as ratios. See
 // docs/performance.md.
@@ -56,7 +57,7 @@ func run() error {
 		return err
 	}
 	base := map[string]ortBaseline{}
-	for _, name := range []string{"forest", "pipeline"} {
+	for _, name := range []string{"forest", "pipeline", "svc"} {
 		var b ortBaseline
 		if err := json.Unmarshal(res[name], &b); err != nil {
 			return err
@@ -82,7 +83,8 @@ func run() error {
 	for _, c := range []struct {
 		name, what string
 		target     float64
-	}{{"forest", "random forest, 100 trees depth 8", 0.75}, {"pipeline", "StandardScaler + LogisticRegression", 1.0}} {
+	}{{"forest", "random forest, 100 trees depth 8", 0.75}, {"pipeline", "StandardScaler + LogisticRegression", 1.0},
+		{"svc", "StandardScaler + SVC(probability=True)", 1.0}} {
 		b := base[c.name]
 		mb, mr := us(med["ONNXPredict/"+c.name+"/batch=1000"]), us(med["ONNXPredict/"+c.name+"/batch=1"])
 		fmt.Printf("| %s, batch of 1,000 | %.3f µs/row | %.3f µs/row | %.2f× | ≤ %.2f× | %s |\n", c.what, mb, b.Batch, mb/b.Batch, c.target, yes(mb <= c.target*b.Batch))

@@ -5,7 +5,9 @@
 Trains, deterministically, on make_classification data with 20 features (binary):
   * forest:   skl2onnx's conversion of RandomForestClassifier(n_estimators=100, max_depth=8)
   * pipeline: skl2onnx's conversion of StandardScaler + LogisticRegression
-both with zipmap=False (probabilities as a tensor), saved with the real
+  * svc:      skl2onnx's conversion of StandardScaler + SVC(probability=True), RBF
+              kernel, trained on the first 2,000 rows
+all with zipmap=False (probabilities as a tensor), saved with the real
 mlflow.onnx.save_model (model.onnx, external data as MLflow writes it). Writes
 OUT_DIR/rows.json (1,000 held-out rows and onnxruntime's probabilities on them) and
 prints one JSON object: onnxruntime InferenceSession.run on the same model.onnx, intra-
@@ -43,6 +45,7 @@ def main():
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
+    from sklearn.svm import SVC
 
     X, y = make_classification(n_samples=N_TRAIN + N_TEST, n_features=N_FEATURES, n_informative=12, random_state=7)
     X = X.astype(np.float32)
@@ -51,6 +54,7 @@ def main():
     models = {
         "forest": RandomForestClassifier(n_estimators=100, max_depth=8, n_jobs=1, random_state=0).fit(X_tr, y_tr),
         "pipeline": make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000)).fit(X_tr, y_tr),
+        "svc": make_pipeline(StandardScaler(), SVC(probability=True, random_state=0)).fit(X_tr[:2000], y_tr[:2000]),
     }
     rows = {"data": X_te.astype(float).tolist()}
     result = {"rows": N_TEST, "features": N_FEATURES,

@@ -10,14 +10,14 @@ import (
 
 // The ONNX benchmarks of `make bench` (bench/onnx runs them):
 // MLBOX_BENCH_ONNX is the directory bench/onnx/onnx_models.py wrote
-// (forest/ and pipeline/, MLflow model directories as mlflow.onnx saves
+// (forest/, pipeline/ and svc/, MLflow model directories as mlflow.onnx saves
 // them, and rows.json: held-out rows and onnxruntime's probabilities on
 // them). Without it they are skipped.
 //
 //	BenchmarkONNXCompile/NAME                     front end and code generation
 //	BenchmarkONNXPredict/NAME/batch=1000, batch=1   ns/row in the serving runtime
 
-var onnxModels = []string{"forest", "pipeline"}
+var onnxModels = []string{"forest", "pipeline", "svc"}
 
 func BenchmarkONNXCompile(b *testing.B) {
 	dir, _, _ := benchData(b, "MLBOX_BENCH_ONNX", onnxModels)

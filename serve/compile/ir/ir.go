@@ -154,12 +154,15 @@ const (
 	OpPow
 	// OpSet: c, whatever x is (a constant column).
 	OpSet
-	opLast = OpSet
+	// OpExpf: Expf of x rounded to float32 (glibc's float32 exp, which
+	// onnxruntime's scalar kernels call).
+	OpExpf
+	opLast = OpExpf
 )
 
 var opNames = [...]string{OpAdd: "add", OpSub: "sub", OpMul: "mul", OpDiv: "div", OpMin: "min", OpMax: "max",
 	OpReplace: "replace", OpIsMissing: "is_missing", OpExp: "exp", OpLog: "log", OpLogistic: "logistic", OpTanh: "tanh", OpSquare: "square", OpRound32: "round32",
-	OpAbs: "abs", OpTrunc: "trunc", OpGreater: "greater", OpLess: "less", OpPow: "pow", OpSet: "set"}
+	OpAbs: "abs", OpTrunc: "trunc", OpGreater: "greater", OpLess: "less", OpPow: "pow", OpSet: "set", OpExpf: "expf"}
 
 func (k OpKind) String() string {
 	if int(k) < len(opNames) && opNames[k] != "" {
@@ -169,7 +172,7 @@ func (k OpKind) String() string {
 }
 
 // HasVals says whether the operation takes constants.
-func (k OpKind) HasVals() bool { return k <= OpReplace || k >= OpGreater }
+func (k OpKind) HasVals() bool { return k <= OpReplace || k >= OpGreater && k <= OpSet }
 
 // IsMath says whether the operation is a math function (exp, log,
 // logistic, tanh) rather than a few instructions.
@@ -252,6 +255,8 @@ func (o *Op) Apply(i int, x float64) float64 {
 		return Pow(x, o.val(i))
 	case OpSet:
 		return o.val(i)
+	case OpExpf:
+		return float64(Expf(float32(x)))
 	}
 	panic("ir: unknown op " + o.Kind.String())
 }
@@ -458,7 +463,7 @@ func (s *Coupling) Writes() []int { return s.Out }
 // RBF is an SVM's radial basis function kernel as onnxruntime computes
 // it, in float32: Out[j] = exp(-Gamma · Σ_f (In[f] - C[j·len(In)+f])²),
 // the inputs rounded to float32, each difference, square and partial sum
-// rounded in order, the exponential of the rounded product rounded.
+// rounded in order, then Expf of the rounded product.
 type RBF struct {
 	In, Out []int
 	// C holds the centres (support vectors), len(Out) × len(In) float32s.
@@ -474,7 +479,7 @@ func (s *RBF) Eval(v []float64) error {
 			d := float32(v[in]) - float32(s.C[j*len(s.In)+f])
 			sum += float32(d * d) // the conversion keeps the square rounded (no FMA)
 		}
-		v[o] = float64(float32(math.Exp(float64(g * sum))))
+		v[o] = float64(Expf(g * sum))
 	}
 	return nil
 }

@@ -204,3 +204,27 @@ func TestPowAgreesWithMathPow(t *testing.T) {
 		}
 	}
 }
+
+func TestExpfIsGlibcs(t *testing.T) {
+	// glibc 2.36's expf on inputs where it differs from the correctly
+	// rounded exp (float32 bits).
+	for _, c := range [][2]uint32{{0xc11ef28f, 0x384b5e56}, {0xc1bf5ef1, 0x2e339dcd}, {0xc1505641, 0x361486fc},
+		{0xc1e0e109, 0x2b2e5eef}, {0xc0a5770f, 0x3bba2046}, {0xc15fd3f2, 0x3561a022}} {
+		x := math.Float32frombits(c[0])
+		if got := math.Float32bits(Expf(x)); got != c[1] {
+			t.Errorf("Expf(%v) = %#x, glibc %#x", x, got, c[1])
+		}
+		if math.Float32bits(float32(math.Exp(float64(x)))) == c[1] {
+			t.Errorf("Expf(%v): the rounded exp agrees; not a telling case", x)
+		}
+	}
+	inf := float32(math.Inf(1))
+	for x, want := range map[float32]float32{0: 1, -inf: 0, inf: inf, 89: inf, -104: 0, 1: 2.7182817} {
+		if got := Expf(x); got != want {
+			t.Errorf("Expf(%v) = %v, want %v", x, got, want)
+		}
+	}
+	if n := Expf(float32(math.NaN())); n == n {
+		t.Error("Expf(NaN) is a number")
+	}
+}

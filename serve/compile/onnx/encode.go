@@ -488,7 +488,11 @@ func (l *lowering) logSumExp(t DataType, g []int) int {
 	}
 	d := l.m.Alloc(len(g))
 	l.m.Add(&ir.Binary{A: g, B: slices.Repeat(mx, len(g)), Out: d, Kind: ir.OpSub})
-	e := l.m.Map(l.rounded32(t, d), l.rounded(t, ir.Op{Kind: ir.OpExp}))
+	exp := []ir.Op{{Kind: ir.OpExp}}
+	if t == Float {
+		exp = []ir.Op{{Kind: ir.OpExpf}} // onnxruntime's std::exp of a float
+	}
+	e := l.m.Map(l.rounded32(t, d), exp)
 	sum := l.m.Alloc(1)
 	l.m.Add(&ir.Linear{In: e, Out: sum, W: slices.Repeat([]float64{1}, len(e)), FMA32: t == Float}) // in order
 	lg := l.m.Map(sum, l.rounded(t, ir.Op{Kind: ir.OpLog}))

@@ -149,7 +149,7 @@ func (l *lowering) coupled(dec []int, pa, pb []float64, k int) []int {
 				{Kind: ir.OpAdd, Vals: []float64{pb[p]}}, {Kind: ir.OpRound32}})
 			// logistic(val) = 1 / (1 + exp(-|val|)), then 1 - that for a
 			// negative val, in float32.
-			t := l.m.Map(val, []ir.Op{{Kind: ir.OpAbs}, {Kind: ir.OpMul, Vals: []float64{-1}}, {Kind: ir.OpExp}, {Kind: ir.OpRound32},
+			t := l.m.Map(val, []ir.Op{{Kind: ir.OpAbs}, {Kind: ir.OpMul, Vals: []float64{-1}}, {Kind: ir.OpExpf},
 				{Kind: ir.OpAdd, Vals: []float64{1}}, {Kind: ir.OpRound32}})
 			one := l.m.Map(t, []ir.Op{{Kind: ir.OpSet, Vals: []float64{1}}})
 			inv := l.m.Alloc(1)

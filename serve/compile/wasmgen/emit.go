@@ -338,7 +338,7 @@ func (g *gen) mathNeeded() []string {
 	}
 	for _, s := range g.steps {
 		switch s := s.(type) {
-		case *ir.Softmax, *ir.RBF:
+		case *ir.Softmax:
 			add("exp")
 		case *ir.Map:
 			for _, op := range s.Ops {
@@ -372,7 +372,7 @@ func (g *gen) mathCalls() int {
 			n += len(s.Out)
 		case *ir.Map:
 			for _, op := range s.Ops {
-				if op.Kind.IsMath() {
+				if op.Kind.IsMath() || op.Kind == ir.OpExpf {
 					n += len(s.In)
 				}
 			}
@@ -554,7 +554,118 @@ func (g *gen) op(op *ir.Op, i int, t uint32) {
 		f.F64Const(val())
 	case ir.OpPow:
 		g.pow(val(), t)
+	case ir.OpExpf:
+		g.expf()
 	}
+}
+
+// needsExpf says whether the steps compute Expf (whose table goes in the
+// module's data).
+func needsExpf(steps []ir.Step) bool {
+	for _, s := range steps {
+		switch s := s.(type) {
+		case *ir.RBF:
+			return true
+		case *ir.Map:
+			for _, op := range s.Ops {
+				if op.Kind == ir.OpExpf {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}
+
+// expf replaces the f64 on the stack (a float32) by ir.Expf of it: inline
+// when a row evaluates few math functions, else as a call (callMath).
+func (g *gen) expf() {
+	if g.inlineMath {
+		g.expfInline()
+		return
+	}
+	if g.expfFn == 0 {
+		fn := g.mod.AddFunc([]wasm.ValType{wasm.F64}, []wasm.ValType{wasm.F64})
+		saved := g.f
+		g.f = fn
+		fn.LocalGet(0)
+		g.expfInline()
+		g.f = saved
+		g.expfFn = fn.Index()
+	}
+	g.f.Call(g.expfFn)
+}
+
+// expfInline computes ir.Expf operation for operation: about 30
+// instructions and one load from the table at g.expfTab.
+func (g *gen) expfInline() {
+	f := g.f
+	x, z, kd, r, y := f.Local(wasm.F64), f.Local(wasm.F64), f.Local(wasm.F64), f.Local(wasm.F64), f.Local(wasm.F64)
+	ki := f.Local(wasm.I64)
+	for _, l := range []uint32{x, z, kd, r, y, ki} {
+		defer f.Release(l)
+	}
+	f.LocalTee(x)
+	f.F64Const(ir.ExpfInvLn2N)
+	f.Op(wasm.F64Mul)
+	f.LocalTee(z)
+	f.F64Const(ir.ExpfShift)
+	f.Op(wasm.F64Add)
+	f.LocalTee(kd)
+	f.Op(wasm.I64ReinterpretF64)
+	f.LocalSet(ki)
+	f.LocalGet(z)
+	f.LocalGet(kd)
+	f.F64Const(ir.ExpfShift)
+	f.Op(wasm.F64Sub)
+	f.Op(wasm.F64Sub)
+	f.LocalSet(r)
+	// (c0·r + c1)·r² + (c2·r + 1)
+	f.F64Const(ir.ExpfC[0])
+	f.LocalGet(r)
+	f.Op(wasm.F64Mul)
+	f.F64Const(ir.ExpfC[1])
+	f.Op(wasm.F64Add)
+	f.LocalGet(r)
+	f.LocalGet(r)
+	f.Op(wasm.F64Mul)
+	f.Op(wasm.F64Mul)
+	f.F64Const(ir.ExpfC[2])
+	f.LocalGet(r)
+	f.Op(wasm.F64Mul)
+	f.F64Const(1)
+	f.Op(wasm.F64Add)
+	f.Op(wasm.F64Add)
+	// · 2^(k/32): the table's entry for k mod 32 plus k·2^47
+	f.LocalGet(ki)
+	f.I64Const(31)
+	f.Op(wasm.I64And)
+	f.Op(wasm.I32WrapI64)
+	f.I32Const(3)
+	f.Op(wasm.I32Shl)
+	f.Mem(wasm.I64Load, g.expfTab)
+	f.LocalGet(ki)
+	f.I64Const(47)
+	f.Op(wasm.I64Shl)
+	f.Op(wasm.I64Add)
+	f.Op(wasm.F64ReinterpretI64)
+	f.Op(wasm.F64Mul)
+	g.round32()
+	f.LocalSet(y)
+	// Overflow to +Inf, underflow to 0 (NaN stays NaN through the above).
+	f.F64Const(math.Inf(1))
+	f.LocalGet(y)
+	f.LocalGet(x)
+	f.F64Const(ir.ExpfMax)
+	f.Op(wasm.F64Gt)
+	f.Op(wasm.Select)
+	f.LocalSet(y)
+	f.F64Const(0)
+	f.LocalGet(y)
+	f.LocalGet(x)
+	f.F64Const(ir.ExpfMin)
+	f.Op(wasm.F64Lt)
+	f.Op(wasm.Select)
 }
 
 // pow raises the f64 on the stack to the constant c (ir.Pow); t is a
@@ -622,8 +733,7 @@ func (g *gen) rbf(s *ir.RBF) {
 		f.F32Const(-float32(s.Gamma))
 		f.Op(wasm.F32Mul)
 		f.Op(wasm.F64PromoteF32)
-		g.callMath("exp")
-		g.round32()
+		g.expf()
 		f.LocalSet(g.slot[o])
 	}
 }

@@ -83,6 +83,10 @@ func randModel(r *rand.Rand) *ir.Model {
 		{Kind: ir.OpDiv, Vals: []float64{3}}, {Kind: ir.OpRound32}}})
 	s32 := m.Alloc(nf)
 	m.Add(&ir.Map{In: r32, Out: s32, Ops: []ir.Op{{Kind: ir.OpMul, Vals: []float64{float64(float32(0.7))}}, {Kind: ir.OpRound32}, {Kind: ir.OpExp}}})
+	// glibc's float32 exp, over the whole range (NaN, ±Inf, overflow,
+	// underflow).
+	ef := m.Map(cols, []ir.Op{{Kind: ir.OpMul, Vals: []float64{[]float64{1, 30, 1e6}[r.IntN(3)]}}, {Kind: ir.OpRound32}, {Kind: ir.OpExpf}})
+	s32 = append(s32, ef...)
 	// Two columns combined (ONNX's Add, Less, ... of two tensors), a power,
 	// a comparison and a constant column.
 	kinds := []ir.OpKind{ir.OpAdd, ir.OpSub, ir.OpMul, ir.OpDiv, ir.OpMin, ir.OpMax, ir.OpGreater, ir.OpLess}

@@ -16,6 +16,7 @@
 package wasmgen
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -129,6 +130,9 @@ type gen struct {
 	// exact32 are the slots a Map rounds to float32 last or a float32
 	// Normalize writes: their values are float32s (see mapStep).
 	exact32 map[int]bool
+	// expfTab is the address of ir.ExpfTable in memory (needsExpf);
+	// expfFn the index of the expf function, once added (0: not yet).
+	expfTab, expfFn uint32
 }
 
 // alloc reserves n bytes of initialised data aligned to align (at most
@@ -174,6 +178,13 @@ func (g *gen) generate() ([]byte, error) {
 		return nil, err
 	}
 	metaAddr := g.put(meta, 8)
+	if needsExpf(g.steps) {
+		tab := make([]byte, 0, 32*8)
+		for _, t := range ir.ExpfTable {
+			tab = binary.LittleEndian.AppendUint64(tab, t)
+		}
+		g.expfTab = g.put(tab, 8)
+	}
 
 	// Straight-line code grows with the model: bound it, so that a crafted
 	// model cannot make compiling (here and in wazero) take the server
