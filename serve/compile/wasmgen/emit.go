@@ -1,6 +1,7 @@
 package wasmgen
 
 import (
+	"encoding/binary"
 	"fmt"
 	"math"
 
@@ -705,36 +706,52 @@ func (g *gen) pow(c float64, t uint32) {
 	}
 }
 
-// rbf emits the kernel in float32 (ir.RBF): the inputs rounded once into
-// f32 locals, then per centre its sum of squares, straight-line.
+// rbf emits the kernel in float32 (ir.RBF), four centres at a time in
+// SIMD lanes (each lane computes what the scalar code would, in the same
+// order): the inputs rounded and splatted once, then per group of four
+// centres Σ (x - c)² over the inputs, times -γ, and Expf of each lane.
 func (g *gen) rbf(s *ir.RBF) {
 	f := g.f
-	x := make([]uint32, len(s.In))
+	nf := len(s.In)
+	xs := make([]uint32, nf)
 	for i, in := range s.In {
-		x[i] = f.Local(wasm.F32)
-		defer f.Release(x[i])
+		xs[i] = f.Local(wasm.V128)
+		defer f.Release(xs[i])
 		f.LocalGet(g.slot[in])
 		f.Op(wasm.F32DemoteF64)
-		f.LocalSet(x[i])
+		f.Op(wasm.F32x4Splat)
+		f.LocalSet(xs[i])
 	}
-	d := f.Local(wasm.F32)
+	d, acc := f.Local(wasm.V128), f.Local(wasm.V128)
 	defer f.Release(d)
-	for j, o := range s.Out {
-		f.F32Const(0)
+	defer f.Release(acc)
+	for j0 := 0; j0 < len(s.Out); j0 += 4 {
+		f.V128Const([16]byte{})
 		for i := range s.In {
-			f.LocalGet(x[i])
-			f.F32Const(float32(s.C[j*len(s.In)+i]))
-			f.Op(wasm.F32Sub)
+			var c [16]byte
+			for l := range 4 {
+				j := min(j0+l, len(s.Out)-1) // the last group repeats its last centre
+				binary.LittleEndian.PutUint32(c[4*l:], math.Float32bits(float32(s.C[j*nf+i])))
+			}
+			f.LocalGet(xs[i])
+			f.V128Const(c)
+			f.Op(wasm.F32x4Sub)
 			f.LocalTee(d)
 			f.LocalGet(d)
-			f.Op(wasm.F32Mul)
-			f.Op(wasm.F32Add)
+			f.Op(wasm.F32x4Mul)
+			f.Op(wasm.F32x4Add)
 		}
 		f.F32Const(-float32(s.Gamma))
-		f.Op(wasm.F32Mul)
-		f.Op(wasm.F64PromoteF32)
-		g.expf()
-		f.LocalSet(g.slot[o])
+		f.Op(wasm.F32x4Splat)
+		f.Op(wasm.F32x4Mul)
+		f.LocalSet(acc)
+		for l := 0; l < 4 && j0+l < len(s.Out); l++ {
+			f.LocalGet(acc)
+			f.Lane(wasm.F32x4ExtractLane, byte(l))
+			f.Op(wasm.F64PromoteF32)
+			g.expf()
+			f.LocalSet(g.slot[s.Out[j0+l]])
+		}
 	}
 }
 
@@ -985,8 +1002,10 @@ func (g *gen) linear(s *ir.Linear) {
 	for k, o := range s.Out {
 		for j, in := range s.In {
 			f.LocalGet(g.slot[in])
-			f.F64Const(s.W[k*n+j])
-			f.Op(wasm.F64Mul)
+			if w := s.W[k*n+j]; w != 1 { // x·1 is x, exactly (NaN and -0 too)
+				f.F64Const(w)
+				f.Op(wasm.F64Mul)
+			}
 			if j%chunk > 0 {
 				f.Op(wasm.F64Add)
 			}
