@@ -84,11 +84,15 @@ func run() error {
 		name, what string
 		target     float64
 	}{{"forest", "random forest, 100 trees depth 8", 0.75}, {"pipeline", "StandardScaler + LogisticRegression", 1.0},
-		{"svc", "StandardScaler + SVC(probability=True)", 1.0}} {
+		{"svc", "StandardScaler + SVC(probability=True)", 0}} { // 0: no target (the issue set none)
 		b := base[c.name]
 		mb, mr := us(med["ONNXPredict/"+c.name+"/batch=1000"]), us(med["ONNXPredict/"+c.name+"/batch=1"])
-		fmt.Printf("| %s, batch of 1,000 | %.3f µs/row | %.3f µs/row | %.2f× | ≤ %.2f× | %s |\n", c.what, mb, b.Batch, mb/b.Batch, c.target, yes(mb <= c.target*b.Batch))
-		fmt.Printf("| %s, one row per call | %.3f µs | %.3f µs | %.1f× faster | ≥ 3× | %s |\n", c.what, mr, b.Row, b.Row/mr, yes(b.Row/mr >= 3))
+		tb, mtb, tr, mtr := fmt.Sprintf("≤ %.2f×", c.target), yes(mb <= c.target*b.Batch), "≥ 3×", yes(b.Row/mr >= 3)
+		if c.target == 0 {
+			tb, mtb, tr, mtr = "—", "—", "—", "—"
+		}
+		fmt.Printf("| %s, batch of 1,000 | %.3f µs/row | %.3f µs/row | %.2f× | %s | %s |\n", c.what, mb, b.Batch, mb/b.Batch, tb, mtb)
+		fmt.Printf("| %s, one row per call | %.3f µs | %.3f µs | %.1f× faster | %s | %s |\n", c.what, mr, b.Row, b.Row/mr, tr, mtr)
 		fmt.Printf("| %s, compile | %.1f ms | | | | |\n", c.what, med["ONNXCompile/"+c.name]/1e6)
 	}
 	return nil
