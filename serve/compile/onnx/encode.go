@@ -384,15 +384,9 @@ func (l *lowering) reduceSum(n *Node) error {
 	if err != nil {
 		return err
 	}
-	var axes []int64
-	if a := n.Attr("axes"); a != nil {
-		axes = a.Ints
-	} else if name := input(n, 1); name != "" {
-		t, ok := l.intsOf(name)
-		if !ok {
-			return unsupported(n, "axes that are not constant")
-		}
-		axes = t.vals
+	axes, err := l.reduceAxes(n)
+	if err != nil {
+		return err
 	}
 	if len(axes) == 0 {
 		if a := n.Attr("noop_with_empty_axes"); a != nil && a.I != 0 {
@@ -410,37 +404,11 @@ func (l *lowering) reduceSum(n *Node) error {
 		}
 		red[ax] = true
 	}
-	keep := true
-	if a := n.Attr("keepdims"); a != nil && a.I == 0 {
-		keep = false
-	}
-	out := []int{} // [] is a tensor [N]
-	for i, d := range dims {
-		switch {
-		case !red[i]:
-			out = append(out, d)
-		case keep:
-			out = append(out, 1)
-		}
-	}
+	out, to := reduced(dims, red, keepDims(n))
 	// Group the input elements by their output position.
 	groups := make([][]int, prod(out))
-	idx := make([]int, len(dims))
-	for _, s := range v.slots {
-		o := 0
-		for i, d := range dims {
-			if !red[i] {
-				o = o*d + idx[i]
-			}
-		}
-		groups[o] = append(groups[o], s)
-		for i := len(dims) - 1; i >= 0; i-- { // next index, row-major
-			idx[i]++
-			if idx[i] < dims[i] {
-				break
-			}
-			idx[i] = 0
-		}
+	for k, s := range v.slots {
+		groups[to[k]] = append(groups[to[k]], s)
 	}
 	res := &value{dims: out, elem: v.typ()}
 	if n.OpType == "ReduceLogSumExp" && v.typ() != Float && v.typ() != Double {
@@ -499,4 +467,58 @@ func (l *lowering) logSumExp(t DataType, g []int) int {
 	out := l.m.Alloc(1)
 	l.m.Add(&ir.Binary{A: lg, B: mx, Out: out, Kind: ir.OpAdd})
 	return l.rounded32(t, out)[0]
+}
+
+// reduceAxes reads a Reduce node's axes: its attribute (before opset 18)
+// or its constant second input; none for neither.
+func (l *lowering) reduceAxes(n *Node) ([]int64, error) {
+	if a := n.Attr("axes"); a != nil {
+		return a.Ints, nil
+	}
+	if name := input(n, 1); name != "" {
+		t, ok := l.intsOf(name)
+		if !ok {
+			return nil, unsupported(n, "axes that are not constant")
+		}
+		return t.vals, nil
+	}
+	return nil, nil
+}
+
+// keepDims is a Reduce node's keepdims (default 1).
+func keepDims(n *Node) bool {
+	a := n.Attr("keepdims")
+	return a == nil || a.I != 0
+}
+
+// reduced returns the shape of a tensor of dims reduced over the axes red
+// (kept as 1s with keep; [] is a scalar), and for each element of the
+// tensor, in row-major order, the index of the element it goes into.
+func reduced(dims []int, red map[int]bool, keep bool) (out, to []int) {
+	out = []int{}
+	for i, d := range dims {
+		switch {
+		case !red[i]:
+			out = append(out, d)
+		case keep:
+			out = append(out, 1)
+		}
+	}
+	idx := make([]int, len(dims))
+	for range prod(dims) {
+		o := 0
+		for i, d := range dims {
+			if !red[i] {
+				o = o*d + idx[i]
+			}
+		}
+		to = append(to, o)
+		for i := len(dims) - 1; i >= 0; i-- { // next index, row-major
+			if idx[i]++; idx[i] < dims[i] {
+				break
+			}
+			idx[i] = 0
+		}
+	}
+	return out, to
 }

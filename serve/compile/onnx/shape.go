@@ -714,15 +714,9 @@ func (l *lowering) foldConst(n *Node, op string) (bool, error) {
 			out = append(out, round(binary[op](a[ia[k]], b[ib[k]])))
 		}
 	default: // ReduceSum, in order
-		var axes []int64
-		if at := n.Attr("axes"); at != nil {
-			axes = at.Ints
-		} else if name := input(n, 1); name != "" {
-			x, ok := l.intsOf(name)
-			if !ok {
-				return true, unsupported(n, "axes that are not constant")
-			}
-			axes = x.vals
+		axes, err := l.reduceAxes(n)
+		if err != nil {
+			return true, err
 		}
 		red := map[int]bool{}
 		for _, ax := range axes {
@@ -737,34 +731,12 @@ func (l *lowering) foldConst(n *Node, op string) (bool, error) {
 				red[i] = true
 			}
 		}
-		keep := n.Attr("keepdims") == nil || n.Attr("keepdims").I != 0
-		var od []int
-		for i, d := range dims {
-			switch {
-			case !red[i]:
-				od = append(od, d)
-			case keep:
-				od = append(od, 1)
-			}
+		var to []int
+		dims, to = reduced(dims, red, keepDims(n))
+		out = make([]float64, prod(dims))
+		for k, x := range a {
+			out[to[k]] = round(out[to[k]] + x)
 		}
-		out = make([]float64, prod(od))
-		idx := make([]int, len(dims))
-		for _, x := range a {
-			o := 0
-			for i, d := range dims {
-				if !red[i] {
-					o = o*d + idx[i]
-				}
-			}
-			out[o] = round(out[o] + x)
-			for i := len(dims) - 1; i >= 0; i-- {
-				if idx[i]++; idx[i] < dims[i] {
-					break
-				}
-				idx[i] = 0
-			}
-		}
-		dims = od
 	}
 	res := &Tensor{Name: n.Outputs[0], DataType: t}
 	for _, d := range dims {
