@@ -120,6 +120,30 @@ func inputNames(m *ir.Model) []string {
 	return out
 }
 
+// TestLowerRefuses: the models of testdata/unsupported (gen.py) are
+// unsupported, and the message says why.
+func TestLowerRefuses(t *testing.T) {
+	b, err := os.ReadFile("testdata/unsupported.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var says map[string]string
+	if err := json.Unmarshal(b, &says); err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range says {
+		m, err := Load(filepath.Join("testdata", "unsupported", name), "model.onnx", Limits{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = Lower(m)
+		var ue *ir.UnsupportedError
+		if !errors.As(err, &ue) || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: %v, want unsupported: ...%s...", name, err, want)
+		}
+	}
+}
+
 func TestLowerNamesWhatIsUnsupported(t *testing.T) {
 	// A graph with an operator mlbox does not compile (Erf after the input).
 	node := bytesF(1, msg(bytesF(1, []byte("X")), bytesF(2, []byte("Y")), bytesF(3, []byte("erf_1")), bytesF(4, []byte("Erf"))))

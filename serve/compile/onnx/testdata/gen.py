@@ -504,5 +504,32 @@ for enc in ("onehot-dense", "ordinal"):
 bnb = BernoulliNB(binarize=5.0).fit(X, y)
 answers("bnb", to_onnx(bnb, X[:1], options={id(bnb): {"zipmap": False}}), Xi)
 
+# Models mlbox refuses, and what it says (unsupported.json): the Go test
+# checks each gets an "unsupported" naming it.
+refused = {}
+
+
+def refuse(name, model, says):
+    os.makedirs(os.path.join(HERE, "unsupported", name), exist_ok=True)
+    onnx.save_model(model, os.path.join(HERE, "unsupported", name, "model.onnx"))
+    refused[name] = says
+
+
+def one_node(node, elem, nf, nout, inits=(), out_elem=TP.FLOAT, opsets=(("", 17), ("ai.onnx.ml", 1))):
+    g = helper.make_graph([node], "refused", [helper.make_tensor_value_info("X", elem, ["N", nf])],
+                          [helper.make_tensor_value_info(o, out_elem, ["N", nout]) for o in node.output], list(inits))
+    return helper.make_model(g, opset_imports=[helper.make_opsetid(d, v) for d, v in opsets])
+
+
+refuse("norm_l2_int64", one_node(helper.make_node("Normalizer", ["X"], ["Y"], domain="ai.onnx.ml", norm="L2"), TP.INT64, 3, 3),
+       "L2 of int64")
+refuse("pow_tensor_exponent", one_node(helper.make_node("Pow", ["X", "X"], ["Y"]), TP.FLOAT, 3, 3), "an exponent that is not a constant")
+refuse("svr_sigmoid", to_onnx(SVR(kernel="sigmoid").fit(Xd, yd), Xd[:1]), 'kernel "SIGMOID"')
+refuse("broadcast_mismatch", one_node(helper.make_node("Add", ["X", "c"], ["Y"]), TP.FLOAT, 3, 3, [init("c", np.float32([1, 2]))]),
+       "a constant of dims [2]")
+
+with open(os.path.join(HERE, "unsupported.json"), "w") as f:
+    json.dump(refused, f, indent=1, sort_keys=True)
+
 with open(os.path.join(HERE, "expect.json"), "w") as f:
     json.dump(expect, f)
