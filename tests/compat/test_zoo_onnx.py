@@ -48,7 +48,8 @@ def _data():
 
 def cases():
     """(name, data key, a function making the ONNX model, whether a DataFrame answer exists)."""
-    from sklearn.ensemble import GradientBoostingClassifier, RandomForestClassifier, RandomForestRegressor
+    from sklearn.ensemble import (ExtraTreesClassifier, GradientBoostingClassifier, RandomForestClassifier, RandomForestRegressor,
+                                  VotingClassifier)
     from sklearn.linear_model import LinearRegression, LogisticRegression, Ridge
     from sklearn.naive_bayes import BernoulliNB, GaussianNB, MultinomialNB
     from sklearn.neural_network import MLPClassifier, MLPRegressor
@@ -104,6 +105,9 @@ def cases():
         ("onnx-rf-reg", "diabetes", skl(RandomForestRegressor(n_estimators=30, max_depth=8, random_state=0)), True),
         ("onnx-gb-clf", "cancer", skl(GradientBoostingClassifier(n_estimators=30, random_state=0), zipmap=False), False),
         ("onnx-dtree", "iris", skl(DecisionTreeClassifier(max_depth=6, random_state=0)), True),
+        ("onnx-voting-soft", "iris", skl(VotingClassifier([("rf", RandomForestClassifier(10, max_depth=4, random_state=0)),
+                                                           ("et", ExtraTreesClassifier(10, max_depth=4, random_state=0))],
+                                                          voting="soft", flatten_transform=False)), True),
         ("onnx-xgb-clf", "cancer_nan", xgb_("clf"), False),
         ("onnx-xgb-reg", "diabetes", xgb_("reg"), True),
         ("onnx-lgb-clf", "cancer_nan", lgb_("clf"), True),

@@ -489,7 +489,7 @@ func (l *lowering) node(n *Node) error {
 		l.output(n, 0, v.like(out, v.typ()))
 	case "/Clip":
 		return l.clip(n)
-	case "/ReduceSum", "/ReduceProd", "/ReduceLogSumExp":
+	case "/ReduceSum", "/ReduceProd", "/ReduceLogSumExp", "/ReduceMean":
 		return l.reduceSum(n)
 	case "/Softmax":
 		v, err := l.numeric(n, 0)
@@ -871,6 +871,19 @@ func (l *lowering) svmKernel(n *Node, v *value, sv []float64, nsv int) ([]int, e
 	return nil, unsupported(n, "kernel %q", kind)
 }
 
+// classes records that the graph classifies into labels. Several tree
+// ensembles in one graph (bagging, voting: their scores combined by the
+// graph) are fine when they agree on the classes.
+func (l *lowering) classes(n *Node, labels []json.RawMessage) error {
+	switch {
+	case l.m.Task == "":
+		l.m.Task, l.m.Labels, l.m.PredictFn = ir.Classification, labels, ir.PredictLabel
+	case l.m.Task != ir.Classification || !slices.EqualFunc(l.m.Labels, labels, func(a, b json.RawMessage) bool { return string(a) == string(b) }):
+		return unsupported(n, "a second estimator in one graph, with other classes")
+	}
+	return nil
+}
+
 // hold is x as a tree ensemble holds a threshold or a sum: a float32, or
 // a double (dbl).
 func hold(x float64, dbl bool) float64 {
@@ -912,8 +925,8 @@ func attrInts(n *Node, name string) []int64 {
 // (ai.onnx.ml 1-3) as onnxruntime runs them: float32 comparisons, float32
 // sums over the trees in order, the base values added last.
 func (l *lowering) treeEnsemble(n *Node, classifier bool) error {
-	if l.m.Task != "" {
-		return unsupported(n, "a second estimator in one graph")
+	if l.m.Task != "" && (l.m.Task == ir.Classification) != classifier {
+		return unsupported(n, "a classifier and a regressor in one graph")
 	}
 	v, err := l.row(n, 0)
 	if err != nil {
@@ -1147,7 +1160,9 @@ func (l *lowering) treeEnsemble(n *Node, classifier bool) error {
 		l.output(n, 0, &value{slots: scores})
 		return nil
 	}
-	l.m.Task, l.m.Labels, l.m.PredictFn = ir.Classification, labels, ir.PredictLabel
+	if err := l.classes(n, labels); err != nil {
+		return err
+	}
 	switch {
 	case binary:
 		// One score s, of the second class: [1 - s, s] (weights all >= 0),
@@ -1574,9 +1589,6 @@ func (l *lowering) classOf(n *Node) error {
 	if c == nil || idx == nil || !idx.argmax {
 		return unsupported(n, "only the class of an ArgMax is taken")
 	}
-	if l.m.Task != "" {
-		return unsupported(n, "a second estimator in one graph")
-	}
 	var labels []json.RawMessage
 	switch c.DataType {
 	case String:
@@ -1600,7 +1612,9 @@ func (l *lowering) classOf(n *Node) error {
 	if len(labels) != len(idx.slots) {
 		return unsupported(n, "%d classes for %d scores", len(labels), len(idx.slots))
 	}
-	l.m.Task, l.m.Labels, l.m.PredictFn = ir.Classification, labels, ir.PredictLabel
+	if err := l.classes(n, labels); err != nil {
+		return err
+	}
 	l.labelOf = idx.slots
 	l.output(n, 0, &value{slots: idx.slots, label: true})
 	return nil

@@ -376,7 +376,7 @@ func (l *lowering) clip(n *Node) error {
 	return nil
 }
 
-// reduceSum lowers ReduceSum, ReduceProd and ReduceLogSumExp over
+// reduceSum lowers ReduceSum, ReduceMean, ReduceProd and ReduceLogSumExp over
 // non-batch axes (the product in order, rounded after each factor for
 // float32).
 func (l *lowering) reduceSum(n *Node) error {
@@ -433,6 +433,14 @@ func (l *lowering) reduceSum(n *Node) error {
 		w := make([]float64, len(g))
 		for i := range w {
 			w[i] = 1
+		}
+		if n.OpType == "ReduceMean" { // the sum in order, then / n
+			l.m.Add(&ir.Linear{In: g, Out: o, W: w, FMA32: v.typ() == Float})
+			if v.typ() == Int64 {
+				return unsupported(n, "the mean of integers")
+			}
+			res.slots = append(res.slots, l.m.Map(o, l.rounded(v.typ(), ir.Op{Kind: ir.OpDiv, Vals: []float64{float64(len(g))}}))[0])
+			continue
 		}
 		l.m.Add(&ir.Linear{In: g, Out: o, W: w, AnyOrder: true})
 		if v.typ() == Float {

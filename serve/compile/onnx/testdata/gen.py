@@ -504,9 +504,22 @@ for enc in ("onehot-dense", "ordinal"):
 bnb = BernoulliNB(binarize=5.0).fit(X, y)
 answers("bnb", to_onnx(bnb, X[:1], options={id(bnb): {"zipmap": False}}), Xi)
 
+# Several tree ensembles in one graph, their scores combined: soft voting
+# (classifier) and VotingRegressor; ReduceMean.
+from sklearn.ensemble import ExtraTreesClassifier, VotingClassifier, VotingRegressor
+vs = VotingClassifier([("a", RandomForestClassifier(5, max_depth=3, random_state=0)), ("b", ExtraTreesClassifier(5, max_depth=3, random_state=0))],
+                      voting="soft", flatten_transform=False).fit(X, y)
+answers("vote_soft", to_onnx(vs, X[:1]), Xi)
+vr = VotingRegressor([("a", RandomForestRegressor(5, max_depth=3, random_state=0)), ("b", RandomForestRegressor(3, max_depth=2, random_state=1))]).fit(Xd, yd)
+answers("vote_reg", to_onnx(vr, Xd[:1]), Xd[:40])
+g = helper.make_graph([helper.make_node("ReduceMean", ["X"], ["Y"], axes=[1])], "mean", [helper.make_tensor_value_info("X", TP.FLOAT, ["N", 3])],
+                      [helper.make_tensor_value_info("Y", TP.FLOAT, ["N", 1])])
+answers("reduce_mean", helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]), Xe)
+
 # Models mlbox refuses, and what it says (unsupported.json): the Go test
 # checks each gets an "unsupported" naming it.
 refused = {}
+from sklearn.ensemble import BaggingRegressor
 
 
 def refuse(name, model, says):
@@ -525,6 +538,7 @@ refuse("norm_l2_int64", one_node(helper.make_node("Normalizer", ["X"], ["Y"], do
        "L2 of int64")
 refuse("pow_tensor_exponent", one_node(helper.make_node("Pow", ["X", "X"], ["Y"]), TP.FLOAT, 3, 3), "an exponent that is not a constant")
 refuse("svr_sigmoid", to_onnx(SVR(kernel="sigmoid").fit(Xd, yd), Xd[:1]), 'kernel "SIGMOID"')
+refuse("bagging", to_onnx(BaggingRegressor(n_estimators=3, random_state=0).fit(Xd, yd), Xd[:1]), "keeps the batch axis first")
 refuse("broadcast_mismatch", one_node(helper.make_node("Add", ["X", "c"], ["Y"]), TP.FLOAT, 3, 3, [init("c", np.float32([1, 2]))]),
        "a constant of dims [2]")
 
