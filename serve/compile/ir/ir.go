@@ -157,12 +157,14 @@ const (
 	// OpExpf: Expf of x rounded to float32 (glibc's float32 exp, which
 	// onnxruntime's scalar kernels call).
 	OpExpf
-	opLast = OpExpf
+	// OpEqual: 1 when x == c, else 0 (NaN gives 0).
+	OpEqual
+	opLast = OpEqual
 )
 
 var opNames = [...]string{OpAdd: "add", OpSub: "sub", OpMul: "mul", OpDiv: "div", OpMin: "min", OpMax: "max",
 	OpReplace: "replace", OpIsMissing: "is_missing", OpExp: "exp", OpLog: "log", OpLogistic: "logistic", OpTanh: "tanh", OpSquare: "square", OpRound32: "round32",
-	OpAbs: "abs", OpTrunc: "trunc", OpGreater: "greater", OpLess: "less", OpPow: "pow", OpSet: "set", OpExpf: "expf"}
+	OpAbs: "abs", OpTrunc: "trunc", OpGreater: "greater", OpLess: "less", OpPow: "pow", OpSet: "set", OpExpf: "expf", OpEqual: "equal"}
 
 func (k OpKind) String() string {
 	if int(k) < len(opNames) && opNames[k] != "" {
@@ -172,7 +174,7 @@ func (k OpKind) String() string {
 }
 
 // HasVals says whether the operation takes constants.
-func (k OpKind) HasVals() bool { return k <= OpReplace || k >= OpGreater && k <= OpSet }
+func (k OpKind) HasVals() bool { return k <= OpReplace || k >= OpGreater && k <= OpSet || k == OpEqual }
 
 // IsMath says whether the operation is a math function (exp, log,
 // logistic, tanh) rather than a few instructions.
@@ -257,6 +259,11 @@ func (o *Op) Apply(i int, x float64) float64 {
 		return o.val(i)
 	case OpExpf:
 		return float64(Expf(float32(x)))
+	case OpEqual:
+		if x == o.val(i) {
+			return 1
+		}
+		return 0
 	}
 	panic("ir: unknown op " + o.Kind.String())
 }
@@ -325,7 +332,7 @@ func (s *Map) Reads() []int  { return s.In }
 func (s *Map) Writes() []int { return s.Out }
 
 // Binary combines two columns element-wise: Out[i] = A[i] op B[i], op one
-// of add, sub, mul, div, min, max, greater and less (Op.Apply with B[i] as
+// of add, sub, mul, div, min, max, greater, less and equal (Op.Apply with B[i] as
 // the constant).
 type Binary struct {
 	A, B, Out []int
@@ -346,7 +353,7 @@ func (s *Binary) Writes() []int { return s.Out }
 // BinaryKind says whether Binary takes k.
 func BinaryKind(k OpKind) bool {
 	switch k {
-	case OpAdd, OpSub, OpMul, OpDiv, OpMin, OpMax, OpGreater, OpLess:
+	case OpAdd, OpSub, OpMul, OpDiv, OpMin, OpMax, OpGreater, OpLess, OpEqual:
 		return true
 	}
 	return false

@@ -452,8 +452,10 @@ func (l *lowering) node(n *Node) error {
 		l.output(n, 0, v.like(out, v.typ()))
 	case "ai.onnx.ml/FeatureVectorizer":
 		return l.featureVectorizer(n)
-	case "/Add", "/Sub", "/Mul", "/Div", "/Pow", "/Less", "/Greater":
+	case "/Add", "/Sub", "/Mul", "/Div", "/Pow", "/Less", "/Greater", "/Equal":
 		return l.arith(n)
+	case "/Where":
+		return l.where(n)
 	case "/Sum":
 		return l.sum(n)
 	case "/Neg", "/Not":
@@ -1207,9 +1209,9 @@ func (l *lowering) treeEnsemble(n *Node, classifier bool) error {
 
 // arithKinds are the element-wise operators arith lowers.
 var arithKinds = map[string]ir.OpKind{"Add": ir.OpAdd, "Sub": ir.OpSub, "Mul": ir.OpMul, "Div": ir.OpDiv,
-	"Pow": ir.OpPow, "Less": ir.OpLess, "Greater": ir.OpGreater}
+	"Pow": ir.OpPow, "Less": ir.OpLess, "Greater": ir.OpGreater, "Equal": ir.OpEqual}
 
-// arith lowers Add, Sub, Mul, Div, Less, Greater and Pow of a
+// arith lowers Add, Sub, Mul, Div, Less, Greater, Equal and Pow of a
 // tensor and a constant (a scalar, one value per element of a row, or a
 // row of values for a tensor of one column), or of two tensors (of one
 // shape, or one of them a single column), in the tensors' type: float32
@@ -1220,7 +1222,7 @@ func (l *lowering) arith(n *Node) error {
 		return unsupported(n, "%d inputs", len(n.Inputs))
 	}
 	kind := arithKinds[n.OpType]
-	compare := kind == ir.OpLess || kind == ir.OpGreater
+	compare := kind == ir.OpLess || kind == ir.OpGreater || kind == ir.OpEqual
 	if a, b := l.vals[n.Inputs[0]], l.vals[n.Inputs[1]]; a != nil && b != nil {
 		v, err := l.arith2(n, kind, l.argIndex(a), l.argIndex(b))
 		if err == nil {
@@ -1276,7 +1278,7 @@ func (l *lowering) arith(n *Node) error {
 	case constFirst && kind == ir.OpSub: // c - x = -x + c, one rounding
 		ops = l.rounded(row.typ(), ir.Op{Kind: ir.OpMul, Vals: []float64{-1}}, ir.Op{Kind: ir.OpAdd, Vals: vals})
 	case compare:
-		if constFirst { // c < x is x > c
+		if constFirst && kind != ir.OpEqual { // c < x is x > c
 			op.Kind = ir.OpLess + ir.OpGreater - kind
 		}
 		ops = []ir.Op{op}
@@ -1316,7 +1318,7 @@ func (l *lowering) arith2(n *Node, kind ir.OpKind, a, b *value) (*value, error) 
 	}
 	out := l.m.Alloc(len(as))
 	l.m.Add(&ir.Binary{A: as, B: bs, Out: out, Kind: kind})
-	if kind == ir.OpLess || kind == ir.OpGreater {
+	if kind == ir.OpLess || kind == ir.OpGreater || kind == ir.OpEqual {
 		return res.like(out, Bool), nil
 	}
 	return res.like(l.rounded32(a.typ(), out), a.typ()), nil
@@ -1338,6 +1340,71 @@ func (l *lowering) sum(n *Node) error {
 		}
 	}
 	l.output(n, 0, v)
+	return nil
+}
+
+// where lowers Where(cond, a, b): a where cond is true, else b; the
+// three tensors or constants broadcast against each other.
+func (l *lowering) where(n *Node) error {
+	if len(n.Inputs) != 3 {
+		return unsupported(n, "%d inputs", len(n.Inputs))
+	}
+	rank := 0
+	for _, name := range n.Inputs {
+		if v := l.vals[name]; v != nil {
+			rank = max(rank, len(v.shape()))
+		}
+	}
+	vs := make([]*value, 3)
+	for i, name := range n.Inputs {
+		if v := l.vals[name]; v != nil {
+			vs[i] = l.argIndex(v)
+			if vs[i].label || vs[i].argmax || vs[i].typ() == String {
+				return unsupported(n, "on a label or strings")
+			}
+			continue
+		}
+		c := l.consts[name]
+		if c == nil {
+			return unsupported(n, "input %q is neither a tensor nor a constant", name)
+		}
+		nums, err := numbers(c)
+		if err != nil {
+			return err
+		}
+		cd := make([]int, len(c.Dims))
+		for j, d := range c.Dims {
+			cd[j] = int(d)
+		}
+		if len(cd) > rank+1 || len(cd) == rank+1 && cd[0] != 1 || prod(cd) != len(nums) || len(nums) > ir.MaxSlots {
+			return unsupported(n, "a constant of dims %v", c.Dims)
+		}
+		if len(cd) == rank+1 {
+			cd = cd[1:]
+		}
+		slots := l.m.Map(make([]int, len(nums)), []ir.Op{{Kind: ir.OpSet, Vals: nums}}) // over slot 0, whatever it holds
+		vs[i] = &value{slots: slots, dims: cd, elem: c.DataType}
+	}
+	cond, a, b := vs[0], vs[1], vs[2]
+	if cond.typ() != Bool || a.typ() != b.typ() {
+		return unsupported(n, "a %s condition between %s and %s", cond.typ(), a.typ(), b.typ())
+	}
+	s1, ic, ia, ok := broadcast(cond.shape(), a.shape())
+	if !ok {
+		return unsupported(n, "shapes %v and %v", cond.shape(), a.shape())
+	}
+	shape, i1, ib, ok := broadcast(s1, b.shape())
+	if !ok {
+		return unsupported(n, "shapes %v and %v", s1, b.shape())
+	}
+	sel := &ir.Select{Out: l.m.Alloc(len(i1))}
+	for k, j := range i1 {
+		sel.Cond = append(sel.Cond, cond.slots[ic[j]])
+		sel.A = append(sel.A, a.slots[ia[j]])
+		sel.B = append(sel.B, b.slots[ib[k]])
+	}
+	l.m.Add(sel)
+	l.output(n, 0, &value{slots: sel.Out, dims: shape, elem: a.typ()})
 	return nil
 }
 

@@ -546,9 +546,9 @@ func (g *gen) op(op *ir.Op, i int, t uint32) {
 		f.Op(wasm.F64Abs)
 	case ir.OpTrunc:
 		f.Op(wasm.F64Trunc)
-	case ir.OpGreater, ir.OpLess:
+	case ir.OpGreater, ir.OpLess, ir.OpEqual:
 		f.F64Const(val())
-		f.Op(map[ir.OpKind]wasm.Op{ir.OpGreater: wasm.F64Gt, ir.OpLess: wasm.F64Lt}[op.Kind])
+		f.Op(compareOps[op.Kind])
 		f.Op(wasm.F64ConvertI32U)
 	case ir.OpSet:
 		f.Op(wasm.Drop)
@@ -559,6 +559,9 @@ func (g *gen) op(op *ir.Op, i int, t uint32) {
 		g.expf()
 	}
 }
+
+// compareOps are the comparisons of ir ops (1 or 0, NaN giving 0).
+var compareOps = map[ir.OpKind]wasm.Op{ir.OpGreater: wasm.F64Gt, ir.OpLess: wasm.F64Lt, ir.OpEqual: wasm.F64Eq}
 
 // needsExpf says whether the steps compute Expf (whose table goes in the
 // module's data).
@@ -966,8 +969,8 @@ func (g *gen) binary(s *ir.Binary) {
 		f.LocalGet(g.slot[a])
 		f.LocalGet(g.slot[s.B[i]])
 		switch s.Kind {
-		case ir.OpGreater, ir.OpLess:
-			f.Op(map[ir.OpKind]wasm.Op{ir.OpGreater: wasm.F64Gt, ir.OpLess: wasm.F64Lt}[s.Kind])
+		case ir.OpGreater, ir.OpLess, ir.OpEqual:
+			f.Op(compareOps[s.Kind])
 			f.Op(wasm.F64ConvertI32U)
 		default:
 			f.Op(map[ir.OpKind]wasm.Op{ir.OpAdd: wasm.F64Add, ir.OpSub: wasm.F64Sub, ir.OpMul: wasm.F64Mul,

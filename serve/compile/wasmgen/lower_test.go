@@ -89,14 +89,15 @@ func randModel(r *rand.Rand) *ir.Model {
 	s32 = append(s32, ef...)
 	// Two columns combined (ONNX's Add, Less, ... of two tensors), a power,
 	// a comparison and a constant column.
-	kinds := []ir.OpKind{ir.OpAdd, ir.OpSub, ir.OpMul, ir.OpDiv, ir.OpMin, ir.OpMax, ir.OpGreater, ir.OpLess}
+	kinds := []ir.OpKind{ir.OpAdd, ir.OpSub, ir.OpMul, ir.OpDiv, ir.OpMin, ir.OpMax, ir.OpGreater, ir.OpLess, ir.OpEqual}
 	bn := m.Alloc(nf)
 	m.Add(&ir.Binary{A: cols, B: append(append([]int{}, cols[1:]...), cols[0]), Out: bn, Kind: kinds[r.IntN(len(kinds))]})
 	pw := m.Alloc(nf)
 	exps := []float64{0, 1, 2, 3, -1, 0.5, -2.5, 4, 1.7}
 	m.Add(&ir.Map{In: bn, Out: pw, Ops: []ir.Op{{Kind: ir.OpPow, Vals: []float64{exps[r.IntN(len(exps))]}}, {Kind: ir.OpMin, Vals: []float64{1e6}}}})
 	ls := m.Alloc(2)
-	m.Add(&ir.Map{In: []int{cols[0], cols[nf-1]}, Out: ls, Ops: []ir.Op{{Kind: ir.OpLess, Vals: []float64{0.3, -1}}, {Kind: ir.OpSet, Vals: []float64{r.Float64(), 1}}, {Kind: ir.OpLess, Vals: []float64{0.5}}}})
+	m.Add(&ir.Map{In: []int{cols[0], cols[nf-1]}, Out: ls, Ops: []ir.Op{{Kind: ir.OpLess, Vals: []float64{0.3, -1}}, {Kind: ir.OpSet, Vals: []float64{r.Float64(), 1}}, {Kind: ir.OpLess, Vals: []float64{0.5}},
+		{Kind: ir.OpEqual, Vals: []float64{float64(r.IntN(2))}}}})
 	// An SVM's kernel over the inputs (NaN included).
 	nc := 1 + r.IntN(4)
 	rbf := &ir.RBF{In: cols, Out: m.Alloc(nc), Gamma: float64(float32(0.05 + r.Float64()))}

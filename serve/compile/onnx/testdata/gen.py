@@ -516,6 +516,14 @@ g = helper.make_graph([helper.make_node("ReduceMean", ["X"], ["Y"], axes=[1])], 
                       [helper.make_tensor_value_info("Y", TP.FLOAT, ["N", 1])])
 answers("reduce_mean", helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]), Xe)
 
+# Equal and Where: AdaBoost (SAMME) and hard voting.
+from sklearn.ensemble import AdaBoostClassifier
+ada = AdaBoostClassifier(n_estimators=5, random_state=0).fit(X, y)
+answers("adaboost", to_onnx(ada, X[:1], options={id(ada): {"zipmap": False}}), Xi)
+vh = VotingClassifier([("a", RandomForestClassifier(5, max_depth=3, random_state=0)), ("b", ExtraTreesClassifier(5, max_depth=3, random_state=0)),
+                       ("c", RandomForestClassifier(3, max_depth=2, random_state=2))], voting="hard", flatten_transform=False).fit(X, y)
+answers("vote_hard", to_onnx(vh, X[:1]), Xi)
+
 # Models mlbox refuses, and what it says (unsupported.json): the Go test
 # checks each gets an "unsupported" naming it.
 refused = {}
