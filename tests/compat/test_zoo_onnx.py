@@ -48,8 +48,8 @@ def _data():
 
 def cases():
     """(name, data key, a function making the ONNX model, whether a DataFrame answer exists)."""
-    from sklearn.ensemble import (AdaBoostClassifier, ExtraTreesClassifier, GradientBoostingClassifier, RandomForestClassifier,
-                                  RandomForestRegressor, VotingClassifier)
+    from sklearn.ensemble import (AdaBoostClassifier, BaggingClassifier, ExtraTreesClassifier, GradientBoostingClassifier,
+                                  RandomForestClassifier, RandomForestRegressor, VotingClassifier)
     from sklearn.linear_model import LinearRegression, LogisticRegression, Ridge
     from sklearn.naive_bayes import BernoulliNB, GaussianNB, MultinomialNB
     from sklearn.neural_network import MLPClassifier, MLPRegressor
@@ -109,6 +109,7 @@ def cases():
                                                            ("et", ExtraTreesClassifier(10, max_depth=4, random_state=0))],
                                                           voting="soft", flatten_transform=False)), True),
         ("onnx-adaboost", "iris", skl(AdaBoostClassifier(n_estimators=10, random_state=0)), True),
+        ("onnx-bagging", "iris", skl(BaggingClassifier(n_estimators=5, random_state=0)), True),
         ("onnx-xgb-clf", "cancer_nan", xgb_("clf"), False),
         ("onnx-xgb-reg", "diabetes", xgb_("reg"), True),
         ("onnx-lgb-clf", "cancer_nan", lgb_("clf"), True),

@@ -53,6 +53,11 @@ type value struct {
 	argmax  bool
 	argKeep bool
 	index   *value
+	// stack: the tensor is [stack, N, dims...], stack copies of a row
+	// shape before the batch axis, slots stack-major (skl2onnx's bagging:
+	// Reshape to [1, -1, k], Concat along axis 0, ReduceMean over it).
+	// Only Concat and the reductions over axis 0 take such a tensor.
+	stack int
 }
 
 // argIndex returns, for an ArgMax value, the index it stands for as a
@@ -195,6 +200,9 @@ func Lower(m *Model) (*Lowered, error) {
 		v := l.vals[o.Name]
 		if v == nil {
 			return nil, ir.Unsupportedf("graph output %q is not computed by a supported node", o.Name)
+		}
+		if v.stack > 0 {
+			return nil, ir.Unsupportedf("graph output %q: a tensor whose batch axis is not the first", o.Name)
 		}
 		switch {
 		case v.label:
@@ -345,6 +353,13 @@ func (l *lowering) node(n *Node) error {
 		domain = ""
 	}
 	op := domain + "/" + n.OpType
+	// A tensor whose batch axis is not the first goes into Concat along
+	// axis 0 and the reductions over it, nowhere else.
+	for _, name := range n.Inputs {
+		if v := l.vals[name]; v != nil && v.stack > 0 && op != "/Concat" && op != "/ReduceMean" && op != "/ReduceSum" {
+			return unsupported(n, "a tensor whose batch axis is not the first")
+		}
+	}
 	// Integer tensors known at compile time (shapes) fold.
 	if folded, err := l.fold(n, op); folded || err != nil {
 		return err
@@ -545,6 +560,10 @@ func (l *lowering) node(n *Node) error {
 		}
 		if v.label || v.argmax { // the label's shape is the batch's
 			l.output(n, 0, v)
+			return nil
+		}
+		if st := l.stacked(n, v); st != nil {
+			l.output(n, 0, st)
 			return nil
 		}
 		dims, err := l.reshape(n, v)
@@ -1341,6 +1360,30 @@ func (l *lowering) sum(n *Node) error {
 	}
 	l.output(n, 0, v)
 	return nil
+}
+
+// stacked returns, for a Reshape of a row tensor to [1, -1, dims...]
+// that keeps the row's size, the tensor [1, N, dims...] (value.stack);
+// else nil.
+func (l *lowering) stacked(n *Node, v *value) *value {
+	if n.OpType != "Reshape" || v.stack > 0 || v.typ() == String {
+		return nil
+	}
+	sh, ok := l.intsOf(input(n, 1))
+	if !ok || len(sh.vals) < 2 || sh.vals[0] != 1 || sh.vals[1] != -1 {
+		return nil
+	}
+	dims := []int{}
+	for _, d := range sh.vals[2:] {
+		if d <= 0 || d > ir.MaxSlots {
+			return nil
+		}
+		dims = append(dims, int(d))
+	}
+	if prod(dims) != len(v.slots) {
+		return nil
+	}
+	return &value{slots: v.slots, dims: dims, elem: v.elem, stack: 1}
 }
 
 // where lowers Where(cond, a, b): a where cond is true, else b; the

@@ -388,6 +388,9 @@ func (l *lowering) reduceSum(n *Node) error {
 	if err != nil {
 		return err
 	}
+	if v.stack > 0 {
+		return l.reduceStack(n, v, axes)
+	}
 	if len(axes) == 0 {
 		if a := n.Attr("noop_with_empty_axes"); a != nil && a.I != 0 {
 			l.output(n, 0, v)
@@ -529,4 +532,30 @@ func reduced(dims []int, red map[int]bool, keep bool) (out, to []int) {
 		}
 	}
 	return out, to
+}
+
+// reduceStack lowers ReduceSum or ReduceMean of stacked rows (value.stack)
+// over the stack axis, without keeping it: each element the sum (in
+// order) or mean of its copies.
+func (l *lowering) reduceStack(n *Node, v *value, axes []int64) error {
+	if len(axes) != 1 || axes[0] != 0 || keepDims(n) || (n.OpType != "ReduceSum" && n.OpType != "ReduceMean") ||
+		(v.typ() != Float && v.typ() != Double) {
+		return unsupported(n, "a reduction of stacked rows other than over their stack")
+	}
+	size := len(v.slots) / v.stack
+	res := &value{dims: v.dims, elem: v.typ()}
+	for e := range size {
+		g := make([]int, v.stack)
+		for s := range g {
+			g[s] = v.slots[s*size+e]
+		}
+		o := l.m.Alloc(1)
+		l.m.Add(&ir.Linear{In: g, Out: o, W: slices.Repeat([]float64{1}, len(g)), FMA32: v.typ() == Float})
+		if n.OpType == "ReduceMean" {
+			o = l.m.Map(o, l.rounded(v.typ(), ir.Op{Kind: ir.OpDiv, Vals: []float64{float64(len(g))}}))
+		}
+		res.slots = append(res.slots, o[0])
+	}
+	l.output(n, 0, res)
+	return nil
 }

@@ -2,6 +2,7 @@ package onnx
 
 import (
 	"math"
+	"slices"
 
 	"mlbox/serve/compile/ir"
 )
@@ -473,6 +474,17 @@ func (l *lowering) concat(n *Node) error {
 	a := n.Attr("axis")
 	if a == nil {
 		return unsupported(n, "no axis")
+	}
+	if vs[0].stack > 0 { // stacked rows along the stack axis
+		res := &value{dims: vs[0].dims, elem: vs[0].elem}
+		for _, v := range vs {
+			if v.stack == 0 || !slices.Equal(v.dims, vs[0].dims) || a.I != 0 {
+				return unsupported(n, "stacked tensors along another axis than the first, or of other shapes")
+			}
+			res.slots, res.stack = append(res.slots, v.slots...), res.stack+v.stack
+		}
+		l.output(n, 0, res)
+		return nil
 	}
 	dims0 := vs[0].shape()
 	ax, err := axis(n, a.I, dims0)

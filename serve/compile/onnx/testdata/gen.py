@@ -516,6 +516,13 @@ g = helper.make_graph([helper.make_node("ReduceMean", ["X"], ["Y"], axes=[1])], 
                       [helper.make_tensor_value_info("Y", TP.FLOAT, ["N", 1])])
 answers("reduce_mean", helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]), Xe)
 
+# Bagging: each estimator's rows reshaped to [1, N, k], concatenated along
+# axis 0 and averaged over it.
+from sklearn.ensemble import BaggingClassifier, BaggingRegressor
+bg = BaggingClassifier(n_estimators=4, random_state=0).fit(X, y)
+answers("bagging", to_onnx(bg, X[:1], options={id(bg): {"zipmap": False}}), Xi)
+answers("bagging_reg", to_onnx(BaggingRegressor(n_estimators=3, random_state=0).fit(Xd, yd), Xd[:1]), Xd[:40])
+
 # Equal and Where: AdaBoost (SAMME) and hard voting.
 from sklearn.ensemble import AdaBoostClassifier
 ada = AdaBoostClassifier(n_estimators=5, random_state=0).fit(X, y)
@@ -527,7 +534,6 @@ answers("vote_hard", to_onnx(vh, X[:1]), Xi)
 # Models mlbox refuses, and what it says (unsupported.json): the Go test
 # checks each gets an "unsupported" naming it.
 refused = {}
-from sklearn.ensemble import BaggingRegressor
 
 
 def refuse(name, model, says):
@@ -546,7 +552,10 @@ refuse("norm_l2_int64", one_node(helper.make_node("Normalizer", ["X"], ["Y"], do
        "L2 of int64")
 refuse("pow_tensor_exponent", one_node(helper.make_node("Pow", ["X", "X"], ["Y"]), TP.FLOAT, 3, 3), "an exponent that is not a constant")
 refuse("svr_sigmoid", to_onnx(SVR(kernel="sigmoid").fit(Xd, yd), Xd[:1]), 'kernel "SIGMOID"')
-refuse("bagging", to_onnx(BaggingRegressor(n_estimators=3, random_state=0).fit(Xd, yd), Xd[:1]), "keeps the batch axis first")
+g = helper.make_graph([helper.make_node("Reshape", ["X", "c_stack"], ["S"]), helper.make_node("Relu", ["S"], ["Y"])], "stack",
+                      [helper.make_tensor_value_info("X", TP.FLOAT, ["N", 3])], [helper.make_tensor_value_info("Y", TP.FLOAT, [1, "N", 3])],
+                      [init("c_stack", np.int64([1, -1, 3]))])
+refuse("stacked_relu", helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]), "batch axis is not the first")
 refuse("broadcast_mismatch", one_node(helper.make_node("Add", ["X", "c"], ["Y"]), TP.FLOAT, 3, 3, [init("c", np.float32([1, 2]))]),
        "a constant of dims [2]")
 
