@@ -508,6 +508,10 @@ type Linear struct {
 	// (acc = float32(acc + W·x), the product exact in float64 for float32
 	// W and x). AnyOrder does not apply.
 	FMA32 bool
+	// Prod32: each product rounded to float32, summed in float64 in j
+	// order, then the bias (onnxruntime's SVM decision values: float
+	// products into a double sum). AnyOrder does not apply.
+	Prod32 bool
 }
 
 func (s *Linear) Eval(v []float64) error {
@@ -531,6 +535,10 @@ func (s *Linear) Eval(v []float64) error {
 		var sum float64
 		w := s.W[k*n : (k+1)*n]
 		for j, in := range s.In {
+			if s.Prod32 {
+				sum += float64(float32(w[j] * v[in]))
+				continue
+			}
 			sum += w[j] * v[in]
 		}
 		if s.B != nil {

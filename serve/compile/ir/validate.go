@@ -167,6 +167,9 @@ func checkStep(s Step, nodes *int) error {
 		if s.B != nil && len(s.B) != len(s.Out) {
 			return fmt.Errorf("%d biases for %d outputs", len(s.B), len(s.Out))
 		}
+		if s.FMA32 && s.Prod32 {
+			return errors.New("FMA32 and Prod32 together")
+		}
 	case *Softmax:
 		if len(s.In) != len(s.Out) || len(s.In) == 0 {
 			return errors.New("in and out differ in length")

@@ -93,12 +93,7 @@ func (l *lowering) svmClassifier(n *Node) error {
 			if len(in) == 0 {
 				l.m.Add(&ir.Map{In: kern[:1], Out: sum, Ops: []ir.Op{{Kind: ir.OpSet, Vals: []float64{rho[p]}}}})
 			} else {
-				prod := l.m.Map(in, []ir.Op{{Kind: ir.OpMul, Vals: w}, {Kind: ir.OpRound32}})
-				ones := make([]float64, len(prod))
-				for x := range ones {
-					ones[x] = 1
-				}
-				l.m.Add(&ir.Linear{In: prod, Out: sum, W: ones, B: rho[p : p+1]})
+				l.m.Add(&ir.Linear{In: in, Out: sum, W: w, B: rho[p : p+1], Prod32: true})
 			}
 			dec = append(dec, l.round32(sum)[0])
 			pos = append(pos, l.m.Map(sum, []ir.Op{{Kind: ir.OpGreater, Vals: []float64{0}}})[0])

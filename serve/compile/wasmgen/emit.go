@@ -999,7 +999,7 @@ func (g *gen) linear(s *ir.Linear) {
 	// In any order: partial sums of about 6 products, which the processor
 	// adds in parallel, then their sum.
 	chunk := n
-	if s.AnyOrder && n >= 12 {
+	if s.AnyOrder && n >= 12 && !s.Prod32 {
 		chunk = (n + (n+5)/6 - 1) / ((n + 5) / 6)
 	}
 	for k, o := range s.Out {
@@ -1008,6 +1008,9 @@ func (g *gen) linear(s *ir.Linear) {
 			if w := s.W[k*n+j]; w != 1 { // x·1 is x, exactly (NaN and -0 too)
 				f.F64Const(w)
 				f.Op(wasm.F64Mul)
+			}
+			if s.Prod32 {
+				g.round32()
 			}
 			if j%chunk > 0 {
 				f.Op(wasm.F64Add)

@@ -31,7 +31,7 @@ func foldScales(m *ir.Model) []ir.Step {
 	}
 	for li, s := range steps {
 		lin, ok := s.(*ir.Linear)
-		if !ok || lin.FMA32 {
+		if !ok || lin.FMA32 || lin.Prod32 {
 			continue
 		}
 		// The maps with trailing scales whose every output feeds this

@@ -131,7 +131,8 @@ func randModel(r *rand.Rand) *ir.Model {
 			w[i] = r.NormFloat64()
 		}
 		d := m.Alloc(nout)
-		m.Add(&ir.Linear{In: feat, Out: d, W: w, B: w[:nout], AnyOrder: r.IntN(2) == 0, FMA32: r.IntN(3) == 0})
+		fma := r.IntN(3) == 0
+		m.Add(&ir.Linear{In: feat, Out: d, W: w, B: w[:nout], AnyOrder: r.IntN(2) == 0, FMA32: fma, Prod32: !fma && r.IntN(3) == 0})
 		p := m.Alloc(nout)
 		if nout > 1 {
 			m.Add(&ir.Softmax{In: d, Out: p})
