@@ -516,8 +516,7 @@ func (g *gen) op(op *ir.Op, i int, t uint32) {
 	switch op.Kind {
 	case ir.OpAdd, ir.OpSub, ir.OpMul, ir.OpDiv, ir.OpMin, ir.OpMax:
 		f.F64Const(val())
-		f.Op(map[ir.OpKind]wasm.Op{ir.OpAdd: wasm.F64Add, ir.OpSub: wasm.F64Sub, ir.OpMul: wasm.F64Mul,
-			ir.OpDiv: wasm.F64Div, ir.OpMin: wasm.F64Min, ir.OpMax: wasm.F64Max}[op.Kind])
+		f.Op(arithOps[op.Kind])
 	case ir.OpReplace:
 		f.LocalSet(t)
 		f.F64Const(val())
@@ -559,6 +558,10 @@ func (g *gen) op(op *ir.Op, i int, t uint32) {
 		g.expf()
 	}
 }
+
+// arithOps are the f64 instructions of the ir ops x op c (or a op b).
+var arithOps = map[ir.OpKind]wasm.Op{ir.OpAdd: wasm.F64Add, ir.OpSub: wasm.F64Sub, ir.OpMul: wasm.F64Mul,
+	ir.OpDiv: wasm.F64Div, ir.OpMin: wasm.F64Min, ir.OpMax: wasm.F64Max}
 
 // compareOps are the comparisons of ir ops (1 or 0, NaN giving 0).
 var compareOps = map[ir.OpKind]wasm.Op{ir.OpGreater: wasm.F64Gt, ir.OpLess: wasm.F64Lt, ir.OpEqual: wasm.F64Eq}
@@ -973,8 +976,7 @@ func (g *gen) binary(s *ir.Binary) {
 			f.Op(compareOps[s.Kind])
 			f.Op(wasm.F64ConvertI32U)
 		default:
-			f.Op(map[ir.OpKind]wasm.Op{ir.OpAdd: wasm.F64Add, ir.OpSub: wasm.F64Sub, ir.OpMul: wasm.F64Mul,
-				ir.OpDiv: wasm.F64Div, ir.OpMin: wasm.F64Min, ir.OpMax: wasm.F64Max}[s.Kind])
+			f.Op(arithOps[s.Kind])
 		}
 		f.LocalSet(g.slot[s.Out[i]])
 	}
