@@ -1272,14 +1272,9 @@ func (l *lowering) arith(n *Node) error {
 	}
 	// The constant broadcasts against the row (its first axis, when it has
 	// one more than the row, against the batch: it must be 1).
-	cd := make([]int, len(c.Dims))
-	for i, d := range c.Dims {
-		cd[i] = int(d)
-	}
-	if r := len(row.shape()); len(cd) > r+1 || len(cd) == r+1 && cd[0] != 1 {
+	cd, ok := constDims(c, len(row.shape()))
+	if !ok {
 		return unsupported(n, "a constant of dims %v for a tensor of shape %v", c.Dims, row.shape())
-	} else if len(cd) == r+1 {
-		cd = cd[1:]
 	}
 	shape, iv, ic, ok := broadcast(row.shape(), cd)
 	if !ok || len(iv) > ir.MaxSlots {
@@ -1415,18 +1410,11 @@ func (l *lowering) where(n *Node) error {
 		if err != nil {
 			return err
 		}
-		cd := make([]int, len(c.Dims))
-		for j, d := range c.Dims {
-			cd[j] = int(d)
-		}
-		if len(cd) > rank+1 || len(cd) == rank+1 && cd[0] != 1 || prod(cd) != len(nums) || len(nums) > ir.MaxSlots {
+		cd, ok := constDims(c, rank)
+		if !ok || prod(cd) != len(nums) || len(nums) > ir.MaxSlots {
 			return unsupported(n, "a constant of dims %v", c.Dims)
 		}
-		if len(cd) == rank+1 {
-			cd = cd[1:]
-		}
-		slots := l.m.Map(make([]int, len(nums)), []ir.Op{{Kind: ir.OpSet, Vals: nums}}) // over slot 0, whatever it holds
-		vs[i] = &value{slots: slots, dims: cd, elem: c.DataType}
+		vs[i] = &value{slots: l.constSlots(len(nums), nums), dims: cd, elem: c.DataType}
 	}
 	cond, a, b := vs[0], vs[1], vs[2]
 	if cond.typ() != Bool || a.typ() != b.typ() {
@@ -1533,10 +1521,32 @@ func (l *lowering) constantOfShape(n *Node) error {
 	if elem == Float {
 		val = float64(float32(val))
 	}
-	// The constant is set over slot 0 (a model input), whatever it holds.
-	out := l.m.Map(make([]int, size), []ir.Op{{Kind: ir.OpSet, Vals: []float64{val}}})
-	l.output(n, 0, &value{slots: out, dims: dims, elem: elem})
+	l.output(n, 0, &value{slots: l.constSlots(size, []float64{val}), dims: dims, elem: elem})
 	return nil
+}
+
+// constSlots returns n slots holding the constants vals (one each, or one
+// for all): set over slot 0, a model input, whatever it holds.
+func (l *lowering) constSlots(n int, vals []float64) []int {
+	return l.m.Map(make([]int, n), []ir.Op{{Kind: ir.OpSet, Vals: vals}})
+}
+
+// constDims returns a constant's dims as they broadcast against a row
+// tensor of rank dimensions after the batch one: a first dimension of 1
+// beyond that rank stands against the batch and is dropped. False for
+// more dimensions, or a first one that is not 1.
+func constDims(c *Tensor, rank int) ([]int, bool) {
+	cd := make([]int, len(c.Dims))
+	for i, d := range c.Dims {
+		cd[i] = int(d)
+	}
+	switch {
+	case len(cd) > rank+1 || len(cd) == rank+1 && cd[0] != 1:
+		return nil, false
+	case len(cd) == rank+1:
+		return cd[1:], true
+	}
+	return cd, true
 }
 
 // numbers reads a constant tensor of numbers as float64s.

@@ -88,11 +88,12 @@ func (l *lowering) svmClassifier(n *Node) error {
 			for m := start[j]; m < start[j+1]; m++ {
 				in, w = append(in, kern[m]), append(w, coef[i*nsv+m])
 			}
-			sum := l.m.Alloc(1)
 			p := len(dec)
-			if len(in) == 0 {
-				l.m.Add(&ir.Map{In: kern[:1], Out: sum, Ops: []ir.Op{{Kind: ir.OpSet, Vals: []float64{rho[p]}}}})
+			var sum []int
+			if len(in) == 0 { // two classes without support vectors: rho
+				sum = l.constSlots(1, rho[p:p+1])
 			} else {
+				sum = l.m.Alloc(1)
 				l.m.Add(&ir.Linear{In: in, Out: sum, W: w, B: rho[p : p+1], Prod32: true})
 			}
 			dec = append(dec, l.round32(sum)[0])
@@ -146,7 +147,7 @@ func (l *lowering) coupled(dec []int, pa, pb []float64, k int) []int {
 			// negative val, in float32.
 			t := l.m.Map(val, []ir.Op{{Kind: ir.OpAbs}, {Kind: ir.OpMul, Vals: []float64{-1}}, {Kind: ir.OpExpf},
 				{Kind: ir.OpAdd, Vals: []float64{1}}, {Kind: ir.OpRound32}})
-			one := l.m.Map(t, []ir.Op{{Kind: ir.OpSet, Vals: []float64{1}}})
+			one := l.constSlots(1, []float64{1})
 			inv := l.m.Alloc(1)
 			l.m.Add(&ir.Binary{A: one, B: t, Out: inv, Kind: ir.OpDiv})
 			inv = l.round32(inv)
