@@ -414,7 +414,7 @@ func (l *lowering) reduceSum(n *Node) error {
 		groups[to[k]] = append(groups[to[k]], s)
 	}
 	res := &value{dims: out, elem: v.typ()}
-	if n.OpType == "ReduceLogSumExp" && v.typ() != Float && v.typ() != Double {
+	if (n.OpType == "ReduceLogSumExp" || n.OpType == "ReduceMean") && v.typ() != Float && v.typ() != Double {
 		return unsupported(n, "on %s", v.typ())
 	}
 	for _, g := range groups {
@@ -432,20 +432,12 @@ func (l *lowering) reduceSum(n *Node) error {
 			res.slots = append(res.slots, o[0])
 			continue
 		}
-		o := l.m.Alloc(1)
-		w := make([]float64, len(g))
-		for i := range w {
-			w[i] = 1
-		}
-		if n.OpType == "ReduceMean" { // the sum in order, then / n
-			l.m.Add(&ir.Linear{In: g, Out: o, W: w, FMA32: v.typ() == Float})
-			if v.typ() == Int64 {
-				return unsupported(n, "the mean of integers")
-			}
-			res.slots = append(res.slots, l.m.Map(o, l.rounded(v.typ(), ir.Op{Kind: ir.OpDiv, Vals: []float64{float64(len(g))}}))[0])
+		if n.OpType == "ReduceMean" {
+			res.slots = append(res.slots, l.meanInOrder(v.typ(), g))
 			continue
 		}
-		l.m.Add(&ir.Linear{In: g, Out: o, W: w, AnyOrder: true})
+		o := l.m.Alloc(1)
+		l.m.Add(&ir.Linear{In: g, Out: o, W: slices.Repeat([]float64{1}, len(g)), AnyOrder: true})
 		if v.typ() == Float {
 			o = l.round32(o)
 		}
@@ -472,9 +464,7 @@ func (l *lowering) logSumExp(t DataType, g []int) int {
 		exp = []ir.Op{{Kind: ir.OpExpf}} // onnxruntime's std::exp of a float
 	}
 	e := l.m.Map(l.rounded32(t, d), exp)
-	sum := l.m.Alloc(1)
-	l.m.Add(&ir.Linear{In: e, Out: sum, W: slices.Repeat([]float64{1}, len(e)), FMA32: t == Float}) // in order
-	lg := l.m.Map(sum, l.rounded(t, ir.Op{Kind: ir.OpLog}))
+	lg := l.m.Map(l.sumInOrder(t, e), l.rounded(t, ir.Op{Kind: ir.OpLog}))
 	out := l.m.Alloc(1)
 	l.m.Add(&ir.Binary{A: lg, B: mx, Out: out, Kind: ir.OpAdd})
 	return l.rounded32(t, out)[0]
@@ -549,13 +539,26 @@ func (l *lowering) reduceStack(n *Node, v *value, axes []int64) error {
 		for s := range g {
 			g[s] = v.slots[s*size+e]
 		}
-		o := l.m.Alloc(1)
-		l.m.Add(&ir.Linear{In: g, Out: o, W: slices.Repeat([]float64{1}, len(g)), FMA32: v.typ() == Float})
 		if n.OpType == "ReduceMean" {
-			o = l.m.Map(o, l.rounded(v.typ(), ir.Op{Kind: ir.OpDiv, Vals: []float64{float64(len(g))}}))
+			res.slots = append(res.slots, l.meanInOrder(v.typ(), g))
+		} else {
+			res.slots = append(res.slots, l.sumInOrder(v.typ(), g)[0])
 		}
-		res.slots = append(res.slots, o[0])
 	}
 	l.output(n, 0, res)
 	return nil
+}
+
+// sumInOrder is the sum of the slots g in order, as onnxruntime's
+// reductions add them: in float32, rounded after each term, for a float
+// tensor.
+func (l *lowering) sumInOrder(t DataType, g []int) []int {
+	o := l.m.Alloc(1)
+	l.m.Add(&ir.Linear{In: g, Out: o, W: slices.Repeat([]float64{1}, len(g)), FMA32: t == Float})
+	return o
+}
+
+// meanInOrder is sumInOrder divided by the number of slots (ReduceMean).
+func (l *lowering) meanInOrder(t DataType, g []int) int {
+	return l.m.Map(l.sumInOrder(t, g), l.rounded(t, ir.Op{Kind: ir.OpDiv, Vals: []float64{float64(len(g))}}))[0]
 }
