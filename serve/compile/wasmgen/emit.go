@@ -417,6 +417,14 @@ func (g *gen) mathFunc(name string) uint32 {
 		i = wasm.AddExpit(g.mod)
 	case "tanh":
 		i = wasm.AddTanh(g.mod)
+	case "expf": // its table is the module's data (g.expfTab)
+		fn := g.mod.AddFunc([]wasm.ValType{wasm.F64}, []wasm.ValType{wasm.F64})
+		saved := g.f
+		g.f = fn
+		fn.LocalGet(0)
+		g.expfInline()
+		g.f = saved
+		i = fn.Index()
 	default:
 		panic("wasmgen: unknown math function " + name)
 	}
@@ -591,16 +599,7 @@ func (g *gen) expf() {
 		g.expfInline()
 		return
 	}
-	if g.expfFn == 0 {
-		fn := g.mod.AddFunc([]wasm.ValType{wasm.F64}, []wasm.ValType{wasm.F64})
-		saved := g.f
-		g.f = fn
-		fn.LocalGet(0)
-		g.expfInline()
-		g.f = saved
-		g.expfFn = fn.Index()
-	}
-	g.f.Call(g.expfFn)
+	g.f.Call(g.mathFunc("expf"))
 }
 
 // expfInline computes ir.Expf operation for operation: about 30

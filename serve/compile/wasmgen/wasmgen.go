@@ -130,9 +130,8 @@ type gen struct {
 	// exact32 are the slots a Map rounds to float32 last or a float32
 	// Normalize writes: their values are float32s (see mapStep).
 	exact32 map[int]bool
-	// expfTab is the address of ir.ExpfTable in memory (needsExpf);
-	// expfFn the index of the expf function, once added (0: not yet).
-	expfTab, expfFn uint32
+	// expfTab is the address of ir.ExpfTable in memory (needsExpf).
+	expfTab uint32
 }
 
 // alloc reserves n bytes of initialised data aligned to align (at most
