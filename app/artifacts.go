@@ -373,14 +373,12 @@ func (a *App) uploadSpliced(w http.ResponseWriter, r *http.Request, p string) bo
 	}
 	defer conn.Close()
 	buffered, _ := brw.Reader.Peek(min(brw.Reader.Buffered(), int(min(r.ContentLength, 1<<30))))
-	body := &artifact.ConnBody{Prefix: bytes.Clone(buffered), Conn: conn, N: r.ContentLength}
 	// An idle deadline, as for every request body (slowclient.go): the
 	// upload goes on while bytes arrive, at any size and speed.
-	la, _ := a.localArtifacts()
-	stop := spliceWatchdog(conn, la.Dir(), path.Dir(p), a.cfg.HTTP.ReadBodyTimeout)
+	body := &artifact.ConnBody{Prefix: bytes.Clone(buffered), Conn: conn, N: r.ContentLength,
+		Idle: a.cfg.HTTP.ReadBodyTimeout}
 	status, resp := http.StatusOK, emptyObject
 	err = a.arts.Put(context.WithoutCancel(r.Context()), p, body, r.ContentLength)
-	stop()
 	_ = conn.SetDeadline(time.Now().Add(max(a.cfg.HTTP.ReadBodyTimeout, 10*time.Second))) // for the answer
 	if errors.Is(err, os.ErrDeadlineExceeded) {
 		err = &bodyTimeoutError{d: a.cfg.HTTP.ReadBodyTimeout, cause: err} // the client stalled: 408

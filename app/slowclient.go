@@ -16,8 +16,8 @@ package app
 //     is left alone: net/http then watches the idle connection for the
 //     client going away, and a deadline there would cancel long responses.
 //     Large local uploads bypass the body reader (splice(2), see
-//     uploadSpliced); spliceWatchdog gives them the same idle deadline by
-//     watching their temp file grow.
+//     uploadSpliced); artifact.ConnBody keeps the same idle deadline on
+//     the socket itself.
 //   - Connections: at most http.max_conns_per_client open connections per
 //     client address (IPv6: per /64); more are closed as soon as they are
 //     accepted, counted, and logged at most once a minute.
@@ -30,14 +30,10 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
-	"path/filepath"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
-
-	"mlbox/store/artifact"
 )
 
 // idleBody is a request body whose reads each move the connection's read
@@ -96,70 +92,6 @@ func guardBody(w http.ResponseWriter, r *http.Request, d time.Duration, onTimeou
 		return // not a server connection (tests with a recorder)
 	}
 	r.Body = &idleBody{ReadCloser: r.Body, rc: rc, d: d, onTimeout: onTimeout}
-}
-
-// spliceWatchdog gives a large local upload, which goes from the socket to
-// the file with splice(2) and so never passes through idleBody, the same
-// idle deadline: it sets the connection's read deadline to now + d and
-// moves it on whenever the upload's temp file in dir (relative to the
-// artifact root) has grown since the last look, every d/4. A client that
-// stops sending is cut off between d and 1.25·d later. Call stop when the
-// transfer is over.
-func spliceWatchdog(conn net.Conn, root, dir string, d time.Duration) (stop func()) {
-	_ = conn.SetReadDeadline(time.Now().Add(d))
-	done := make(chan struct{})
-	finished := make(chan struct{})
-	go func() {
-		defer close(finished)
-		r, err := os.OpenRoot(root)
-		if err != nil {
-			return // no progress to see: the deadline stands
-		}
-		defer r.Close()
-		tick := time.NewTicker(max(d/4, 10*time.Millisecond))
-		defer tick.Stop()
-		last := int64(-1)
-		for {
-			select {
-			case <-done:
-				return
-			case <-tick.C:
-			}
-			if n := tempBytes(r, dir); n != last {
-				last = n
-				_ = conn.SetReadDeadline(time.Now().Add(d))
-			}
-		}
-	}()
-	return func() {
-		close(done)
-		<-finished
-	}
-}
-
-// tempBytes is the size of the in-progress upload files in dir. Another
-// upload into the same directory at the same time counts too: it can keep
-// a stalled one alive only while it is itself sending.
-func tempBytes(r *os.Root, dir string) int64 {
-	f, err := r.Open(filepath.FromSlash(dir))
-	if err != nil {
-		return -1
-	}
-	defer f.Close()
-	entries, err := f.ReadDir(-1)
-	if err != nil {
-		return -1
-	}
-	var n int64
-	for _, e := range entries {
-		if !strings.HasPrefix(e.Name(), artifact.TempPrefix) || !e.Type().IsRegular() {
-			continue
-		}
-		if info, err := e.Info(); err == nil {
-			n += info.Size()
-		}
-	}
-	return n
 }
 
 // connLimiter is a listener that keeps at most max connections open per

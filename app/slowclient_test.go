@@ -202,9 +202,9 @@ func (tr *trickle) Read(p []byte) (int, error) {
 // An artifact upload that trickles for several times the timeout, and a
 // large one, both succeed; one that stops sending is cut off.
 func TestUploadsOutlastTheBodyTimeout(t *testing.T) {
-	// Six times the pause between chunks: the spliced upload's watchdog
-	// sees progress by polling, which a loaded machine (make test runs
-	// -race, packages in parallel, on 2 cores) can delay.
+	// Six times the pause between chunks: this test's own client shares a
+	// loaded machine (make test runs -race, packages in parallel, on 2
+	// cores) with the server, and a client that is not run does not send.
 	const timeout = 600 * time.Millisecond
 	s := startServer(t, func(c *Config) { c.HTTP.ReadBodyTimeout = timeout })
 	put := func(path string, body io.Reader, size int64) (int, string) {
