@@ -403,45 +403,59 @@ func (s *Select) Writes() []int { return s.Out }
 const MaxCouplingClasses = 32
 
 // Coupling is libsvm's pairwise coupling of an SVM's class probabilities
-// as onnxruntime computes it (multiclass_probability), in float32: In is
-// the k×k matrix r of pairwise probabilities (r[i][j], the probability of
-// i against j; the diagonal is not read), Out the k class probabilities.
-// It iterates at most 100 times, until the largest error is below
-// 0.005/k.
+// (multiclass_probability): In is the k×k matrix r of pairwise
+// probabilities (r[i][j], the probability of i against j; the diagonal is
+// not read), Out the k class probabilities. It iterates at most 100 times,
+// until the largest error is below 0.005/k. In float32 as onnxruntime
+// computes it, or in float64 as libsvm (scikit-learn's SVC) does when F64.
 type Coupling struct {
 	In, Out []int
+	F64     bool
 }
 
 func (s *Coupling) Eval(v []float64) error {
-	k := len(s.Out)
-	r := func(i, j int) float32 { return float32(v[s.In[i*k+j]]) }
-	Q := make([]float32, k*k)
-	Qp, p := make([]float32, k), make([]float32, k)
-	kf := float32(k)
-	eps := float32(0.005) / kf
+	var p []float64
+	if s.F64 {
+		p = couple(v, s.In, len(s.Out), func(x float64) float64 { return x })
+	} else {
+		p = couple(v, s.In, len(s.Out), func(x float64) float32 { return float32(x) })
+	}
+	for i, o := range s.Out {
+		v[o] = p[i]
+	}
+	return nil
+}
+
+// couple is Coupling in the float type T, each operation rounded to T.
+func couple[T float32 | float64](v []float64, in []int, k int, conv func(float64) T) []float64 {
+	r := func(i, j int) T { return conv(v[in[i*k+j]]) }
+	Q := make([]T, k*k)
+	Qp, p := make([]T, k), make([]T, k)
+	kf := T(k)
+	eps := T(0.005) / kf
 	for i := range k {
 		p[i] = 1 / kf
 		for j := range i {
-			Q[i*k+i] += float32(r(j, i) * r(j, i))
+			Q[i*k+i] += T(r(j, i) * r(j, i))
 			Q[i*k+j] = Q[j*k+i]
 		}
 		for j := i + 1; j < k; j++ {
-			Q[i*k+i] += float32(r(j, i) * r(j, i))
-			Q[i*k+j] = float32(-r(j, i) * r(i, j))
+			Q[i*k+i] += T(r(j, i) * r(j, i))
+			Q[i*k+j] = T(-r(j, i) * r(i, j))
 		}
 	}
 	for range 100 {
-		var pQp float32
+		var pQp T
 		for i := range k {
 			Qp[i] = 0
 			for j := range k {
-				Qp[i] += float32(Q[i*k+j] * p[j])
+				Qp[i] += T(Q[i*k+j] * p[j])
 			}
-			pQp += float32(p[i] * Qp[i])
+			pQp += T(p[i] * Qp[i])
 		}
-		var maxErr float32
+		var maxErr T
 		for i := range k {
-			if e := float32(math.Abs(float64(Qp[i] - pQp))); e > maxErr {
+			if e := T(math.Abs(float64(Qp[i] - pQp))); e > maxErr {
 				maxErr = e
 			}
 		}
@@ -449,36 +463,52 @@ func (s *Coupling) Eval(v []float64) error {
 			break
 		}
 		for i := range k {
-			diff := float32(-Qp[i]+pQp) / Q[i*k+i]
+			diff := T(-Qp[i]+pQp) / Q[i*k+i]
 			p[i] += diff
 			d1 := 1 + diff
-			pQp = float32(float32(pQp+float32(diff*float32(float32(diff*Q[i*k+i])+float32(2*Qp[i]))))/d1) / d1
+			pQp = T(T(pQp+T(diff*T(T(diff*Q[i*k+i])+T(2*Qp[i]))))/d1) / d1
 			for j := range k {
-				Qp[j] = float32(Qp[j]+float32(diff*Q[i*k+j])) / d1
+				Qp[j] = T(Qp[j]+T(diff*Q[i*k+j])) / d1
 				p[j] /= d1
 			}
 		}
 	}
-	for i, o := range s.Out {
-		v[o] = float64(p[i])
+	out := make([]float64, k)
+	for i := range k {
+		out[i] = float64(p[i])
 	}
-	return nil
+	return out
 }
 func (s *Coupling) Reads() []int  { return s.In }
 func (s *Coupling) Writes() []int { return s.Out }
 
-// RBF is an SVM's radial basis function kernel as onnxruntime computes
-// it, in float32: Out[j] = exp(-Gamma · Σ_f (In[f] - C[j·len(In)+f])²),
-// the inputs rounded to float32, each difference, square and partial sum
-// rounded in order, then Expf of the rounded product.
+// RBF is an SVM's radial basis function kernel:
+// Out[j] = exp(-Gamma · Σ_f (In[f] - C[j·len(In)+f])²), the sum in f
+// order. By default as onnxruntime computes it, in float32: the inputs
+// rounded to float32, each difference, square and partial sum rounded in
+// order, then Expf of the rounded product. F64: in float64 as libsvm
+// (scikit-learn's SVC) computes it, with the exp of OpExp.
 type RBF struct {
 	In, Out []int
-	// C holds the centres (support vectors), len(Out) × len(In) float32s.
+	// C holds the centres (support vectors), len(Out) × len(In) values
+	// (float32s unless F64).
 	C     []float64
-	Gamma float64 // a float32
+	Gamma float64 // a float32 unless F64
+	F64   bool
 }
 
 func (s *RBF) Eval(v []float64) error {
+	if s.F64 {
+		for j, o := range s.Out {
+			var sum float64
+			for f, in := range s.In {
+				d := v[in] - s.C[j*len(s.In)+f]
+				sum += float64(d * d) // the conversion keeps the square rounded (no FMA)
+			}
+			v[o] = math.Exp(-s.Gamma * sum)
+		}
+		return nil
+	}
 	g := -float32(s.Gamma)
 	for j, o := range s.Out {
 		var sum float32

@@ -341,6 +341,10 @@ func (g *gen) mathNeeded() []string {
 		switch s := s.(type) {
 		case *ir.Softmax:
 			add("exp")
+		case *ir.RBF:
+			if s.F64 {
+				add("exp")
+			}
 		case *ir.Map:
 			for _, op := range s.Ops {
 				switch op.Kind {
@@ -580,7 +584,9 @@ func needsExpf(steps []ir.Step) bool {
 	for _, s := range steps {
 		switch s := s.(type) {
 		case *ir.RBF:
-			return true
+			if !s.F64 {
+				return true
+			}
 		case *ir.Map:
 			for _, op := range s.Ops {
 				if op.Kind == ir.OpExpf {
@@ -716,6 +722,10 @@ func (g *gen) pow(c float64, t uint32) {
 // order): the inputs rounded and splatted once, then per group of four
 // centres Σ (x - c)² over the inputs, times -γ, and Expf of each lane.
 func (g *gen) rbf(s *ir.RBF) {
+	if s.F64 {
+		g.rbf64(s)
+		return
+	}
 	f := g.f
 	nf := len(s.In)
 	xs := make([]uint32, nf)
@@ -755,6 +765,59 @@ func (g *gen) rbf(s *ir.RBF) {
 			f.Lane(wasm.F32x4ExtractLane, byte(l))
 			f.Op(wasm.F64PromoteF32)
 			g.expf()
+			f.LocalSet(g.slot[s.Out[j0+l]])
+		}
+	}
+}
+
+// couplingOps are the instructions of ir.Coupling in float32 and float64.
+type couplingOps struct {
+	typ                                  wasm.ValType
+	add, sub, mul, div, neg, abs, gt, lt wasm.Op
+}
+
+var (
+	couplingOps32 = couplingOps{wasm.F32, wasm.F32Add, wasm.F32Sub, wasm.F32Mul, wasm.F32Div, wasm.F32Neg, wasm.F32Abs, wasm.F32Gt, wasm.F32Lt}
+	couplingOps64 = couplingOps{wasm.F64, wasm.F64Add, wasm.F64Sub, wasm.F64Mul, wasm.F64Div, wasm.F64Neg, wasm.F64Abs, wasm.F64Gt, wasm.F64Lt}
+)
+
+// rbf64 emits the kernel in float64 (ir.RBF with F64), two centres at a
+// time in SIMD lanes, each lane in the scalar order: Σ (x - c)² over the
+// inputs, times -γ, and exp of each lane.
+func (g *gen) rbf64(s *ir.RBF) {
+	f := g.f
+	nf := len(s.In)
+	xs := make([]uint32, nf)
+	for i, in := range s.In {
+		xs[i] = f.Local(wasm.V128)
+		defer f.Release(xs[i])
+		f.LocalGet(g.slot[in])
+		f.Op(wasm.F64x2Splat)
+		f.LocalSet(xs[i])
+	}
+	d, acc := f.Local(wasm.V128), f.Local(wasm.V128)
+	defer f.Release(d)
+	defer f.Release(acc)
+	for j0 := 0; j0 < len(s.Out); j0 += 2 {
+		j1 := min(j0+1, len(s.Out)-1) // an odd last centre fills both lanes
+		f.F64x2Const(0, 0)
+		for i := range s.In {
+			f.LocalGet(xs[i])
+			f.F64x2Const(s.C[j0*nf+i], s.C[j1*nf+i])
+			f.Op(wasm.F64x2Sub)
+			f.LocalTee(d)
+			f.LocalGet(d)
+			f.Op(wasm.F64x2Mul)
+			f.Op(wasm.F64x2Add)
+		}
+		f.F64Const(-s.Gamma)
+		f.Op(wasm.F64x2Splat)
+		f.Op(wasm.F64x2Mul)
+		f.LocalSet(acc)
+		for l := 0; l < 2 && j0+l < len(s.Out); l++ {
+			f.LocalGet(acc)
+			f.Lane(wasm.F64x2ExtractLane, byte(l))
+			g.callMath("exp")
 			f.LocalSet(g.slot[s.Out[j0+l]])
 		}
 	}
@@ -804,15 +867,26 @@ func (g *gen) argMax(s *ir.ArgMax) {
 }
 
 // coupling emits libsvm's pairwise coupling in float32, operation for
-// operation as ir.Coupling.Eval (and onnxruntime) computes it: Q, Qp and
-// p in f32 locals, the iterations a loop.
+// operation as ir.Coupling.Eval (and onnxruntime, or libsvm with F64)
+// computes it: Q, Qp and p in f32 (F64: f64) locals, the iterations a loop.
 func (g *gen) coupling(s *ir.Coupling) {
 	f := g.f
 	k := len(s.Out)
+	o := couplingOps32
+	if s.F64 {
+		o = couplingOps64
+	}
+	konst := func(x float64) {
+		if s.F64 {
+			f.F64Const(x)
+		} else {
+			f.F32Const(float32(x))
+		}
+	}
 	locals := func(n int) []uint32 {
 		out := make([]uint32, n)
 		for i := range out {
-			out[i] = f.Local(wasm.F32)
+			out[i] = f.Local(o.typ)
 		}
 		return out
 	}
@@ -825,15 +899,20 @@ func (g *gen) coupling(s *ir.Coupling) {
 			f.Release(l)
 		}
 	}()
-	r := func(i, j int) { // r[i][j], a float32 held in a f64 slot
+	r := func(i, j int) { // r[i][j] (a float32 held in a f64 slot unless F64)
 		f.LocalGet(g.slot[s.In[i*k+j]])
-		f.Op(wasm.F32DemoteF64)
+		if !s.F64 {
+			f.Op(wasm.F32DemoteF64)
+		}
 	}
-	kf := float32(k)
+	p0, eps := 1/float64(k), 0.005/float64(k)
+	if !s.F64 {
+		p0, eps = float64(1/float32(k)), float64(float32(0.005)/float32(k))
+	}
 	for i := range k {
-		f.F32Const(1 / kf)
+		konst(p0)
 		f.LocalSet(p[i])
-		f.F32Const(0)
+		konst(0)
 		f.LocalSet(Q[i*k+i])
 	}
 	for i := range k {
@@ -844,16 +923,16 @@ func (g *gen) coupling(s *ir.Coupling) {
 			f.LocalGet(Q[i*k+i])
 			r(j, i)
 			r(j, i)
-			f.Op(wasm.F32Mul)
-			f.Op(wasm.F32Add)
+			f.Op(o.mul)
+			f.Op(o.add)
 			f.LocalSet(Q[i*k+i])
 			if j < i {
 				f.LocalGet(Q[j*k+i])
 			} else {
 				r(j, i)
-				f.Op(wasm.F32Neg)
+				f.Op(o.neg)
 				r(i, j)
-				f.Op(wasm.F32Mul)
+				f.Op(o.mul)
 			}
 			f.LocalSet(Q[i*k+j])
 		}
@@ -864,87 +943,87 @@ func (g *gen) coupling(s *ir.Coupling) {
 	done := f.Depth()
 	f.Loop(wasm.Void)
 	again := f.Depth()
-	f.F32Const(0)
+	konst(0)
 	f.LocalSet(pQp)
 	for i := range k {
-		f.F32Const(0)
+		konst(0)
 		for j := range k {
 			f.LocalGet(Q[i*k+j])
 			f.LocalGet(p[j])
-			f.Op(wasm.F32Mul)
-			f.Op(wasm.F32Add)
+			f.Op(o.mul)
+			f.Op(o.add)
 		}
 		f.LocalTee(Qp[i])
 		f.LocalGet(p[i])
-		f.Op(wasm.F32Mul)
+		f.Op(o.mul)
 		f.LocalGet(pQp)
-		f.Op(wasm.F32Add) // (commutative: pQp + p·Qp)
+		f.Op(o.add) // (commutative: pQp + p·Qp)
 		f.LocalSet(pQp)
 	}
-	f.F32Const(0)
+	konst(0)
 	f.LocalSet(maxErr)
 	for i := range k {
 		f.LocalGet(Qp[i])
 		f.LocalGet(pQp)
-		f.Op(wasm.F32Sub)
-		f.Op(wasm.F32Abs)
+		f.Op(o.sub)
+		f.Op(o.abs)
 		f.LocalTee(diff) // scratch: the error
 		f.LocalGet(maxErr)
 		f.LocalGet(diff)
 		f.LocalGet(maxErr)
-		f.Op(wasm.F32Gt)
+		f.Op(o.gt)
 		f.Op(wasm.Select)
 		f.LocalSet(maxErr)
 	}
 	f.LocalGet(maxErr)
-	f.F32Const(float32(0.005) / kf)
-	f.Op(wasm.F32Lt)
+	konst(eps)
+	f.Op(o.lt)
 	f.BrIf(uint32(f.Depth() - done))
 	for i := range k {
 		// diff = (-Qp[i] + pQp) / Q[i][i]
 		f.LocalGet(Qp[i])
-		f.Op(wasm.F32Neg)
+		f.Op(o.neg)
 		f.LocalGet(pQp)
-		f.Op(wasm.F32Add)
+		f.Op(o.add)
 		f.LocalGet(Q[i*k+i])
-		f.Op(wasm.F32Div)
+		f.Op(o.div)
 		f.LocalTee(diff)
 		f.LocalGet(p[i])
-		f.Op(wasm.F32Add)
+		f.Op(o.add)
 		f.LocalSet(p[i])
-		f.F32Const(1)
+		konst(1)
 		f.LocalGet(diff)
-		f.Op(wasm.F32Add)
+		f.Op(o.add)
 		f.LocalSet(d1)
 		// pQp = (pQp + diff·(diff·Q[i][i] + 2·Qp[i])) / d1 / d1
 		f.LocalGet(pQp)
 		f.LocalGet(diff)
 		f.LocalGet(diff)
 		f.LocalGet(Q[i*k+i])
-		f.Op(wasm.F32Mul)
-		f.F32Const(2)
+		f.Op(o.mul)
+		konst(2)
 		f.LocalGet(Qp[i])
-		f.Op(wasm.F32Mul)
-		f.Op(wasm.F32Add)
-		f.Op(wasm.F32Mul)
-		f.Op(wasm.F32Add)
+		f.Op(o.mul)
+		f.Op(o.add)
+		f.Op(o.mul)
+		f.Op(o.add)
 		f.LocalGet(d1)
-		f.Op(wasm.F32Div)
+		f.Op(o.div)
 		f.LocalGet(d1)
-		f.Op(wasm.F32Div)
+		f.Op(o.div)
 		f.LocalSet(pQp)
 		for j := range k {
 			f.LocalGet(Qp[j])
 			f.LocalGet(diff)
 			f.LocalGet(Q[i*k+j])
-			f.Op(wasm.F32Mul)
-			f.Op(wasm.F32Add)
+			f.Op(o.mul)
+			f.Op(o.add)
 			f.LocalGet(d1)
-			f.Op(wasm.F32Div)
+			f.Op(o.div)
 			f.LocalSet(Qp[j])
 			f.LocalGet(p[j])
 			f.LocalGet(d1)
-			f.Op(wasm.F32Div)
+			f.Op(o.div)
 			f.LocalSet(p[j])
 		}
 	}
@@ -957,10 +1036,12 @@ func (g *gen) coupling(s *ir.Coupling) {
 	f.BrIf(uint32(f.Depth() - again))
 	f.End()
 	f.End()
-	for i, o := range s.Out {
+	for i, out := range s.Out {
 		f.LocalGet(p[i])
-		f.Op(wasm.F64PromoteF32)
-		f.LocalSet(g.slot[o])
+		if !s.F64 {
+			f.Op(wasm.F64PromoteF32)
+		}
+		f.LocalSet(g.slot[out])
 	}
 }
 

@@ -105,6 +105,13 @@ func randModel(r *rand.Rand) *ir.Model {
 		rbf.C = append(rbf.C, float64(float32(r.NormFloat64())))
 	}
 	m.Add(rbf)
+	// The same in float64 (scikit-learn's SVC), an odd number of centres
+	// at times.
+	rbf64 := &ir.RBF{In: cols, Out: m.Alloc(1 + r.IntN(5)), Gamma: 0.01 + r.Float64(), F64: true}
+	for range len(rbf64.Out) * nf {
+		rbf64.C = append(rbf64.C, r.NormFloat64())
+	}
+	m.Add(rbf64)
 	// A choice, and an SVM's pairwise coupling of probabilities made from
 	// the inputs (NaN included).
 	sel := m.Alloc(1)
@@ -122,7 +129,21 @@ func randModel(r *rand.Rand) *ir.Model {
 	rm[(kc-1)*kc+kc-1] = rm[1]
 	cp := &ir.Coupling{In: rm, Out: m.Alloc(kc)}
 	m.Add(cp)
-	feat := append(append(append(append(append(append(append(append(append(append([]int{}, mp...), ind...), oh...), at...), s32...), pw...), ls...), rbf.Out...), sel...), cp.Out...)
+	// libsvm's coupling in float64, over the float64 kernel's values.
+	kc64 := 2 + r.IntN(4)
+	rm64 := make([]int, kc64*kc64)
+	for i := range kc64 {
+		for j := i + 1; j < kc64; j++ {
+			c := append(cols, rbf64.Out...)[(i*kc64+j)%(nf+len(rbf64.Out))]
+			rij := m.Map([]int{c}, []ir.Op{{Kind: ir.OpMul, Vals: []float64{r.NormFloat64()}}, {Kind: ir.OpLogistic}, {Kind: ir.OpMax, Vals: []float64{1e-7}}})
+			rji := m.Map(rij, []ir.Op{{Kind: ir.OpMul, Vals: []float64{-1}}, {Kind: ir.OpAdd, Vals: []float64{1}}})
+			rm64[i*kc64+j], rm64[j*kc64+i], rm64[i*kc64+i] = rij[0], rji[0], rij[0]
+		}
+	}
+	rm64[(kc64-1)*kc64+kc64-1] = rm64[1]
+	cp64 := &ir.Coupling{In: rm64, Out: m.Alloc(kc64), F64: true}
+	m.Add(cp64)
+	feat := append(append(append(append(append(append(append(append(append(append(append(append([]int{}, mp...), ind...), oh...), at...), s32...), pw...), ls...), rbf.Out...), sel...), cp.Out...), rbf64.Out...), cp64.Out...)
 	nout := 1 + r.IntN(3)
 	switch r.IntN(3) {
 	case 0: // linear → softmax or logistic
