@@ -70,7 +70,7 @@ from sklearn.preprocessing import (
 )
 from sklearn.naive_bayes import GaussianNB
 from sklearn.neural_network import MLPClassifier, MLPRegressor
-from sklearn.svm import LinearSVC, LinearSVR
+from sklearn.svm import SVC, SVR, LinearSVC, LinearSVR, NuSVC, NuSVR, OneClassSVM
 from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 
 ALL_FORMATS = ["skops", "pickle", "cloudpickle"]
@@ -994,6 +994,76 @@ def _():
     return dict(task="regression", model=MLPRegressor(hidden_layer_sizes=(16, 8), max_iter=300, random_state=75),
                 X_train=X_tr, y_train=y_tr, X_test=X_te, skops_trusted_types=MLP_REG_TRUST,
                 description="MLPRegressor, relu")
+
+
+# --- Kernel SVMs ---------------------------------------------------------------------------
+# libsvm's float64 arithmetic: the kernel, the one-against-one votes and, with
+# probability=True, Platt's sigmoid and the pairwise coupling of predict_proba.
+
+
+@_case("svc_rbf_iris", "SVC", quick=True)
+def _():
+    X, y, names = _iris()
+    X_tr, X_te, y_tr = _split(X, y, test_rows=30, seed=80)
+    return dict(task="multiclass", model=SVC(C=3.0), X_train=X_tr, y_train=names[y_tr].astype(object), X_test=X_te,
+                description="SVC, rbf kernel, 3 string classes")
+
+
+@_case("svc_rbf_proba_binary", "SVC", quick=True)
+def _():
+    X, y = _clf(seed=81)
+    X_tr, X_te, y_tr = _split(X, y, seed=81)
+    return dict(task="binary", model=SVC(probability=True, random_state=81), X_train=X_tr, y_train=y_tr,
+                X_test=X_te, predict_fn="predict_proba", description="SVC, rbf kernel, binary, predict_proba")
+
+
+@_case("svc_poly_proba_multiclass", "SVC", quick=True)
+def _():
+    X, y = _clf(n_classes=4, n=600, seed=82)
+    X_tr, X_te, y_tr = _split(X, y, seed=82)
+    return dict(task="multiclass", model=SVC(kernel="poly", degree=3, coef0=1.0, probability=True, random_state=82),
+                X_train=X_tr, y_train=y_tr, X_test=X_te, predict_fn="predict_proba",
+                description="SVC, poly kernel (degree 3), 4 classes, predict_proba")
+
+
+@_case("svc_linear_multiclass", "SVC")
+def _():
+    X, y = _clf(n_classes=3, seed=83)
+    X_tr, X_te, y_tr = _split(X, y, seed=83)
+    return dict(task="multiclass", model=SVC(kernel="linear", C=0.5), X_train=X_tr, y_train=y_tr, X_test=X_te,
+                description="SVC, linear kernel, 3 classes")
+
+
+@_case("nusvc_sigmoid", "NuSVC")
+def _():
+    X, y = _clf(seed=84)
+    X_tr, X_te, y_tr = _split(X, y, seed=84)
+    return dict(task="binary", model=NuSVC(kernel="sigmoid", gamma=0.05, nu=0.3), X_train=X_tr, y_train=y_tr,
+                X_test=X_te, description="NuSVC, sigmoid kernel, binary")
+
+
+@_case("svr_rbf_diabetes", "SVR", quick=True)
+def _():
+    X, y = _diabetes()
+    X_tr, X_te, y_tr = _split(X, y / 100, seed=85, stratify=False)
+    return dict(task="regression", model=SVR(C=10.0, epsilon=0.05), X_train=X_tr, y_train=y_tr, X_test=X_te,
+                description="SVR, rbf kernel")
+
+
+@_case("nusvr_poly", "NuSVR")
+def _():
+    X, y = _reg(seed=86)
+    X_tr, X_te, y_tr = _split(X, y / 100, seed=86, stratify=False)
+    return dict(task="regression", model=NuSVR(kernel="poly", degree=2, nu=0.4), X_train=X_tr, y_train=y_tr,
+                X_test=X_te, description="NuSVR, poly kernel (degree 2)")
+
+
+@_case("ocsvm_rbf", "OneClassSVM", quick=True)
+def _():
+    X, y = _clf(seed=87)
+    X_tr, X_te, y_tr = _split(X, y, seed=87)
+    return dict(task="binary", model=OneClassSVM(nu=0.1), X_train=X_tr, y_train=y_tr, X_test=X_te * 1.5,
+                description="OneClassSVM, rbf kernel: 1 (inlier) or -1")
 
 
 _HGB = "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor"

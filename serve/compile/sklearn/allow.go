@@ -44,6 +44,11 @@ sklearn.linear_model._sgd_fast.EpsilonInsensitive
 sklearn.linear_model._sgd_fast.SquaredEpsilonInsensitive
 sklearn.svm._classes.LinearSVC
 sklearn.svm._classes.LinearSVR
+sklearn.svm._classes.SVC
+sklearn.svm._classes.NuSVC
+sklearn.svm._classes.SVR
+sklearn.svm._classes.NuSVR
+sklearn.svm._classes.OneClassSVM
 sklearn.multiclass.OneVsRestClassifier
 sklearn.tree._classes.DecisionTreeClassifier
 sklearn.tree._classes.DecisionTreeRegressor

@@ -80,6 +80,12 @@ func (b *builder) predictor(o *pyobj.Object, cols []col) (*head, error) {
 		return b.histGradientBoosting(o, cols, false)
 	case "GaussianNB":
 		return b.gaussianNB(o, cols)
+	case "SVC", "NuSVC":
+		return b.svc(o, cols)
+	case "SVR", "NuSVR":
+		return b.svr(o, cols)
+	case "OneClassSVM":
+		return b.oneClassSVM(o, cols)
 	case "MLPClassifier":
 		return b.mlp(o, cols, true)
 	case "MLPRegressor":
