@@ -62,12 +62,16 @@ from sklearn.model_selection import train_test_split
 from sklearn.multiclass import OneVsRestClassifier
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import (
+    Binarizer,
     MaxAbsScaler,
     MinMaxScaler,
     OneHotEncoder,
+    OrdinalEncoder,
+    PolynomialFeatures,
     RobustScaler,
     StandardScaler,
 )
+from sklearn.decomposition import PCA, TruncatedSVD
 from sklearn.naive_bayes import GaussianNB
 from sklearn.neural_network import MLPClassifier, MLPRegressor
 from sklearn.svm import SVC, SVR, LinearSVC, LinearSVR, NuSVC, NuSVR, OneClassSVM
@@ -994,6 +998,86 @@ def _():
     return dict(task="regression", model=MLPRegressor(hidden_layer_sizes=(16, 8), max_iter=300, random_state=75),
                 X_train=X_tr, y_train=y_tr, X_test=X_te, skops_trusted_types=MLP_REG_TRUST,
                 description="MLPRegressor, relu")
+
+
+# --- Feature transformers: OrdinalEncoder, PCA, TruncatedSVD, PolynomialFeatures, Binarizer --
+
+
+@_case("ct_ordinal_rf", "OrdinalEncoder", quick=True)
+def _():
+    X_tr, X_te, y_tr = _mixed_split("binary", seed=90, missing=True, unseen=("color",))
+    ct = ColumnTransformer(
+        [("cat", OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1), ["color", "size", "flag"])],
+        remainder="passthrough",  # doors and x1..x3 (x1, x2 with NaN) go to the forest
+    )
+    return dict(task="binary", model=_pipe(ct, RandomForestClassifier(n_estimators=8, max_depth=6, random_state=90)),
+                X_train=X_tr, y_train=y_tr, X_test=X_te, skops_trusted_types=[TREE], has_nan=True,
+                string_columns=MIXED_STRING_COLUMNS,
+                description="OrdinalEncoder (missing strings as NaN, unseen colors as -1) -> RandomForest")
+
+
+@_case("ct_ordinal_missing_logreg", "OrdinalEncoder")
+def _():
+    X_tr, X_te, y_tr = _mixed_split("multiclass", seed=91, missing=True)
+    ct = ColumnTransformer(
+        [("cat", OrdinalEncoder(encoded_missing_value=-2), ["color", "size"]),
+         ("num", "passthrough", ["doors", "x3"])],
+    )
+    return dict(task="multiclass", model=_pipe(ct, LogisticRegression(max_iter=2000)),
+                X_train=X_tr, y_train=y_tr, X_test=X_te, skops_trusted_types=[DTYPE], has_nan=True,
+                string_columns=["color", "size"],
+                description="OrdinalEncoder (missing strings as -2) -> LR")
+
+
+@_case("pipe_scaler_pca_svc", "PCA", quick=True)
+def _():
+    X, y = _cancer()
+    X_tr, X_te, y_tr = _split(X, y, seed=92)
+    return dict(task="binary", model=_pipe(StandardScaler(), PCA(n_components=5), SVC(probability=True, random_state=92)),
+                X_train=X_tr, y_train=y_tr, X_test=X_te, predict_fn="predict_proba",
+                description="StandardScaler -> PCA (5 components) -> SVC, predict_proba")
+
+
+@_case("pipe_pca_whiten_logreg", "PCA")
+def _():
+    X, y = _clf(n_classes=3, seed=93)
+    X_tr, X_te, y_tr = _split(X, y, seed=93)
+    return dict(task="multiclass", model=_pipe(PCA(n_components=4, whiten=True), LogisticRegression(max_iter=1000)),
+                X_train=X_tr, y_train=y_tr, X_test=X_te, description="PCA (whiten) -> LR")
+
+
+@_case("pipe_tsvd_ridge", "TruncatedSVD")
+def _():
+    X, y = _reg(seed=94)
+    X_tr, X_te, y_tr = _split(X, y, seed=94, stratify=False)
+    return dict(task="regression", model=_pipe(TruncatedSVD(n_components=3, random_state=94), Ridge()),
+                X_train=X_tr, y_train=y_tr, X_test=X_te, description="TruncatedSVD -> Ridge")
+
+
+@_case("pipe_poly_ridge", "PolynomialFeatures", quick=True)
+def _():
+    X, y = _diabetes()
+    X_tr, X_te, y_tr = _split(X, y / 100, seed=95, stratify=False)
+    return dict(task="regression", model=_pipe(PolynomialFeatures(degree=3), Ridge(alpha=0.1)),
+                X_train=X_tr, y_train=y_tr, X_test=X_te, description="PolynomialFeatures (degree 3) -> Ridge")
+
+
+@_case("pipe_poly_interaction_logreg", "PolynomialFeatures")
+def _():
+    X, y = _clf(n_features=6, seed=96)
+    X_tr, X_te, y_tr = _split(X, y, seed=96)
+    poly = PolynomialFeatures(degree=(2, 3), interaction_only=True, include_bias=False)
+    return dict(task="binary", model=_pipe(poly, StandardScaler(), LogisticRegression(max_iter=2000)),
+                X_train=X_tr, y_train=y_tr, X_test=X_te,
+                description="PolynomialFeatures (interactions of degree 2 and 3, no bias) -> scaler -> LR")
+
+
+@_case("pipe_binarizer_logreg", "Binarizer")
+def _():
+    X, y = _clf(seed=97)
+    X_tr, X_te, y_tr = _split(X, y, seed=97)
+    return dict(task="binary", model=_pipe(Binarizer(threshold=0.2), LogisticRegression()),
+                X_train=X_tr, y_train=y_tr, X_test=X_te, description="Binarizer -> LR")
 
 
 # --- Kernel SVMs ---------------------------------------------------------------------------

@@ -22,6 +22,10 @@ sklearn.preprocessing._data.MaxAbsScaler
 sklearn.preprocessing._data.RobustScaler
 sklearn.preprocessing._encoders.OneHotEncoder
 sklearn.preprocessing._encoders.OrdinalEncoder
+sklearn.preprocessing._polynomial.PolynomialFeatures
+sklearn.preprocessing._data.Binarizer
+sklearn.decomposition._pca.PCA
+sklearn.decomposition._truncated_svd.TruncatedSVD
 sklearn.preprocessing._label.LabelEncoder
 sklearn.preprocessing._label.LabelBinarizer
 sklearn.impute._base.SimpleImputer

@@ -35,6 +35,14 @@ func (b *builder) transform(v pyobj.Value, cols []col) ([]col, error) {
 			return b.imputer(v, cols, nil)
 		case "OneHotEncoder":
 			return b.oneHot(v, cols)
+		case "OrdinalEncoder":
+			return b.ordinal(v, cols)
+		case "PCA", "TruncatedSVD":
+			return b.projection(v, cols)
+		case "PolynomialFeatures":
+			return b.polynomial(v, cols)
+		case "Binarizer":
+			return b.binarizer(v, cols)
 		}
 		return nil, ir.Unsupportedf("%s", className(v))
 	}
@@ -90,7 +98,8 @@ func (b *builder) predictor(o *pyobj.Object, cols []col) (*head, error) {
 		return b.mlp(o, cols, true)
 	case "MLPRegressor":
 		return b.mlp(o, cols, false)
-	case "StandardScaler", "MinMaxScaler", "MaxAbsScaler", "RobustScaler", "SimpleImputer", "OneHotEncoder", "ColumnTransformer", "FunctionTransformer":
+	case "StandardScaler", "MinMaxScaler", "MaxAbsScaler", "RobustScaler", "SimpleImputer", "OneHotEncoder", "ColumnTransformer", "FunctionTransformer",
+		"OrdinalEncoder", "PCA", "TruncatedSVD", "PolynomialFeatures", "Binarizer":
 		return nil, ir.Unsupportedf("%s has no predict; serve a Pipeline that ends in a model", className(o))
 	}
 	return nil, ir.Unsupportedf("%s", className(o))

@@ -374,3 +374,117 @@ func (b *builder) colName(c col, i int) string {
 	}
 	return "#" + itoa(i)
 }
+
+// ordinal maps OrdinalEncoder: each value to the index of its category;
+// the missing category (NaN or None among the categories) to
+// encoded_missing_value, and with handle_unknown="use_encoded_value"
+// anything else to unknown_value (else an unknown value is the request's
+// error, as in scikit-learn).
+func (b *builder) ordinal(o *pyobj.Object, cols []col) ([]col, error) {
+	cv, err := attr(o, "categories_")
+	if err != nil {
+		return nil, err
+	}
+	cl, err := items(cv)
+	if err != nil || len(cl) != len(cols) {
+		return nil, ir.Invalidf("OrdinalEncoder.categories_ for %d columns: %v", len(cols), err)
+	}
+	if infrequent, err := optBool(o, "_infrequent_enabled", false); err != nil {
+		return nil, err
+	} else if infrequent {
+		return nil, ir.Unsupportedf("OrdinalEncoder with infrequent categories (min_frequency or max_categories)")
+	}
+	handle, err := optStr(o, "handle_unknown")
+	if err != nil {
+		return nil, err
+	}
+	special := func(name string) (float64, error) {
+		v, ok := o.Attr(name)
+		if !ok || v == nil {
+			return math.NaN(), nil
+		}
+		f, err := number(v)
+		if err != nil {
+			return 0, ir.Invalidf("OrdinalEncoder.%s: %v", name, err)
+		}
+		return f, nil
+	}
+	var unknownValue float64
+	switch handle {
+	case "", "error":
+		handle = "error"
+	case "use_encoded_value":
+		if unknownValue, err = special("unknown_value"); err != nil {
+			return nil, err
+		}
+	default:
+		return nil, ir.Unsupportedf("OrdinalEncoder(handle_unknown=%q)", handle)
+	}
+	missingValue, err := special("encoded_missing_value")
+	if err != nil {
+		return nil, err
+	}
+	m := b.m
+	// constant returns a column holding v.
+	constant := func(at int, v float64) int {
+		return m.Map([]int{at}, []ir.Op{{Kind: ir.OpSet, Vals: []float64{v}}})[0]
+	}
+	var out []col
+	for i, c := range cols {
+		cats, err := categories(cl[i])
+		if err != nil {
+			return nil, ir.Invalidf("OrdinalEncoder.categories_[%d]: %v", i, err)
+		}
+		n := len(cats)
+		if n == 0 || n > ir.MaxCategories {
+			return nil, ir.Unsupportedf("an OrdinalEncoder column with %d categories", n)
+		}
+		hasStr := false
+		for _, ct := range cats {
+			hasStr = hasStr || ct.isStr
+		}
+		if hasStr {
+			if err := b.makeString(&c, "OrdinalEncoder"); err != nil {
+				return nil, err
+			}
+		} else if c.str {
+			return nil, ir.Unsupportedf("OrdinalEncoder has numeric categories for the string column %q", b.m.Inputs[c.strIn].Name)
+		}
+		oh := &ir.OneHot{In: c.slot, Cats: make([]float64, n), Cols: make([]int, n), Unknown: ir.UnknownError, Column: b.colName(c, i)}
+		if handle == "use_encoded_value" {
+			oh.Unknown, oh.UnknownCol = ir.UnknownColumn, n
+		}
+		w := make([]float64, n)
+		missing := -1
+		for k, ct := range cats {
+			oh.Cols[k], w[k] = k, float64(k)
+			switch {
+			case ct.missing:
+				oh.Cats[k], w[k], missing = math.NaN(), 0, k
+			case ct.isStr:
+				oh.Cats[k] = b.code(c.strIn, ct.s)
+			default:
+				oh.Cats[k] = ct.f
+			}
+		}
+		oh.Out = m.Alloc(n + 1)
+		m.Add(oh)
+		code := m.Alloc(1)
+		m.Add(&ir.Linear{In: oh.Out[:n], Out: code, W: w})
+		// The missing category and unknown values take their own values
+		// (NaN by default, which no sum of weights can give).
+		pick := func(cond int, v float64) {
+			s := m.Alloc(1)
+			m.Add(&ir.Select{Cond: []int{cond}, A: []int{constant(code[0], v)}, B: code, Out: s})
+			code = s
+		}
+		if missing >= 0 {
+			pick(oh.Out[missing], missingValue)
+		}
+		if handle == "use_encoded_value" {
+			pick(oh.Out[n], unknownValue)
+		}
+		out = append(out, computed(code)...)
+	}
+	return out, nil
+}
