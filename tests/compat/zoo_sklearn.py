@@ -72,7 +72,7 @@ from sklearn.preprocessing import (
     StandardScaler,
 )
 from sklearn.decomposition import PCA, TruncatedSVD
-from sklearn.naive_bayes import GaussianNB
+from sklearn.naive_bayes import BernoulliNB, ComplementNB, GaussianNB, MultinomialNB
 from sklearn.neural_network import MLPClassifier, MLPRegressor
 from sklearn.svm import SVC, SVR, LinearSVC, LinearSVR, NuSVC, NuSVR, OneClassSVM
 from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
@@ -950,6 +950,36 @@ def _():
     X_tr, X_te, y_tr = _split(X, y, seed=70)
     return dict(task="binary", model=GaussianNB(var_smoothing=1e-6), X_train=X_tr, y_train=y_tr, X_test=X_te,
                 description="GaussianNB, binary")
+
+
+def _counts(seed, n_classes=3):
+    """Non-negative whole-number features (counts) and their classes."""
+    X, y = _clf(n_classes=n_classes, seed=seed)
+    return (X - X.min().min()).round(), y
+
+
+@_case("mnb_counts", "MultinomialNB", quick=True)
+def _():
+    X, y = _counts(98)
+    X_tr, X_te, y_tr = _split(X, y, seed=98)
+    return dict(task="multiclass", model=MultinomialNB(alpha=0.5), X_train=X_tr, y_train=y_tr, X_test=X_te,
+                predict_fn="predict_proba", description="MultinomialNB on counts, 3 classes, predict_proba")
+
+
+@_case("cnb_counts", "ComplementNB")
+def _():
+    X, y = _counts(99, n_classes=2)
+    X_tr, X_te, y_tr = _split(X, y, seed=99)
+    return dict(task="binary", model=ComplementNB(norm=True), X_train=X_tr, y_train=y_tr, X_test=X_te,
+                description="ComplementNB (norm) on counts, binary")
+
+
+@_case("bnb_binarize", "BernoulliNB", quick=True)
+def _():
+    X, y = _clf(n_classes=3, seed=100)
+    X_tr, X_te, y_tr = _split(X, y, seed=100)
+    return dict(task="multiclass", model=BernoulliNB(binarize=0.0), X_train=X_tr, y_train=y_tr, X_test=X_te,
+                predict_fn="predict_proba", description="BernoulliNB binarizing at 0, 3 classes, predict_proba")
 
 
 @_case("mlp_clf_relu", "MLPClassifier", quick=True)

@@ -70,6 +70,9 @@ sklearn.ensemble._hist_gradient_boosting.gradient_boosting.HistGradientBoostingR
 sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor
 sklearn.ensemble._hist_gradient_boosting.binning._BinMapper
 sklearn.naive_bayes.GaussianNB
+sklearn.naive_bayes.MultinomialNB
+sklearn.naive_bayes.ComplementNB
+sklearn.naive_bayes.BernoulliNB
 sklearn.neural_network._multilayer_perceptron.MLPClassifier
 sklearn.neural_network._multilayer_perceptron.MLPRegressor
 sklearn.neural_network._stochastic_optimizers.AdamOptimizer

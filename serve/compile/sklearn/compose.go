@@ -88,6 +88,8 @@ func (b *builder) predictor(o *pyobj.Object, cols []col) (*head, error) {
 		return b.histGradientBoosting(o, cols, false)
 	case "GaussianNB":
 		return b.gaussianNB(o, cols)
+	case "MultinomialNB", "ComplementNB", "BernoulliNB":
+		return b.discreteNB(o, cols)
 	case "SVC", "NuSVC":
 		return b.svc(o, cols)
 	case "SVR", "NuSVR":

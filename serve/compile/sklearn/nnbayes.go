@@ -69,6 +69,78 @@ func (b *builder) gaussianNB(o *pyobj.Object, cols []col) (*head, error) {
 	return &head{name: name, task: ir.Classification, labels: lab, out: p, proba: p}, nil
 }
 
+// discreteNB maps MultinomialNB, ComplementNB and BernoulliNB: the joint
+// log-likelihood is a dense layer over the row (BernoulliNB: over the row
+// binarized at binarize, with weights feature_log_prob_ - log(1 -
+// e^feature_log_prob_) and their complement's sum in the bias;
+// ComplementNB: no prior unless one class), predict_proba its softmax.
+// scikit-learn refuses negative counts for MultinomialNB and ComplementNB;
+// mlbox computes with them.
+func (b *builder) discreteNB(o *pyobj.Object, cols []col) (*head, error) {
+	name := shortName(o)
+	if err := b.numeric(cols, name); err != nil {
+		return nil, err
+	}
+	lab, err := labels(o)
+	if err != nil {
+		return nil, err
+	}
+	flp, rows, n, err := matrix(o, "feature_log_prob_")
+	if err != nil {
+		return nil, err
+	}
+	prior, err := vector(o, "class_log_prior_", rows)
+	if err != nil {
+		return nil, err
+	}
+	k := len(lab)
+	if rows != k || n != len(cols) {
+		return nil, ir.Invalidf("%s: feature_log_prob_ %d×%d for %d classes and %d features", name, rows, n, k, len(cols))
+	}
+	for _, f := range append(append([]float64{}, flp...), prior...) {
+		if math.IsNaN(f) || math.IsInf(f, 1) {
+			return nil, ir.Invalidf("%s holds a log probability of %v", name, f)
+		}
+	}
+	m := b.m
+	x := slots(cols)
+	w, bias := flp, make([]float64, k)
+	switch name {
+	case "MultinomialNB":
+		copy(bias, prior)
+	case "ComplementNB":
+		if k == 1 {
+			copy(bias, prior)
+		}
+	case "BernoulliNB":
+		if bv, ok := o.Attr("binarize"); ok && bv != nil {
+			t, err := number(bv)
+			if err != nil || math.IsNaN(t) {
+				return nil, ir.Invalidf("BernoulliNB.binarize is %v", bv)
+			}
+			x = m.Map(x, []ir.Op{{Kind: ir.OpGreater, Vals: []float64{t}}})
+		}
+		w = make([]float64, len(flp))
+		for c := range k {
+			var negSum float64
+			for j := range n {
+				neg := math.Log(1 - math.Exp(flp[c*n+j]))
+				if math.IsInf(neg, 0) || math.IsNaN(neg) {
+					return nil, ir.Unsupportedf("BernoulliNB with a feature of probability %v (alpha=0)", math.Exp(flp[c*n+j]))
+				}
+				w[c*n+j] = flp[c*n+j] - neg
+				negSum += neg
+			}
+			bias[c] = prior[c] + negSum
+		}
+	}
+	jll := m.Alloc(k)
+	m.Add(&ir.Linear{In: x, Out: jll, W: w, B: bias})
+	p := m.Alloc(k)
+	m.Add(&ir.Softmax{In: jll, Out: p})
+	return &head{name: name, task: ir.Classification, labels: lab, out: p, proba: p}, nil
+}
+
 // mlp maps MLPClassifier and MLPRegressor: dense layers with the hidden
 // activation, then the output activation (softmax, logistic or identity).
 func (b *builder) mlp(o *pyobj.Object, cols []col, classifier bool) (*head, error) {
