@@ -154,6 +154,25 @@ def test_unsupported_state(client, tracking_uri):
     assert d["state"] == "not_servable" and "KNeighborsClassifier" in d["message"], d
 
 
+def test_unsupported_calibration(client):
+    """CalibratedClassifierCV with the isotonic method is unsupported, and says which method."""
+    import mlflow
+    from sklearn.svm import LinearSVC
+    from sklearn.calibration import CalibratedClassifierCV
+
+    case = next(c for c in CASES if c.name == "pipe_scaler_logreg_cancer")
+    model = CalibratedClassifierCV(LinearSVC(), method="isotonic", cv=2).fit(case.X_train, case.y_train)
+    name = unique("isotonic")
+    with mlflow.start_run():
+        kw = {"serialization_format": "cloudpickle", "registered_model_name": name, "pip_requirements": ["scikit-learn"]}
+        if MLFLOW3:
+            mlflow.sklearn.log_model(model, name="model", **kw)
+        else:
+            mlflow.sklearn.log_model(model, artifact_path="model", **kw)
+    state = wait_compiled(client, name, "1")
+    assert state.startswith("unsupported: ") and "isotonic" in state, state
+
+
 class _Evil:
     """Pickles to a call of fn(*args) when loaded: what a malicious model file does."""
 

@@ -71,6 +71,7 @@ from sklearn.preprocessing import (
     RobustScaler,
     StandardScaler,
 )
+from sklearn.calibration import CalibratedClassifierCV
 from sklearn.decomposition import PCA, TruncatedSVD
 from sklearn.naive_bayes import BernoulliNB, ComplementNB, GaussianNB, MultinomialNB
 from sklearn.neural_network import MLPClassifier, MLPRegressor
@@ -1028,6 +1029,52 @@ def _():
     return dict(task="regression", model=MLPRegressor(hidden_layer_sizes=(16, 8), max_iter=300, random_state=75),
                 X_train=X_tr, y_train=y_tr, X_test=X_te, skops_trusted_types=MLP_REG_TRUST,
                 description="MLPRegressor, relu")
+
+
+# --- CalibratedClassifierCV (sigmoid) --------------------------------------------------------
+# What scikit-learn 1.9 suggests instead of SVC(probability=True), and the classic way to get
+# probabilities from a LinearSVC; over decision_function, or predict_proba when there is none.
+CAL_TRUST = ["sklearn.calibration._CalibratedClassifier", "sklearn.calibration._SigmoidCalibration"]
+
+
+@_case("cal_svc_iris", "CalibratedClassifierCV", quick=True)
+def _():
+    X, y, names = _iris()
+    X_tr, X_te, y_tr = _split(X, y, test_rows=30, seed=101)
+    return dict(task="multiclass", model=CalibratedClassifierCV(SVC(), ensemble=False), X_train=X_tr,
+                y_train=names[y_tr].astype(object), X_test=X_te, predict_fn="predict_proba",
+                skops_trusted_types=CAL_TRUST,
+                description="CalibratedClassifierCV(SVC(), ensemble=False), 3 string classes, predict_proba")
+
+
+@_case("cal_linsvc_cv3", "CalibratedClassifierCV", quick=True)
+def _():
+    X, y = _clf(seed=102)
+    X_tr, X_te, y_tr = _split(X, y, seed=102)
+    return dict(task="binary", model=CalibratedClassifierCV(LinearSVC(), cv=3), X_train=X_tr, y_train=y_tr,
+                X_test=X_te, predict_fn="predict_proba",
+                skops_trusted_types=CAL_TRUST,
+                description="CalibratedClassifierCV(LinearSVC(), cv=3), binary, predict_proba")
+
+
+@_case("cal_rf_multiclass", "CalibratedClassifierCV")
+def _():
+    X, y = _clf(n_classes=3, seed=103)
+    X_tr, X_te, y_tr = _split(X, y, seed=103)
+    rf = RandomForestClassifier(n_estimators=10, max_depth=4, random_state=103)
+    return dict(task="multiclass", model=CalibratedClassifierCV(rf, cv=3), X_train=X_tr, y_train=y_tr,
+                X_test=X_te, skops_trusted_types=[TREE] + CAL_TRUST,
+                description="CalibratedClassifierCV over a forest's predict_proba, 3 classes, predict")
+
+
+@_case("cal_pipe_logreg", "CalibratedClassifierCV")
+def _():
+    X, y = _clf(n_classes=4, seed=104)
+    X_tr, X_te, y_tr = _split(X, y, seed=104)
+    model = CalibratedClassifierCV(_pipe(StandardScaler(), LogisticRegression(max_iter=1000)), cv=2)
+    return dict(task="multiclass", model=model, X_train=X_tr, y_train=y_tr, X_test=X_te, predict_fn="predict_proba",
+                skops_trusted_types=CAL_TRUST,
+                description="CalibratedClassifierCV over a scaler -> LR pipeline, 4 classes, predict_proba")
 
 
 # --- Feature transformers: OrdinalEncoder, PCA, TruncatedSVD, PolynomialFeatures, Binarizer --

@@ -70,6 +70,11 @@ sklearn.ensemble._hist_gradient_boosting.gradient_boosting.HistGradientBoostingR
 sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor
 sklearn.ensemble._hist_gradient_boosting.binning._BinMapper
 sklearn.naive_bayes.GaussianNB
+sklearn.calibration.CalibratedClassifierCV
+sklearn.calibration._CalibratedClassifier
+sklearn.calibration._SigmoidCalibration
+sklearn.calibration._TemperatureScaling
+sklearn.isotonic.IsotonicRegression
 sklearn.naive_bayes.MultinomialNB
 sklearn.naive_bayes.ComplementNB
 sklearn.naive_bayes.BernoulliNB

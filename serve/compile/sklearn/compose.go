@@ -92,6 +92,8 @@ func (b *builder) predictor(o *pyobj.Object, cols []col) (*head, error) {
 		return b.discreteNB(o, cols)
 	case "SVC", "NuSVC":
 		return b.svc(o, cols)
+	case "CalibratedClassifierCV":
+		return b.calibrated(o, cols)
 	case "SVR", "NuSVR":
 		return b.svr(o, cols)
 	case "OneClassSVM":

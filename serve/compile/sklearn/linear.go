@@ -74,7 +74,7 @@ func (b *builder) linearClassifier(o *pyobj.Object, cols []col) (*head, error) {
 	if k == 2 && len(d) != 1 || k > 2 && len(d) != k {
 		return nil, ir.Invalidf("%s has %d decision rows for %d classes", name, len(d), k)
 	}
-	h := &head{task: ir.Classification, labels: lab, name: name}
+	h := &head{task: ir.Classification, labels: lab, name: name, decision: d}
 	link := "none"
 	switch name {
 	case "LogisticRegression":

@@ -160,7 +160,10 @@ type head struct {
 	// proba are the probabilities of the classes (often the same slots as
 	// out); nil when the model has no predict_proba.
 	proba []int
-	name  string
+	// decision is decision_function (one column for a binary model); nil
+	// when the model has none or mlbox does not compute it.
+	decision []int
+	name     string
 }
 
 type jsonValue = json.RawMessage

@@ -233,6 +233,12 @@ func (b *builder) svc(o *pyobj.Object, cols []col) (*head, error) {
 	votes := m.Alloc(k)
 	m.Add(&ir.Linear{In: pos, Out: votes, W: W, B: B})
 	h := &head{name: p.name, task: ir.Classification, labels: lab, out: votes}
+	switch shape, _ := optStr(o, "decision_function_shape"); {
+	case k == 2: // scikit-learn flips libsvm's sign: positive is classes_[1]
+		h.decision = m.Map(dec, []ir.Op{{Kind: ir.OpMul, Vals: []float64{-1}}})
+	case shape != "ovo":
+		h.decision = ovrDecision(m, dec, k)
+	}
 
 	proba, err := svcProbability(o)
 	if err != nil || !proba {
@@ -262,6 +268,34 @@ func (b *builder) svc(o *pyobj.Object, cols []col) (*head, error) {
 	h.proba = m.Alloc(k)
 	m.Add(&ir.Coupling{In: r, Out: h.proba, F64: true})
 	return h, nil
+}
+
+// ovrDecision is scikit-learn's one-vs-rest decision_function of an SVC
+// (_ovr_decision_function of dec < 0 and -dec): per class its votes (a
+// pair's first class wins when dec ≥ 0) plus s/(3·(|s|+1)), s the sum of
+// the class's pair decisions, each signed for the class, in pair order.
+func ovrDecision(m *ir.Model, dec []int, k int) []int {
+	npairs := len(dec)
+	second := m.Map(dec, []ir.Op{{Kind: ir.OpLess, Vals: []float64{0}}})
+	W, B := make([]float64, k*npairs), make([]float64, k)
+	S := make([]float64, k*npairs)
+	q := 0
+	for i := 0; i < k; i++ {
+		for j := i + 1; j < k; j++ {
+			W[i*npairs+q], W[j*npairs+q] = -1, 1
+			B[i]++
+			S[i*npairs+q], S[j*npairs+q] = 1, -1
+			q++
+		}
+	}
+	votes, sum := m.Alloc(k), m.Alloc(k)
+	m.Add(&ir.Linear{In: second, Out: votes, W: W, B: B})
+	m.Add(&ir.Linear{In: dec, Out: sum, W: S})
+	den := m.Map(sum, []ir.Op{{Kind: ir.OpAbs}, {Kind: ir.OpAdd, Vals: []float64{1}}, {Kind: ir.OpMul, Vals: []float64{3}}})
+	conf, out := m.Alloc(k), m.Alloc(k)
+	m.Add(&ir.Binary{A: sum, B: den, Out: conf, Kind: ir.OpDiv})
+	m.Add(&ir.Binary{A: votes, B: conf, Out: out, Kind: ir.OpAdd})
+	return out
 }
 
 // svcProbability says whether a fitted SVC has predict_proba: probability
