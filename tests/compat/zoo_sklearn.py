@@ -73,6 +73,7 @@ from sklearn.preprocessing import (
 )
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.decomposition import PCA, TruncatedSVD
+from sklearn.feature_selection import SelectKBest, SelectPercentile, VarianceThreshold, chi2, f_regression
 from sklearn.naive_bayes import BernoulliNB, ComplementNB, GaussianNB, MultinomialNB
 from sklearn.neural_network import MLPClassifier, MLPRegressor
 from sklearn.svm import SVC, SVR, LinearSVC, LinearSVR, NuSVC, NuSVR, OneClassSVM
@@ -1029,6 +1030,49 @@ def _():
     return dict(task="regression", model=MLPRegressor(hidden_layer_sizes=(16, 8), max_iter=300, random_state=75),
                 X_train=X_tr, y_train=y_tr, X_test=X_te, skops_trusted_types=MLP_REG_TRUST,
                 description="MLPRegressor, relu")
+
+
+# --- Feature selection -------------------------------------------------------------------
+
+
+@_case("pipe_kbest_logreg", "SelectKBest", quick=True)
+def _():
+    X, y = _clf(seed=105)
+    X_tr, X_te, y_tr = _split(X, y, seed=105)
+    return dict(task="binary", model=_pipe(SelectKBest(k=4), LogisticRegression(max_iter=1000)),
+                X_train=X_tr, y_train=y_tr, X_test=X_te,
+                skops_trusted_types=["sklearn.feature_selection._univariate_selection.f_classif"],
+                description="SelectKBest (f_classif, k=4) -> LR")
+
+
+@_case("pipe_chi2_mnb", "SelectKBest")
+def _():
+    X, y = _counts(106)
+    X_tr, X_te, y_tr = _split(X, y, seed=106)
+    return dict(task="multiclass", model=_pipe(SelectKBest(chi2, k=5), MultinomialNB()),
+                X_train=X_tr, y_train=y_tr, X_test=X_te, predict_fn="predict_proba",
+                skops_trusted_types=["sklearn.feature_selection._univariate_selection.chi2"],
+                description="SelectKBest (chi2, k=5) -> MultinomialNB, predict_proba")
+
+
+@_case("pipe_percentile_ridge", "SelectPercentile")
+def _():
+    X, y = _diabetes()
+    X_tr, X_te, y_tr = _split(X, y, seed=107, stratify=False)
+    return dict(task="regression", model=_pipe(SelectPercentile(f_regression, percentile=45), Ridge()),
+                X_train=X_tr, y_train=y_tr, X_test=X_te,
+                skops_trusted_types=["sklearn.feature_selection._univariate_selection.f_regression"],
+                description="SelectPercentile (f_regression, 45%) -> Ridge")
+
+
+@_case("pipe_variance_svc", "VarianceThreshold", quick=True)
+def _():
+    X, y = _clf(seed=108)
+    X["f0"] *= 0.1
+    X["f3"] *= 0.2
+    X_tr, X_te, y_tr = _split(X, y, seed=108)
+    return dict(task="binary", model=_pipe(VarianceThreshold(threshold=0.3), SVC()),
+                X_train=X_tr, y_train=y_tr, X_test=X_te, description="VarianceThreshold (drops 2 columns) -> SVC")
 
 
 # --- CalibratedClassifierCV (sigmoid) --------------------------------------------------------

@@ -25,6 +25,15 @@ sklearn.preprocessing._encoders.OrdinalEncoder
 sklearn.preprocessing._polynomial.PolynomialFeatures
 sklearn.preprocessing._data.Binarizer
 sklearn.decomposition._pca.PCA
+sklearn.feature_selection._variance_threshold.VarianceThreshold
+sklearn.feature_selection._univariate_selection.SelectKBest
+sklearn.feature_selection._univariate_selection.SelectPercentile
+sklearn.feature_selection._univariate_selection.f_classif
+sklearn.feature_selection._univariate_selection.f_regression
+sklearn.feature_selection._univariate_selection.r_regression
+sklearn.feature_selection._univariate_selection.chi2
+sklearn.feature_selection._mutual_info.mutual_info_classif
+sklearn.feature_selection._mutual_info.mutual_info_regression
 sklearn.decomposition._truncated_svd.TruncatedSVD
 sklearn.preprocessing._label.LabelEncoder
 sklearn.preprocessing._label.LabelBinarizer

@@ -43,6 +43,8 @@ func (b *builder) transform(v pyobj.Value, cols []col) ([]col, error) {
 			return b.polynomial(v, cols)
 		case "Binarizer":
 			return b.binarizer(v, cols)
+		case "VarianceThreshold", "SelectKBest", "SelectPercentile":
+			return b.selection(v, cols)
 		}
 		return nil, ir.Unsupportedf("%s", className(v))
 	}
@@ -103,7 +105,7 @@ func (b *builder) predictor(o *pyobj.Object, cols []col) (*head, error) {
 	case "MLPRegressor":
 		return b.mlp(o, cols, false)
 	case "StandardScaler", "MinMaxScaler", "MaxAbsScaler", "RobustScaler", "SimpleImputer", "OneHotEncoder", "ColumnTransformer", "FunctionTransformer",
-		"OrdinalEncoder", "PCA", "TruncatedSVD", "PolynomialFeatures", "Binarizer":
+		"OrdinalEncoder", "PCA", "TruncatedSVD", "PolynomialFeatures", "Binarizer", "VarianceThreshold", "SelectKBest", "SelectPercentile":
 		return nil, ir.Unsupportedf("%s has no predict; serve a Pipeline that ends in a model", className(o))
 	}
 	return nil, ir.Unsupportedf("%s", className(o))
