@@ -47,6 +47,8 @@ from sklearn.ensemble import (
     ExtraTreesRegressor,
     RandomForestClassifier,
     RandomForestRegressor,
+    VotingClassifier,
+    VotingRegressor,
 )
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import (
@@ -1030,6 +1032,53 @@ def _():
     return dict(task="regression", model=MLPRegressor(hidden_layer_sizes=(16, 8), max_iter=300, random_state=75),
                 X_train=X_tr, y_train=y_tr, X_test=X_te, skops_trusted_types=MLP_REG_TRUST,
                 description="MLPRegressor, relu")
+
+
+# --- Voting ensembles -----------------------------------------------------------------------
+BUNCH = "sklearn.utils._bunch.Bunch"
+
+
+@_case("vote_soft_iris", "VotingClassifier", quick=True)
+def _():
+    X, y, names = _iris()
+    X_tr, X_te, y_tr = _split(X, y, test_rows=30, seed=109)
+    model = VotingClassifier([("lr", LogisticRegression(max_iter=1000)),
+                              ("rf", RandomForestClassifier(n_estimators=10, max_depth=4, random_state=109)),
+                              ("gnb", GaussianNB())], voting="soft", weights=[2, 1, 1])
+    return dict(task="multiclass", model=model, X_train=X_tr, y_train=names[y_tr].astype(object), X_test=X_te,
+                predict_fn="predict_proba", skops_trusted_types=[TREE, BUNCH],
+                description="VotingClassifier, soft, weighted (LR, forest, GaussianNB), predict_proba")
+
+
+@_case("vote_hard_binary", "VotingClassifier")
+def _():
+    X, y = _clf(seed=110)
+    X_tr, X_te, y_tr = _split(X, y, seed=110)
+    model = VotingClassifier([("svc", SVC()), ("lr", LogisticRegression()), ("off", "drop"),
+                              ("dt", DecisionTreeClassifier(max_depth=4, random_state=110))], voting="hard")
+    return dict(task="binary", model=model, X_train=X_tr, y_train=y_tr, X_test=X_te,
+                skops_trusted_types=[TREE, BUNCH], description="VotingClassifier, hard, one member dropped")
+
+
+@_case("vote_hard_weighted", "VotingClassifier")
+def _():
+    X, y = _clf(n_classes=4, seed=111)
+    X_tr, X_te, y_tr = _split(X, y, seed=111)
+    model = VotingClassifier([("lr", LogisticRegression(max_iter=1000)), ("off", "drop"), ("gnb", GaussianNB()),
+                              ("svc", SVC(kernel="poly", degree=2))], voting="hard", weights=[1.5, 3, 1, 1])
+    return dict(task="multiclass", model=model, X_train=X_tr, y_train=y_tr, X_test=X_te,
+                skops_trusted_types=[BUNCH], description="VotingClassifier, hard, weighted, 4 classes")
+
+
+@_case("vote_reg", "VotingRegressor", quick=True)
+def _():
+    X, y = _diabetes()
+    X_tr, X_te, y_tr = _split(X, y / 100, seed=112, stratify=False)
+    model = VotingRegressor([("ridge", Ridge()), ("rf", RandomForestRegressor(n_estimators=10, max_depth=5,
+                                                                             random_state=112)),
+                             ("svr", SVR())], weights=[1, 2, 1])
+    return dict(task="regression", model=model, X_train=X_tr, y_train=y_tr, X_test=X_te,
+                skops_trusted_types=[TREE, BUNCH], description="VotingRegressor, weighted (Ridge, forest, SVR)")
 
 
 # --- Feature selection -------------------------------------------------------------------

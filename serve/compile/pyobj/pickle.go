@@ -681,6 +681,12 @@ func (d *decoder) setItemsOnTop(items []Value) error {
 		return err
 	}
 	dict, ok := t.(*Dict)
+	if o, isObj := t.(*Object); isObj { // an instance of a dict subclass
+		if o.Items == nil {
+			o.Items = &Dict{}
+		}
+		dict, ok = o.Items, true
+	}
 	if !ok {
 		return d.errf("SETITEM on %s", typeName(t))
 	}

@@ -83,6 +83,9 @@ type Object struct {
 	Class *Global
 	Args  []Value
 	State Value
+	// Items are the entries of an instance of a dict subclass (such as
+	// scikit-learn's Bunch), set by SETITEM(S) in a pickle; nil otherwise.
+	Items *Dict
 }
 
 // Attr returns the attribute name from the object's State dict.

@@ -80,6 +80,9 @@ sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor
 sklearn.ensemble._hist_gradient_boosting.binning._BinMapper
 sklearn.naive_bayes.GaussianNB
 sklearn.calibration.CalibratedClassifierCV
+sklearn.ensemble._voting.VotingClassifier
+sklearn.ensemble._voting.VotingRegressor
+sklearn.utils._bunch.Bunch
 sklearn.calibration._CalibratedClassifier
 sklearn.calibration._SigmoidCalibration
 sklearn.calibration._TemperatureScaling

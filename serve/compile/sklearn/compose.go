@@ -96,6 +96,10 @@ func (b *builder) predictor(o *pyobj.Object, cols []col) (*head, error) {
 		return b.svc(o, cols)
 	case "CalibratedClassifierCV":
 		return b.calibrated(o, cols)
+	case "VotingClassifier":
+		return b.votingClassifier(o, cols)
+	case "VotingRegressor":
+		return b.votingRegressor(o, cols)
 	case "SVR", "NuSVR":
 		return b.svr(o, cols)
 	case "OneClassSVM":

@@ -376,7 +376,8 @@ func (b *builder) colName(c col, i int) string {
 }
 
 // ordinal maps OrdinalEncoder: each value to the index of its category;
-// the missing category (NaN or None among the categories) to
+// the missing category (NaN among the categories; None is an ordinary
+// one) to
 // encoded_missing_value, and with handle_unknown="use_encoded_value"
 // anything else to unknown_value (else an unknown value is the request's
 // error, as in scikit-learn).
@@ -459,6 +460,11 @@ func (b *builder) ordinal(o *pyobj.Object, cols []col) ([]col, error) {
 		for k, ct := range cats {
 			oh.Cols[k], w[k] = k, float64(k)
 			switch {
+			case ct.none:
+				// None is a category like any other to OrdinalEncoder
+				// (pandas 2 keeps missing strings as None); a request's
+				// missing value matches it.
+				oh.Cats[k] = math.NaN()
 			case ct.missing:
 				oh.Cats[k], w[k], missing = math.NaN(), 0, k
 			case ct.isStr:

@@ -239,6 +239,7 @@ type category struct {
 	f       float64
 	isStr   bool
 	missing bool
+	none    bool // missing as Python's None (not NaN)
 }
 
 // categories reads one entry of OneHotEncoder.categories_ (or a list of
@@ -295,7 +296,7 @@ func categories(v pyobj.Value) ([]category, error) {
 func catValue(e pyobj.Value) category {
 	switch e := e.(type) {
 	case nil:
-		return category{missing: true, f: math.NaN()}
+		return category{missing: true, none: true, f: math.NaN()}
 	case string:
 		return category{s: e, isStr: true}
 	case *pyobj.Array: // a numpy scalar: numpy.str_ in older pickles
