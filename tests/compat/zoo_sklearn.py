@@ -45,6 +45,7 @@ from sklearn.ensemble import (
     HistGradientBoostingRegressor,
     ExtraTreesClassifier,
     ExtraTreesRegressor,
+    IsolationForest,
     RandomForestClassifier,
     RandomForestRegressor,
     VotingClassifier,
@@ -1032,6 +1033,28 @@ def _():
     return dict(task="regression", model=MLPRegressor(hidden_layer_sizes=(16, 8), max_iter=300, random_state=75),
                 X_train=X_tr, y_train=y_tr, X_test=X_te, skops_trusted_types=MLP_REG_TRUST,
                 description="MLPRegressor, relu")
+
+
+# --- Outlier detection (OneClassSVM is with the kernel SVMs) --------------------------------
+
+
+@_case("iforest", "IsolationForest", quick=True)
+def _():
+    X, y = _clf(seed=113)
+    X_tr, X_te, y_tr = _split(X, y, seed=113)
+    return dict(task="binary", model=IsolationForest(n_estimators=20, max_samples=128, random_state=113), X_train=X_tr,
+                y_train=y_tr, X_test=X_te * 1.5, skops_trusted_types=[TREE],
+                description="IsolationForest: 1 (inlier) or -1")
+
+
+@_case("iforest_contamination_subfeatures", "IsolationForest")
+def _():
+    X, y = _clf(seed=114)
+    X_tr, X_te, y_tr = _split(X, y, seed=114)
+    model = IsolationForest(n_estimators=30, max_features=0.5, max_samples=128, contamination=0.1, random_state=114)
+    return dict(task="binary", model=model, X_train=X_tr, y_train=y_tr, X_test=X_te * 1.3,
+                skops_trusted_types=[TREE],
+                description="IsolationForest, contamination 0.1, half the features per tree, 128 samples")
 
 
 # --- Voting ensembles -----------------------------------------------------------------------

@@ -72,6 +72,7 @@ sklearn.ensemble._forest.RandomForestClassifier
 sklearn.ensemble._forest.RandomForestRegressor
 sklearn.ensemble._forest.ExtraTreesClassifier
 sklearn.ensemble._forest.ExtraTreesRegressor
+sklearn.ensemble._iforest.IsolationForest
 sklearn.ensemble._gb.GradientBoostingClassifier
 sklearn.ensemble._gb.GradientBoostingRegressor
 sklearn.ensemble._hist_gradient_boosting.gradient_boosting.HistGradientBoostingClassifier

@@ -104,6 +104,8 @@ func (b *builder) predictor(o *pyobj.Object, cols []col) (*head, error) {
 		return b.svr(o, cols)
 	case "OneClassSVM":
 		return b.oneClassSVM(o, cols)
+	case "IsolationForest":
+		return b.isolationForest(o, cols)
 	case "MLPClassifier":
 		return b.mlp(o, cols, true)
 	case "MLPRegressor":
