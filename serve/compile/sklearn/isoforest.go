@@ -44,7 +44,7 @@ func (b *builder) isolationForest(o *pyobj.Object, cols []col) (*head, error) {
 	}
 	depths, err := list("_decision_path_lengths")
 	if err != nil {
-		return nil, ir.Unsupportedf("IsolationForest without precomputed path lengths (scikit-learn before 1.4)")
+		return nil, ir.Unsupportedf("IsolationForest without per-node path lengths (an older scikit-learn)")
 	}
 	apls, err := list("_average_path_length_per_tree")
 	if err != nil {
