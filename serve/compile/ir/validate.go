@@ -141,6 +141,10 @@ func checkStep(s Step, nodes *int) error {
 		if len(s.A) != len(s.Out) || len(s.B) != len(s.Out) || len(s.Cond) != len(s.Out) {
 			return errors.New("cond, a, b and out differ in length")
 		}
+	case *Neighbors:
+		if err := s.validate(); err != nil {
+			return err
+		}
 	case *Coupling:
 		if k := len(s.Out); k < 2 || k > MaxCouplingClasses || len(s.In) != k*k {
 			return fmt.Errorf("coupling of %d classes from %d values", k, len(s.In))

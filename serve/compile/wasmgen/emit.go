@@ -26,6 +26,8 @@ func (g *gen) layout() error {
 				return err
 			}
 			g.plans[i] = p
+		case *ir.Neighbors:
+			g.plans[i] = g.layoutNeighbors(s)
 		}
 	}
 	return nil
@@ -317,6 +319,8 @@ func (g *gen) emitSteps(from, to int) error {
 			g.oneHot(s, g.plans[i])
 		case *ir.Trees:
 			err = g.trees(s, g.plans[i].(*treesPlan))
+		case *ir.Neighbors:
+			g.neighbors(s, g.plans[i].(*neighborsPlan))
 		default:
 			err = fmt.Errorf("wasmgen: no lowering for %T", s)
 		}

@@ -129,6 +129,31 @@ func randModel(r *rand.Rand) *ir.Model {
 	rm[(kc-1)*kc+kc-1] = rm[1]
 	cp := &ir.Coupling{In: rm, Out: m.Alloc(kc)}
 	m.Add(cp)
+	// k nearest neighbours over points on a grid, from the inputs and
+	// from the inputs truncated onto the grid (ties, distance 0): class
+	// votes and a weighted mean, uniform or by distance, p = 1 or 2.
+	grid := m.Map(cols, []ir.Op{{Kind: ir.OpTrunc}})
+	var knn []int
+	for c, in := range [][]int{cols, grid} {
+		np := 3 + r.IntN(30)
+		kn := &ir.Neighbors{In: in, K: 1 + r.IntN(min(np, 7)), P: 1 + r.IntN(2), Distance: r.IntN(2) == 0}
+		if c == 0 {
+			kn.Classes = 2 + r.IntN(3)
+		}
+		for range np * nf {
+			kn.Points = append(kn.Points, float64(r.IntN(5)-2))
+		}
+		for range np {
+			if kn.Classes > 0 {
+				kn.Value = append(kn.Value, float64(r.IntN(kn.Classes)))
+			} else {
+				kn.Value = append(kn.Value, r.NormFloat64())
+			}
+		}
+		kn.Out = m.Alloc(max(kn.Classes, 1))
+		m.Add(kn)
+		knn = append(knn, kn.Out...)
+	}
 	// libsvm's coupling in float64, over the float64 kernel's values.
 	kc64 := 2 + r.IntN(4)
 	rm64 := make([]int, kc64*kc64)
@@ -143,7 +168,7 @@ func randModel(r *rand.Rand) *ir.Model {
 	rm64[(kc64-1)*kc64+kc64-1] = rm64[1]
 	cp64 := &ir.Coupling{In: rm64, Out: m.Alloc(kc64), F64: true}
 	m.Add(cp64)
-	feat := append(append(append(append(append(append(append(append(append(append(append(append([]int{}, mp...), ind...), oh...), at...), s32...), pw...), ls...), rbf.Out...), sel...), cp.Out...), rbf64.Out...), cp64.Out...)
+	feat := append(append(append(append(append(append(append(append(append(append(append(append(append([]int{}, mp...), ind...), oh...), at...), s32...), pw...), ls...), rbf.Out...), sel...), cp.Out...), rbf64.Out...), cp64.Out...), knn...)
 	nout := 1 + r.IntN(3)
 	switch r.IntN(3) {
 	case 0: // linear → softmax or logistic

@@ -366,6 +366,8 @@ func (g *gen) rowCost() int {
 			n += len(s.Out) * len(s.Out) * 30
 		case *ir.OneHot:
 			n += len(s.Cats) * 6
+		case *ir.Neighbors: // loops: the body of each
+			n += 10*len(s.In) + 80 + 4*len(s.Out)
 		case *ir.Trees:
 			for i := range s.Trees {
 				if s.Trees[i].Special() {
