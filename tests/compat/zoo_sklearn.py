@@ -77,6 +77,7 @@ from sklearn.preprocessing import (
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.decomposition import PCA, TruncatedSVD
 from sklearn.feature_selection import SelectKBest, SelectPercentile, VarianceThreshold, chi2, f_regression
+from sklearn.neighbors import KNeighborsClassifier, KNeighborsRegressor
 from sklearn.naive_bayes import BernoulliNB, ComplementNB, GaussianNB, MultinomialNB
 from sklearn.neural_network import MLPClassifier, MLPRegressor
 from sklearn.svm import SVC, SVR, LinearSVC, LinearSVR, NuSVC, NuSVR, OneClassSVM
@@ -1033,6 +1034,60 @@ def _():
     return dict(task="regression", model=MLPRegressor(hidden_layer_sizes=(16, 8), max_iter=300, random_state=75),
                 X_train=X_tr, y_train=y_tr, X_test=X_te, skops_trusted_types=MLP_REG_TRUST,
                 description="MLPRegressor, relu")
+
+
+# --- Nearest neighbours --------------------------------------------------------------------
+# KD tree, ball tree and brute force (what scikit-learn picks for "auto" depends on the data).
+KD_TRUST = ["sklearn.metrics._dist_metrics.EuclideanDistance64", "sklearn.neighbors._kd_tree.KDTree"]
+BALL_MANHATTAN_TRUST = ["sklearn.metrics._dist_metrics.ManhattanDistance64", "sklearn.neighbors._ball_tree.BallTree"]
+
+
+@_case("knn_iris", "KNeighborsClassifier", quick=True)
+def _():
+    X, y, names = _iris()
+    X = X + np.random.RandomState(115).normal(0, 1e-3, X.shape)  # iris repeats rows: no ties of distance
+    X_tr, X_te, y_tr = _split(X, y, test_rows=30, seed=115)
+    return dict(task="multiclass", model=KNeighborsClassifier(n_neighbors=5), X_train=X_tr,
+                y_train=names[y_tr].astype(object), X_test=X_te, predict_fn="predict_proba",
+                skops_trusted_types=KD_TRUST,
+                description="KNeighborsClassifier, 5 neighbours (KD tree), 3 string classes, predict_proba")
+
+
+@_case("knn_distance_manhattan", "KNeighborsClassifier", quick=True)
+def _():
+    X, y = _clf(n_classes=3, seed=116)
+    X_tr, X_te, y_tr = _split(X, y, seed=116)
+    model = KNeighborsClassifier(n_neighbors=7, weights="distance", p=1, algorithm="ball_tree")
+    return dict(task="multiclass", model=model, X_train=X_tr, y_train=y_tr, X_test=X_te,
+                skops_trusted_types=BALL_MANHATTAN_TRUST,
+                description="KNeighborsClassifier, distance weights, Manhattan, ball tree")
+
+
+@_case("knn_pipe_brute", "KNeighborsClassifier")
+def _():
+    X, y = _cancer()
+    X_tr, X_te, y_tr = _split(X, y, seed=117)
+    model = _pipe(StandardScaler(), KNeighborsClassifier(n_neighbors=4, algorithm="brute"))
+    return dict(task="binary", model=model, X_train=X_tr, y_train=y_tr, X_test=X_te, predict_fn="predict_proba",
+                description="StandardScaler -> KNeighborsClassifier (brute force, 4 neighbours: even votes)")
+
+
+@_case("knn_reg_distance", "KNeighborsRegressor", quick=True)
+def _():
+    X, y = _diabetes()
+    X_tr, X_te, y_tr = _split(X, y / 100, seed=118, stratify=False)
+    return dict(task="regression", model=KNeighborsRegressor(n_neighbors=6, weights="distance"), X_train=X_tr,
+                y_train=y_tr, X_test=X_te, skops_trusted_types=KD_TRUST,
+                description="KNeighborsRegressor, distance weights")
+
+
+@_case("knn_reg_uniform", "KNeighborsRegressor")
+def _():
+    X, y = _reg(seed=119)
+    X_tr, X_te, y_tr = _split(X, y / 100, seed=119, stratify=False)
+    return dict(task="regression", model=KNeighborsRegressor(n_neighbors=3, algorithm="kd_tree"), X_train=X_tr,
+                y_train=y_tr, X_test=X_te, skops_trusted_types=KD_TRUST,
+                description="KNeighborsRegressor, uniform weights")
 
 
 # --- Outlier detection (OneClassSVM is with the kernel SVMs) --------------------------------

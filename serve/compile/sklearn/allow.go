@@ -73,6 +73,16 @@ sklearn.ensemble._forest.RandomForestRegressor
 sklearn.ensemble._forest.ExtraTreesClassifier
 sklearn.ensemble._forest.ExtraTreesRegressor
 sklearn.ensemble._iforest.IsolationForest
+sklearn.neighbors._classification.KNeighborsClassifier
+sklearn.neighbors._regression.KNeighborsRegressor
+sklearn.neighbors._kd_tree.KDTree
+sklearn.neighbors._kd_tree.newObj
+sklearn.neighbors._ball_tree.BallTree
+sklearn.neighbors._ball_tree.newObj
+sklearn.metrics._dist_metrics.EuclideanDistance64
+sklearn.metrics._dist_metrics.ManhattanDistance64
+sklearn.metrics._dist_metrics.MinkowskiDistance64
+sklearn.metrics._dist_metrics.newObj
 sklearn.ensemble._gb.GradientBoostingClassifier
 sklearn.ensemble._gb.GradientBoostingRegressor
 sklearn.ensemble._hist_gradient_boosting.gradient_boosting.HistGradientBoostingClassifier

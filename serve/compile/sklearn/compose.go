@@ -106,6 +106,10 @@ func (b *builder) predictor(o *pyobj.Object, cols []col) (*head, error) {
 		return b.oneClassSVM(o, cols)
 	case "IsolationForest":
 		return b.isolationForest(o, cols)
+	case "KNeighborsClassifier":
+		return b.kNeighbors(o, cols, true)
+	case "KNeighborsRegressor":
+		return b.kNeighbors(o, cols, false)
 	case "MLPClassifier":
 		return b.mlp(o, cols, true)
 	case "MLPRegressor":
