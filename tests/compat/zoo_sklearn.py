@@ -48,6 +48,8 @@ from sklearn.ensemble import (
     IsolationForest,
     RandomForestClassifier,
     RandomForestRegressor,
+    StackingClassifier,
+    StackingRegressor,
     VotingClassifier,
     VotingRegressor,
 )
@@ -1157,6 +1159,53 @@ def _():
                              ("svr", SVR())], weights=[1, 2, 1])
     return dict(task="regression", model=model, X_train=X_tr, y_train=y_tr, X_test=X_te,
                 skops_trusted_types=[TREE, BUNCH], description="VotingRegressor, weighted (Ridge, forest, SVR)")
+
+
+# --- Stacking ---------------------------------------------------------------------------------
+
+
+@_case("stack_iris", "StackingClassifier", quick=True)
+def _():
+    X, y, names = _iris()
+    X_tr, X_te, y_tr = _split(X, y, test_rows=30, seed=120)
+    model = StackingClassifier([("rf", RandomForestClassifier(n_estimators=10, max_depth=4, random_state=120)),
+                                ("svc", SVC()), ("gnb", GaussianNB())],
+                               final_estimator=LogisticRegression(max_iter=1000))
+    return dict(task="multiclass", model=model, X_train=X_tr, y_train=names[y_tr].astype(object), X_test=X_te,
+                predict_fn="predict_proba", skops_trusted_types=[TREE, BUNCH],
+                description="StackingClassifier (forest probabilities, SVC decisions, GaussianNB) -> LR")
+
+
+@_case("stack_binary_passthrough", "StackingClassifier")
+def _():
+    X, y = _clf(seed=121)
+    X_tr, X_te, y_tr = _split(X, y, seed=121)
+    model = StackingClassifier([("lr", LogisticRegression()), ("off", "drop"), ("knn", KNeighborsClassifier(5))],
+                               passthrough=True)
+    return dict(task="binary", model=model, X_train=X_tr, y_train=y_tr, X_test=X_te,
+                skops_trusted_types=[BUNCH] + KD_TRUST,
+                description="StackingClassifier, binary (one probability column each), passthrough, a member dropped")
+
+
+@_case("stack_predict_method", "StackingClassifier")
+def _():
+    X, y = _clf(n_classes=3, seed=122)
+    X_tr, X_te, y_tr = _split(X, y, seed=122)
+    model = StackingClassifier([("dt", DecisionTreeClassifier(max_depth=4, random_state=122)),
+                                ("lr", LogisticRegression(max_iter=1000))], stack_method="predict",
+                               final_estimator=GaussianNB())
+    return dict(task="multiclass", model=model, X_train=X_tr, y_train=y_tr, X_test=X_te,
+                skops_trusted_types=[TREE, BUNCH], description="StackingClassifier by the members' predict -> GaussianNB")
+
+
+@_case("stack_reg", "StackingRegressor", quick=True)
+def _():
+    X, y = _diabetes()
+    X_tr, X_te, y_tr = _split(X, y / 100, seed=123, stratify=False)
+    model = StackingRegressor([("ridge", Ridge()), ("svr", SVR()), ("knn", KNeighborsRegressor(5))],
+                              final_estimator=Ridge(alpha=0.5))
+    return dict(task="regression", model=model, X_train=X_tr, y_train=y_tr, X_test=X_te,
+                skops_trusted_types=[BUNCH] + KD_TRUST, description="StackingRegressor (Ridge, SVR, kNN) -> Ridge")
 
 
 # --- Feature selection -------------------------------------------------------------------

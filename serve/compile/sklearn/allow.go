@@ -93,6 +93,8 @@ sklearn.naive_bayes.GaussianNB
 sklearn.calibration.CalibratedClassifierCV
 sklearn.ensemble._voting.VotingClassifier
 sklearn.ensemble._voting.VotingRegressor
+sklearn.ensemble._stacking.StackingClassifier
+sklearn.ensemble._stacking.StackingRegressor
 sklearn.utils._bunch.Bunch
 sklearn.calibration._CalibratedClassifier
 sklearn.calibration._SigmoidCalibration

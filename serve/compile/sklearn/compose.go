@@ -100,6 +100,10 @@ func (b *builder) predictor(o *pyobj.Object, cols []col) (*head, error) {
 		return b.votingClassifier(o, cols)
 	case "VotingRegressor":
 		return b.votingRegressor(o, cols)
+	case "StackingClassifier":
+		return b.stacking(o, cols, true)
+	case "StackingRegressor":
+		return b.stacking(o, cols, false)
 	case "SVR", "NuSVR":
 		return b.svr(o, cols)
 	case "OneClassSVM":
