@@ -48,6 +48,9 @@ from sklearn.ensemble import (
     IsolationForest,
     RandomForestClassifier,
     RandomForestRegressor,
+    AdaBoostClassifier,
+    BaggingClassifier,
+    BaggingRegressor,
     StackingClassifier,
     StackingRegressor,
     VotingClassifier,
@@ -1159,6 +1162,59 @@ def _():
                              ("svr", SVR())], weights=[1, 2, 1])
     return dict(task="regression", model=model, X_train=X_tr, y_train=y_tr, X_test=X_te,
                 skops_trusted_types=[TREE, BUNCH], description="VotingRegressor, weighted (Ridge, forest, SVR)")
+
+
+# --- AdaBoost (SAMME) -------------------------------------------------------------------------
+
+
+@_case("ada_iris", "AdaBoostClassifier", quick=True)
+def _():
+    X, y, names = _iris()
+    X_tr, X_te, y_tr = _split(X, y, test_rows=30, seed=127)
+    model = AdaBoostClassifier(DecisionTreeClassifier(max_depth=2), n_estimators=20, random_state=127)
+    return dict(task="multiclass", model=model, X_train=X_tr, y_train=names[y_tr].astype(object), X_test=X_te,
+                predict_fn="predict_proba", skops_trusted_types=[TREE],
+                description="AdaBoostClassifier over depth-2 trees, 3 string classes, predict_proba")
+
+
+@_case("ada_binary", "AdaBoostClassifier")
+def _():
+    X, y = _clf(seed=128)
+    X_tr, X_te, y_tr = _split(X, y, seed=128)
+    return dict(task="binary", model=AdaBoostClassifier(n_estimators=30, random_state=128), X_train=X_tr,
+                y_train=y_tr, X_test=X_te, skops_trusted_types=[TREE], description="AdaBoostClassifier, stumps, binary")
+
+
+# --- Bagging ----------------------------------------------------------------------------------
+
+
+@_case("bag_svc_features", "BaggingClassifier", quick=True)
+def _():
+    X, y = _clf(n_classes=3, seed=124)
+    X_tr, X_te, y_tr = _split(X, y, seed=124)
+    model = BaggingClassifier(SVC(), n_estimators=6, max_features=0.6, max_samples=0.5, random_state=124)
+    return dict(task="multiclass", model=model, X_train=X_tr, y_train=y_tr, X_test=X_te,
+                description="BaggingClassifier over SVC (no predict_proba: votes), feature subsets")
+
+
+@_case("bag_tree_proba", "BaggingClassifier")
+def _():
+    X, y, names = _iris()
+    X_tr, X_te, y_tr = _split(X, y, test_rows=30, seed=125)
+    model = BaggingClassifier(DecisionTreeClassifier(max_depth=3), n_estimators=8, max_samples=0.3,
+                              bootstrap_features=True, random_state=125)
+    return dict(task="multiclass", model=model, X_train=X_tr, y_train=names[y_tr].astype(object), X_test=X_te,
+                predict_fn="predict_proba", skops_trusted_types=[TREE],
+                description="BaggingClassifier over trees, small samples, bootstrap features, predict_proba")
+
+
+@_case("bag_reg", "BaggingRegressor", quick=True)
+def _():
+    X, y = _diabetes()
+    X_tr, X_te, y_tr = _split(X, y / 100, seed=126, stratify=False)
+    model = BaggingRegressor(Ridge(), n_estimators=7, max_features=0.7, random_state=126)
+    return dict(task="regression", model=model, X_train=X_tr, y_train=y_tr, X_test=X_te,
+                description="BaggingRegressor over Ridge, feature subsets")
 
 
 # --- Stacking ---------------------------------------------------------------------------------

@@ -94,6 +94,9 @@ sklearn.calibration.CalibratedClassifierCV
 sklearn.ensemble._voting.VotingClassifier
 sklearn.ensemble._voting.VotingRegressor
 sklearn.ensemble._stacking.StackingClassifier
+sklearn.ensemble._bagging.BaggingClassifier
+sklearn.ensemble._weight_boosting.AdaBoostClassifier
+sklearn.ensemble._bagging.BaggingRegressor
 sklearn.ensemble._stacking.StackingRegressor
 sklearn.utils._bunch.Bunch
 sklearn.calibration._CalibratedClassifier

@@ -13,7 +13,7 @@ import (
 var hasDecision = map[string]bool{
 	"LogisticRegression": true, "SGDClassifier": true, "LinearSVC": true, "RidgeClassifier": true,
 	"SVC": true, "NuSVC": true, "GradientBoostingClassifier": true, "HistGradientBoostingClassifier": true,
-	"OneVsRestClassifier": true, "AdaBoostClassifier": true,
+	"OneVsRestClassifier": true, "AdaBoostClassifier": true, "StackingClassifier": true,
 }
 
 // calibrated maps CalibratedClassifierCV with the sigmoid method: per

@@ -100,6 +100,12 @@ func (b *builder) predictor(o *pyobj.Object, cols []col) (*head, error) {
 		return b.votingClassifier(o, cols)
 	case "VotingRegressor":
 		return b.votingRegressor(o, cols)
+	case "AdaBoostClassifier":
+		return b.adaBoost(o, cols)
+	case "BaggingClassifier":
+		return b.bagging(o, cols, true)
+	case "BaggingRegressor":
+		return b.bagging(o, cols, false)
 	case "StackingClassifier":
 		return b.stacking(o, cols, true)
 	case "StackingRegressor":
