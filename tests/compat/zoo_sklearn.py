@@ -71,6 +71,7 @@ from sklearn.multiclass import OneVsRestClassifier
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import (
     Binarizer,
+    KBinsDiscretizer,
     MaxAbsScaler,
     MinMaxScaler,
     OneHotEncoder,
@@ -78,6 +79,7 @@ from sklearn.preprocessing import (
     PolynomialFeatures,
     RobustScaler,
     StandardScaler,
+    TargetEncoder,
 )
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.decomposition import PCA, TruncatedSVD
@@ -1262,6 +1264,58 @@ def _():
                               final_estimator=Ridge(alpha=0.5))
     return dict(task="regression", model=model, X_train=X_tr, y_train=y_tr, X_test=X_te,
                 skops_trusted_types=[BUNCH] + KD_TRUST, description="StackingRegressor (Ridge, SVR, kNN) -> Ridge")
+
+
+# --- Binning and target encoding --------------------------------------------------------------
+
+
+@_case("pipe_kbins_logreg", "KBinsDiscretizer", quick=True)
+def _():
+    X, y = _clf(seed=129)
+    X_tr, X_te, y_tr = _split(X, y, seed=129)
+    model = _pipe(KBinsDiscretizer(n_bins=5, encode="onehot", strategy="quantile", quantile_method="averaged_inverted_cdf"),
+                  LogisticRegression(max_iter=1000))
+    return dict(task="binary", model=model, X_train=X_tr, y_train=y_tr, X_test=X_te,
+                skops_trusted_types=[DTYPE],
+                description="KBinsDiscretizer (5 quantile bins, one-hot) -> LR")
+
+
+@_case("pipe_kbins_ordinal_gnb", "KBinsDiscretizer")
+def _():
+    X, y = _clf(n_classes=3, seed=130)
+    X_tr, X_te, y_tr = _split(X, y, seed=130)
+    model = _pipe(KBinsDiscretizer(n_bins=4, encode="ordinal", strategy="uniform"), GaussianNB())
+    return dict(task="multiclass", model=model, X_train=X_tr, y_train=y_tr, X_test=X_te * 1.2,
+                predict_fn="predict_proba", description="KBinsDiscretizer (4 uniform bins, ordinal) -> GaussianNB")
+
+
+@_case("ct_target_encoder_logreg", "TargetEncoder", quick=True)
+def _():
+    X_tr, X_te, y_tr = _mixed_split("binary", seed=131, missing=False, unseen=("color",))
+    ct = ColumnTransformer([("te", TargetEncoder(random_state=131), ["color", "size", "flag"]),
+                            ("num", StandardScaler(), ["doors", "x1", "x2", "x3"])])
+    return dict(task="binary", model=_pipe(ct, LogisticRegression(max_iter=1000)), X_train=X_tr, y_train=y_tr,
+                X_test=X_te, string_columns=MIXED_STRING_COLUMNS,
+                description="TargetEncoder on strings (unseen colors: the target mean) -> LR")
+
+
+@_case("ct_target_encoder_multiclass", "TargetEncoder")
+def _():
+    X_tr, X_te, y_tr = _mixed_split("multiclass", seed=132, missing=True)
+    ct = ColumnTransformer([("te", TargetEncoder(random_state=132), ["color", "size"]),
+                            ("num", "passthrough", ["doors", "x3"])])
+    return dict(task="multiclass", model=_pipe(ct, LogisticRegression(max_iter=2000)), X_train=X_tr, y_train=y_tr,
+                X_test=X_te, string_columns=["color", "size"], has_nan=True,
+                description="TargetEncoder, multiclass target (a column per class), missing strings")
+
+
+@_case("ct_target_encoder_regression", "TargetEncoder")
+def _():
+    X_tr, X_te, y_tr = _mixed_split("regression", seed=133, missing=False)
+    ct = ColumnTransformer([("te", TargetEncoder(target_type="continuous", random_state=133), ["color", "size", "flag"])],
+                           remainder="passthrough")
+    return dict(task="regression", model=_pipe(ct, Ridge()), X_train=X_tr, y_train=y_tr, X_test=X_te,
+                string_columns=MIXED_STRING_COLUMNS, description="TargetEncoder, continuous target -> Ridge")
 
 
 # --- Feature selection -------------------------------------------------------------------

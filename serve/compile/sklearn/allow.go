@@ -24,6 +24,8 @@ sklearn.preprocessing._encoders.OneHotEncoder
 sklearn.preprocessing._encoders.OrdinalEncoder
 sklearn.preprocessing._polynomial.PolynomialFeatures
 sklearn.preprocessing._data.Binarizer
+sklearn.preprocessing._discretization.KBinsDiscretizer
+sklearn.preprocessing._target_encoder.TargetEncoder
 sklearn.decomposition._pca.PCA
 sklearn.feature_selection._variance_threshold.VarianceThreshold
 sklearn.feature_selection._univariate_selection.SelectKBest

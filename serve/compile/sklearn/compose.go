@@ -45,6 +45,10 @@ func (b *builder) transform(v pyobj.Value, cols []col) ([]col, error) {
 			return b.binarizer(v, cols)
 		case "VarianceThreshold", "SelectKBest", "SelectPercentile":
 			return b.selection(v, cols)
+		case "KBinsDiscretizer":
+			return b.kBins(v, cols)
+		case "TargetEncoder":
+			return b.targetEncoder(v, cols)
 		}
 		return nil, ir.Unsupportedf("%s", className(v))
 	}
@@ -125,7 +129,8 @@ func (b *builder) predictor(o *pyobj.Object, cols []col) (*head, error) {
 	case "MLPRegressor":
 		return b.mlp(o, cols, false)
 	case "StandardScaler", "MinMaxScaler", "MaxAbsScaler", "RobustScaler", "SimpleImputer", "OneHotEncoder", "ColumnTransformer", "FunctionTransformer",
-		"OrdinalEncoder", "PCA", "TruncatedSVD", "PolynomialFeatures", "Binarizer", "VarianceThreshold", "SelectKBest", "SelectPercentile":
+		"OrdinalEncoder", "PCA", "TruncatedSVD", "PolynomialFeatures", "Binarizer", "VarianceThreshold", "SelectKBest", "SelectPercentile",
+		"KBinsDiscretizer", "TargetEncoder":
 		return nil, ir.Unsupportedf("%s has no predict; serve a Pipeline that ends in a model", className(o))
 	}
 	return nil, ir.Unsupportedf("%s", className(o))

@@ -205,3 +205,68 @@ func (b *builder) binarizer(o *pyobj.Object, cols []col) ([]col, error) {
 	}
 	return computed(b.m.Map(slots(cols), []ir.Op{{Kind: ir.OpGreater, Vals: []float64{t}}})), nil
 }
+
+// kBins maps KBinsDiscretizer: each column's bin, numpy's searchsorted of
+// the value among the inner edges (side="right": the number of inner
+// edges at or below it), then for the one-hot encodings its fitted
+// OneHotEncoder (dense here, whatever scikit-learn returns).
+func (b *builder) kBins(o *pyobj.Object, cols []col) ([]col, error) {
+	const name = "KBinsDiscretizer"
+	if err := b.numeric(cols, name); err != nil {
+		return nil, err
+	}
+	if dt, ok := o.Attr("dtype"); ok && dt != nil {
+		if g, ok := dt.(*pyobj.Global); !ok || g.Name != "float64" {
+			return nil, ir.Unsupportedf("KBinsDiscretizer(dtype=%s) (mlbox computes in float64)", typeName(dt))
+		}
+	}
+	ev, err := attr(o, "bin_edges_")
+	if err != nil {
+		return nil, err
+	}
+	edges, err := items(ev)
+	if err != nil || len(edges) != len(cols) {
+		return nil, ir.Invalidf("KBinsDiscretizer.bin_edges_ for %d columns: %d, %v", len(cols), len(edges), err)
+	}
+	m := b.m
+	var bins []int
+	for i, c := range cols {
+		e, _, err := floats(edges[i])
+		if err != nil || len(e) < 2 || len(e) > ir.MaxCategories {
+			return nil, ir.Invalidf("KBinsDiscretizer.bin_edges_[%d]: %d edges, %v", i, len(e), err)
+		}
+		inner := e[1 : len(e)-1]
+		if len(inner) == 0 {
+			bins = append(bins, m.Map([]int{c.slot}, []ir.Op{{Kind: ir.OpSet, Vals: []float64{0}}})[0])
+			continue
+		}
+		in := make([]int, len(inner))
+		ones := make([]float64, len(inner))
+		for j, edge := range inner {
+			in[j] = m.Map([]int{c.slot}, []ir.Op{{Kind: ir.OpLess, Vals: []float64{edge}}})[0]
+			ones[j] = -1
+		}
+		bin := m.Alloc(1)
+		m.Add(&ir.Linear{In: in, Out: bin, W: ones, B: []float64{float64(len(inner))}})
+		bins = append(bins, bin[0])
+	}
+	encode, err := optStr(o, "encode")
+	if err != nil {
+		return nil, err
+	}
+	switch encode {
+	case "ordinal":
+		return computed(bins), nil
+	case "onehot", "onehot-dense":
+		enc, err := attr(o, "_encoder")
+		if err != nil {
+			return nil, err
+		}
+		eo, ok := enc.(*pyobj.Object)
+		if !ok || shortName(eo) != "OneHotEncoder" {
+			return nil, ir.Invalidf("KBinsDiscretizer._encoder is a %s", typeName(enc))
+		}
+		return b.oneHot(eo, computed(bins))
+	}
+	return nil, ir.Unsupportedf("KBinsDiscretizer(encode=%q)", encode)
+}

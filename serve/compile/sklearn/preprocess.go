@@ -494,3 +494,88 @@ func (b *builder) ordinal(o *pyobj.Object, cols []col) ([]col, error) {
 	}
 	return out, nil
 }
+
+// targetEncoder maps TargetEncoder: each value to its category's fitted
+// encoding (one column per feature, or per feature and class for a
+// multiclass target), an unknown value to the target mean.
+func (b *builder) targetEncoder(o *pyobj.Object, cols []col) ([]col, error) {
+	const name = "TargetEncoder"
+	cv, err := attr(o, "categories_")
+	if err != nil {
+		return nil, err
+	}
+	cl, err := items(cv)
+	if err != nil || len(cl) != len(cols) {
+		return nil, ir.Invalidf("TargetEncoder.categories_ for %d columns: %v", len(cols), err)
+	}
+	ev, err := attr(o, "encodings_")
+	if err != nil {
+		return nil, err
+	}
+	encs, err := items(ev)
+	if err != nil || len(encs) == 0 || len(encs)%len(cols) != 0 {
+		return nil, ir.Invalidf("TargetEncoder.encodings_: %d for %d columns, %v", len(encs), len(cols), err)
+	}
+	per := len(encs) / len(cols) // classes of a multiclass target, else 1
+	mv, err := attr(o, "target_mean_")
+	if err != nil {
+		return nil, err
+	}
+	means, _, err := floats(mv)
+	if err != nil || len(means) != per {
+		return nil, ir.Invalidf("TargetEncoder.target_mean_ has %d values for %d per column (%v)", len(means), per, err)
+	}
+	m := b.m
+	var out []col
+	for i, c := range cols {
+		cats, err := categories(cl[i])
+		if err != nil {
+			return nil, ir.Invalidf("TargetEncoder.categories_[%d]: %v", i, err)
+		}
+		n := len(cats)
+		if n == 0 || n > ir.MaxCategories {
+			return nil, ir.Unsupportedf("a TargetEncoder column with %d categories", n)
+		}
+		hasStr := false
+		for _, ct := range cats {
+			hasStr = hasStr || ct.isStr
+		}
+		if hasStr {
+			if err := b.makeString(&c, name); err != nil {
+				return nil, err
+			}
+		} else if c.str {
+			return nil, ir.Unsupportedf("TargetEncoder has numeric categories for the string column %q", b.m.Inputs[c.strIn].Name)
+		}
+		oh := &ir.OneHot{In: c.slot, Cats: make([]float64, n), Cols: make([]int, n), Unknown: ir.UnknownColumn, UnknownCol: n, Column: b.colName(c, i)}
+		for k, ct := range cats {
+			oh.Cols[k] = k
+			switch {
+			case ct.missing:
+				oh.Cats[k] = math.NaN()
+			case ct.isStr:
+				oh.Cats[k] = b.code(c.strIn, ct.s)
+			default:
+				oh.Cats[k] = ct.f
+			}
+		}
+		oh.Out = m.Alloc(n + 1)
+		m.Add(oh)
+		for e := range per {
+			enc, _, err := floats(encs[i*per+e])
+			if err != nil || len(enc) != n {
+				return nil, ir.Invalidf("TargetEncoder.encodings_[%d] has %d values for %d categories (%v)", i*per+e, len(enc), n, err)
+			}
+			w := append(append([]float64{}, enc...), means[e])
+			for _, v := range w {
+				if math.IsNaN(v) || math.IsInf(v, 0) {
+					return nil, ir.Invalidf("TargetEncoder holds an encoding of %v", v)
+				}
+			}
+			s := m.Alloc(1)
+			m.Add(&ir.Linear{In: oh.Out, Out: s, W: w}) // one term is 1·w, the others 0
+			out = append(out, computed(s)...)
+		}
+	}
+	return out, nil
+}
