@@ -58,14 +58,23 @@ from sklearn.ensemble import (
 )
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import (
+    BayesianRidge,
     ElasticNet,
+    HuberRegressor,
     Lasso,
+    LassoCV,
     LinearRegression,
     LogisticRegression,
+    LogisticRegressionCV,
+    Perceptron,
+    PoissonRegressor,
     Ridge,
+    RidgeCV,
     SGDClassifier,
     SGDRegressor,
+    TweedieRegressor,
 )
+from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
 from sklearn.model_selection import train_test_split
 from sklearn.multiclass import OneVsRestClassifier
 from sklearn.pipeline import Pipeline
@@ -1485,6 +1494,87 @@ def _():
     X_tr, X_te, y_tr = _split(X, y, seed=97)
     return dict(task="binary", model=_pipe(Binarizer(threshold=0.2), LogisticRegression()),
                 X_train=X_tr, y_train=y_tr, X_test=X_te, description="Binarizer -> LR")
+
+
+# --- More linear models: the CV forms, Bayesian and robust regression, GLMs, LDA -------------
+
+
+@_case("ridgecv_diabetes", "RidgeCV", quick=True)
+def _():
+    X, y = _diabetes()
+    X_tr, X_te, y_tr = _split(X, y, seed=134, stratify=False)
+    return dict(task="regression", model=RidgeCV(alphas=[0.1, 1.0, 10.0]), X_train=X_tr, y_train=y_tr, X_test=X_te,
+                description="RidgeCV")
+
+
+@_case("lassocv_reg", "LassoCV")
+def _():
+    X, y = _reg(seed=135)
+    X_tr, X_te, y_tr = _split(X, y, seed=135, stratify=False)
+    return dict(task="regression", model=LassoCV(cv=3, random_state=135), X_train=X_tr, y_train=y_tr, X_test=X_te,
+                description="LassoCV")
+
+
+@_case("logregcv_binary", "LogisticRegressionCV", quick=True)
+def _():
+    X, y = _cancer()
+    X_tr, X_te, y_tr = _split(X, y, seed=136)
+    model = _pipe(StandardScaler(), LogisticRegressionCV(Cs=4, cv=3, max_iter=2000))
+    return dict(task="binary", model=model, X_train=X_tr, y_train=y_tr, X_test=X_te, predict_fn="predict_proba",
+                description="StandardScaler -> LogisticRegressionCV, predict_proba")
+
+
+@_case("lda_iris", "LinearDiscriminantAnalysis", quick=True)
+def _():
+    X, y, names = _iris()
+    X_tr, X_te, y_tr = _split(X, y, test_rows=30, seed=137)
+    return dict(task="multiclass", model=LinearDiscriminantAnalysis(), X_train=X_tr,
+                y_train=names[y_tr].astype(object), X_test=X_te, predict_fn="predict_proba",
+                description="LinearDiscriminantAnalysis, 3 string classes, predict_proba")
+
+
+@_case("lda_binary_lsqr", "LinearDiscriminantAnalysis")
+def _():
+    X, y = _clf(seed=138)
+    X_tr, X_te, y_tr = _split(X, y, seed=138)
+    return dict(task="binary", model=LinearDiscriminantAnalysis(solver="lsqr", shrinkage="auto"), X_train=X_tr,
+                y_train=y_tr, X_test=X_te, predict_fn="predict_proba",
+                description="LinearDiscriminantAnalysis (lsqr, shrinkage), binary, predict_proba")
+
+
+@_case("poisson_counts", "PoissonRegressor", quick=True)
+def _():
+    X, y = _reg(seed=139)
+    X_tr, X_te, y_tr = _split(X, np.round(np.exp(y / 150)), seed=139, stratify=False)
+    return dict(task="regression", model=PoissonRegressor(alpha=0.01), X_train=X_tr, y_train=y_tr, X_test=X_te,
+                description="PoissonRegressor (log link)")
+
+
+@_case("tweedie_log", "TweedieRegressor")
+def _():
+    X, y = _reg(seed=140)
+    X_tr, X_te, y_tr = _split(X, np.exp(y / 150), seed=140, stratify=False)
+    return dict(task="regression", model=TweedieRegressor(power=1.5, alpha=0.01), X_train=X_tr, y_train=y_tr,
+                X_test=X_te, skops_trusted_types=["sklearn._loss.loss.HalfTweedieLoss"],
+                description="TweedieRegressor (power 1.5, log link)")
+
+
+@_case("huber_bayes_perceptron", "HuberRegressor")
+def _():
+    X, y = _diabetes()
+    X_tr, X_te, y_tr = _split(X, y / 100, seed=141, stratify=False)
+    model = VotingRegressor([("huber", HuberRegressor(max_iter=500)), ("bayes", BayesianRidge())])
+    return dict(task="regression", model=model, X_train=X_tr, y_train=y_tr, X_test=X_te,
+                skops_trusted_types=[BUNCH], description="HuberRegressor and BayesianRidge (voting)")
+
+
+@_case("perceptron_multiclass", "Perceptron")
+def _():
+    X, y = _clf(n_classes=3, seed=142)
+    X_tr, X_te, y_tr = _split(X, y, seed=142)
+    return dict(task="multiclass", model=Perceptron(random_state=142), X_train=X_tr, y_train=y_tr, X_test=X_te,
+                skops_trusted_types=["sklearn.linear_model._sgd_fast.Hinge"],
+                description="Perceptron, 3 classes")
 
 
 # --- Kernel SVMs ---------------------------------------------------------------------------

@@ -74,9 +74,14 @@ func (b *builder) predictor(o *pyobj.Object, cols []col) (*head, error) {
 			return nil, ir.Unsupportedf("a Pipeline whose last step is %s (no predict)", typeName(steps[len(steps)-1]))
 		}
 		return b.predictor(last, cols)
-	case "LogisticRegression", "SGDClassifier", "LinearSVC", "RidgeClassifier":
+	case "LogisticRegression", "SGDClassifier", "LinearSVC", "RidgeClassifier", "LogisticRegressionCV", "RidgeClassifierCV",
+		"Perceptron", "PassiveAggressiveClassifier", "LinearDiscriminantAnalysis":
 		return b.linearClassifier(o, cols)
-	case "LinearRegression", "Ridge", "Lasso", "ElasticNet", "SGDRegressor", "LinearSVR":
+	case "LinearRegression", "Ridge", "Lasso", "ElasticNet", "SGDRegressor", "LinearSVR", "RidgeCV", "LassoCV", "ElasticNetCV",
+		"MultiTaskLasso", "MultiTaskElasticNet", "MultiTaskLassoCV", "MultiTaskElasticNetCV", "Lars", "LarsCV", "LassoLars",
+		"LassoLarsCV", "LassoLarsIC", "OrthogonalMatchingPursuit", "OrthogonalMatchingPursuitCV", "BayesianRidge",
+		"ARDRegression", "HuberRegressor", "TheilSenRegressor", "QuantileRegressor", "PassiveAggressiveRegressor",
+		"PoissonRegressor", "GammaRegressor", "TweedieRegressor":
 		return b.linearRegressor(o, cols)
 	case "OneVsRestClassifier":
 		return b.oneVsRest(o, cols)

@@ -46,14 +46,49 @@ func (b *builder) decision(o *pyobj.Object, cols []col) ([]int, error) {
 	return out, nil
 }
 
-// linearRegressor maps LinearRegression, Ridge, Lasso, ElasticNet,
-// SGDRegressor and LinearSVR: the decision is the prediction.
+// linearRegressor maps the linear regressors (LinearRegression, Ridge,
+// Lasso, ElasticNet and their CV and multi-task forms, SGDRegressor,
+// LinearSVR, Lars, OrthogonalMatchingPursuit, BayesianRidge, ARD, Huber,
+// Theil-Sen, quantile and passive-aggressive regression): the decision is
+// the prediction. The generalized linear models (Poisson, Gamma, Tweedie)
+// put it through their link's inverse: exp for the log link.
 func (b *builder) linearRegressor(o *pyobj.Object, cols []col) (*head, error) {
+	name := shortName(o)
 	d, err := b.decision(o, cols)
 	if err != nil {
 		return nil, err
 	}
-	return &head{out: d, task: ir.Regression, name: shortName(o)}, nil
+	logLink := false
+	switch name {
+	case "PoissonRegressor", "GammaRegressor":
+		logLink = true
+	case "TweedieRegressor":
+		link, err := optStr(o, "link")
+		if err != nil {
+			return nil, err
+		}
+		pv, err := attr(o, "power")
+		if err != nil {
+			return nil, err
+		}
+		power, err := number(pv)
+		if err != nil {
+			return nil, ir.Invalidf("TweedieRegressor.power: %v", err)
+		}
+		switch link {
+		case "auto":
+			logLink = power > 0
+		case "log":
+			logLink = true
+		case "identity":
+		default:
+			return nil, ir.Unsupportedf("TweedieRegressor(link=%q)", link)
+		}
+	}
+	if logLink {
+		d = b.m.Map(d, []ir.Op{{Kind: ir.OpExp}})
+	}
+	return &head{out: d, task: ir.Regression, name: name}, nil
 }
 
 // linearClassifier maps LogisticRegression, SGDClassifier, LinearSVC and
@@ -77,7 +112,12 @@ func (b *builder) linearClassifier(o *pyobj.Object, cols []col) (*head, error) {
 	h := &head{task: ir.Classification, labels: lab, name: name, decision: d}
 	link := "none"
 	switch name {
-	case "LogisticRegression":
+	case "LinearDiscriminantAnalysis":
+		link = "logistic-ovr" // expit of the decision for two classes
+		if k > 2 {
+			link = "softmax"
+		}
+	case "LogisticRegression", "LogisticRegressionCV":
 		link = "logistic-ovr"
 		if k > 2 {
 			link = "softmax"
