@@ -58,8 +58,19 @@ from sklearn.ensemble import (
 )
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import (
+    ARDRegression,
     BayesianRidge,
     ElasticNet,
+    GammaRegressor,
+    Lars,
+    LassoLarsIC,
+    MultiTaskLassoCV,
+    OrthogonalMatchingPursuit,
+    PassiveAggressiveClassifier,
+    PassiveAggressiveRegressor,
+    QuantileRegressor,
+    RidgeClassifierCV,
+    TheilSenRegressor,
     HuberRegressor,
     Lasso,
     LassoCV,
@@ -1575,6 +1586,44 @@ def _():
     return dict(task="multiclass", model=Perceptron(random_state=142), X_train=X_tr, y_train=y_tr, X_test=X_te,
                 skops_trusted_types=["sklearn.linear_model._sgd_fast.Hinge"],
                 description="Perceptron, 3 classes")
+
+
+@_case("linear_regressors_vote", "Lars")
+def _():
+    X, y = _diabetes()
+    X_tr, X_te, y_tr = _split(X, y / 100, seed=143, stratify=False)
+    model = VotingRegressor([("lars", Lars()), ("llic", LassoLarsIC()), ("omp", OrthogonalMatchingPursuit()),
+                             ("ard", ARDRegression()), ("ts", TheilSenRegressor(random_state=143)),
+                             ("q", QuantileRegressor(alpha=0.0)), ("pa", PassiveAggressiveRegressor(random_state=143))])
+    return dict(task="regression", model=model, X_train=X_tr, y_train=y_tr, X_test=X_te,
+                skops_trusted_types=[BUNCH], description="Lars, LassoLarsIC, OMP, ARD, Theil-Sen, quantile, PA (voting)")
+
+
+@_case("gamma_positive", "GammaRegressor")
+def _():
+    X, y = _reg(seed=144)
+    X_tr, X_te, y_tr = _split(X, np.exp(y / 150), seed=144, stratify=False)
+    return dict(task="regression", model=GammaRegressor(alpha=0.01), X_train=X_tr, y_train=y_tr, X_test=X_te,
+                skops_trusted_types=["sklearn._loss.loss.HalfGammaLoss"], description="GammaRegressor (log link)")
+
+
+@_case("multitask_lassocv", "MultiTaskLassoCV")
+def _():
+    X, y = _reg(n_targets=2, seed=145)
+    X_tr, X_te, y_tr = _split(X, y / 100, seed=145, stratify=False)
+    return dict(task="regression", model=MultiTaskLassoCV(cv=3, random_state=145), X_train=X_tr, y_train=y_tr,
+                X_test=X_te, description="MultiTaskLassoCV, 2 targets")
+
+
+@_case("linear_classifiers_vote", "RidgeClassifierCV")
+def _():
+    X, y = _clf(n_classes=3, seed=146)
+    X_tr, X_te, y_tr = _split(X, y, seed=146)
+    model = VotingClassifier([("rcv", RidgeClassifierCV()), ("pa", PassiveAggressiveClassifier(random_state=146)),
+                              ("lda", LinearDiscriminantAnalysis())], voting="hard")
+    return dict(task="multiclass", model=model, X_train=X_tr, y_train=y_tr, X_test=X_te,
+                skops_trusted_types=[BUNCH, "sklearn.linear_model._sgd_fast.Hinge"],
+                description="RidgeClassifierCV, PassiveAggressiveClassifier, LDA (hard voting)")
 
 
 # --- Kernel SVMs ---------------------------------------------------------------------------
