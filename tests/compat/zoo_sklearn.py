@@ -102,6 +102,8 @@ from sklearn.preprocessing import (
     TargetEncoder,
 )
 from sklearn.calibration import CalibratedClassifierCV
+from sklearn.compose import TransformedTargetRegressor
+from sklearn.multioutput import MultiOutputRegressor
 from sklearn.decomposition import PCA, TruncatedSVD
 from sklearn.feature_selection import SelectKBest, SelectPercentile, VarianceThreshold, chi2, f_regression
 from sklearn.neighbors import KNeighborsClassifier, KNeighborsRegressor
@@ -1624,6 +1626,35 @@ def _():
     return dict(task="multiclass", model=model, X_train=X_tr, y_train=y_tr, X_test=X_te,
                 skops_trusted_types=[BUNCH, "sklearn.linear_model._sgd_fast.Hinge"],
                 description="RidgeClassifierCV, PassiveAggressiveClassifier, LDA (hard voting)")
+
+
+# --- Target transforms and several targets ----------------------------------------------------
+
+
+@_case("ttr_log1p_ridge", "TransformedTargetRegressor", quick=True)
+def _():
+    X, y = _diabetes()
+    X_tr, X_te, y_tr = _split(X, y, seed=147, stratify=False)
+    model = TransformedTargetRegressor(Ridge(), func=np.log1p, inverse_func=np.expm1)
+    return dict(task="regression", model=model, X_train=X_tr, y_train=y_tr, X_test=X_te,
+                description="TransformedTargetRegressor (log1p / expm1) over Ridge")
+
+
+@_case("ttr_scaler_svr", "TransformedTargetRegressor")
+def _():
+    X, y = _reg(seed=148)
+    X_tr, X_te, y_tr = _split(X, y, seed=148, stratify=False)
+    model = TransformedTargetRegressor(SVR(), transformer=StandardScaler())
+    return dict(task="regression", model=model, X_train=X_tr, y_train=y_tr, X_test=X_te,
+                description="TransformedTargetRegressor (StandardScaler on the target) over SVR")
+
+
+@_case("multioutput_svr", "MultiOutputRegressor")
+def _():
+    X, y = _reg(n_targets=2, seed=149)
+    X_tr, X_te, y_tr = _split(X, y / 100, seed=149, stratify=False)
+    return dict(task="regression", model=MultiOutputRegressor(SVR()), X_train=X_tr, y_train=y_tr, X_test=X_te,
+                description="MultiOutputRegressor over SVR, 2 targets")
 
 
 # --- Kernel SVMs ---------------------------------------------------------------------------

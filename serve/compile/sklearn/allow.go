@@ -13,6 +13,14 @@ var allowList = map[string]bool{}
 func init() {
 	for _, n := range strings.Fields(`
 sklearn.pipeline.Pipeline
+sklearn.compose._target.TransformedTargetRegressor
+sklearn.multioutput.MultiOutputRegressor
+numpy.exp
+numpy.expm1
+numpy.log
+numpy.log1p
+numpy.sqrt
+numpy.square
 sklearn.compose._column_transformer.ColumnTransformer
 sklearn.compose._column_transformer._RemainderColsList
 sklearn.preprocessing._function_transformer.FunctionTransformer

@@ -109,6 +109,10 @@ func (b *builder) predictor(o *pyobj.Object, cols []col) (*head, error) {
 		return b.votingClassifier(o, cols)
 	case "VotingRegressor":
 		return b.votingRegressor(o, cols)
+	case "TransformedTargetRegressor":
+		return b.transformedTarget(o, cols)
+	case "MultiOutputRegressor":
+		return b.multiOutput(o, cols)
 	case "AdaBoostClassifier":
 		return b.adaBoost(o, cols)
 	case "BaggingClassifier":
