@@ -94,6 +94,7 @@ from sklearn.preprocessing import (
     KBinsDiscretizer,
     MaxAbsScaler,
     MinMaxScaler,
+    Normalizer,
     OneHotEncoder,
     OrdinalEncoder,
     PolynomialFeatures,
@@ -106,7 +107,8 @@ from sklearn.compose import TransformedTargetRegressor
 from sklearn.multioutput import MultiOutputRegressor
 from sklearn.decomposition import PCA, TruncatedSVD
 from sklearn.feature_selection import SelectKBest, SelectPercentile, VarianceThreshold, chi2, f_regression
-from sklearn.neighbors import KNeighborsClassifier, KNeighborsRegressor
+from sklearn.neighbors import KNeighborsClassifier, KNeighborsRegressor, NearestCentroid
+from sklearn.kernel_ridge import KernelRidge
 from sklearn.naive_bayes import BernoulliNB, ComplementNB, GaussianNB, MultinomialNB
 from sklearn.neural_network import MLPClassifier, MLPRegressor
 from sklearn.svm import SVC, SVR, LinearSVC, LinearSVR, NuSVC, NuSVR, OneClassSVM
@@ -1119,6 +1121,38 @@ def _():
                 description="KNeighborsRegressor, uniform weights")
 
 
+@_case("nearest_centroid_iris", "NearestCentroid", quick=True)
+def _():
+    X, y, names = _iris()
+    X_tr, X_te, y_tr = _split(X, y, test_rows=30, seed=150)
+    return dict(task="multiclass", model=NearestCentroid(), X_train=X_tr, y_train=names[y_tr].astype(object),
+                X_test=X_te, description="NearestCentroid, 3 string classes")
+
+
+@_case("nearest_centroid_manhattan", "NearestCentroid")
+def _():
+    X, y = _clf(n_classes=3, seed=151)
+    X_tr, X_te, y_tr = _split(X, y, seed=151)
+    return dict(task="multiclass", model=NearestCentroid(metric="manhattan"), X_train=X_tr, y_train=y_tr,
+                X_test=X_te, description="NearestCentroid, Manhattan (per-feature medians)")
+
+
+@_case("kernel_ridge_rbf", "KernelRidge", quick=True)
+def _():
+    X, y = _diabetes()
+    X_tr, X_te, y_tr = _split(X, y / 100, seed=152, stratify=False)
+    return dict(task="regression", model=KernelRidge(alpha=0.5, kernel="rbf", gamma=10.0), X_train=X_tr,
+                y_train=y_tr, X_test=X_te, description="KernelRidge, rbf kernel")
+
+
+@_case("kernel_ridge_poly", "KernelRidge")
+def _():
+    X, y = _reg(seed=153)
+    X_tr, X_te, y_tr = _split(X, y / 100, seed=153, stratify=False)
+    return dict(task="regression", model=KernelRidge(alpha=1.0, kernel="polynomial", degree=2), X_train=X_tr,
+                y_train=y_tr, X_test=X_te, description="KernelRidge, polynomial kernel (degree 2, gamma 1/n)")
+
+
 # --- Outlier detection (OneClassSVM is with the kernel SVMs) --------------------------------
 
 
@@ -1499,6 +1533,24 @@ def _():
     return dict(task="binary", model=_pipe(poly, StandardScaler(), LogisticRegression(max_iter=2000)),
                 X_train=X_tr, y_train=y_tr, X_test=X_te,
                 description="PolynomialFeatures (interactions of degree 2 and 3, no bias) -> scaler -> LR")
+
+
+@_case("pipe_normalizer_knn", "Normalizer", quick=True)
+def _():
+    X, y = _clf(n_classes=3, seed=154)
+    X_tr, X_te, y_tr = _split(X, y, seed=154)
+    return dict(task="multiclass", model=_pipe(Normalizer(), KNeighborsClassifier(5)), X_train=X_tr, y_train=y_tr,
+                X_test=X_te, skops_trusted_types=KD_TRUST, description="Normalizer (l2) -> kNN")
+
+
+@_case("pipe_normalizer_l1_max", "Normalizer")
+def _():
+    X, y = _reg(seed=155)
+    X_tr, X_te, y_tr = _split(X, y, seed=155, stratify=False)
+    model = Pipeline([("l1", Normalizer(norm="l1")), ("poly", PolynomialFeatures(2, include_bias=False)),
+                      ("max", Normalizer(norm="max")), ("ridge", Ridge())])
+    return dict(task="regression", model=model, X_train=X_tr, y_train=y_tr, X_test=X_te,
+                description="Normalizer l1, then max -> Ridge")
 
 
 @_case("pipe_binarizer_logreg", "Binarizer")

@@ -32,6 +32,7 @@ sklearn.preprocessing._encoders.OneHotEncoder
 sklearn.preprocessing._encoders.OrdinalEncoder
 sklearn.preprocessing._polynomial.PolynomialFeatures
 sklearn.preprocessing._data.Binarizer
+sklearn.preprocessing._data.Normalizer
 sklearn.preprocessing._discretization.KBinsDiscretizer
 sklearn.preprocessing._target_encoder.TargetEncoder
 sklearn.decomposition._pca.PCA
@@ -116,6 +117,8 @@ sklearn.ensemble._forest.ExtraTreesRegressor
 sklearn.ensemble._iforest.IsolationForest
 sklearn.neighbors._classification.KNeighborsClassifier
 sklearn.neighbors._regression.KNeighborsRegressor
+sklearn.neighbors._nearest_centroid.NearestCentroid
+sklearn.kernel_ridge.KernelRidge
 sklearn.neighbors._kd_tree.KDTree
 sklearn.neighbors._kd_tree.newObj
 sklearn.neighbors._ball_tree.BallTree

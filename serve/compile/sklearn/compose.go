@@ -47,6 +47,8 @@ func (b *builder) transform(v pyobj.Value, cols []col) ([]col, error) {
 			return b.selection(v, cols)
 		case "KBinsDiscretizer":
 			return b.kBins(v, cols)
+		case "Normalizer":
+			return b.normalizer(v, cols)
 		case "TargetEncoder":
 			return b.targetEncoder(v, cols)
 		}
@@ -129,6 +131,10 @@ func (b *builder) predictor(o *pyobj.Object, cols []col) (*head, error) {
 		return b.oneClassSVM(o, cols)
 	case "IsolationForest":
 		return b.isolationForest(o, cols)
+	case "NearestCentroid":
+		return b.nearestCentroid(o, cols)
+	case "KernelRidge":
+		return b.kernelRidge(o, cols)
 	case "KNeighborsClassifier":
 		return b.kNeighbors(o, cols, true)
 	case "KNeighborsRegressor":
@@ -139,7 +145,7 @@ func (b *builder) predictor(o *pyobj.Object, cols []col) (*head, error) {
 		return b.mlp(o, cols, false)
 	case "StandardScaler", "MinMaxScaler", "MaxAbsScaler", "RobustScaler", "SimpleImputer", "OneHotEncoder", "ColumnTransformer", "FunctionTransformer",
 		"OrdinalEncoder", "PCA", "TruncatedSVD", "PolynomialFeatures", "Binarizer", "VarianceThreshold", "SelectKBest", "SelectPercentile",
-		"KBinsDiscretizer", "TargetEncoder":
+		"KBinsDiscretizer", "TargetEncoder", "Normalizer":
 		return nil, ir.Unsupportedf("%s has no predict; serve a Pipeline that ends in a model", className(o))
 	}
 	return nil, ir.Unsupportedf("%s", className(o))

@@ -270,3 +270,56 @@ func (b *builder) kBins(o *pyobj.Object, cols []col) ([]col, error) {
 	}
 	return nil, ir.Unsupportedf("KBinsDiscretizer(encode=%q)", encode)
 }
+
+// normalizer maps Normalizer: each row divided by its l1 (Σ|x|), l2
+// (√Σx²) or max (max |x|) norm, a norm below 10·ε taken as 1 (scikit-
+// learn's _handle_zeros_in_scale).
+func (b *builder) normalizer(o *pyobj.Object, cols []col) ([]col, error) {
+	if err := b.numeric(cols, "Normalizer"); err != nil {
+		return nil, err
+	}
+	norm, err := optStr(o, "norm")
+	if err != nil {
+		return nil, err
+	}
+	m := b.m
+	x := slots(cols)
+	n := len(x)
+	ones := make([]float64, n)
+	for i := range ones {
+		ones[i] = 1
+	}
+	sum := func(in []int) int {
+		s := m.Alloc(1)
+		m.Add(&ir.Linear{In: in, Out: s, W: ones})
+		return s[0]
+	}
+	var nv int
+	switch norm {
+	case "l1":
+		nv = sum(m.Map(x, []ir.Op{{Kind: ir.OpAbs}}))
+	case "l2", "":
+		nv = m.Map([]int{sum(m.Map(x, []ir.Op{{Kind: ir.OpSquare}}))}, []ir.Op{{Kind: ir.OpPow, Vals: []float64{0.5}}})[0]
+	case "max":
+		a := m.Map(x, []ir.Op{{Kind: ir.OpAbs}})
+		nv = a[0]
+		for _, s := range a[1:] {
+			next := m.Alloc(1)
+			m.Add(&ir.Binary{A: []int{nv}, B: []int{s}, Out: next, Kind: ir.OpMax})
+			nv = next[0]
+		}
+	default:
+		return nil, ir.Unsupportedf("Normalizer(norm=%q)", norm)
+	}
+	tiny := m.Map([]int{nv}, []ir.Op{{Kind: ir.OpLess, Vals: []float64{10 * 0x1p-52}}})
+	one := m.Map([]int{nv}, []ir.Op{{Kind: ir.OpSet, Vals: []float64{1}}})
+	safe := m.Alloc(1)
+	m.Add(&ir.Select{Cond: tiny, A: one, B: []int{nv}, Out: safe})
+	den := make([]int, n)
+	for i := range den {
+		den[i] = safe[0]
+	}
+	out := m.Alloc(n)
+	m.Add(&ir.Binary{A: x, B: den, Out: out, Kind: ir.OpDiv})
+	return computed(out), nil
+}

@@ -1,6 +1,8 @@
 package sklearn
 
 import (
+	"math"
+
 	"mlbox/serve/compile/ir"
 	"mlbox/serve/compile/pyobj"
 )
@@ -109,4 +111,55 @@ func neighborsMetric(o *pyobj.Object) (int, error) {
 func mustAttr(o *pyobj.Object, name string) pyobj.Value {
 	v, _ := o.Attr(name)
 	return v
+}
+
+// nearestCentroid maps NearestCentroid with uniform class priors (the
+// default): the class of the nearest centroid, Euclidean or Manhattan,
+// the first at equal distance (scikit-learn's pairwise_distances_argmin).
+func (b *builder) nearestCentroid(o *pyobj.Object, cols []col) (*head, error) {
+	const name = "NearestCentroid"
+	if err := b.numeric(cols, name); err != nil {
+		return nil, err
+	}
+	lab, err := labels(o)
+	if err != nil {
+		return nil, err
+	}
+	cent, k, nf, err := matrix(o, "centroids_")
+	if err != nil {
+		return nil, err
+	}
+	if k != len(lab) || nf != len(cols) {
+		return nil, ir.Invalidf("NearestCentroid.centroids_ is %d×%d for %d classes and %d columns", k, nf, len(lab), len(cols))
+	}
+	if pv, ok := o.Attr("class_prior_"); ok && pv != nil {
+		prior, _, err := floats(pv)
+		if err != nil || len(prior) != k {
+			return nil, ir.Invalidf("NearestCentroid.class_prior_: %v", err)
+		}
+		for _, p := range prior { // numpy's isclose(p, 1/k)
+			if u := 1 / float64(k); !(math.Abs(p-u) <= 1e-8+1e-5*u) {
+				return nil, ir.Unsupportedf("NearestCentroid with class priors other than uniform")
+			}
+		}
+	}
+	metric, err := optStr(o, "metric")
+	if err != nil {
+		return nil, ir.Unsupportedf("NearestCentroid with a callable metric")
+	}
+	p := 2
+	switch metric {
+	case "euclidean", "":
+	case "manhattan":
+		p = 1
+	default:
+		return nil, ir.Unsupportedf("NearestCentroid(metric=%q)", metric)
+	}
+	idx := make([]float64, k)
+	for i := range idx {
+		idx[i] = float64(i)
+	}
+	st := &ir.Neighbors{In: slots(cols), Points: cent, Value: idx, K: 1, P: p, Classes: k, Out: b.m.Alloc(k)}
+	b.m.Add(st)
+	return &head{name: name, task: ir.Classification, labels: lab, out: st.Out}, nil
 }
