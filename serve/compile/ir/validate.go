@@ -38,6 +38,25 @@ func (m *Model) Map(in []int, ops []Op) []int {
 	return out
 }
 
+// Votes adds libsvm's one-against-one vote count of k classes: for each
+// pair (i, j), i < j in order, won says whether i won (1) or j (0); Out[c]
+// is the number of pairs class c won.
+func (m *Model) Votes(won []int, k int) []int {
+	npairs := len(won)
+	W, B := make([]float64, k*npairs), make([]float64, k)
+	p := 0
+	for i := 0; i < k; i++ {
+		for j := i + 1; j < k; j++ {
+			W[i*npairs+p], W[j*npairs+p] = 1, -1
+			B[j]++
+			p++
+		}
+	}
+	votes := m.Alloc(k)
+	m.Add(&Linear{In: won, Out: votes, W: W, B: B})
+	return votes
+}
+
 // Validate checks that the description is well formed: every slot in
 // range, written once before it is read, inputs never written, trees that
 // end (children after their parent), constants of the right length. The

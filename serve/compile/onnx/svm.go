@@ -102,17 +102,7 @@ func (l *lowering) svmClassifier(n *Node) error {
 	}
 	// Votes: class c gets pair (c, j)'s positive and pair (i, c)'s other
 	// decisions.
-	W, B := make([]float64, k*npairs), make([]float64, k)
-	p := 0
-	for i := 0; i < k; i++ {
-		for j := i + 1; j < k; j++ {
-			W[i*npairs+p], W[j*npairs+p] = 1, -1
-			B[j]++
-			p++
-		}
-	}
-	votes := l.m.Alloc(k)
-	l.m.Add(&ir.Linear{In: pos, Out: votes, W: W, B: B})
+	votes := l.m.Votes(pos, k)
 
 	var scores []int
 	switch {

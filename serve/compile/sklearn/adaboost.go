@@ -23,13 +23,9 @@ func (b *builder) adaBoost(o *pyobj.Object, cols []col) (*head, error) {
 	if err != nil {
 		return nil, err
 	}
-	ev, err := attr(o, "estimators_")
+	ests, err := fitted(o, 2000)
 	if err != nil {
 		return nil, err
-	}
-	ests, err := items(ev)
-	if err != nil || len(ests) == 0 || len(ests) > 2000 {
-		return nil, ir.Invalidf("AdaBoostClassifier.estimators_: %d estimators, %v", len(ests), err)
 	}
 	wts, err := vector(o, "estimator_weights_", -1)
 	if err != nil {
@@ -45,11 +41,7 @@ func (b *builder) adaBoost(o *pyobj.Object, cols []col) (*head, error) {
 	k := len(lab)
 	m := b.m
 	var pred []int
-	for i, e := range ests {
-		eo, ok := e.(*pyobj.Object)
-		if !ok {
-			return nil, ir.Invalidf("AdaBoostClassifier.estimators_[%d] is a %s", i, typeName(e))
-		}
+	for i, eo := range ests {
 		h, err := b.predictor(eo, cols)
 		if err != nil {
 			return nil, err

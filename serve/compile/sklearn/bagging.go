@@ -11,13 +11,9 @@ import (
 // columns each reads (estimators_features_).
 func baggingMembers(o *pyobj.Object, cols []col) ([]*pyobj.Object, [][]col, error) {
 	name := shortName(o)
-	ev, err := attr(o, "estimators_")
+	ests, err := fitted(o, 1000)
 	if err != nil {
 		return nil, nil, err
-	}
-	ests, err := items(ev)
-	if err != nil || len(ests) == 0 || len(ests) > 1000 {
-		return nil, nil, ir.Invalidf("%s.estimators_: %d estimators, %v", name, len(ests), err)
 	}
 	fv, err := attr(o, "estimators_features_")
 	if err != nil {
@@ -27,13 +23,8 @@ func baggingMembers(o *pyobj.Object, cols []col) ([]*pyobj.Object, [][]col, erro
 	if err != nil || len(feats) != len(ests) {
 		return nil, nil, ir.Invalidf("%s.estimators_features_ has %d entries for %d estimators", name, len(feats), len(ests))
 	}
-	out := make([]*pyobj.Object, len(ests))
 	sub := make([][]col, len(ests))
-	for i, e := range ests {
-		eo, ok := e.(*pyobj.Object)
-		if !ok {
-			return nil, nil, ir.Invalidf("%s.estimators_[%d] is a %s", name, i, typeName(e))
-		}
+	for i := range ests {
 		idx, _, err := floats(feats[i])
 		if err != nil {
 			return nil, nil, ir.Invalidf("%s.estimators_features_[%d]: %v", name, i, err)
@@ -44,9 +35,8 @@ func baggingMembers(o *pyobj.Object, cols []col) ([]*pyobj.Object, [][]col, erro
 			}
 			sub[i] = append(sub[i], cols[int(f)])
 		}
-		out[i] = eo
 	}
-	return out, sub, nil
+	return ests, sub, nil
 }
 
 // bagging maps BaggingClassifier and BaggingRegressor: each estimator over

@@ -7,6 +7,36 @@ import (
 	"mlbox/serve/compile/pyobj"
 )
 
+// transformers map the transformers (the steps before a predictor) by
+// class name (set in init: they call transform, which reads it).
+var transformers map[string]func(b *builder, o *pyobj.Object, cols []col) ([]col, error)
+
+func init() {
+	transformers = map[string]func(b *builder, o *pyobj.Object, cols []col) ([]col, error){
+		"ColumnTransformer":   (*builder).columnTransformer,
+		"FunctionTransformer": (*builder).functionTransformer,
+		"StandardScaler":      (*builder).scaler,
+		"MinMaxScaler":        (*builder).scaler,
+		"MaxAbsScaler":        (*builder).scaler,
+		"RobustScaler":        (*builder).scaler,
+		"SimpleImputer": func(b *builder, o *pyobj.Object, cols []col) ([]col, error) {
+			return b.imputer(o, cols, nil)
+		},
+		"OneHotEncoder":      (*builder).oneHot,
+		"OrdinalEncoder":     (*builder).ordinal,
+		"TargetEncoder":      (*builder).targetEncoder,
+		"PCA":                (*builder).projection,
+		"TruncatedSVD":       (*builder).projection,
+		"PolynomialFeatures": (*builder).polynomial,
+		"Binarizer":          (*builder).binarizer,
+		"Normalizer":         (*builder).normalizer,
+		"KBinsDiscretizer":   (*builder).kBins,
+		"VarianceThreshold":  (*builder).selection,
+		"SelectKBest":        (*builder).selection,
+		"SelectPercentile":   (*builder).selection,
+	}
+}
+
 // transform maps a transformer (a step before the predictor) over cols.
 func (b *builder) transform(v pyobj.Value, cols []col) ([]col, error) {
 	switch v := v.(type) {
@@ -18,39 +48,15 @@ func (b *builder) transform(v pyobj.Value, cols []col) ([]col, error) {
 		}
 		return nil, ir.Invalidf("pipeline step %q", v)
 	case *pyobj.Object:
-		switch shortName(v) {
-		case "Pipeline":
+		if shortName(v) == "Pipeline" {
 			steps, err := pipelineSteps(v)
 			if err != nil {
 				return nil, err
 			}
 			return b.chain(steps, cols)
-		case "ColumnTransformer":
-			return b.columnTransformer(v, cols)
-		case "FunctionTransformer":
-			return b.functionTransformer(v, cols)
-		case "StandardScaler", "MinMaxScaler", "MaxAbsScaler", "RobustScaler":
-			return b.scaler(v, cols)
-		case "SimpleImputer":
-			return b.imputer(v, cols, nil)
-		case "OneHotEncoder":
-			return b.oneHot(v, cols)
-		case "OrdinalEncoder":
-			return b.ordinal(v, cols)
-		case "PCA", "TruncatedSVD":
-			return b.projection(v, cols)
-		case "PolynomialFeatures":
-			return b.polynomial(v, cols)
-		case "Binarizer":
-			return b.binarizer(v, cols)
-		case "VarianceThreshold", "SelectKBest", "SelectPercentile":
-			return b.selection(v, cols)
-		case "KBinsDiscretizer":
-			return b.kBins(v, cols)
-		case "Normalizer":
-			return b.normalizer(v, cols)
-		case "TargetEncoder":
-			return b.targetEncoder(v, cols)
+		}
+		if t, ok := transformers[shortName(v)]; ok {
+			return t(b, v, cols)
 		}
 		return nil, ir.Unsupportedf("%s", className(v))
 	}
@@ -143,9 +149,8 @@ func (b *builder) predictor(o *pyobj.Object, cols []col) (*head, error) {
 		return b.mlp(o, cols, true)
 	case "MLPRegressor":
 		return b.mlp(o, cols, false)
-	case "StandardScaler", "MinMaxScaler", "MaxAbsScaler", "RobustScaler", "SimpleImputer", "OneHotEncoder", "ColumnTransformer", "FunctionTransformer",
-		"OrdinalEncoder", "PCA", "TruncatedSVD", "PolynomialFeatures", "Binarizer", "VarianceThreshold", "SelectKBest", "SelectPercentile",
-		"KBinsDiscretizer", "TargetEncoder", "Normalizer":
+	}
+	if _, ok := transformers[shortName(o)]; ok {
 		return nil, ir.Unsupportedf("%s has no predict; serve a Pipeline that ends in a model", className(o))
 	}
 	return nil, ir.Unsupportedf("%s", className(o))

@@ -215,43 +215,19 @@ func (b *builder) ordinalCodes(o *pyobj.Object, cols []col, idx []int) ([]col, e
 	}
 	var out []col
 	for i, j := range idx {
-		c := cols[j]
-		cats, err := categories(cl[i])
+		oh, cats, err := b.categoryLookup(cols[j], j, cl[i], "HistGradientBoosting's OrdinalEncoder", true)
 		if err != nil {
-			return nil, ir.Invalidf("OrdinalEncoder.categories_[%d]: %v", i, err)
-		}
-		if len(cats) > ir.MaxCategories {
-			return nil, ir.Unsupportedf("a categorical column with %d categories", len(cats))
-		}
-		hasStr := false
-		for _, ct := range cats {
-			hasStr = hasStr || ct.isStr
-		}
-		if hasStr {
-			if err := b.makeString(&c, "HistGradientBoosting's OrdinalEncoder"); err != nil {
-				return nil, err
-			}
-		} else if c.str {
-			return nil, ir.Unsupportedf("numeric categories for the string column %q", b.m.Inputs[c.strIn].Name)
+			return nil, err
 		}
 		n := len(cats)
-		oh := &ir.OneHot{In: c.slot, Cats: make([]float64, n), Cols: make([]int, n), Unknown: ir.UnknownColumn, UnknownCol: n, Column: b.colName(c, j)}
 		w := make([]float64, n+1)
 		for k, ct := range cats {
-			oh.Cols[k] = k
 			w[k] = float64(k)
-			switch {
-			case ct.missing:
-				oh.Cats[k] = math.NaN()
+			if ct.missing {
 				oh.Cols[k] = n // missing is coded NaN: the missing side
-			case ct.isStr:
-				oh.Cats[k] = b.code(c.strIn, ct.s)
-			default:
-				oh.Cats[k] = ct.f
 			}
 		}
 		w[n] = -1
-		oh.Out = b.m.Alloc(n + 1)
 		b.m.Add(oh)
 		code := b.m.Alloc(1)
 		b.m.Add(&ir.Linear{In: oh.Out, Out: code, W: w})

@@ -432,48 +432,21 @@ func (b *builder) ordinal(o *pyobj.Object, cols []col) ([]col, error) {
 	}
 	var out []col
 	for i, c := range cols {
-		cats, err := categories(cl[i])
+		oh, cats, err := b.categoryLookup(c, i, cl[i], "OrdinalEncoder", handle == "use_encoded_value")
 		if err != nil {
-			return nil, ir.Invalidf("OrdinalEncoder.categories_[%d]: %v", i, err)
+			return nil, err
 		}
 		n := len(cats)
-		if n == 0 || n > ir.MaxCategories {
-			return nil, ir.Unsupportedf("an OrdinalEncoder column with %d categories", n)
-		}
-		hasStr := false
-		for _, ct := range cats {
-			hasStr = hasStr || ct.isStr
-		}
-		if hasStr {
-			if err := b.makeString(&c, "OrdinalEncoder"); err != nil {
-				return nil, err
-			}
-		} else if c.str {
-			return nil, ir.Unsupportedf("OrdinalEncoder has numeric categories for the string column %q", b.m.Inputs[c.strIn].Name)
-		}
-		oh := &ir.OneHot{In: c.slot, Cats: make([]float64, n), Cols: make([]int, n), Unknown: ir.UnknownError, Column: b.colName(c, i)}
-		if handle == "use_encoded_value" {
-			oh.Unknown, oh.UnknownCol = ir.UnknownColumn, n
-		}
 		w := make([]float64, n)
 		missing := -1
 		for k, ct := range cats {
-			oh.Cols[k], w[k] = k, float64(k)
-			switch {
-			case ct.none:
-				// None is a category like any other to OrdinalEncoder
-				// (pandas 2 keeps missing strings as None); a request's
-				// missing value matches it.
-				oh.Cats[k] = math.NaN()
-			case ct.missing:
-				oh.Cats[k], w[k], missing = math.NaN(), 0, k
-			case ct.isStr:
-				oh.Cats[k] = b.code(c.strIn, ct.s)
-			default:
-				oh.Cats[k] = ct.f
+			w[k] = float64(k)
+			// None is a category like any other to OrdinalEncoder (pandas
+			// 2 keeps missing strings as None); NaN is the missing one.
+			if ct.missing && !ct.none {
+				w[k], missing = 0, k
 			}
 		}
-		oh.Out = m.Alloc(n + 1)
 		m.Add(oh)
 		code := m.Alloc(1)
 		m.Add(&ir.Linear{In: oh.Out[:n], Out: code, W: w})
@@ -528,38 +501,11 @@ func (b *builder) targetEncoder(o *pyobj.Object, cols []col) ([]col, error) {
 	m := b.m
 	var out []col
 	for i, c := range cols {
-		cats, err := categories(cl[i])
+		oh, cats, err := b.categoryLookup(c, i, cl[i], name, true)
 		if err != nil {
-			return nil, ir.Invalidf("TargetEncoder.categories_[%d]: %v", i, err)
+			return nil, err
 		}
 		n := len(cats)
-		if n == 0 || n > ir.MaxCategories {
-			return nil, ir.Unsupportedf("a TargetEncoder column with %d categories", n)
-		}
-		hasStr := false
-		for _, ct := range cats {
-			hasStr = hasStr || ct.isStr
-		}
-		if hasStr {
-			if err := b.makeString(&c, name); err != nil {
-				return nil, err
-			}
-		} else if c.str {
-			return nil, ir.Unsupportedf("TargetEncoder has numeric categories for the string column %q", b.m.Inputs[c.strIn].Name)
-		}
-		oh := &ir.OneHot{In: c.slot, Cats: make([]float64, n), Cols: make([]int, n), Unknown: ir.UnknownColumn, UnknownCol: n, Column: b.colName(c, i)}
-		for k, ct := range cats {
-			oh.Cols[k] = k
-			switch {
-			case ct.missing:
-				oh.Cats[k] = math.NaN()
-			case ct.isStr:
-				oh.Cats[k] = b.code(c.strIn, ct.s)
-			default:
-				oh.Cats[k] = ct.f
-			}
-		}
-		oh.Out = m.Alloc(n + 1)
 		m.Add(oh)
 		for e := range per {
 			enc, _, err := floats(encs[i*per+e])
@@ -578,4 +524,49 @@ func (b *builder) targetEncoder(o *pyobj.Object, cols []col) ([]col, error) {
 		}
 	}
 	return out, nil
+}
+
+// categoryLookup reads the categories cv of column c (the i-th an encoder
+// gets) and makes its lookup: a OneHot step, not yet added, whose Out[k]
+// is 1 for category k (a missing category, None or NaN, matching a
+// missing value; string categories make c a string column) and Out[n],
+// with unknown, for any other value (else such a value is the request's
+// error). who names the encoder in errors.
+func (b *builder) categoryLookup(c col, i int, cv pyobj.Value, who string, unknown bool) (*ir.OneHot, []category, error) {
+	cats, err := categories(cv)
+	if err != nil {
+		return nil, nil, ir.Invalidf("%s.categories_[%d]: %v", who, i, err)
+	}
+	n := len(cats)
+	if n == 0 || n > ir.MaxCategories {
+		return nil, nil, ir.Unsupportedf("a %s column with %d categories", who, n)
+	}
+	hasStr := false
+	for _, ct := range cats {
+		hasStr = hasStr || ct.isStr
+	}
+	if hasStr {
+		if err := b.makeString(&c, who); err != nil {
+			return nil, nil, err
+		}
+	} else if c.str {
+		return nil, nil, ir.Unsupportedf("%s has numeric categories for the string column %q", who, b.m.Inputs[c.strIn].Name)
+	}
+	oh := &ir.OneHot{In: c.slot, Cats: make([]float64, n), Cols: make([]int, n), Unknown: ir.UnknownError, Column: b.colName(c, i)}
+	if unknown {
+		oh.Unknown, oh.UnknownCol = ir.UnknownColumn, n
+	}
+	for k, ct := range cats {
+		oh.Cols[k] = k
+		switch {
+		case ct.missing:
+			oh.Cats[k] = math.NaN()
+		case ct.isStr:
+			oh.Cats[k] = b.code(c.strIn, ct.s)
+		default:
+			oh.Cats[k] = ct.f
+		}
+	}
+	oh.Out = b.m.Alloc(n + 1)
+	return oh, cats, nil
 }

@@ -14,13 +14,9 @@ import (
 // indices into the stacking's classes.
 func (b *builder) stacking(o *pyobj.Object, cols []col, classifier bool) (*head, error) {
 	name := shortName(o)
-	ev, err := attr(o, "estimators_")
+	ests, err := fitted(o, 64)
 	if err != nil {
 		return nil, err
-	}
-	ests, err := items(ev)
-	if err != nil || len(ests) == 0 || len(ests) > 64 {
-		return nil, ir.Invalidf("%s.estimators_: %d estimators, %v", name, len(ests), err)
 	}
 	mv, err := attr(o, "stack_method_")
 	if err != nil {
@@ -38,11 +34,7 @@ func (b *builder) stacking(o *pyobj.Object, cols []col, classifier bool) (*head,
 	}
 	m := b.m
 	var meta []int
-	for i, e := range ests {
-		eo, ok := e.(*pyobj.Object)
-		if !ok {
-			return nil, ir.Invalidf("%s.estimators_[%d] is a %s", name, i, typeName(e))
-		}
+	for i, eo := range ests {
 		method, _ := str(ml[i])
 		h, err := b.predictor(eo, cols)
 		if err != nil {

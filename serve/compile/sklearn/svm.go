@@ -221,17 +221,7 @@ func (b *builder) svc(o *pyobj.Object, cols []col) (*head, error) {
 	// vote[i] gets the pairs (i, j) whose decision value is > 0, vote[j]
 	// the others (NaN included).
 	pos := m.Map(dec, []ir.Op{{Kind: ir.OpGreater, Vals: []float64{0}}})
-	W, B := make([]float64, k*npairs), make([]float64, k)
-	q := 0
-	for i := 0; i < k; i++ {
-		for j := i + 1; j < k; j++ {
-			W[i*npairs+q], W[j*npairs+q] = 1, -1
-			B[j]++
-			q++
-		}
-	}
-	votes := m.Alloc(k)
-	m.Add(&ir.Linear{In: pos, Out: votes, W: W, B: B})
+	votes := m.Votes(pos, k)
 	h := &head{name: p.name, task: ir.Classification, labels: lab, out: votes}
 	switch shape, _ := optStr(o, "decision_function_shape"); {
 	case k == 2: // scikit-learn flips libsvm's sign: positive is classes_[1]
@@ -253,7 +243,7 @@ func (b *builder) svc(o *pyobj.Object, cols []col) (*head, error) {
 		return nil, err
 	}
 	r := make([]int, k*k)
-	q = 0
+	q := 0
 	for i := 0; i < k; i++ {
 		for j := i + 1; j < k; j++ {
 			rij := platt(m, dec[q], pa[q], pb[q])

@@ -130,20 +130,12 @@ func expm1(m *ir.Model, x []int) []int {
 // multiOutput maps MultiOutputRegressor: one fitted regressor per
 // target, their predictions side by side.
 func (b *builder) multiOutput(o *pyobj.Object, cols []col) (*head, error) {
-	ev, err := attr(o, "estimators_")
+	ests, err := fitted(o, 256)
 	if err != nil {
 		return nil, err
 	}
-	ests, err := items(ev)
-	if err != nil || len(ests) == 0 || len(ests) > 256 {
-		return nil, ir.Invalidf("MultiOutputRegressor.estimators_: %d estimators, %v", len(ests), err)
-	}
 	var out []int
-	for i, e := range ests {
-		eo, ok := e.(*pyobj.Object)
-		if !ok {
-			return nil, ir.Invalidf("MultiOutputRegressor.estimators_[%d] is a %s", i, typeName(e))
-		}
+	for _, eo := range ests {
 		h, err := b.predictor(eo, cols)
 		if err != nil {
 			return nil, err

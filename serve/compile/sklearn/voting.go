@@ -5,27 +5,38 @@ import (
 	"mlbox/serve/compile/pyobj"
 )
 
+// fitted returns a meta-estimator's fitted estimators (estimators_), at
+// most max of them.
+func fitted(o *pyobj.Object, max int) ([]*pyobj.Object, error) {
+	name := shortName(o)
+	v, err := attr(o, "estimators_")
+	if err != nil {
+		return nil, err
+	}
+	l, err := items(v)
+	if err != nil || len(l) == 0 || len(l) > max {
+		return nil, ir.Invalidf("%s.estimators_: %d estimators (1 to %d), %v", name, len(l), max, err)
+	}
+	out := make([]*pyobj.Object, len(l))
+	for i, e := range l {
+		eo, ok := e.(*pyobj.Object)
+		if !ok {
+			return nil, ir.Invalidf("%s.estimators_[%d] is a %s", name, i, typeName(e))
+		}
+		out[i] = eo
+	}
+	return out, nil
+}
+
 // votingMembers returns a VotingClassifier's or VotingRegressor's fitted
 // estimators with their weights (nil: unweighted): the weights of the
 // estimators set to "drop" left out, as scikit-learn's
 // _weights_not_none does.
 func votingMembers(o *pyobj.Object) ([]*pyobj.Object, []float64, error) {
 	name := shortName(o)
-	fv, err := attr(o, "estimators_")
+	ests, err := fitted(o, 64)
 	if err != nil {
 		return nil, nil, err
-	}
-	fitted, err := items(fv)
-	if err != nil || len(fitted) == 0 || len(fitted) > 64 {
-		return nil, nil, ir.Invalidf("%s.estimators_: %d estimators, %v", name, len(fitted), err)
-	}
-	ests := make([]*pyobj.Object, len(fitted))
-	for i, e := range fitted {
-		eo, ok := e.(*pyobj.Object)
-		if !ok {
-			return nil, nil, ir.Invalidf("%s.estimators_[%d] is a %s", name, i, typeName(e))
-		}
-		ests[i] = eo
 	}
 	wv, ok := o.Attr("weights")
 	if !ok || wv == nil {
