@@ -50,17 +50,7 @@ func (b *builder) isolationForest(o *pyobj.Object, cols []col) (*head, error) {
 	if err != nil {
 		return nil, err
 	}
-	num := func(attrName string) (float64, error) {
-		v, err := attr(o, attrName)
-		if err != nil {
-			return 0, err
-		}
-		f, err := number(v)
-		if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
-			return 0, ir.Invalidf("IsolationForest.%s is %v", attrName, v)
-		}
-		return f, nil
-	}
+	num := func(attrName string) (float64, error) { return finiteNumber(o, attrName) }
 	maxFeatures, err := num("_max_features")
 	if err != nil {
 		return nil, err

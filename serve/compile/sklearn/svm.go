@@ -89,17 +89,7 @@ func (b *builder) svmKernel(o *pyobj.Object, name string, x []int, sv []float64,
 	if err != nil {
 		return nil, ir.Unsupportedf("%s with a callable kernel", name)
 	}
-	num := func(attrName string) (float64, error) {
-		v, err := attr(o, attrName)
-		if err != nil {
-			return 0, err
-		}
-		f, err := number(v)
-		if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
-			return 0, ir.Invalidf("%s.%s is %v (%v)", name, attrName, v, err)
-		}
-		return f, nil
-	}
+	num := func(attrName string) (float64, error) { return finiteNumber(o, attrName) }
 	m := b.m
 	dot := func() []int {
 		out := m.Alloc(nsv)

@@ -53,6 +53,19 @@ func number(v pyobj.Value) (float64, error) {
 	return 0, fmt.Errorf("%s where a number was expected", typeName(v))
 }
 
+// finiteNumber reads the attribute name of o as a finite number.
+func finiteNumber(o *pyobj.Object, name string) (float64, error) {
+	v, err := attr(o, name)
+	if err != nil {
+		return 0, err
+	}
+	f, err := number(v)
+	if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
+		return 0, ir.Invalidf("%s.%s is %v, not a finite number", className(o), name, v)
+	}
+	return f, nil
+}
+
 // integer reads an integral number.
 func integer(v pyobj.Value) (int64, error) {
 	switch v := v.(type) {
