@@ -30,10 +30,12 @@ FORMATS = ["skops", "pickle", "cloudpickle"] if MLFLOW3 else ["pickle", "cloudpi
 PARAMS = [pytest.param(c, f, id=f"{c.name}-{f}") for c in CASES for f in FORMATS if f in c.formats]
 
 
-def log_model(case, fmt, name, **kw):
-    """mlflow.sklearn.log_model as a user writes it, registering the model."""
+def log_model(case, fmt, name, model=None, **kw):
+    """mlflow.sklearn.log_model as a user writes it, registering the model (the case's, or `model`)."""
     import mlflow
 
+    if model is None:
+        model = case.model
     kw.setdefault("input_example", case.X_train.head(5))
     kw.setdefault("pip_requirements", ["scikit-learn"])  # skips the slow requirement inference
     if case.predict_fn != "predict":
@@ -42,10 +44,10 @@ def log_model(case, fmt, name, **kw):
         kw["skops_trusted_types"] = case.skops_trusted_types
     with mlflow.start_run():
         if MLFLOW3:
-            info = mlflow.sklearn.log_model(case.model, name="model", serialization_format=fmt,
+            info = mlflow.sklearn.log_model(model, name="model", serialization_format=fmt,
                                             registered_model_name=name, **kw)
         else:
-            info = mlflow.sklearn.log_model(case.model, artifact_path="model", serialization_format=fmt,
+            info = mlflow.sklearn.log_model(model, artifact_path="model", serialization_format=fmt,
                                             registered_model_name=name, **kw)
     return info
 
@@ -133,18 +135,12 @@ def test_missing_required_column(client, tracking_uri):
 
 def test_unsupported_state(client, tracking_uri):
     """A family outside the list gets unsupported: <class>, and serving it says so."""
-    import mlflow
     from sklearn.dummy import DummyClassifier
 
     case = next(c for c in CASES if c.name == "pipe_scaler_logreg_cancer")
     model = DummyClassifier(strategy="most_frequent").fit(case.X_train, case.y_train)
     name = unique("dummy")
-    with mlflow.start_run():
-        kw = {"serialization_format": "cloudpickle", "registered_model_name": name, "pip_requirements": ["scikit-learn"]}
-        if MLFLOW3:
-            mlflow.sklearn.log_model(model, name="model", **kw)
-        else:
-            mlflow.sklearn.log_model(model, artifact_path="model", **kw)
+    log_model(case, "cloudpickle", name, model=model, input_example=None)
     state = wait_compiled(client, name, "1")
     assert state.startswith("unsupported: ") and "DummyClassifier" in state, state
     client.set_registered_model_alias(name, "champion", "1")
@@ -156,19 +152,13 @@ def test_unsupported_state(client, tracking_uri):
 
 def test_unsupported_calibration(client):
     """CalibratedClassifierCV with the isotonic method is unsupported, and says which method."""
-    import mlflow
     from sklearn.svm import LinearSVC
     from sklearn.calibration import CalibratedClassifierCV
 
     case = next(c for c in CASES if c.name == "pipe_scaler_logreg_cancer")
     model = CalibratedClassifierCV(LinearSVC(), method="isotonic", cv=2).fit(case.X_train, case.y_train)
     name = unique("isotonic")
-    with mlflow.start_run():
-        kw = {"serialization_format": "cloudpickle", "registered_model_name": name, "pip_requirements": ["scikit-learn"]}
-        if MLFLOW3:
-            mlflow.sklearn.log_model(model, name="model", **kw)
-        else:
-            mlflow.sklearn.log_model(model, artifact_path="model", **kw)
+    log_model(case, "cloudpickle", name, model=model, input_example=None)
     state = wait_compiled(client, name, "1")
     assert state.startswith("unsupported: ") and "isotonic" in state, state
 

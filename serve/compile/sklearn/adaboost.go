@@ -1,8 +1,6 @@
 package sklearn
 
 import (
-	"bytes"
-
 	"mlbox/serve/compile/ir"
 	"mlbox/serve/compile/pyobj"
 )
@@ -40,7 +38,7 @@ func (b *builder) adaBoost(o *pyobj.Object, cols []col) (*head, error) {
 	}
 	k := len(lab)
 	m := b.m
-	var pred []int
+	var parts [][]int
 	for i, eo := range ests {
 		h, err := b.predictor(eo, cols)
 		if err != nil {
@@ -57,25 +55,14 @@ func (b *builder) adaBoost(o *pyobj.Object, cols []col) (*head, error) {
 		vals := make([]int, k)
 		for c := range k {
 			// the estimator's position of class c (none: never predicted)
-			at := -1
-			for j, l := range h.labels {
-				if bytes.Equal(l, lab[c]) {
-					at = j
-				}
-			}
+			at := indexOf(h.labels, lab[c])
 			ind := m.Map(idx, []ir.Op{{Kind: ir.OpEqual, Vals: []float64{float64(at)}}})
 			vals[c] = m.Alloc(1)[0]
 			m.Add(&ir.Select{Cond: ind, A: hit, B: miss, Out: vals[c : c+1]})
 		}
-		if pred == nil {
-			pred = vals
-			continue
-		}
-		next := m.Alloc(k)
-		m.Add(&ir.Binary{A: pred, B: vals, Out: next, Kind: ir.OpAdd})
-		pred = next
+		parts = append(parts, vals)
 	}
-	pred = m.Map(pred, []ir.Op{{Kind: ir.OpDiv, Vals: []float64{wsum}}})
+	pred := m.Map(sumInOrder(m, parts), []ir.Op{{Kind: ir.OpDiv, Vals: []float64{wsum}}})
 	h := &head{name: name, task: ir.Classification, labels: lab}
 	var logits []int
 	if k == 2 {

@@ -58,16 +58,7 @@ func (b *builder) bagging(o *pyobj.Object, cols []col, classifier bool) (*head, 
 	}
 	k := len(lab)
 	m := b.m
-	var sum []int
-	add := func(x []int) {
-		if sum == nil {
-			sum = x
-			return
-		}
-		next := m.Alloc(len(x))
-		m.Add(&ir.Binary{A: sum, B: x, Out: next, Kind: ir.OpAdd})
-		sum = next
-	}
+	var parts [][]int
 	zero := -1 // a column of zeros, once needed
 	for i, e := range ests {
 		h, err := b.predictor(e, sub[i])
@@ -78,7 +69,7 @@ func (b *builder) bagging(o *pyobj.Object, cols []col, classifier bool) (*head, 
 			if h.task != ir.Regression || len(h.out) != 1 {
 				return nil, ir.Unsupportedf("%s over %s with %d outputs", name, h.name, len(h.out))
 			}
-			add(h.out)
+			parts = append(parts, h.out)
 			continue
 		}
 		if h.task != ir.Classification {
@@ -116,9 +107,9 @@ func (b *builder) bagging(o *pyobj.Object, cols []col, classifier bool) (*head, 
 				full[c] = vals[j]
 			}
 		}
-		add(full)
+		parts = append(parts, full)
 	}
-	mean := m.Map(sum, []ir.Op{{Kind: ir.OpDiv, Vals: []float64{float64(len(ests))}}})
+	mean := average(m, parts, nil)
 	if !classifier {
 		return &head{name: name, task: ir.Regression, out: mean}, nil
 	}

@@ -46,26 +46,13 @@ func (b *builder) calibrated(o *pyobj.Object, cols []col) (*head, error) {
 	if len(ccs) > 64 {
 		return nil, ir.Unsupportedf("CalibratedClassifierCV with %d calibrated classifiers", len(ccs))
 	}
-	k := len(lab)
-	m := b.m
-	var sum []int
+	parts := make([][]int, len(ccs))
 	for i, cc := range ccs {
-		p, err := b.calibratedOne(cc, cols, lab)
-		if err != nil {
+		if parts[i], err = b.calibratedOne(cc, cols, lab); err != nil {
 			return nil, err
 		}
-		if i == 0 {
-			sum = p
-			continue
-		}
-		next := m.Alloc(k)
-		m.Add(&ir.Binary{A: sum, B: p, Out: next, Kind: ir.OpAdd})
-		sum = next
 	}
-	mean := sum
-	if len(ccs) > 1 {
-		mean = m.Map(sum, []ir.Op{{Kind: ir.OpDiv, Vals: []float64{float64(len(ccs))}}})
-	}
+	mean := average(b.m, parts, nil)
 	return &head{name: "CalibratedClassifierCV", task: ir.Classification, labels: lab, out: mean, proba: mean}, nil
 }
 
@@ -112,13 +99,7 @@ func (b *builder) calibratedOne(v pyobj.Value, cols []col, lab []jsonValue) ([]i
 	// Where each of the estimator's classes goes among lab.
 	pos := make([]int, len(h.labels))
 	for i, l := range h.labels {
-		pos[i] = -1
-		for j, c := range lab {
-			if bytes.Equal(l, c) {
-				pos[i] = j
-			}
-		}
-		if pos[i] < 0 {
+		if pos[i] = indexOf(lab, l); pos[i] < 0 {
 			return nil, ir.Invalidf("a calibrated classifier's class %s is not among the classes", l)
 		}
 	}
@@ -183,6 +164,16 @@ func (b *builder) calibratedOne(v pyobj.Value, cols []col, lab []jsonValue) ([]i
 	out := m.Alloc(k)
 	m.Add(&ir.Select{Cond: clip, A: one, B: proba, Out: out})
 	return out, nil
+}
+
+// indexOf is the position of the label l among labels, -1 when absent.
+func indexOf(labels []jsonValue, l jsonValue) int {
+	for i, x := range labels {
+		if bytes.Equal(x, l) {
+			return i
+		}
+	}
+	return -1
 }
 
 // pipelineLast returns the last step of a Pipeline.

@@ -48,10 +48,8 @@ func (b *builder) projection(o *pyobj.Object, cols []col) ([]col, error) {
 			bias[j] = -s
 		}
 	}
-	for _, f := range append(append([]float64{}, comp...), bias...) {
-		if math.IsNaN(f) || math.IsInf(f, 0) {
-			return nil, ir.Invalidf("%s holds a non-finite component or mean", name)
-		}
+	if !allFinite(comp, bias) {
+		return nil, ir.Invalidf("%s holds a non-finite component or mean", name)
 	}
 	m := b.m
 	out := m.Alloc(k)

@@ -205,13 +205,9 @@ func (b *builder) hgbPreprocess(o *pyobj.Object, cols []col) ([]col, error) {
 // ordinalCodes maps the OrdinalEncoder of a HistGradientBoosting model:
 // each value to the index of its category, anything else to -1.
 func (b *builder) ordinalCodes(o *pyobj.Object, cols []col, idx []int) ([]col, error) {
-	cv, err := attr(o, "categories_")
+	cl, err := encoderCategories(o, len(idx))
 	if err != nil {
 		return nil, err
-	}
-	cl, err := items(cv)
-	if err != nil || len(cl) != len(idx) {
-		return nil, ir.Invalidf("OrdinalEncoder.categories_ for %d columns: %v", len(idx), err)
 	}
 	var out []col
 	for i, j := range idx {

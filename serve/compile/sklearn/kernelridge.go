@@ -1,8 +1,6 @@
 package sklearn
 
 import (
-	"math"
-
 	"mlbox/serve/compile/ir"
 	"mlbox/serve/compile/pyobj"
 )
@@ -44,15 +42,10 @@ func (b *builder) kernelRidge(o *pyobj.Object, cols []col) (*head, error) {
 		return nil, ir.Unsupportedf("KernelRidge with a callable kernel")
 	}
 	param := func(attrName string, def float64) (float64, error) {
-		v, ok := o.Attr(attrName)
-		if !ok || v == nil {
+		if v, ok := o.Attr(attrName); !ok || v == nil {
 			return def, nil
 		}
-		f, err := number(v)
-		if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
-			return 0, ir.Invalidf("KernelRidge.%s is %v", attrName, v)
-		}
-		return f, nil
+		return finiteNumber(o, attrName)
 	}
 	gamma, err := param("gamma", 1/float64(nf))
 	if err != nil {

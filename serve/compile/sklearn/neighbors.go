@@ -49,7 +49,11 @@ func (b *builder) kNeighbors(o *pyobj.Object, cols []col, classifier bool) (*hea
 	if err != nil {
 		return nil, err
 	}
-	y, yShape, err := floats(mustAttr(o, "_y"))
+	yv, err := attr(o, "_y")
+	if err != nil {
+		return nil, err
+	}
+	y, yShape, err := floats(yv)
 	if err != nil || len(y) != n || len(yShape) != 1 {
 		return nil, ir.Unsupportedf("%s with targets of shape %v (mlbox serves one output)", name, yShape)
 	}
@@ -105,12 +109,6 @@ func neighborsMetric(o *pyobj.Object) (int, error) {
 		return 0, ir.Unsupportedf("%s(metric=\"minkowski\", p=%v) (mlbox serves p = 1 and 2)", shortName(o), pv)
 	}
 	return 0, ir.Unsupportedf("%s(metric=%q) (mlbox serves euclidean and manhattan)", shortName(o), metric)
-}
-
-// mustAttr returns an attribute or nil (floats then reports the error).
-func mustAttr(o *pyobj.Object, name string) pyobj.Value {
-	v, _ := o.Attr(name)
-	return v
 }
 
 // nearestCentroid maps NearestCentroid with uniform class priors (the

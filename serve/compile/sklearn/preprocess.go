@@ -377,18 +377,13 @@ func (b *builder) colName(c col, i int) string {
 
 // ordinal maps OrdinalEncoder: each value to the index of its category;
 // the missing category (NaN among the categories; None is an ordinary
-// one) to
-// encoded_missing_value, and with handle_unknown="use_encoded_value"
-// anything else to unknown_value (else an unknown value is the request's
-// error, as in scikit-learn).
+// one) to encoded_missing_value, and with
+// handle_unknown="use_encoded_value" anything else to unknown_value (else
+// an unknown value is the request's error, as in scikit-learn).
 func (b *builder) ordinal(o *pyobj.Object, cols []col) ([]col, error) {
-	cv, err := attr(o, "categories_")
+	cl, err := encoderCategories(o, len(cols))
 	if err != nil {
 		return nil, err
-	}
-	cl, err := items(cv)
-	if err != nil || len(cl) != len(cols) {
-		return nil, ir.Invalidf("OrdinalEncoder.categories_ for %d columns: %v", len(cols), err)
 	}
 	if infrequent, err := optBool(o, "_infrequent_enabled", false); err != nil {
 		return nil, err
@@ -473,13 +468,9 @@ func (b *builder) ordinal(o *pyobj.Object, cols []col) ([]col, error) {
 // multiclass target), an unknown value to the target mean.
 func (b *builder) targetEncoder(o *pyobj.Object, cols []col) ([]col, error) {
 	const name = "TargetEncoder"
-	cv, err := attr(o, "categories_")
+	cl, err := encoderCategories(o, len(cols))
 	if err != nil {
 		return nil, err
-	}
-	cl, err := items(cv)
-	if err != nil || len(cl) != len(cols) {
-		return nil, ir.Invalidf("TargetEncoder.categories_ for %d columns: %v", len(cols), err)
 	}
 	ev, err := attr(o, "encodings_")
 	if err != nil {
@@ -524,6 +515,20 @@ func (b *builder) targetEncoder(o *pyobj.Object, cols []col) ([]col, error) {
 		}
 	}
 	return out, nil
+}
+
+// encoderCategories reads an encoder's categories_, one entry per column
+// of the n it gets.
+func encoderCategories(o *pyobj.Object, n int) ([]pyobj.Value, error) {
+	cv, err := attr(o, "categories_")
+	if err != nil {
+		return nil, err
+	}
+	cl, err := items(cv)
+	if err != nil || len(cl) != n {
+		return nil, ir.Invalidf("%s.categories_ for %d columns: %v", shortName(o), n, err)
+	}
+	return cl, nil
 }
 
 // categoryLookup reads the categories cv of column c (the i-th an encoder

@@ -66,10 +66,8 @@ func (b *builder) svmModel(o *pyobj.Object, cols []col) (*svmParts, error) {
 		}
 		counts[i] = int(c)
 	}
-	for _, f := range append(append(append([]float64{}, sv...), dual...), icpt...) {
-		if math.IsNaN(f) || math.IsInf(f, 0) {
-			return nil, ir.Invalidf("%s holds a non-finite support vector, coefficient or intercept", name)
-		}
+	if !allFinite(sv, dual, icpt) {
+		return nil, ir.Invalidf("%s holds a non-finite support vector, coefficient or intercept", name)
 	}
 	if (rows+2)*nsv > ir.MaxSlots/4 {
 		return nil, ir.Unsupportedf("%s with %d support vectors: too large to compile", name, nsv)
@@ -256,20 +254,18 @@ func (b *builder) svc(o *pyobj.Object, cols []col) (*head, error) {
 // the class's pair decisions, each signed for the class, in pair order.
 func ovrDecision(m *ir.Model, dec []int, k int) []int {
 	npairs := len(dec)
-	second := m.Map(dec, []ir.Op{{Kind: ir.OpLess, Vals: []float64{0}}})
-	W, B := make([]float64, k*npairs), make([]float64, k)
+	// a pair's first class wins unless dec < 0 (NaN included)
+	first := m.Map(dec, []ir.Op{{Kind: ir.OpLess, Vals: []float64{0}}, {Kind: ir.OpMul, Vals: []float64{-1}}, {Kind: ir.OpAdd, Vals: []float64{1}}})
+	votes := m.Votes(first, k)
 	S := make([]float64, k*npairs)
 	q := 0
 	for i := 0; i < k; i++ {
 		for j := i + 1; j < k; j++ {
-			W[i*npairs+q], W[j*npairs+q] = -1, 1
-			B[i]++
 			S[i*npairs+q], S[j*npairs+q] = 1, -1
 			q++
 		}
 	}
-	votes, sum := m.Alloc(k), m.Alloc(k)
-	m.Add(&ir.Linear{In: second, Out: votes, W: W, B: B})
+	sum := m.Alloc(k)
 	m.Add(&ir.Linear{In: dec, Out: sum, W: S})
 	den := m.Map(sum, []ir.Op{{Kind: ir.OpAbs}, {Kind: ir.OpAdd, Vals: []float64{1}}, {Kind: ir.OpMul, Vals: []float64{3}}})
 	conf, out := m.Alloc(k), m.Alloc(k)

@@ -66,6 +66,18 @@ func finiteNumber(o *pyobj.Object, name string) (float64, error) {
 	return f, nil
 }
 
+// allFinite says whether every value of the slices is finite.
+func allFinite(xs ...[]float64) bool {
+	for _, x := range xs {
+		for _, f := range x {
+			if math.IsNaN(f) || math.IsInf(f, 0) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
 // integer reads an integral number.
 func integer(v pyobj.Value) (int64, error) {
 	switch v := v.(type) {

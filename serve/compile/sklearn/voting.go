@@ -74,25 +74,29 @@ func votingMembers(o *pyobj.Object) ([]*pyobj.Object, []float64, error) {
 // average is numpy's average over the members' columns: Σ_e w_e·x_e / Σ w
 // (unweighted: Σ x_e / n), summed in member order.
 func average(m *ir.Model, xs [][]int, w []float64) []int {
-	var sum []int
-	var scale float64
-	for e, x := range xs {
-		if w != nil {
-			x = m.Map(x, []ir.Op{{Kind: ir.OpMul, Vals: []float64{w[e]}}})
+	scale := float64(len(xs))
+	if w != nil {
+		scale = 0
+		weighted := make([][]int, len(xs))
+		for e, x := range xs {
+			weighted[e] = m.Map(x, []ir.Op{{Kind: ir.OpMul, Vals: []float64{w[e]}}})
 			scale += w[e]
 		}
-		if sum == nil {
-			sum = x
-			continue
-		}
+		xs = weighted
+	}
+	return m.Map(sumInOrder(m, xs), []ir.Op{{Kind: ir.OpDiv, Vals: []float64{scale}}})
+}
+
+// sumInOrder adds the columns xs element-wise in order, ((x0 + x1) + x2)
+// + …, as Python's sum over an ensemble's members does.
+func sumInOrder(m *ir.Model, xs [][]int) []int {
+	sum := xs[0]
+	for _, x := range xs[1:] {
 		next := m.Alloc(len(x))
 		m.Add(&ir.Binary{A: sum, B: x, Out: next, Kind: ir.OpAdd})
 		sum = next
 	}
-	if w == nil {
-		scale = float64(len(xs))
-	}
-	return m.Map(sum, []ir.Op{{Kind: ir.OpDiv, Vals: []float64{scale}}})
+	return sum
 }
 
 // votingClassifier maps VotingClassifier. Its members are fitted on the

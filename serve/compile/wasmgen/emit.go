@@ -721,58 +721,84 @@ func (g *gen) pow(c float64, t uint32) {
 	}
 }
 
-// rbf emits the kernel in float32 (ir.RBF), four centres at a time in
-// SIMD lanes (each lane computes what the scalar code would, in the same
-// order): the inputs rounded and splatted once, then per group of four
-// centres Σ (x - c)² over the inputs, times -γ, and Expf of each lane.
+// rbf emits the kernel (ir.RBF) in SIMD lanes, four centres at a time in
+// float32 or two in float64 (F64), each lane computing what the scalar
+// code would, in the same order: the inputs (rounded to float32 unless
+// F64) splatted once, then per group of centres Σ (x - c)² over the
+// inputs, times -γ, and Expf (F64: exp) of each lane.
 func (g *gen) rbf(s *ir.RBF) {
-	if s.F64 {
-		g.rbf64(s)
-		return
-	}
 	f := g.f
 	nf := len(s.In)
+	o := rbfOps32
+	if s.F64 {
+		o = rbfOps64
+	}
 	xs := make([]uint32, nf)
 	for i, in := range s.In {
 		xs[i] = f.Local(wasm.V128)
 		defer f.Release(xs[i])
 		f.LocalGet(g.slot[in])
-		f.Op(wasm.F32DemoteF64)
-		f.Op(wasm.F32x4Splat)
+		if !s.F64 {
+			f.Op(wasm.F32DemoteF64)
+		}
+		f.Op(o.splat)
 		f.LocalSet(xs[i])
 	}
 	d, acc := f.Local(wasm.V128), f.Local(wasm.V128)
 	defer f.Release(d)
 	defer f.Release(acc)
-	for j0 := 0; j0 < len(s.Out); j0 += 4 {
+	for j0 := 0; j0 < len(s.Out); j0 += o.lanes {
 		f.V128Const([16]byte{})
 		for i := range s.In {
 			var c [16]byte
-			for l := range 4 {
+			for l := range o.lanes {
 				j := min(j0+l, len(s.Out)-1) // the last group repeats its last centre
-				binary.LittleEndian.PutUint32(c[4*l:], math.Float32bits(float32(s.C[j*nf+i])))
+				if s.F64 {
+					binary.LittleEndian.PutUint64(c[8*l:], math.Float64bits(s.C[j*nf+i]))
+				} else {
+					binary.LittleEndian.PutUint32(c[4*l:], math.Float32bits(float32(s.C[j*nf+i])))
+				}
 			}
 			f.LocalGet(xs[i])
 			f.V128Const(c)
-			f.Op(wasm.F32x4Sub)
+			f.Op(o.sub)
 			f.LocalTee(d)
 			f.LocalGet(d)
-			f.Op(wasm.F32x4Mul)
-			f.Op(wasm.F32x4Add)
+			f.Op(o.mul)
+			f.Op(o.add)
 		}
-		f.F32Const(-float32(s.Gamma))
-		f.Op(wasm.F32x4Splat)
-		f.Op(wasm.F32x4Mul)
+		if s.F64 {
+			f.F64Const(-s.Gamma)
+		} else {
+			f.F32Const(-float32(s.Gamma))
+		}
+		f.Op(o.splat)
+		f.Op(o.mul)
 		f.LocalSet(acc)
-		for l := 0; l < 4 && j0+l < len(s.Out); l++ {
+		for l := 0; l < o.lanes && j0+l < len(s.Out); l++ {
 			f.LocalGet(acc)
-			f.Lane(wasm.F32x4ExtractLane, byte(l))
-			f.Op(wasm.F64PromoteF32)
-			g.expf()
+			f.Lane(o.extract, byte(l))
+			if s.F64 {
+				g.callMath("exp")
+			} else {
+				f.Op(wasm.F64PromoteF32)
+				g.expf()
+			}
 			f.LocalSet(g.slot[s.Out[j0+l]])
 		}
 	}
 }
+
+// rbfOps are the SIMD instructions of ir.RBF in float32 and float64.
+type rbfOps struct {
+	lanes                         int
+	splat, sub, mul, add, extract wasm.Op
+}
+
+var (
+	rbfOps32 = rbfOps{4, wasm.F32x4Splat, wasm.F32x4Sub, wasm.F32x4Mul, wasm.F32x4Add, wasm.F32x4ExtractLane}
+	rbfOps64 = rbfOps{2, wasm.F64x2Splat, wasm.F64x2Sub, wasm.F64x2Mul, wasm.F64x2Add, wasm.F64x2ExtractLane}
+)
 
 // couplingOps are the instructions of ir.Coupling in float32 and float64.
 type couplingOps struct {
@@ -784,48 +810,6 @@ var (
 	couplingOps32 = couplingOps{wasm.F32, wasm.F32Add, wasm.F32Sub, wasm.F32Mul, wasm.F32Div, wasm.F32Neg, wasm.F32Abs, wasm.F32Gt, wasm.F32Lt}
 	couplingOps64 = couplingOps{wasm.F64, wasm.F64Add, wasm.F64Sub, wasm.F64Mul, wasm.F64Div, wasm.F64Neg, wasm.F64Abs, wasm.F64Gt, wasm.F64Lt}
 )
-
-// rbf64 emits the kernel in float64 (ir.RBF with F64), two centres at a
-// time in SIMD lanes, each lane in the scalar order: Σ (x - c)² over the
-// inputs, times -γ, and exp of each lane.
-func (g *gen) rbf64(s *ir.RBF) {
-	f := g.f
-	nf := len(s.In)
-	xs := make([]uint32, nf)
-	for i, in := range s.In {
-		xs[i] = f.Local(wasm.V128)
-		defer f.Release(xs[i])
-		f.LocalGet(g.slot[in])
-		f.Op(wasm.F64x2Splat)
-		f.LocalSet(xs[i])
-	}
-	d, acc := f.Local(wasm.V128), f.Local(wasm.V128)
-	defer f.Release(d)
-	defer f.Release(acc)
-	for j0 := 0; j0 < len(s.Out); j0 += 2 {
-		j1 := min(j0+1, len(s.Out)-1) // an odd last centre fills both lanes
-		f.F64x2Const(0, 0)
-		for i := range s.In {
-			f.LocalGet(xs[i])
-			f.F64x2Const(s.C[j0*nf+i], s.C[j1*nf+i])
-			f.Op(wasm.F64x2Sub)
-			f.LocalTee(d)
-			f.LocalGet(d)
-			f.Op(wasm.F64x2Mul)
-			f.Op(wasm.F64x2Add)
-		}
-		f.F64Const(-s.Gamma)
-		f.Op(wasm.F64x2Splat)
-		f.Op(wasm.F64x2Mul)
-		f.LocalSet(acc)
-		for l := 0; l < 2 && j0+l < len(s.Out); l++ {
-			f.LocalGet(acc)
-			f.Lane(wasm.F64x2ExtractLane, byte(l))
-			g.callMath("exp")
-			f.LocalSet(g.slot[s.Out[j0+l]])
-		}
-	}
-}
 
 // argMax emits the index of the first largest input, NaN never winning
 // (ir.ArgMax).
@@ -1031,13 +1015,7 @@ func (g *gen) coupling(s *ir.Coupling) {
 			f.LocalSet(p[j])
 		}
 	}
-	f.LocalGet(cnt)
-	f.I32Const(1)
-	f.Op(wasm.I32Add)
-	f.LocalTee(cnt)
-	f.I32Const(100)
-	f.Op(wasm.I32LtS)
-	f.BrIf(uint32(f.Depth() - again))
+	g.repeatWhileBelow(cnt, 100, again)
 	f.End()
 	f.End()
 	for i, out := range s.Out {

@@ -159,7 +159,7 @@ func randModel(r *rand.Rand) *ir.Model {
 	rm64 := make([]int, kc64*kc64)
 	for i := range kc64 {
 		for j := i + 1; j < kc64; j++ {
-			c := append(cols, rbf64.Out...)[(i*kc64+j)%(nf+len(rbf64.Out))]
+			c := append(append([]int{}, cols...), rbf64.Out...)[(i*kc64+j)%(nf+len(rbf64.Out))]
 			rij := m.Map([]int{c}, []ir.Op{{Kind: ir.OpMul, Vals: []float64{r.NormFloat64()}}, {Kind: ir.OpLogistic}, {Kind: ir.OpMax, Vals: []float64{1e-7}}})
 			rji := m.Map(rij, []ir.Op{{Kind: ir.OpMul, Vals: []float64{-1}}, {Kind: ir.OpAdd, Vals: []float64{1}}})
 			rm64[i*kc64+j], rm64[j*kc64+i], rm64[i*kc64+i] = rij[0], rji[0], rij[0]

@@ -66,19 +66,14 @@ func (g *gen) neighbors(s *ir.Neighbors, p *neighborsPlan) {
 	f.I32Const(0)
 	f.LocalSet(j)
 	f.Loop(wasm.Void)
+	fill := f.Depth()
 	scaled(j, 3)
 	f.F64Const(math.Inf(1))
 	f.Mem(wasm.F64Store, p.bestD)
 	scaled(j, 2)
 	f.I32Const(-1)
 	f.Mem(wasm.I32Store, p.bestI)
-	f.LocalGet(j)
-	f.I32Const(1)
-	f.Op(wasm.I32Add)
-	f.LocalTee(j)
-	f.I32Const(int32(K))
-	f.Op(wasm.I32LtS)
-	f.BrIf(0)
+	g.repeatWhileBelow(j, int32(K), fill)
 	f.End()
 
 	f.I32Const(0)
@@ -151,13 +146,7 @@ func (g *gen) neighbors(s *ir.Neighbors, p *neighborsPlan) {
 	f.I32Const(int32(nf * 8))
 	f.Op(wasm.I32Add)
 	f.LocalSet(ptr)
-	f.LocalGet(i)
-	f.I32Const(1)
-	f.Op(wasm.I32Add)
-	f.LocalTee(i)
-	f.I32Const(int32(N))
-	f.Op(wasm.I32LtS)
-	f.BrIf(uint32(f.Depth() - points))
+	g.repeatWhileBelow(i, int32(N), points)
 	f.End()
 
 	// The neighbours (a prefix of the K entries) and their weights.
@@ -257,4 +246,17 @@ func (g *gen) neighbors(s *ir.Neighbors, p *neighborsPlan) {
 	f.LocalGet(den)
 	f.Op(wasm.F64Div)
 	f.LocalSet(g.slot[s.Out[0]])
+}
+
+// repeatWhileBelow ends a loop body (the loop at depth loop): l += 1, and
+// back to the loop's start while l < n.
+func (g *gen) repeatWhileBelow(l uint32, n int32, loop int) {
+	f := g.f
+	f.LocalGet(l)
+	f.I32Const(1)
+	f.Op(wasm.I32Add)
+	f.LocalTee(l)
+	f.I32Const(n)
+	f.Op(wasm.I32LtS)
+	f.BrIf(uint32(f.Depth() - loop))
 }
